@@ -1,0 +1,47 @@
+# Compiler warnings, sanitizers and the fuzz build, each checked at configure
+# time so a misconfigured build fails here and not at link time.
+include(CheckCXXSourceCompiles)
+
+add_library(lmc_options INTERFACE)
+target_compile_options(lmc_options INTERFACE
+  -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wsign-conversion
+  -Wnon-virtual-dtor -Wold-style-cast -Wcast-align -Wnull-dereference
+  -Wimplicit-fallthrough)
+if(LMC_WERROR)
+  target_compile_options(lmc_options INTERFACE -Werror)
+endif()
+
+function(lmc_require_flags what flags)
+  set(CMAKE_REQUIRED_FLAGS "${flags}")
+  set(CMAKE_REQUIRED_LINK_OPTIONS "${flags}")
+  string(MAKE_C_IDENTIFIER "LMC_HAVE_${what}" var)
+  check_cxx_source_compiles("int main() { return 0; }" ${var})
+  if(NOT ${var})
+    message(FATAL_ERROR "${what}: the compiler ${CMAKE_CXX_COMPILER} cannot build with '${flags}'")
+  endif()
+endfunction()
+
+set(LMC_SANITIZER_FLAGS "")
+if(LMC_SANITIZE STREQUAL "address")
+  set(LMC_SANITIZER_FLAGS -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
+elseif(LMC_SANITIZE STREQUAL "thread")
+  set(LMC_SANITIZER_FLAGS -fsanitize=thread -fno-omit-frame-pointer)
+elseif(NOT LMC_SANITIZE STREQUAL "")
+  message(FATAL_ERROR "LMC_SANITIZE must be '', 'address' or 'thread', not '${LMC_SANITIZE}'")
+endif()
+if(LMC_SANITIZER_FLAGS)
+  string(REPLACE ";" " " flags "${LMC_SANITIZER_FLAGS}")
+  lmc_require_flags("sanitizer_${LMC_SANITIZE}" "${flags}")
+  add_compile_options(${LMC_SANITIZER_FLAGS})
+  add_link_options(${LMC_SANITIZER_FLAGS})
+endif()
+
+if(LMC_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "LMC_FUZZ needs clang (e.g. -DCMAKE_CXX_COMPILER=clang++-14)")
+  endif()
+  lmc_require_flags("libfuzzer" "-fsanitize=fuzzer,address,undefined")
+  # Instrument everything for coverage; only fuzz targets link the driver.
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined)
+endif()
