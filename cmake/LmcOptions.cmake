@@ -5,7 +5,7 @@ include(CheckCXXSourceCompiles)
 add_library(lmc_options INTERFACE)
 target_compile_options(lmc_options INTERFACE
   -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wsign-conversion
-  -Wnon-virtual-dtor -Wold-style-cast -Wcast-align -Wnull-dereference
+  -Wnon-virtual-dtor -Wold-style-cast -Wcast-align
   -Wimplicit-fallthrough)
 if(LMC_WERROR)
   target_compile_options(lmc_options INTERFACE -Werror)
