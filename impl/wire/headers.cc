@@ -1,57 +1,35 @@
 #include "wire/headers.h"
 
 #include <cassert>
+#include <cstddef>
 #include <cstring>
+#include <type_traits>
 
 #include "wire/byte_cursor.h"
+#include "wire/request_kernels.h"
 #include "wire/text.h"
 
 namespace lmc::wire {
 
-struct KeyFieldAccess {
-  static void Set(KeyField* k, std::string_view text) {
-    assert(text.size() <= kKeyFieldBytes);
-    std::memcpy(k->bytes_.data(), text.data(), text.size());
-    k->size_ = static_cast<std::uint8_t>(text.size());
-  }
-};
+// On little-endian hosts the first 186 bytes of a RequestHeader are the wire
+// image, and the first 36 of a RequestView its nine ints; the kernels rely on
+// exactly these facts.
+static_assert(std::is_standard_layout_v<RequestHeader> && std::is_trivially_copyable_v<RequestHeader>);
+static_assert(offsetof(RequestHeader, command) == request_offset::kCommand &&
+              offsetof(RequestHeader, length) == request_offset::kLength &&
+              offsetof(RequestHeader, fmt) == request_offset::kFmt &&
+              offsetof(RequestHeader, dtype) == request_offset::kDtype &&
+              offsetof(RequestHeader, location) == request_offset::kLocation &&
+              offsetof(RequestHeader, shape) == request_offset::kShape &&
+              offsetof(RequestHeader, key) == request_offset::kKey &&
+              sizeof(Shape) == 4 * kShapeDims && sizeof(RequestHeader) >= kRequestHeaderBytes);
+static_assert(KeyFieldAccess::kBytesOffset == 0);
+static_assert(std::is_standard_layout_v<RequestView> && offsetof(RequestView, command) == 0 &&
+              offsetof(RequestView, location) == request_offset::kLocation &&
+              offsetof(RequestView, shape) == request_offset::kShape &&
+              offsetof(RequestView, key) >= request_offset::kKey);
 
 namespace {
-
-bool IsAsciiStripByte(unsigned char c) {
-  // str.isspace() within ASCII: \t \n \v \f \r, U+001C..U+001F and space.
-  return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20);
-}
-
-bool AllAscii(std::span<const std::byte> b) {
-  std::uint64_t acc = 0;
-  std::size_t i = 0;
-  for (; i + 8 <= b.size(); i += 8) {
-    std::uint64_t w;
-    std::memcpy(&w, b.data() + i, 8);
-    acc |= w;
-  }
-  for (; i < b.size(); ++i) acc |= static_cast<std::uint64_t>(b[i]);
-  return (acc & 0x8080808080808080ull) == 0;
-}
-
-// key.decode().strip() of the 150-byte field (spec §3.1, §9.2).
-WireError DecodeKeyField(std::span<const std::byte> field, KeyField* out) {
-  const std::string_view text(reinterpret_cast<const char*>(field.data()), field.size());
-  std::string_view stripped;
-  if (AllAscii(field)) {
-    std::size_t end = text.size();
-    while (end > 0 && IsAsciiStripByte(static_cast<unsigned char>(text[end - 1]))) --end;
-    std::size_t begin = 0;
-    while (begin < end && IsAsciiStripByte(static_cast<unsigned char>(text[begin]))) ++begin;
-    stripped = text.substr(begin, end - begin);
-  } else {
-    if (!IsValidUtf8(text)) return WireError::kKeyNotUtf8;
-    stripped = PythonStrip(text);
-  }
-  KeyFieldAccess::Set(out, stripped);
-  return WireError::kOk;
-}
 
 template <typename T>
 bool ReadShape(ByteReader& r, T* shape) {
@@ -65,6 +43,25 @@ WireError CheckExactSize(std::size_t have, std::size_t want) {
   if (have < want) return WireError::kShortInput;
   if (have > want) return WireError::kTrailingInput;
   return WireError::kOk;
+}
+
+// Reads the nine ints of a request field by field; `in` is exactly 186 bytes.
+template <typename Header>
+void ReadRequestInts(std::span<const std::byte> in, Header* out) {
+  ByteReader r(in);
+  const bool ok = r.ReadI32(&out->command) && r.ReadI32(&out->length) && r.ReadI32(&out->fmt) &&
+                  r.ReadI32(&out->dtype) && r.ReadI32(&out->location) && ReadShape(r, &out->shape);
+  assert(ok && r.remaining() == kKeyFieldBytes);
+  (void)ok;
+}
+
+template <typename Header>
+void WriteRequestInts(const Header& h, ByteWriter& w) {
+  bool ok = w.WriteI32(h.command) && w.WriteI32(h.length) && w.WriteI32(h.fmt) &&
+            w.WriteI32(h.dtype) && w.WriteI32(h.location);
+  for (std::int32_t d : h.shape) ok = ok && w.WriteI32(d);
+  assert(ok && w.remaining() == kKeyFieldBytes);
+  (void)ok;
 }
 
 }  // namespace
@@ -91,28 +88,82 @@ WireError KeyField::Assign(std::string_view text) {
   return WireError::kOk;
 }
 
-void EncodeRequest(const RequestHeader& h, std::span<std::byte, kRequestHeaderBytes> out) {
+namespace detail {
+
+WireError RequestSizeError(std::size_t size) { return CheckExactSize(size, kRequestHeaderBytes); }
+
+WireError StripKeyField(const std::byte* wire, std::string_view* key) {
+  const std::string_view text(reinterpret_cast<const char*>(wire) + request_offset::kKey,
+                              kKeyFieldBytes);
+  if (!IsValidUtf8(text)) return WireError::kKeyNotUtf8;
+  *key = PythonStrip(text);
+  return WireError::kOk;
+}
+
+void EncodeRequestFields(const RequestHeader& h, std::span<std::byte, kRequestHeaderBytes> out) {
   ByteWriter w(out);
-  const std::string_view key = h.key.view();
-  bool ok = w.WriteI32(h.command) && w.WriteI32(h.length) && w.WriteI32(h.fmt) &&
-            w.WriteI32(h.dtype) && w.WriteI32(h.location);
-  for (std::int32_t d : h.shape) ok = ok && w.WriteI32(d);
-  ok = ok && w.WriteBytes(std::as_bytes(std::span(key.data(), key.size()))) &&
-       w.Fill(std::byte{kKeyPadByte}, kKeyFieldBytes - key.size());
+  WriteRequestInts(h, w);
+  // The key field already holds its padding: one fixed-size copy.
+  const bool ok = w.WriteBytes(std::as_bytes(h.key.wire_field()));
   assert(ok && w.remaining() == 0);
   (void)ok;
 }
 
-WireError DecodeRequest(std::span<const std::byte> in, RequestHeader* out) {
-  if (WireError e = CheckExactSize(in.size(), kRequestHeaderBytes); e != WireError::kOk) return e;
-  ByteReader r(in);
-  std::span<const std::byte> key;
-  const bool ok = r.ReadI32(&out->command) && r.ReadI32(&out->length) && r.ReadI32(&out->fmt) &&
-                  r.ReadI32(&out->dtype) && r.ReadI32(&out->location) &&
-                  ReadShape(r, &out->shape) && r.ReadBytes(kKeyFieldBytes, &key);
-  assert(ok && r.empty());  // the size was checked above
+WireError EncodeRequestFields(const RequestView& h, std::span<std::byte, kRequestHeaderBytes> out) {
+  if (h.key.size() > kKeyFieldBytes) return WireError::kKeyTooLong;
+  if (!IsValidUtf8(h.key)) return WireError::kKeyNotUtf8;
+  ByteWriter w(out);
+  WriteRequestInts(h, w);
+  const bool ok = w.WriteBytes(std::as_bytes(std::span(h.key))) &&
+                  w.Fill(std::byte{kKeyPadByte}, kKeyFieldBytes - h.key.size());
+  assert(ok && w.remaining() == 0);
   (void)ok;
-  return DecodeKeyField(key, &out->key);
+  return WireError::kOk;
+}
+
+WireError DecodeRequestFields(std::span<const std::byte> in, RequestHeader* out) {
+  if (WireError e = CheckExactSize(in.size(), kRequestHeaderBytes); e != WireError::kOk) return e;
+  ReadRequestInts(in, out);
+  std::string_view text;
+  if (WireError e = StripKeyField(in.data(), &text); e != WireError::kOk) return e;
+  KeyFieldAccess::Set(&out->key, text);
+  return WireError::kOk;
+}
+
+WireError DecodeRequestFields(std::span<const std::byte> in, RequestView* out) {
+  if (WireError e = CheckExactSize(in.size(), kRequestHeaderBytes); e != WireError::kOk) return e;
+  ReadRequestInts(in, out);
+  return StripKeyField(in.data(), &out->key);
+}
+
+}  // namespace detail
+
+WireError EncodeRequests(std::span<const RequestView> h, std::span<std::byte> out, std::size_t* done) {
+  *done = 0;
+  if (out.size() / kRequestHeaderBytes < h.size()) return WireError::kBufferTooSmall;
+  if constexpr (detail::kWireImage) {
+    return detail::g_request_kernels->encode_batch(h.data(), h.size(), out.data(), done);
+  }
+  for (; *done < h.size(); ++*done) {
+    const auto at = out.subspan(*done * kRequestHeaderBytes).first<kRequestHeaderBytes>();
+    if (WireError e = detail::EncodeRequestFields(h[*done], at); e != WireError::kOk) return e;
+  }
+  return WireError::kOk;
+}
+
+WireError DecodeRequests(std::span<const std::byte> in, std::span<RequestHeader> out, std::size_t* done) {
+  *done = 0;
+  if (in.size() % kRequestHeaderBytes != 0) return WireError::kShortInput;
+  const std::size_t count = in.size() / kRequestHeaderBytes;
+  if (out.size() < count) return WireError::kBufferTooSmall;
+  if constexpr (detail::kWireImage) {
+    return detail::g_request_kernels->decode_batch(in.data(), count, out.data(), done);
+  }
+  for (; *done < count; ++*done) {
+    const auto at = in.subspan(*done * kRequestHeaderBytes, kRequestHeaderBytes);
+    if (WireError e = detail::DecodeRequestFields(at, &out[*done]); e != WireError::kOk) return e;
+  }
+  return WireError::kOk;
 }
 
 void EncodeReply(const ReplyHeader& h, std::span<std::byte, kReplyHeaderBytes> out) {

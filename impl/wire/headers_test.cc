@@ -4,8 +4,11 @@
 #include <rapidcheck/gtest.h>
 
 #include <array>
+#include <cstdlib>
+#include <cstring>
 #include <string>
 
+#include "base/cpu.h"
 #include "wire/byte_cursor.h"
 
 namespace lmc::wire {
@@ -280,6 +283,138 @@ TEST(ByteCursor, FailedReadConsumesNothing) {
   ByteWriter w(o);
   EXPECT_FALSE(w.WriteI32(1));
   EXPECT_EQ(w.written(), 0u);
+}
+
+}  // namespace
+}  // namespace lmc::wire
+
+namespace lmc::wire {
+namespace {
+
+// Key fields drawn to hit every branch of the kernels: printable ASCII,
+// leading/trailing spaces, control characters (some are whitespace to
+// Python), multi-byte UTF-8 and invalid bytes, at every length.
+rc::Gen<std::string> HostileKeyField() {
+  const std::vector<std::string> pieces = {"a", "Z", "0", "@", "%", "/", " ", " ", " ", "\t", "\x1f",
+                                           "\x0b", "\x7f", "\xc3\xa9", "\xe2\x80\x80", "\xc2\xa0",
+                                           "\xff", "\x80", "\x00"};
+  return rc::gen::map(rc::gen::container<std::vector<std::string>>(rc::gen::elementOf(pieces)),
+                      [](const std::vector<std::string>& parts) {
+                        std::string s;
+                        for (const std::string& p : parts) s += p;
+                        s.resize(kKeyFieldBytes, ' ');
+                        return s;
+                      });
+}
+
+std::array<std::byte, kRequestHeaderBytes> WireWithKeyField(const std::string& field) {
+  std::array<std::byte, kRequestHeaderBytes> wire{};
+  for (std::size_t i = 0; i < request_offset::kKey; ++i) wire[i] = static_cast<std::byte>(i * 37);
+  std::memcpy(wire.data() + request_offset::kKey, field.data(), kKeyFieldBytes);
+  return wire;
+}
+
+// Every kernel form this CPU runs gives the same scan, image and encoding.
+RC_GTEST_PROP(RequestKernelsProp, AllFormsAgree, ()) {
+  const auto wire = WireWithKeyField(*HostileKeyField());
+  const auto kernels = detail::AvailableRequestKernels();
+  const detail::KeyScan want = kernels.front().scan(wire.data(), nullptr);
+  for (const detail::RequestKernels& k : kernels) {
+    std::array<std::byte, kRequestHeaderBytes> image{};
+    const detail::KeyScan got = k.scan(wire.data(), image.data());
+    RC_ASSERT(got.end == want.end);
+    RC_ASSERT(got.simple == want.simple);
+    RC_ASSERT(image == wire);
+    RequestHeader h;
+    std::memcpy(static_cast<void*>(&h), wire.data(), kRequestHeaderBytes);
+    std::array<std::byte, kRequestHeaderBytes> copy{};
+    k.encode(h, copy.data());
+    RC_ASSERT(copy == wire);
+    // The entry points agree with the portable form on the whole result.
+    RequestHeader a, b;
+    RequestView va, vb;
+    RC_ASSERT(k.decode(wire.data(), &a) == kernels.front().decode(wire.data(), &b));
+    RC_ASSERT(k.decode_view(wire.data(), &va) == kernels.front().decode_view(wire.data(), &vb));
+    RC_ASSERT(a.key == b.key && va.key == vb.key);
+  }
+  // A simple scan is the fast path's claim: its text must be what str.strip()
+  // gives.
+  if (want.simple) {
+    RequestHeader slow;
+    RC_ASSERT(detail::DecodeRequestFields(wire, &slow) == WireError::kOk);
+    RC_ASSERT(slow.key.size() == want.end);
+  }
+}
+
+RC_GTEST_PROP(RequestKernelsProp, EncodersAgree, ()) {
+  std::string key = *HostileKeyField();
+  key.resize(*rc::gen::inRange<std::size_t>(0, kKeyFieldBytes + 1));
+  RequestView v;
+  v.command = *rc::gen::arbitrary<std::int32_t>();
+  v.length = *rc::gen::arbitrary<std::int32_t>();
+  v.shape = {*rc::gen::arbitrary<std::int32_t>(), 1, 2, *rc::gen::arbitrary<std::int32_t>()};
+  v.key = key;
+  const auto kernels = detail::AvailableRequestKernels();
+  std::array<std::byte, kRequestHeaderBytes> want{};
+  const WireError want_e = detail::EncodeRequestFields(v, want);
+  for (const detail::RequestKernels& k : kernels) {
+    std::array<std::byte, kRequestHeaderBytes> got{};
+    RC_ASSERT(k.encode_view(v, got.data()) == want_e);
+    if (want_e == WireError::kOk) RC_ASSERT(got == want);
+  }
+}
+
+// The public codec (whichever kernels are in use) against the field-by-field
+// reference, on hostile key fields: same error, same key, same ints.
+RC_GTEST_PROP(RequestKernelsProp, CodecMatchesFieldByField, ()) {
+  const auto wire = WireWithKeyField(*HostileKeyField());
+  RequestHeader fast, slow;
+  RequestView view;
+  const WireError ef = DecodeRequest(wire, &fast);
+  const WireError es = detail::DecodeRequestFields(wire, &slow);
+  const WireError ev = DecodeRequestView(wire, &view);
+  RC_ASSERT(ef == es);
+  RC_ASSERT(ev == es);
+  if (es == WireError::kOk) {
+    RC_ASSERT(fast == slow);
+    RC_ASSERT(view.key == slow.key.view());
+    RC_ASSERT(view.command == slow.command && view.shape == slow.shape && view.location == slow.location);
+    std::array<std::byte, kRequestHeaderBytes> a{}, b{}, c{};
+    EncodeRequest(fast, a);
+    detail::EncodeRequestFields(slow, b);
+    RC_ASSERT(a == b);
+    RC_ASSERT(EncodeRequest(view, c) == WireError::kOk);
+    RC_ASSERT(c == b);
+  }
+}
+
+TEST(RequestKernels, EncodeFromTextValidates) {
+  std::array<std::byte, kRequestHeaderBytes> out{};
+  RequestView v;
+  v.key = std::string(151, 'k');
+  EXPECT_EQ(EncodeRequest(v, out), WireError::kKeyTooLong);
+  v.key = "bad\xff";
+  EXPECT_EQ(EncodeRequest(v, out), WireError::kKeyNotUtf8);
+  v.key = "caf\xc3\xa9@1@0@1@half";
+  ASSERT_EQ(EncodeRequest(v, out), WireError::kOk);
+  RequestHeader back;
+  ASSERT_EQ(DecodeRequest(out, &back), WireError::kOk);
+  EXPECT_EQ(back.key.view(), v.key);
+}
+
+// Under ctest this binary runs once per LMC_CPU_LEVEL; each run must really
+// use that level, or say plainly that this CPU cannot.
+TEST(RequestKernels, RunsTheRequestedLevel) {
+  const char* want = std::getenv("LMC_CPU_LEVEL");
+  const std::string_view active = detail::AvailableRequestKernels().back().name;
+  std::printf("request kernels in use: %.*s (hardware: %.*s)\n", static_cast<int>(active.size()),
+              active.data(), static_cast<int>(base::CpuLevelName(base::HardwareCpuLevel()).size()),
+              base::CpuLevelName(base::HardwareCpuLevel()).data());
+  if (want == nullptr) return;
+  if (active != want) {
+    GTEST_SKIP() << "LMC_CPU_LEVEL=" << want << " but this CPU runs at most " << active;
+  }
+  EXPECT_EQ(active, want);
 }
 
 }  // namespace

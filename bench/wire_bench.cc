@@ -1,0 +1,193 @@
+// Request-header encode and decode: the work a server or client does per
+// request, measured against Python's struct by bench/wire_vs_python.sh.
+#include <benchmark/benchmark.h>
+
+#include <array>
+#include <string>
+#include <vector>
+
+#include "wire/headers.h"
+
+namespace lmc::wire {
+namespace {
+
+RequestHeader SampleRequest() {
+  RequestHeader h;
+  h.command = static_cast<std::int32_t>(Command::kPut);
+  h.length = 8192;
+  h.fmt = 1;
+  h.dtype = static_cast<std::int32_t>(DtypeCode::kBfloat16);
+  h.shape = {2, 32, 256, 1024};
+  if (h.key.Assign("test_model@3@1@0@bfloat16") != WireError::kOk) std::abort();
+  return h;
+}
+
+void BM_RequestEncode(benchmark::State& state) {
+  const RequestHeader h = SampleRequest();
+  std::array<std::byte, kRequestHeaderBytes> buf{};
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(&h);
+    EncodeRequest(h, buf);
+    benchmark::DoNotOptimize(buf.data());
+    benchmark::ClobberMemory();
+  }
+}
+BENCHMARK(BM_RequestEncode);
+
+void BM_RequestDecode(benchmark::State& state) {
+  std::array<std::byte, kRequestHeaderBytes> buf{};
+  EncodeRequest(SampleRequest(), buf);
+  RequestHeader out;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(buf.data());
+    if (DecodeRequest(buf, &out) != WireError::kOk) state.SkipWithError("decode failed");
+    benchmark::DoNotOptimize(&out);
+    benchmark::ClobberMemory();
+  }
+}
+BENCHMARK(BM_RequestDecode);
+
+void BM_RequestDecodeView(benchmark::State& state) {
+  std::array<std::byte, kRequestHeaderBytes> buf{};
+  EncodeRequest(SampleRequest(), buf);
+  RequestView out;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(buf.data());
+    if (DecodeRequestView(buf, &out) != WireError::kOk) state.SkipWithError("decode failed");
+    benchmark::DoNotOptimize(&out);
+    benchmark::ClobberMemory();
+  }
+}
+BENCHMARK(BM_RequestDecodeView);
+
+RequestView SampleView() {
+  RequestView v;
+  v.command = static_cast<std::int32_t>(Command::kPut);
+  v.length = 8192;
+  v.fmt = 1;
+  v.dtype = static_cast<std::int32_t>(DtypeCode::kBfloat16);
+  v.shape = {2, 32, 256, 1024};
+  v.key = "test_model@3@1@0@bfloat16";
+  return v;
+}
+
+// Encoding straight from key text (validated and padded), as a client does.
+void BM_RequestEncodeFromText(benchmark::State& state) {
+  const RequestView v = SampleView();
+  std::array<std::byte, kRequestHeaderBytes> buf{};
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(&v);
+    if (EncodeRequest(v, buf) != WireError::kOk) state.SkipWithError("encode failed");
+    benchmark::DoNotOptimize(buf.data());
+    benchmark::ClobberMemory();
+  }
+}
+BENCHMARK(BM_RequestEncodeFromText);
+
+// The unit compared with Python's struct: from the header's ints and key text
+// to bytes, and from those bytes back to ints and an owned copy of the
+// validated, stripped key text. Python does pack(ints,
+// key.encode().ljust(150)), then unpack and key.decode().strip().
+void BM_RequestEncodeDecode(benchmark::State& state) {
+  const RequestView v = SampleView();
+  std::array<std::byte, kRequestHeaderBytes> buf{};
+  RequestHeader out;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(&v);
+    if (EncodeRequest(v, buf) != WireError::kOk) state.SkipWithError("encode failed");
+    benchmark::ClobberMemory();
+    if (DecodeRequest(buf, &out) != WireError::kOk) state.SkipWithError("decode failed");
+    benchmark::DoNotOptimize(&out);
+    benchmark::ClobberMemory();
+  }
+}
+BENCHMARK(BM_RequestEncodeDecode);
+
+// A pipelined stream: a client encodes a batch of requests with different
+// keys back to back into one buffer, and a server decodes them all. Reports
+// the time per header (items/s counts headers).
+constexpr std::size_t kStreamHeaders = 64;
+
+std::vector<std::string> StreamKeys() {
+  std::vector<std::string> keys;
+  for (std::size_t i = 0; i < kStreamHeaders; ++i) {
+    std::string key = "meta-llama/Llama-3.1-8B-Instruct@1@0@" + std::to_string(0x1234abcd + i * 7919) + "@bfloat16";
+    if (i % 4 == 0) key += "@" + std::to_string(i % 32);
+    keys.push_back(std::move(key));
+  }
+  return keys;
+}
+
+void BM_RequestStreamEncodeDecode(benchmark::State& state) {
+  const std::vector<std::string> keys = StreamKeys();
+  std::vector<RequestView> in(kStreamHeaders, SampleView());
+  for (std::size_t i = 0; i < kStreamHeaders; ++i) {
+    in[i].command = static_cast<std::int32_t>(1 + i % 3);
+    in[i].key = keys[i];
+  }
+  std::vector<std::byte> wire(kStreamHeaders * kRequestHeaderBytes);
+  std::vector<RequestHeader> out(kStreamHeaders);
+  for (auto _ : state) {
+    for (std::size_t i = 0; i < kStreamHeaders; ++i) {
+      if (EncodeRequest(in[i], std::span(wire).subspan(i * kRequestHeaderBytes).first<kRequestHeaderBytes>()) !=
+          WireError::kOk) {
+        state.SkipWithError("encode failed");
+      }
+    }
+    benchmark::ClobberMemory();
+    for (std::size_t i = 0; i < kStreamHeaders; ++i) {
+      if (DecodeRequest(std::span(wire).subspan(i * kRequestHeaderBytes, kRequestHeaderBytes), &out[i]) !=
+          WireError::kOk) {
+        state.SkipWithError("decode failed");
+      }
+    }
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) *
+                          static_cast<std::int64_t>(kStreamHeaders));
+}
+BENCHMARK(BM_RequestStreamEncodeDecode);
+
+// The same stream through the batch calls: one dispatch per 64 headers.
+void BM_RequestBatchEncodeDecode(benchmark::State& state) {
+  const std::vector<std::string> keys = StreamKeys();
+  std::vector<RequestView> in(kStreamHeaders, SampleView());
+  for (std::size_t i = 0; i < kStreamHeaders; ++i) {
+    in[i].command = static_cast<std::int32_t>(1 + i % 3);
+    in[i].key = keys[i];
+  }
+  std::vector<std::byte> wire(kStreamHeaders * kRequestHeaderBytes);
+  std::vector<RequestHeader> out(kStreamHeaders);
+  std::size_t done = 0;
+  for (auto _ : state) {
+    if (EncodeRequests(in, wire, &done) != WireError::kOk) state.SkipWithError("encode failed");
+    benchmark::ClobberMemory();
+    if (DecodeRequests(wire, out, &done) != WireError::kOk) state.SkipWithError("decode failed");
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) *
+                          static_cast<std::int64_t>(kStreamHeaders));
+}
+BENCHMARK(BM_RequestBatchEncodeDecode);
+
+void BM_ReplyEncodeDecode(benchmark::State& state) {
+  const ReplyHeader h{200, 8192, 1, 3, {2, 32, 256, 1024}, 0};
+  std::array<std::byte, kReplyHeaderBytes> buf{};
+  ReplyHeader out;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(&h);
+    EncodeReply(h, buf);
+    benchmark::ClobberMemory();
+    if (DecodeReply(buf, &out) != WireError::kOk) state.SkipWithError("decode failed");
+    benchmark::DoNotOptimize(&out);
+    benchmark::ClobberMemory();
+  }
+}
+BENCHMARK(BM_ReplyEncodeDecode);
+
+}  // namespace
+}  // namespace lmc::wire
+
+BENCHMARK_MAIN();

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh Debian 12 machine: install, build, test.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+"$root/ci/setup.sh"
+"$root/ci/build.sh" "$root/build"
+cd "$root/build"
+ctest --output-on-failure --timeout 600 -j "$(nproc)"
