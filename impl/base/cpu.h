@@ -15,7 +15,7 @@ namespace lmc::base {
 enum class CpuLevel : std::uint8_t {
   kPortable = 0,  // plain C++
   kSse2 = 1,      // x86-64 baseline
-  kAvx2 = 2,      // AVX2 + BMI1/2 + LZCNT + F16C
+  kAvx2 = 2,      // AVX2 + BMI2 (and so LZCNT, F16C, FMA)
   kAvx512 = 3,    // AVX-512 F/BW/VL/DQ on top of kAvx2
 };
 
