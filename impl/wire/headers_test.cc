@@ -419,3 +419,37 @@ TEST(RequestKernels, RunsTheRequestedLevel) {
 
 }  // namespace
 }  // namespace lmc::wire
+
+namespace lmc::wire {
+namespace {
+
+// Fixed edge cases for every kernel form, so each branch is hit on every run
+// (the properties above draw them only by chance).
+TEST(RequestKernels, EdgeCasesInEveryForm) {
+  const std::vector<std::string> fields = {
+      "", " ", " k", "  k  ", "k", "k ", "k\t", "\tk", "\x1f" "k", "k\x1c", "k\x7f", "\x7f",
+      "\xc3\xa9", "k\xc2\xa0", "\xe2\x80\x80k", "k\xff", std::string(150, 'x'),
+      std::string(149, 'x') + "\t", " " + std::string(149, 'x'), std::string(64, 'a') + " b",
+      std::string(127, ' ') + "z", std::string(128, ' ') + "z", std::string(63, ' ') + "z"};
+  for (const std::string& f : fields) {
+    SCOPED_TRACE(testing::PrintToString(f));
+    const auto wire = WireWithKeyField(f.substr(0, kKeyFieldBytes) +
+                                       std::string(kKeyFieldBytes - std::min(f.size(), kKeyFieldBytes), ' '));
+    RequestHeader want;
+    const WireError want_e = detail::DecodeRequestFields(wire, &want);
+    for (const detail::RequestKernels& k : detail::AvailableRequestKernels()) {
+      SCOPED_TRACE(std::string(k.name));
+      RequestHeader got;
+      RequestView view;
+      ASSERT_EQ(k.decode(wire.data(), &got), want_e);
+      ASSERT_EQ(k.decode_view(wire.data(), &view), want_e);
+      if (want_e == WireError::kOk) {
+        EXPECT_EQ(got, want);
+        EXPECT_EQ(view.key, want.key.view());
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace lmc::wire
