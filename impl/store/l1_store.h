@@ -1,0 +1,131 @@
+// The L1 store of the reference server: objects keyed by the canonical form
+// of their parsed cache key (so "…@0x3039@…" and "…@3039@…" are one entry, as
+// on LMCache's Python server), held in a pre-faulted Arena under a byte
+// budget, evicted least-recently-used first.
+//
+// Lifetime rules:
+// - A PUT first Reserve()s its bytes (evicting as needed); the reservation
+//   is invisible until Publish(), which replaces any entry of that key in one
+//   step. A reservation dropped unpublished (a truncated PUT) frees its bytes
+//   and is never seen.
+// - Get() returns a reference that pins the object: eviction or replacement
+//   removes the entry from the index, but its bytes stay valid until the last
+//   reference is gone. Pinned bytes still count against the budget.
+//
+// Thread-safe: one mutex guards the index and the arena.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "store/arena.h"
+#include "wire/headers.h"
+
+namespace lmc::store {
+
+// What a PUT header said about its object; a GET hit echoes it exactly.
+struct ObjectMeta {
+  std::int32_t length = 0;
+  std::int32_t fmt = 0;
+  std::int32_t dtype = 0;
+  wire::Shape shape{};
+
+  friend bool operator==(const ObjectMeta&, const ObjectMeta&) = default;
+};
+
+struct StoreStats {
+  std::uint64_t objects = 0;
+  std::uint64_t used_bytes = 0;       // in the arena, pinned leftovers included
+  std::uint64_t capacity_bytes = 0;
+  std::uint64_t evictions = 0;
+  std::uint64_t publishes = 0;
+  std::uint64_t reserve_failures = 0;  // no room even after evicting all
+};
+
+class L1Store {
+  struct Shared;
+
+ public:
+  struct Options {
+    std::size_t capacity_bytes = std::size_t{1} << 30;
+    std::size_t max_object_bytes = std::size_t{1} << 31;  // wire lengths are int32
+  };
+
+  // An immutable stored object; holding a reference pins its bytes.
+  class Object {
+   public:
+    ~Object();
+    Object(const Object&) = delete;
+    Object& operator=(const Object&) = delete;
+    const ObjectMeta& meta() const { return meta_; }
+    std::span<const std::byte> data() const { return {data_, size_}; }
+
+   private:
+    friend class L1Store;
+    Object(std::shared_ptr<Shared> shared, Arena::Block block, std::byte* data, std::size_t size,
+           ObjectMeta meta)
+        : shared_(std::move(shared)), block_(block), data_(data), size_(size), meta_(meta) {}
+    std::shared_ptr<Shared> shared_;
+    Arena::Block block_;
+    std::byte* data_;
+    std::size_t size_;
+    ObjectMeta meta_;
+  };
+  using ObjectRef = std::shared_ptr<const Object>;
+
+  // Bytes set aside for one PUT. Move-only; unpublished, it frees itself.
+  class Reservation {
+   public:
+    Reservation() = default;
+    Reservation(Reservation&&) noexcept;
+    Reservation& operator=(Reservation&&) noexcept;
+    ~Reservation();
+    std::span<std::byte> data() const { return {data_, size_}; }
+    bool valid() const { return shared_ != nullptr; }
+
+   private:
+    friend class L1Store;
+    void Release();
+    std::shared_ptr<Shared> shared_;
+    Arena::Block block_;
+    std::byte* data_ = nullptr;
+    std::size_t size_ = 0;
+  };
+
+  enum class ReserveError : std::uint8_t { kOk, kTooLarge, kNoSpace };
+
+  explicit L1Store(Options options);
+  ~L1Store();
+  L1Store(const L1Store&) = delete;
+  L1Store& operator=(const L1Store&) = delete;
+
+  // Sets aside `bytes` (evicting least-recently-used entries as needed).
+  // kTooLarge: above max_object_bytes or the whole budget; kNoSpace: pinned
+  // objects hold the room. Never allocates outside the arena.
+  ReserveError Reserve(std::size_t bytes, Reservation* out);
+
+  // Makes the reservation visible under `key`, replacing any entry there.
+  void Publish(std::string key, const ObjectMeta& meta, Reservation reservation);
+
+  // The object under `key` (marked most recently used), or null.
+  ObjectRef Get(std::string_view key);
+  bool Contains(std::string_view key) const;
+  // Every key, least recently used first.
+  std::vector<std::string> Keys() const;
+  StoreStats Stats() const;
+
+ private:
+  struct Entry;
+  std::shared_ptr<Shared> shared_;
+  Options options_;
+};
+
+}  // namespace lmc::store

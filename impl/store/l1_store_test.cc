@@ -1,0 +1,155 @@
+#include "store/l1_store.h"
+
+#include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
+
+#include <cstring>
+#include <map>
+#include <thread>
+
+namespace lmc::store {
+namespace {
+
+ObjectMeta Meta(std::int32_t length, std::int32_t dtype = 3) {
+  return ObjectMeta{length, 1, dtype, {2, 1, 1, length / 2}};
+}
+
+void Put(L1Store& s, const std::string& key, std::string_view payload, ObjectMeta meta) {
+  L1Store::Reservation r;
+  ASSERT_EQ(s.Reserve(payload.size(), &r), L1Store::ReserveError::kOk);
+  std::memcpy(r.data().data(), payload.data(), payload.size());
+  s.Publish(key, meta, std::move(r));
+}
+
+std::string Read(const L1Store::ObjectRef& o) {
+  return {reinterpret_cast<const char*>(o->data().data()), o->data().size()};
+}
+
+TEST(L1Store, PublishGetReplace) {
+  L1Store s({1 << 20, 1 << 20});
+  EXPECT_EQ(s.Get("k"), nullptr);
+  Put(s, "k", "hello", Meta(5));
+  auto o = s.Get("k");
+  ASSERT_NE(o, nullptr);
+  EXPECT_EQ(Read(o), "hello");
+  EXPECT_EQ(o->meta(), Meta(5));
+  Put(s, "k", "world!", Meta(6, 1));
+  EXPECT_EQ(Read(s.Get("k")), "world!");
+  EXPECT_EQ(s.Get("k")->meta().dtype, 1);  // stored exactly as received
+  EXPECT_EQ(Read(o), "hello");              // the old reference still reads its bytes
+  EXPECT_EQ(s.Stats().objects, 1u);
+}
+
+TEST(L1Store, UnpublishedReservationIsInvisibleAndFreed) {
+  L1Store s({1 << 16, 1 << 16});
+  {
+    L1Store::Reservation r;
+    ASSERT_EQ(s.Reserve(1000, &r), L1Store::ReserveError::kOk);
+    EXPECT_FALSE(s.Contains("k"));
+    EXPECT_GE(s.Stats().used_bytes, 1000u);
+  }
+  EXPECT_EQ(s.Stats().used_bytes, 0u);
+  EXPECT_FALSE(s.Contains("k"));
+}
+
+TEST(L1Store, EvictsLeastRecentlyUsedAndNeverFreesUnderAReader) {
+  L1Store s({4096, 4096});
+  Put(s, "a", std::string(1024, 'a'), Meta(1024));
+  Put(s, "b", std::string(1024, 'b'), Meta(1024));
+  Put(s, "c", std::string(1024, 'c'), Meta(1024));
+  auto pinned_a = s.Get("a");  // a is now most recent; b is the oldest
+  Put(s, "d", std::string(1024, 'd'), Meta(1024));
+  Put(s, "e", std::string(1024, 'e'), Meta(1024));
+  EXPECT_FALSE(s.Contains("b"));
+  EXPECT_TRUE(s.Contains("e"));
+  EXPECT_GE(s.Stats().evictions, 1u);
+  // Fill so that "a" is evicted from the index while still pinned.
+  Put(s, "f", std::string(2048, 'f'), Meta(2048));
+  EXPECT_FALSE(s.Contains("a"));
+  EXPECT_EQ(Read(pinned_a), std::string(1024, 'a'));
+  EXPECT_LE(s.Stats().used_bytes, 4096u);
+}
+
+TEST(L1Store, RefusesTooLargeAndReportsNoSpaceWhenAllIsPinned) {
+  L1Store s({4096, 2048});
+  L1Store::Reservation r;
+  EXPECT_EQ(s.Reserve(2049, &r), L1Store::ReserveError::kTooLarge);
+  EXPECT_EQ(s.Reserve(1u << 30, &r), L1Store::ReserveError::kTooLarge);
+  Put(s, "a", std::string(2048, 'a'), Meta(2048));
+  Put(s, "b", std::string(2048, 'b'), Meta(2048));
+  auto pa = s.Get("a");
+  auto pb = s.Get("b");
+  EXPECT_EQ(s.Reserve(64, &r), L1Store::ReserveError::kNoSpace);
+  pa.reset();
+  pb.reset();
+  EXPECT_EQ(s.Reserve(64, &r), L1Store::ReserveError::kOk);
+}
+
+TEST(L1Store, ZeroLengthObjects) {
+  L1Store s({4096, 4096});
+  Put(s, "empty", "", Meta(0));
+  ASSERT_NE(s.Get("empty"), nullptr);
+  EXPECT_TRUE(s.Get("empty")->data().empty());
+}
+
+TEST(L1Store, ObjectsOutliveTheStore) {
+  L1Store::ObjectRef o;
+  {
+    L1Store s({4096, 4096});
+    Put(s, "k", "bytes", Meta(5));
+    o = s.Get("k");
+  }
+  EXPECT_EQ(Read(o), "bytes");
+}
+
+TEST(L1Store, ConcurrentWritersAndReaders) {
+  L1Store s({1 << 16, 1 << 16});
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&s, t] {
+      for (int i = 0; i < 2000; ++i) {
+        const std::string key = "k" + std::to_string((i * 7 + t) % 50);
+        const std::string payload(static_cast<std::size_t>(100 + (i % 900)), static_cast<char>('a' + t));
+        L1Store::Reservation r;
+        if (s.Reserve(payload.size(), &r) == L1Store::ReserveError::kOk) {
+          std::memcpy(r.data().data(), payload.data(), payload.size());
+          s.Publish(key, ObjectMeta{static_cast<std::int32_t>(payload.size()), 1, 3, {}}, std::move(r));
+        }
+        if (auto o = s.Get(key)) {
+          // An object's bytes are all one writer's, and match its length.
+          const auto d = o->data();
+          ASSERT_EQ(d.size(), static_cast<std::size_t>(o->meta().length));
+          for (std::byte b : d) ASSERT_EQ(b, d[0]);
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_LE(s.Stats().used_bytes, s.Stats().capacity_bytes);
+}
+
+// Against a model map: with a budget large enough never to evict, the store
+// is a map; with evictions, every hit still returns the last value put.
+RC_GTEST_PROP(L1StoreProp, BehavesLikeAMapUnderEviction, ()) {
+  L1Store s({8192, 8192});
+  std::map<std::string, std::string> last;
+  const int steps = *rc::gen::inRange(1, 150);
+  for (int i = 0; i < steps; ++i) {
+    const std::string key = "k" + std::to_string(*rc::gen::inRange(0, 6));
+    if (*rc::gen::arbitrary<bool>()) {
+      const std::string v(*rc::gen::inRange<std::size_t>(0, 3000), static_cast<char>('a' + i % 26));
+      L1Store::Reservation r;
+      RC_ASSERT(s.Reserve(v.size(), &r) == L1Store::ReserveError::kOk);
+      std::memcpy(r.data().data(), v.data(), v.size());
+      s.Publish(key, ObjectMeta{static_cast<std::int32_t>(v.size()), 1, 3, {}}, std::move(r));
+      last[key] = v;
+    } else if (auto o = s.Get(key)) {
+      RC_ASSERT(last.count(key) == 1u);
+      RC_ASSERT(Read(o) == last[key]);
+    }
+    RC_ASSERT(s.Stats().used_bytes <= 8192u);
+  }
+}
+
+}  // namespace
+}  // namespace lmc::store
