@@ -126,7 +126,8 @@ inline void EncodeRequest(const RequestHeader& h, std::span<std::byte, kRequestH
 inline WireError DecodeRequest(std::span<const std::byte> in, RequestHeader* out);
 
 // DecodeRequest without the copy: the same checks and the same key text,
-// returned as a view into `in`.
+// returned as a view into `in`. On kKeyNotUtf8 the nine ints are still
+// filled in (a server needs `command` and `length` to stay in step).
 inline WireError DecodeRequestView(std::span<const std::byte> in, RequestView* out);
 
 // Encodes straight from key text, as a client does per request: the key must

@@ -1,0 +1,303 @@
+#include "protocol/server_session.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cstring>
+
+#include "wire/cache_key.h"
+
+namespace lmc::protocol {
+
+using wire::Command;
+using wire::ReplyHeader;
+using wire::RequestView;
+
+std::string_view RejectName(Reject r) {
+  switch (r) {
+    case Reject::kUnknownCommand: return "unknown_command";
+    case Reject::kNegativeLength: return "negative_length";
+    case Reject::kBadKey: return "bad_key";
+    case Reject::kTooLarge: return "too_large";
+    case Reject::kNoSpace: return "no_space";
+    case Reject::kListTooLarge: return "list_too_large";
+    case Reject::kTruncated: return "truncated";
+    case Reject::kCount: break;
+  }
+  return "?";
+}
+
+namespace {
+// §1.5: the fields of a reply that carries no object.
+ReplyHeader DummyReply(wire::ReturnCode code) {
+  ReplyHeader r;
+  r.code = static_cast<std::int32_t>(code);
+  r.length = 0;
+  r.fmt = wire::kDummyFmt;
+  r.dtype = wire::kDummyDtype;
+  r.shape = {0, 0, 0, 0};
+  r.location = 0;
+  return r;
+}
+}  // namespace
+
+std::span<const std::byte> ServerSession::Chunk::Bytes() const {
+  switch (kind) {
+    case Kind::kHeader: return std::span(header).first(size);
+    case Kind::kBody: return body;
+    case Kind::kObject: return object->data();
+  }
+  return {};
+}
+
+ServerSession::ServerSession(store::L1Store& store, ServerCounters& counters, SessionLimits limits)
+    : store_(store), counters_(counters), limits_(limits), in_(limits.input_buffer_bytes) {
+  assert(limits_.input_buffer_bytes >= wire::kRequestHeaderBytes);
+  counters_.connections.fetch_add(1, std::memory_order_relaxed);
+}
+
+std::span<std::byte> ServerSession::ReadBuffer() {
+  if (closing_) return {};
+  if (state_ == State::kPutPayload) return put_.data().subspan(put_received_);
+  if (state_ == State::kHeader && pending_output_bytes_ > limits_.pending_output_bytes_max) return {};
+  if (begin_ == end_) {
+    begin_ = end_ = 0;
+  } else if (in_.size() - end_ < wire::kRequestHeaderBytes) {
+    // Move the unconsumed tail to the front so a whole header fits after it.
+    std::memmove(in_.data(), in_.data() + begin_, end_ - begin_);
+    end_ -= begin_;
+    begin_ = 0;
+  }
+  return std::span(in_).subspan(end_);
+}
+
+void ServerSession::OnRead(std::size_t n) {
+  counters_.bytes_in.fetch_add(n, std::memory_order_relaxed);
+  if (n == 0 || closing_) return;
+  if (state_ == State::kPutPayload) {
+    put_received_ += n;
+    assert(put_received_ <= put_.data().size());
+    if (put_received_ == put_.data().size()) FinishPut();
+  } else {
+    end_ += n;
+    assert(end_ <= in_.size());
+  }
+  Process();
+}
+
+void ServerSession::OnEof() {
+  const bool mid_request = state_ != State::kHeader || end_ != begin_;
+  if (mid_request && !closing_) counters_.Count(Reject::kTruncated);
+  Close();
+}
+
+void ServerSession::Close() {
+  closing_ = true;
+  put_ = {};  // a PUT cut short is dropped unseen
+  begin_ = end_ = 0;
+}
+
+void ServerSession::Process() {
+  while (!closing_) {
+    const std::size_t avail = end_ - begin_;
+    if (state_ == State::kDiscard) {
+      const auto n = static_cast<std::size_t>(std::min<std::int64_t>(discard_left_, static_cast<std::int64_t>(avail)));
+      begin_ += n;
+      discard_left_ -= static_cast<std::int64_t>(n);
+      if (discard_left_ > 0) return;
+      state_ = State::kHeader;
+      continue;
+    }
+    if (state_ != State::kHeader) return;
+    if (pending_output_bytes_ > limits_.pending_output_bytes_max) return;  // backpressure
+    if (avail < wire::kRequestHeaderBytes) return;
+    RequestView h;
+    const auto bytes = std::span<const std::byte>(in_).subspan(begin_, wire::kRequestHeaderBytes);
+    const wire::WireError e = wire::DecodeRequestView(bytes, &h);
+    // Only the key can fail to decode; the ints are read regardless, so the
+    // stream stays in step. A key that is not UTF-8 is handled as a bad key.
+    assert(e == wire::WireError::kOk || e == wire::WireError::kKeyNotUtf8);
+    if (e != wire::WireError::kOk) h.key = std::string_view("\xff", 1);  // never parses
+    begin_ += wire::kRequestHeaderBytes;
+    HandleHeader(h);
+  }
+}
+
+bool ServerSession::CanonicalKey(std::string_view text, std::string* key) {
+  wire::CacheKey parsed;
+  if (wire::ParseCacheKey(text, &parsed) != wire::KeyError::kOk ||
+      wire::RenderCacheKey(parsed, key) != wire::KeyError::kOk) {
+    counters_.Count(Reject::kBadKey);
+    return false;
+  }
+  return true;
+}
+
+void ServerSession::HandleHeader(const RequestView& h) {
+  if (h.command >= 1 && h.command <= 5) {
+    counters_.commands[h.command].fetch_add(1, std::memory_order_relaxed);
+  }
+  std::string key;
+  switch (static_cast<Command>(h.command)) {
+    case Command::kPut:
+      HandlePut(h);
+      return;
+    case Command::kGet:
+      if (CanonicalKey(h.key, &key)) {
+        if (store::L1Store::ObjectRef o = store_.Get(key)) {
+          counters_.hits.fetch_add(1, std::memory_order_relaxed);
+          ReplyObject(std::move(o));
+          return;
+        }
+      }
+      counters_.misses.fetch_add(1, std::memory_order_relaxed);
+      Reply(DummyReply(wire::ReturnCode::kFail));
+      return;
+    case Command::kExist: {
+      const bool present = CanonicalKey(h.key, &key) && store_.Contains(key);
+      Reply(DummyReply(present ? wire::ReturnCode::kSuccess : wire::ReturnCode::kFail));
+      return;
+    }
+    case Command::kList: {
+      std::vector<std::byte> body;
+      std::size_t total = 0;
+      const std::vector<std::string> keys = store_.Keys();
+      for (const std::string& k : keys) total += k.size() + 1;
+      if (total > 0) --total;  // no trailing newline
+      if (total > limits_.list_body_bytes_max) {
+        counters_.Count(Reject::kListTooLarge);
+        Reply(DummyReply(wire::ReturnCode::kFail));
+        return;
+      }
+      body.reserve(total);
+      for (std::size_t i = 0; i < keys.size(); ++i) {
+        if (i > 0) body.push_back(std::byte{'\n'});
+        const auto* p = reinterpret_cast<const std::byte*>(keys[i].data());
+        body.insert(body.end(), p, p + keys[i].size());
+      }
+      ReplyHeader r = DummyReply(wire::ReturnCode::kSuccess);
+      r.length = static_cast<std::int32_t>(body.size());
+      Reply(r);
+      if (!body.empty()) ReplyBody(std::move(body));
+      return;
+    }
+    case Command::kHealth:
+      // The probe key is not looked up (spec §3.8); the server is alive.
+      Reply(DummyReply(wire::ReturnCode::kSuccess));
+      return;
+  }
+  counters_.Count(Reject::kUnknownCommand);
+  Close();
+}
+
+void ServerSession::HandlePut(const RequestView& h) {
+  if (h.length < 0) {
+    counters_.Count(Reject::kNegativeLength);
+    Close();
+    return;
+  }
+  if (!CanonicalKey(h.key, &put_key_)) {
+    StartDiscard(h.length);
+    return;
+  }
+  switch (store_.Reserve(static_cast<std::size_t>(h.length), &put_)) {
+    case store::L1Store::ReserveError::kOk: break;
+    case store::L1Store::ReserveError::kTooLarge:
+      counters_.Count(Reject::kTooLarge);
+      StartDiscard(h.length);
+      return;
+    case store::L1Store::ReserveError::kNoSpace:
+      counters_.Count(Reject::kNoSpace);
+      StartDiscard(h.length);
+      return;
+  }
+  put_meta_ = store::ObjectMeta{h.length, h.fmt, h.dtype, h.shape};
+  // Payload bytes that came with the header move into the reservation; the
+  // rest is read straight into it.
+  const std::size_t staged = std::min(end_ - begin_, put_.data().size());
+  std::memcpy(put_.data().data(), in_.data() + begin_, staged);
+  begin_ += staged;
+  put_received_ = staged;
+  if (put_received_ == put_.data().size()) {
+    FinishPut();
+  } else {
+    state_ = State::kPutPayload;
+  }
+}
+
+void ServerSession::StartDiscard(std::int64_t bytes) {
+  discard_left_ = bytes;
+  state_ = State::kDiscard;
+}
+
+void ServerSession::FinishPut() {
+  store_.Publish(std::move(put_key_), put_meta_, std::move(put_));
+  put_ = {};
+  put_key_.clear();
+  put_received_ = 0;
+  state_ = State::kHeader;
+}
+
+void ServerSession::Push(Chunk c) {
+  pending_output_bytes_ += c.size;
+  output_.push_back(std::move(c));
+}
+
+void ServerSession::Reply(const ReplyHeader& h) {
+  Chunk c;
+  wire::EncodeReply(h, c.header);
+  c.size = wire::kReplyHeaderBytes;
+  Push(std::move(c));
+}
+
+void ServerSession::ReplyObject(store::L1Store::ObjectRef object) {
+  const store::ObjectMeta& m = object->meta();
+  ReplyHeader r;
+  r.code = static_cast<std::int32_t>(wire::ReturnCode::kSuccess);
+  r.length = m.length;
+  r.fmt = m.fmt;
+  r.dtype = m.dtype;
+  r.shape = m.shape;
+  r.location = 0;
+  Reply(r);
+  if (!object->data().empty()) {
+    Chunk c;
+    c.kind = Chunk::Kind::kObject;
+    c.size = object->data().size();
+    c.object = std::move(object);
+    Push(std::move(c));
+  }
+}
+
+void ServerSession::ReplyBody(std::vector<std::byte> body) {
+  Chunk c;
+  c.kind = Chunk::Kind::kBody;
+  c.size = body.size();
+  c.body = std::move(body);
+  Push(std::move(c));
+}
+
+std::size_t ServerSession::GatherWrites(std::span<std::span<const std::byte>> out) const {
+  std::size_t n = 0;
+  for (const Chunk& c : output_) {
+    if (n == out.size()) break;
+    out[n++] = c.Bytes().subspan(c.written);
+  }
+  return n;
+}
+
+void ServerSession::OnWritten(std::size_t n) {
+  counters_.bytes_out.fetch_add(n, std::memory_order_relaxed);
+  assert(n <= pending_output_bytes_);
+  pending_output_bytes_ -= n;
+  while (n > 0) {
+    assert(!output_.empty());
+    Chunk& c = output_.front();
+    const std::size_t take = std::min(n, c.size - c.written);
+    c.written += take;
+    n -= take;
+    if (c.written == c.size) output_.pop_front();
+  }
+  Process();  // resume if the backlog was holding requests back
+}
+
+}  // namespace lmc::protocol

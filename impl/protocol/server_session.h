@@ -1,0 +1,139 @@
+// The server side of one lm:// connection, without I/O: bytes in, replies
+// out, no sockets, threads or clocks inside (after the sans-I/O style), so
+// the Asio transport and the simulated network drive the same code.
+//
+// The transport loop:
+//   while (!session.Done()) {
+//     read into session.ReadBuffer() (zero bytes wanted: wait for writes),
+//       then session.OnRead(n) or, at EOF, session.OnEof();
+//     write session.GatherWrites(...), then session.OnWritten(n);
+//   }
+// ReadBuffer() points straight into a PUT's reserved store bytes while its
+// payload arrives, so large payloads are received without a copy; GET
+// payloads are written from the pinned stored object, also without a copy.
+//
+// What the session does with each kind of bad input is the table in
+// docs/SERVER.md; in short: a FAIL reply where one is due and the stream is
+// still in step, closing (after flushing earlier replies) where it is not.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "store/l1_store.h"
+#include "wire/headers.h"
+
+namespace lmc::protocol {
+
+// Why a request was refused. Each has a counter.
+enum class Reject : std::uint8_t {
+  kUnknownCommand,  // closes the connection
+  kNegativeLength,  // closes the connection
+  kBadKey,          // the key is not UTF-8 or does not parse: FAIL / PUT discarded
+  kTooLarge,        // PUT above --max-object-bytes or the budget: payload discarded
+  kNoSpace,         // PUT while pinned objects hold the budget: payload discarded
+  kListTooLarge,    // LIST body above its limit: FAIL
+  kTruncated,       // EOF inside a header or payload: nothing stored
+  kCount,
+};
+std::string_view RejectName(Reject r);
+
+// Server-wide counters, shared by every session and readable while running.
+struct ServerCounters {
+  std::atomic<std::uint64_t> connections{0};
+  std::atomic<std::uint64_t> commands[6] = {};  // indexed by command 1..5; [0] unused
+  std::atomic<std::uint64_t> bytes_in{0};
+  std::atomic<std::uint64_t> bytes_out{0};
+  std::atomic<std::uint64_t> hits{0};
+  std::atomic<std::uint64_t> misses{0};
+  std::atomic<std::uint64_t> rejects[static_cast<int>(Reject::kCount)] = {};
+
+  void Count(Reject r) { rejects[static_cast<int>(r)].fetch_add(1, std::memory_order_relaxed); }
+};
+
+struct SessionLimits {
+  // Staging for headers (and payload bytes that arrive with them).
+  std::size_t input_buffer_bytes = 64 * 1024;
+  // Stop taking requests while this many reply bytes wait to be written
+  // (a client that never reads cannot make the server buffer without limit).
+  std::size_t pending_output_bytes_max = 8 << 20;
+  std::size_t list_body_bytes_max = 16 << 20;
+};
+
+class ServerSession {
+ public:
+  ServerSession(store::L1Store& store, ServerCounters& counters, SessionLimits limits = {});
+
+  // Where the next received bytes go; empty when the session takes no input
+  // now (output backlog, or closing).
+  std::span<std::byte> ReadBuffer();
+  // `n` bytes (n <= ReadBuffer().size()) were written into ReadBuffer().
+  void OnRead(std::size_t n);
+  // The peer will send nothing more.
+  void OnEof();
+
+  // Fills `out` with the next spans to write, in order; returns how many.
+  std::size_t GatherWrites(std::span<std::span<const std::byte>> out) const;
+  bool HasOutput() const { return !output_.empty(); }
+  std::size_t PendingOutputBytes() const { return pending_output_bytes_; }
+  // `n` bytes of GatherWrites' spans were written.
+  void OnWritten(std::size_t n);
+
+  // True when the transport should close: the session stopped taking input
+  // and every owed reply has been written.
+  bool Done() const { return closing_ && output_.empty(); }
+  bool Closing() const { return closing_; }
+
+ private:
+  enum class State : std::uint8_t { kHeader, kPutPayload, kDiscard };
+
+  struct Chunk {
+    std::array<std::byte, wire::kReplyHeaderBytes> header{};
+    std::vector<std::byte> body;         // LIST
+    store::L1Store::ObjectRef object;    // GET hit payload (pinned)
+    std::size_t size = 0;                // header (36) or body or object bytes
+    std::size_t written = 0;
+    enum class Kind : std::uint8_t { kHeader, kBody, kObject } kind = Kind::kHeader;
+    std::span<const std::byte> Bytes() const;
+  };
+
+  void Process();
+  void HandleHeader(const wire::RequestView& h);
+  void HandlePut(const wire::RequestView& h);
+  void StartDiscard(std::int64_t bytes);
+  void FinishPut();
+  void Close();
+  bool CanonicalKey(std::string_view text, std::string* key);
+  void Reply(const wire::ReplyHeader& h);
+  void ReplyObject(store::L1Store::ObjectRef object);
+  void ReplyBody(std::vector<std::byte> body);
+  void Push(Chunk c);
+
+  store::L1Store& store_;
+  ServerCounters& counters_;
+  SessionLimits limits_;
+
+  State state_ = State::kHeader;
+  bool closing_ = false;
+  // Input staging: bytes [begin_, end_) are received and not yet consumed.
+  std::vector<std::byte> in_;
+  std::size_t begin_ = 0;
+  std::size_t end_ = 0;
+  // The PUT being received.
+  store::L1Store::Reservation put_;
+  std::size_t put_received_ = 0;
+  std::string put_key_;
+  store::ObjectMeta put_meta_;
+  std::int64_t discard_left_ = 0;
+
+  std::deque<Chunk> output_;
+  std::size_t pending_output_bytes_ = 0;
+};
+
+}  // namespace lmc::protocol

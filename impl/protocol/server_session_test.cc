@@ -1,0 +1,288 @@
+#include "protocol/server_session.h"
+
+#include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <optional>
+
+namespace lmc::protocol {
+namespace {
+
+using wire::ReplyHeader;
+using wire::RequestView;
+
+std::vector<std::byte> Request(std::int32_t command, std::string_view key, std::string_view payload = {},
+                               std::int32_t length_override = -2, std::int32_t dtype = 3) {
+  RequestView v;
+  v.command = command;
+  v.length = length_override != -2 ? length_override : static_cast<std::int32_t>(payload.size());
+  v.fmt = 1;
+  v.dtype = dtype;
+  v.shape = {2, 1, 1, static_cast<std::int32_t>(payload.size())};
+  v.key = key;
+  std::vector<std::byte> out(wire::kRequestHeaderBytes);
+  EXPECT_EQ(wire::EncodeRequest(v, std::span(out).first<wire::kRequestHeaderBytes>()), wire::WireError::kOk);
+  const auto* p = reinterpret_cast<const std::byte*>(payload.data());
+  out.insert(out.end(), p, p + payload.size());
+  return out;
+}
+
+// Drives a session like a transport: feeds input in chunks of at most
+// `chunk` bytes, writes everything the session offers, and collects it.
+class Harness {
+ public:
+  explicit Harness(store::L1Store& store, SessionLimits limits = {}) : session_(store, counters_, limits) {}
+
+  // Feeds `bytes`; returns how many the session took (it may stop early
+  // under backpressure when `drain` is false).
+  std::size_t Feed(std::span<const std::byte> bytes, std::size_t chunk = 1 << 20, bool drain = true) {
+    std::size_t fed = 0;
+    while (fed < bytes.size()) {
+      auto buf = session_.ReadBuffer();
+      if (buf.empty()) {
+        if (!drain || !session_.HasOutput()) break;
+        Drain();
+        continue;
+      }
+      const std::size_t n = std::min({buf.size(), bytes.size() - fed, chunk});
+      std::memcpy(buf.data(), bytes.data() + fed, n);
+      session_.OnRead(n);
+      fed += n;
+      if (drain) Drain();
+    }
+    return fed;
+  }
+  void Drain() {
+    std::array<std::span<const std::byte>, 8> iov;
+    while (std::size_t k = session_.GatherWrites(iov)) {
+      std::size_t n = 0;
+      for (std::size_t i = 0; i < k; ++i) {
+        out_.insert(out_.end(), iov[i].begin(), iov[i].end());
+        n += iov[i].size();
+      }
+      session_.OnWritten(n);
+    }
+  }
+  // Pops one reply header (and its body, if any) from what was written.
+  std::optional<ReplyHeader> NextReply(std::string* body = nullptr) {
+    if (out_.size() - pos_ < wire::kReplyHeaderBytes) return std::nullopt;
+    ReplyHeader h;
+    EXPECT_EQ(wire::DecodeReply(std::span(out_).subspan(pos_, wire::kReplyHeaderBytes), &h), wire::WireError::kOk);
+    pos_ += wire::kReplyHeaderBytes;
+    const bool has_body = h.code == 200 && h.length > 0;
+    if (has_body) {
+      const auto len = static_cast<std::size_t>(h.length);
+      EXPECT_LE(pos_ + len, out_.size());
+      if (body) body->assign(reinterpret_cast<const char*>(out_.data() + pos_), len);
+      pos_ += len;
+    } else if (body) {
+      body->clear();
+    }
+    return h;
+  }
+  bool AllRead() const { return pos_ == out_.size(); }
+  ServerSession& session() { return session_; }
+  ServerCounters& counters() { return counters_; }
+
+ private:
+  ServerCounters counters_;
+  ServerSession session_;
+  std::vector<std::byte> out_;
+  std::size_t pos_ = 0;
+};
+
+std::vector<std::byte> Cat(std::initializer_list<std::vector<std::byte>> parts) {
+  std::vector<std::byte> all;
+  for (const auto& p : parts) all.insert(all.end(), p.begin(), p.end());
+  return all;
+}
+
+TEST(ServerSession, PutGetExistHealthList) {
+  store::L1Store store({1 << 20, 1 << 20});
+  Harness h(store);
+  h.Feed(Cat({Request(1, "m@1@0@3039@bfloat16", "payload!"),  // PUT: no reply
+              Request(2, "m@1@0@0x3039@bfloat16"),             // same key, other spelling
+              Request(3, "m@1@0@3039@bfloat16"), Request(3, "m@1@0@ff@bfloat16"),
+              Request(5, "@0@0@0@half"), Request(4, "")}));
+  std::string body;
+  auto r = h.NextReply(&body);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->code, 200);
+  EXPECT_EQ(r->length, 8);
+  EXPECT_EQ(r->dtype, 3);
+  EXPECT_EQ(r->shape, (wire::Shape{2, 1, 1, 8}));
+  EXPECT_EQ(body, "payload!");
+  EXPECT_EQ(h.NextReply()->code, 200);  // EXIST present
+  EXPECT_EQ(h.NextReply()->code, 400);  // EXIST absent
+  EXPECT_EQ(h.NextReply()->code, 200);  // HEALTH
+  r = h.NextReply(&body);               // LIST: canonical key strings
+  EXPECT_EQ(r->code, 200);
+  EXPECT_EQ(body, "m@1@0@3039@bfloat16");
+  EXPECT_TRUE(h.AllRead());
+  EXPECT_FALSE(h.session().Closing());
+  EXPECT_EQ(h.counters().hits.load(), 1u);
+}
+
+TEST(ServerSession, MissIsTheDummyFailHeader) {
+  store::L1Store store({1 << 20, 1 << 20});
+  Harness h(store);
+  h.Feed(Request(2, "m@1@0@1@half"));
+  const auto r = h.NextReply();
+  EXPECT_EQ(*r, (ReplyHeader{400, 0, 1, 2, {0, 0, 0, 0}, 0}));
+}
+
+TEST(ServerSession, TruncatedPutIsNeverVisible) {
+  store::L1Store store({1 << 20, 1 << 20});
+  {
+    Harness h(store);
+    const auto put = Request(1, "m@1@0@1@half", std::string(1000, 'x'));
+    h.Feed(std::span(put).first(500));
+    h.session().OnEof();
+    EXPECT_TRUE(h.session().Done());
+    EXPECT_EQ(h.counters().rejects[static_cast<int>(Reject::kTruncated)].load(), 1u);
+  }
+  EXPECT_FALSE(store.Contains("m@1@0@1@half"));
+  EXPECT_EQ(store.Stats().used_bytes, 0u);
+}
+
+TEST(ServerSession, BadKeysFailAndPutPayloadsAreDiscardedInStep) {
+  store::L1Store store({1 << 20, 1 << 20});
+  Harness h(store);
+  h.Feed(Cat({Request(1, "not-a-key", "xxxx"), Request(2, "not-a-key"), Request(3, "m@1@0@1@fp16"),
+              Request(1, "m@1@0@1@half", "ok"), Request(2, "m@1@0@1@half")}));
+  EXPECT_EQ(h.NextReply()->code, 400);
+  EXPECT_EQ(h.NextReply()->code, 400);
+  std::string body;
+  EXPECT_EQ(h.NextReply(&body)->code, 200);
+  EXPECT_EQ(body, "ok");
+  EXPECT_EQ(h.counters().rejects[static_cast<int>(Reject::kBadKey)].load(), 3u);
+  EXPECT_FALSE(h.session().Closing());
+}
+
+TEST(ServerSession, NonUtf8KeyIsABadKey) {
+  store::L1Store store({1 << 20, 1 << 20});
+  Harness h(store);
+  auto get = Request(2, "m@1@0@1@half");
+  get[wire::kRequestHeaderBytes - 1] = std::byte{0xff};
+  h.Feed(Cat({get, Request(5, "x")}));
+  EXPECT_EQ(h.NextReply()->code, 400);
+  EXPECT_EQ(h.NextReply()->code, 200);
+}
+
+TEST(ServerSession, TooLargePutIsDiscardedWithoutAllocating) {
+  store::L1Store store({4096, 1024});
+  Harness h(store);
+  h.Feed(Cat({Request(1, "m@1@0@1@half", std::string(2000, 'x')), Request(5, "x")}));
+  EXPECT_EQ(h.NextReply()->code, 200);
+  EXPECT_EQ(h.counters().rejects[static_cast<int>(Reject::kTooLarge)].load(), 1u);
+  EXPECT_EQ(store.Stats().used_bytes, 0u);
+}
+
+TEST(ServerSession, HugeDeclaredLengthIsRefusedBeforeAllocation) {
+  store::L1Store store({4096, 4096});
+  Harness h(store);
+  h.Feed(Request(1, "m@1@0@1@half", "", INT32_MAX));
+  EXPECT_EQ(store.Stats().used_bytes, 0u);
+  EXPECT_EQ(h.counters().rejects[static_cast<int>(Reject::kTooLarge)].load(), 1u);
+  EXPECT_FALSE(h.session().Closing());  // still discarding the declared bytes
+}
+
+TEST(ServerSession, UnknownCommandAndNegativeLengthCloseAfterFlushing) {
+  store::L1Store store({4096, 4096});
+  for (const auto& bad : {Request(9, "m@1@0@1@half"), Request(1, "m@1@0@1@half", "", -1)}) {
+    Harness h(store);
+    h.Feed(Cat({Request(5, "x"), bad, Request(5, "x")}));
+    EXPECT_EQ(h.NextReply()->code, 200);  // the reply owed before the bad request
+    EXPECT_FALSE(h.NextReply());          // nothing after it
+    EXPECT_TRUE(h.session().Done());
+  }
+}
+
+TEST(ServerSession, AClientThatNeverReadsStopsTheSessionReading) {
+  store::L1Store store({1 << 20, 1 << 20});
+  SessionLimits limits;
+  limits.pending_output_bytes_max = 10000;
+  Harness h(store, limits);
+  h.Feed(Request(1, "m@1@0@1@half", std::string(4000, 'x')));
+  std::vector<std::byte> gets;
+  for (int i = 0; i < 1000; ++i) {
+    const auto g = Request(2, "m@1@0@1@half");
+    gets.insert(gets.end(), g.begin(), g.end());
+  }
+  const std::size_t taken = h.Feed(gets, 1 << 20, /*drain=*/false);
+  // Input stopped once replies piled up: at most the staging buffer was taken.
+  EXPECT_LE(taken, limits.input_buffer_bytes);
+  EXPECT_LE(h.session().PendingOutputBytes(), 10000u + 4000u + 36u);
+  EXPECT_TRUE(h.session().ReadBuffer().empty());
+  h.Drain();
+  EXPECT_FALSE(h.session().ReadBuffer().empty());  // writing resumed the reading
+  // And every request gets its reply in the end.
+  h.Feed(std::span(gets).subspan(taken));
+  h.Drain();
+  int replies = 0;
+  std::string body;
+  while (auto r = h.NextReply(&body)) {
+    EXPECT_EQ(r->code, 200);
+    ++replies;
+  }
+  EXPECT_EQ(replies, 1000);
+}
+
+// State-machine property: random PUT/GET/EXIST/LIST/HEALTH on keys from a
+// small pool (so they collide, in several spellings), fed in random chunk
+// sizes, against a model map.
+RC_GTEST_PROP(ServerSessionProp, MatchesAModelMap, ()) {
+  store::L1Store store({1 << 22, 1 << 22});
+  Harness h(store);
+  std::map<std::string, std::string> model;
+  const std::vector<std::vector<std::string>> spellings = {
+      {"m@1@0@3039@bfloat16", "m@1@0@0x3039@bfloat16", "m@1@0@00003039@bfloat16"},
+      {"m@1@0@ff@half@7", "m@1@0@0xFF@half@007"},
+      {"other/model@2@1@-1f@uint8@t%v"}};
+  const int steps = *rc::gen::inRange(1, 60);
+  const std::size_t chunk = *rc::gen::inRange<std::size_t>(1, 400);
+  for (int i = 0; i < steps; ++i) {
+    const std::size_t k = *rc::gen::inRange<std::size_t>(0, spellings.size());
+    const std::string& spelled = *rc::gen::elementOf(spellings[k]);
+    const std::string& canonical = spellings[k][0];
+    const int cmd = *rc::gen::inRange(1, 6);
+    if (cmd == 1) {
+      const std::string payload(*rc::gen::inRange<std::size_t>(0, 700), static_cast<char>('a' + i % 26));
+      h.Feed(Request(1, spelled, payload), chunk);
+      model[canonical] = payload;
+      continue;
+    }
+    h.Feed(Request(cmd, spelled), chunk);
+    std::string body;
+    const auto r = h.NextReply(&body);
+    RC_ASSERT(r.has_value());
+    if (cmd == 2) {
+      RC_ASSERT(r->code == (model.count(canonical) ? 200 : 400));
+      if (model.count(canonical)) RC_ASSERT(body == model[canonical]);
+    } else if (cmd == 3) {
+      RC_ASSERT(r->code == (model.count(canonical) ? 200 : 400));
+    } else if (cmd == 4) {
+      std::vector<std::string> listed;
+      std::size_t start = 0;
+      while (!body.empty() && start <= body.size()) {
+        const std::size_t nl = body.find('\n', start);
+        listed.push_back(body.substr(start, nl == std::string::npos ? std::string::npos : nl - start));
+        if (nl == std::string::npos) break;
+        start = nl + 1;
+      }
+      std::sort(listed.begin(), listed.end());
+      std::vector<std::string> want;
+      for (const auto& [key, v] : model) want.push_back(key);
+      RC_ASSERT(listed == want);
+    } else {
+      RC_ASSERT(r->code == 200);
+    }
+  }
+  RC_ASSERT(h.AllRead());
+}
+
+}  // namespace
+}  // namespace lmc::protocol
