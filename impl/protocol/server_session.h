@@ -88,6 +88,8 @@ class ServerSession {
   // True when the transport should close: the session stopped taking input
   // and every owed reply has been written.
   bool Done() const { return closing_ && output_.empty(); }
+  // True while a request is partly received (its deadline is running).
+  bool MidRequest() const { return state_ != State::kHeader || end_ != begin_; }
   bool Closing() const { return closing_; }
 
  private:

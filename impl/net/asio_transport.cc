@@ -1,0 +1,190 @@
+#include "net/asio_transport.h"
+
+namespace lmc::net {
+
+std::string_view NetErrorName(NetError e) {
+  switch (e) {
+    case NetError::kOk: return "ok";
+    case NetError::kEof: return "end of stream";
+    case NetError::kReset: return "connection reset";
+    case NetError::kRefused: return "connection refused";
+    case NetError::kTimedOut: return "timed out";
+    case NetError::kCancelled: return "cancelled";
+    case NetError::kAddress: return "bad or busy address";
+    case NetError::kOther: return "network error";
+  }
+  return "?";
+}
+
+NetError FromAsio(const std::error_code& ec) {
+  if (!ec) return NetError::kOk;
+  if (ec == asio::error::eof) return NetError::kEof;
+  if (ec == asio::error::operation_aborted) return NetError::kCancelled;
+  if (ec == asio::error::connection_refused) return NetError::kRefused;
+  if (ec == asio::error::timed_out) return NetError::kTimedOut;
+  if (ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
+      ec == asio::error::connection_aborted || ec == asio::error::not_connected ||
+      ec == asio::error::shut_down) {
+    return NetError::kReset;
+  }
+  if (ec == asio::error::address_in_use || ec == std::errc::address_not_available ||
+      ec == asio::error::host_not_found || ec == asio::error::invalid_argument) {
+    return NetError::kAddress;
+  }
+  return NetError::kOther;
+}
+
+namespace {
+
+using asio::ip::tcp;
+
+class AsioStream final : public Stream {
+ public:
+  explicit AsioStream(tcp::socket socket)
+      : strand_(asio::make_strand(socket.get_executor())), socket_(std::move(socket)) {
+    std::error_code ignored;
+    socket_.set_option(tcp::no_delay(true), ignored);
+  }
+
+  void AsyncReadSome(std::span<std::byte> buffer, ReadHandler handler) override {
+    socket_.async_read_some(asio::buffer(buffer.data(), buffer.size()),
+                            asio::bind_executor(strand_, [h = std::move(handler)](std::error_code ec, std::size_t n) {
+                              h(FromAsio(ec), n);
+                            }));
+  }
+
+  void AsyncWrite(std::span<const std::span<const std::byte>> buffers, WriteHandler handler) override {
+    gather_.clear();
+    for (const auto& b : buffers) gather_.emplace_back(b.data(), b.size());
+    asio::async_write(socket_, gather_,
+                      asio::bind_executor(strand_, [h = std::move(handler)](std::error_code ec, std::size_t n) {
+                        h(FromAsio(ec), n);
+                      }));
+  }
+
+  void Close() override {
+    asio::dispatch(strand_, [this] {
+      std::error_code ignored;
+      socket_.shutdown(tcp::socket::shutdown_both, ignored);
+      socket_.close(ignored);
+    });
+  }
+
+  void Dispatch(std::function<void()> fn) override { asio::dispatch(strand_, std::move(fn)); }
+
+ private:
+  asio::strand<tcp::socket::executor_type> strand_;
+  tcp::socket socket_;
+  std::vector<asio::const_buffer> gather_;
+};
+
+class AsioListener final : public Listener {
+ public:
+  AsioListener(asio::io_context& io, tcp::acceptor acceptor) : io_(io), acceptor_(std::move(acceptor)) {}
+
+  void AsyncAccept(std::function<void(NetError, std::unique_ptr<Stream>)> handler) override {
+    acceptor_.async_accept(asio::make_strand(io_), [h = std::move(handler)](std::error_code ec, tcp::socket s) {
+      if (ec) {
+        h(FromAsio(ec), nullptr);
+        return;
+      }
+      h(NetError::kOk, std::make_unique<AsioStream>(std::move(s)));
+    });
+  }
+
+  std::uint16_t port() const override { return acceptor_.local_endpoint().port(); }
+
+  void Close() override {
+    std::error_code ignored;
+    acceptor_.close(ignored);
+  }
+
+ private:
+  asio::io_context& io_;
+  tcp::acceptor acceptor_;
+};
+
+class AsioTimer final : public Timer {
+ public:
+  explicit AsioTimer(asio::io_context& io) : timer_(io) {}
+  void AsyncWait(Clock::duration delay, std::function<void(NetError)> handler) override {
+    timer_.expires_after(delay);
+    timer_.async_wait([h = std::move(handler)](std::error_code ec) { h(FromAsio(ec)); });
+  }
+  void Cancel() override { timer_.cancel(); }
+
+ private:
+  asio::steady_timer timer_;
+};
+
+}  // namespace
+
+AsioTransport::AsioTransport(std::uint64_t seed) : work_(asio::make_work_guard(io_)), rng_(seed) {}
+
+AsioTransport::~AsioTransport() { Stop(); }
+
+std::unique_ptr<Listener> AsioTransport::Listen(const std::string& host, std::uint16_t port, NetError* error) {
+  std::error_code ec;
+  const auto address = asio::ip::make_address(host == "localhost" ? "127.0.0.1" : host, ec);
+  if (ec) {
+    *error = NetError::kAddress;
+    return nullptr;
+  }
+  tcp::acceptor acceptor(io_);
+  const tcp::endpoint endpoint(address, port);
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    *error = FromAsio(ec) == NetError::kOther ? NetError::kAddress : FromAsio(ec);
+    return nullptr;
+  }
+  *error = NetError::kOk;
+  return std::make_unique<AsioListener>(io_, std::move(acceptor));
+}
+
+void AsioTransport::AsyncConnect(const std::string& host, std::uint16_t port,
+                                 std::function<void(NetError, std::unique_ptr<Stream>)> handler) {
+  auto resolver = std::make_shared<tcp::resolver>(io_);
+  resolver->async_resolve(
+      host, std::to_string(port),
+      [this, resolver, h = std::move(handler)](std::error_code ec, tcp::resolver::results_type results) mutable {
+        if (ec) {
+          h(NetError::kAddress, nullptr);
+          return;
+        }
+        auto socket = std::make_shared<tcp::socket>(asio::make_strand(io_));
+        asio::async_connect(*socket, results, [socket, h = std::move(h)](std::error_code ec2, const tcp::endpoint&) {
+          if (ec2) {
+            h(FromAsio(ec2), nullptr);
+            return;
+          }
+          h(NetError::kOk, std::make_unique<AsioStream>(std::move(*socket)));
+        });
+      });
+}
+
+std::unique_ptr<Timer> AsioTransport::MakeTimer() { return std::make_unique<AsioTimer>(io_); }
+
+void AsioTransport::Post(std::function<void()> fn) { asio::post(io_, std::move(fn)); }
+
+void AsioTransport::Run(unsigned threads) {
+  for (unsigned i = 1; i < threads; ++i) threads_.emplace_back([this] { io_.run(); });
+  io_.run();
+}
+
+void AsioTransport::Start(unsigned threads) {
+  for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this] { io_.run(); });
+}
+
+void AsioTransport::Stop() {
+  work_.reset();
+  io_.stop();
+  for (auto& t : threads_) {
+    if (t.joinable() && t.get_id() != std::this_thread::get_id()) t.join();
+  }
+  threads_.clear();
+}
+
+}  // namespace lmc::net

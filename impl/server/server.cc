@@ -1,0 +1,199 @@
+#include "server/server.h"
+
+#include <array>
+#include <sstream>
+
+namespace lmc::server {
+
+using net::NetError;
+
+// One accepted connection: the session plus its stream, a read and a write
+// in flight at most, and a deadline timer. Every handler runs on the stream's
+// context, so the session is never touched concurrently.
+class Server::Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(Server& server, std::unique_ptr<net::Stream> stream)
+      : server_(server),
+        stream_(std::move(stream)),
+        session_(server.store_, server.counters_, server.options_.limits),
+        timer_(server.transport_.MakeTimer()) {}
+
+  void Begin() {
+    auto self = shared_from_this();
+    stream_->Dispatch([self] { self->Pump(); });
+  }
+
+  void Shutdown() {
+    auto self = shared_from_this();
+    stream_->Dispatch([self] { self->Finish(); });
+  }
+
+ private:
+  void Pump() {
+    if (finished_) return;
+    if (session_.Done()) {
+      Finish();
+      return;
+    }
+    if (!reading_ && !session_.Closing()) {
+      const std::span<std::byte> buf = session_.ReadBuffer();
+      if (!buf.empty()) {
+        reading_ = true;
+        auto self = shared_from_this();
+        stream_->AsyncReadSome(buf, [self](NetError e, std::size_t n) { self->OnRead(e, n); });
+      }
+    }
+    if (!writing_ && session_.HasOutput()) {
+      std::array<std::span<const std::byte>, 16> iov;
+      const std::size_t k = session_.GatherWrites(iov);
+      writing_ = true;
+      auto self = shared_from_this();
+      stream_->AsyncWrite(std::span(iov).first(k), [self](NetError e, std::size_t n) { self->OnWrite(e, n); });
+    }
+    ArmDeadline();
+  }
+
+  void OnRead(NetError e, std::size_t n) {
+    reading_ = false;
+    ++progress_;
+    if (finished_) return;
+    if (e == NetError::kOk) {
+      session_.OnRead(n);
+    } else {
+      session_.OnEof();  // EOF, reset or cancel: no more input
+      if (e != NetError::kEof) {
+        Finish();
+        return;
+      }
+    }
+    Pump();
+  }
+
+  void OnWrite(NetError e, std::size_t n) {
+    writing_ = false;
+    ++progress_;
+    if (finished_) return;
+    if (e != NetError::kOk) {
+      Finish();
+      return;
+    }
+    session_.OnWritten(n);
+    Pump();
+  }
+
+  // While a write is pending or a request is partly received, the connection
+  // must make progress within the stall timeout.
+  void ArmDeadline() {
+    const bool waiting = writing_ || session_.MidRequest();
+    if (!waiting || armed_for_ == progress_) return;
+    armed_for_ = progress_;
+    const std::uint64_t at = progress_;
+    std::weak_ptr<Connection> weak = shared_from_this();
+    timer_->Cancel();
+    timer_->AsyncWait(server_.options_.stall_timeout, [weak, at](NetError e) {
+      if (e != NetError::kOk) return;
+      if (auto self = weak.lock()) {
+        self->stream_->Dispatch([self, at] {
+          if (self->progress_ == at && !self->finished_) self->Finish();
+        });
+      }
+    });
+  }
+
+  void Finish() {
+    if (finished_) return;
+    finished_ = true;
+    timer_->Cancel();
+    stream_->Close();
+    server_.Forget(this);
+  }
+
+  Server& server_;
+  std::unique_ptr<net::Stream> stream_;
+  protocol::ServerSession session_;
+  std::unique_ptr<net::Timer> timer_;
+  bool reading_ = false;
+  bool writing_ = false;
+  bool finished_ = false;
+  std::uint64_t progress_ = 0;
+  std::uint64_t armed_for_ = ~std::uint64_t{0};
+};
+
+Server::Server(net::Transport& transport, store::L1Store& store, ServerOptions options)
+    : transport_(transport), store_(store), options_(std::move(options)) {}
+
+Server::~Server() { Stop(); }
+
+NetError Server::Start(std::uint16_t* port) {
+  NetError e = NetError::kOk;
+  listener_ = transport_.Listen(options_.host, options_.port, &e);
+  if (!listener_) return e;
+  *port = listener_->port();
+  Accept();
+  return NetError::kOk;
+}
+
+void Server::Accept() {
+  listener_->AsyncAccept([this](NetError e, std::unique_ptr<net::Stream> stream) {
+    if (e == NetError::kCancelled) return;
+    std::shared_ptr<Connection> c;
+    {
+      std::lock_guard lock(mu_);
+      if (stopped_) return;
+      if (e == NetError::kOk && connections_.size() < options_.max_connections) {
+        c = std::make_shared<Connection>(*this, std::move(stream));
+        connections_.insert(c);
+      } else if (stream) {
+        stream->Close();
+      }
+    }
+    if (c) c->Begin();
+    Accept();
+  });
+}
+
+void Server::Forget(Connection* c) {
+  std::lock_guard lock(mu_);
+  for (auto it = connections_.begin(); it != connections_.end(); ++it) {
+    if (it->get() == c) {
+      connections_.erase(it);
+      return;
+    }
+  }
+}
+
+void Server::Stop() {
+  std::set<std::shared_ptr<Connection>> open;
+  {
+    std::lock_guard lock(mu_);
+    if (stopped_) return;
+    stopped_ = true;
+    open = connections_;
+  }
+  if (listener_) listener_->Close();
+  for (const auto& c : open) c->Shutdown();
+}
+
+std::size_t Server::open_connections() const {
+  std::lock_guard lock(mu_);
+  return connections_.size();
+}
+
+std::string FormatCounters(const protocol::ServerCounters& c, const store::StoreStats& s) {
+  std::ostringstream o;
+  const auto v = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+  o << "connections " << v(c.connections) << "\n"
+    << "commands put " << v(c.commands[1]) << " get " << v(c.commands[2]) << " exist " << v(c.commands[3])
+    << " list " << v(c.commands[4]) << " health " << v(c.commands[5]) << "\n"
+    << "bytes_in " << v(c.bytes_in) << " bytes_out " << v(c.bytes_out) << "\n"
+    << "hits " << v(c.hits) << " misses " << v(c.misses) << " evictions " << s.evictions << "\n"
+    << "rejects";
+  for (int r = 0; r < static_cast<int>(protocol::Reject::kCount); ++r) {
+    o << " " << protocol::RejectName(static_cast<protocol::Reject>(r)) << " " << v(c.rejects[r]);
+  }
+  o << "\nstore objects " << s.objects << " used_bytes " << s.used_bytes << " capacity_bytes "
+    << s.capacity_bytes << "\n";
+  return o.str();
+}
+
+}  // namespace lmc::server

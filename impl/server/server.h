@@ -1,0 +1,64 @@
+// The reference lm:// server: accepts connections on a Transport and runs a
+// ServerSession per connection against one L1Store. All protocol logic is in
+// the session; this is the I/O loop around it, with the deadlines:
+// - a write that makes no progress for `stall_timeout` closes the connection
+//   (a client that never reads cannot hold the server's memory);
+// - a request that stays partly received for `stall_timeout` closes it too.
+// Idle connections between requests are kept: LMCache workers hold one open.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "net/transport.h"
+#include "protocol/server_session.h"
+#include "store/l1_store.h"
+
+namespace lmc::server {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 65432;
+  protocol::SessionLimits limits;
+  std::chrono::milliseconds stall_timeout{30000};
+  std::size_t max_connections = 4096;  // further connections are closed at once
+};
+
+class Server {
+ public:
+  Server(net::Transport& transport, store::L1Store& store, ServerOptions options);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds and starts accepting. Returns the bound port in `*port`.
+  net::NetError Start(std::uint16_t* port);
+  // Stops accepting and closes every connection.
+  void Stop();
+
+  const protocol::ServerCounters& counters() const { return counters_; }
+  std::size_t open_connections() const;
+
+ private:
+  class Connection;
+  void Accept();
+  void Forget(Connection* c);
+
+  net::Transport& transport_;
+  store::L1Store& store_;
+  ServerOptions options_;
+  protocol::ServerCounters counters_;
+  std::unique_ptr<net::Listener> listener_;
+  mutable std::mutex mu_;
+  std::set<std::shared_ptr<Connection>> connections_;
+  bool stopped_ = false;
+};
+
+// The counters as a few lines of text (for --stats, SIGUSR1 and shutdown).
+std::string FormatCounters(const protocol::ServerCounters& c, const store::StoreStats& s);
+
+}  // namespace lmc::server
