@@ -1,0 +1,137 @@
+// lmcache-server: the reference lm:// server.
+//
+//   lmcache-server [HOST PORT [cpu]] [--host H] [--port P] [--l1-size-gb G | --l1-size-bytes B]
+//                  [--max-object-bytes N] [--eviction-policy LRU] [--threads T]
+//                  [--stall-timeout-ms MS] [--stats-interval-s S] [--log-level LEVEL]
+//
+// The positional form is that of LMCache's Python server (`lmcache_server
+// HOST PORT [cpu]`). SIGUSR1 prints the counters while running; SIGINT and
+// SIGTERM stop the server cleanly and print them.
+#include <csignal>
+#include <iostream>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+#include <asio.hpp>
+
+#include "net/asio_transport.h"
+#include "server/server.h"
+
+namespace {
+
+struct Config {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 65432;
+  std::string storage = "cpu";
+  double l1_size_gb = 0;
+  std::uint64_t l1_size_bytes = 0;
+  std::uint64_t max_object_bytes = std::uint64_t{1} << 31;
+  std::string eviction = "LRU";
+  unsigned threads = 0;
+  std::uint64_t stall_timeout_ms = 30000;
+  unsigned stats_interval_s = 0;
+  std::string log_level = "info";
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Config cfg;
+  CLI::App app{"lmcache-server: the reference lm:// server of the LMCache conformance kit"};
+  app.add_option("host,--host", cfg.host, "address to listen on (LMCache's first positional argument)")
+      ->capture_default_str();
+  app.add_option("port,--port", cfg.port, "TCP port; 0 picks a free one (printed at start)")->capture_default_str();
+  app.add_option("storage", cfg.storage, "storage backend; only 'cpu' exists, as in LMCache")
+      ->check(CLI::IsMember({"cpu"}))
+      ->capture_default_str();
+  auto* gb = app.add_option("--l1-size-gb", cfg.l1_size_gb, "L1 budget in GiB (default 1)")
+                 ->check(CLI::PositiveNumber);
+  app.add_option("--l1-size-bytes", cfg.l1_size_bytes, "L1 budget in bytes (overrides --l1-size-gb)")
+      ->excludes(gb)
+      ->check(CLI::PositiveNumber);
+  app.add_option("--max-object-bytes", cfg.max_object_bytes,
+                 "largest object a PUT may store; larger payloads are read and discarded")
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1} << 31));
+  app.add_option("--eviction-policy", cfg.eviction, "L1 eviction policy")
+      ->check(CLI::IsMember({"LRU"}))
+      ->capture_default_str();
+  app.add_option("--threads", cfg.threads, "I/O threads (default: one per core)");
+  app.add_option("--stall-timeout-ms", cfg.stall_timeout_ms,
+                 "close a connection whose write, or half-received request, makes no progress this long")
+      ->capture_default_str();
+  app.add_option("--stats-interval-s", cfg.stats_interval_s, "print the counters every S seconds (0: never)")
+      ->capture_default_str();
+  app.add_option("--log-level", cfg.log_level, "quiet, info or debug")
+      ->check(CLI::IsMember({"quiet", "info", "debug"}))
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  std::uint64_t budget = std::uint64_t{1} << 30;
+  if (cfg.l1_size_bytes != 0) {
+    budget = cfg.l1_size_bytes;
+  } else if (cfg.l1_size_gb > 0) {
+    budget = static_cast<std::uint64_t>(cfg.l1_size_gb * static_cast<double>(std::uint64_t{1} << 30));
+  }
+  const bool quiet = cfg.log_level == "quiet";
+
+  std::unique_ptr<lmc::store::L1Store> store;
+  try {
+    store = std::make_unique<lmc::store::L1Store>(lmc::store::L1Store::Options{budget, cfg.max_object_bytes});
+  } catch (const std::bad_alloc&) {
+    std::cerr << "lmcache-server: cannot map an L1 budget of " << budget << " bytes\n";
+    return 1;
+  }
+  lmc::net::AsioTransport transport;
+  lmc::server::ServerOptions options;
+  options.host = cfg.host;
+  options.port = cfg.port;
+  options.stall_timeout = std::chrono::milliseconds(cfg.stall_timeout_ms);
+  lmc::server::Server server(transport, *store, options);
+  std::uint16_t port = 0;
+  if (const auto e = server.Start(&port); e != lmc::net::NetError::kOk) {
+    std::cerr << "lmcache-server: cannot listen on " << cfg.host << ":" << cfg.port << ": "
+              << lmc::net::NetErrorName(e) << "\n";
+    return 1;
+  }
+  if (!quiet) {
+    std::cerr << "lmcache-server: listening on lm://" << cfg.host << ":" << port << " (L1 " << budget
+              << " bytes, max object " << cfg.max_object_bytes << " bytes)\n";
+  }
+
+  const auto print_counters = [&] {
+    std::cerr << lmc::server::FormatCounters(server.counters(), store->Stats()) << std::flush;
+  };
+  asio::signal_set stop_signals(transport.context(), SIGINT, SIGTERM);
+  stop_signals.async_wait([&](const std::error_code& ec, int) {
+    if (ec) return;
+    server.Stop();
+    transport.Stop();
+  });
+  asio::signal_set stats_signal(transport.context(), SIGUSR1);
+  std::function<void()> wait_stats = [&] {
+    stats_signal.async_wait([&](const std::error_code& ec, int) {
+      if (ec) return;
+      print_counters();
+      wait_stats();
+    });
+  };
+  wait_stats();
+  asio::steady_timer stats_timer(transport.context());
+  std::function<void()> tick = [&] {
+    if (cfg.stats_interval_s == 0) return;
+    stats_timer.expires_after(std::chrono::seconds(cfg.stats_interval_s));
+    stats_timer.async_wait([&](const std::error_code& ec) {
+      if (ec) return;
+      print_counters();
+      tick();
+    });
+  };
+  tick();
+
+  const unsigned threads = cfg.threads != 0 ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
+  transport.Run(threads);
+  if (!quiet) std::cerr << "lmcache-server: stopped\n";
+  print_counters();
+  return 0;
+}
