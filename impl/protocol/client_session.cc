@@ -1,0 +1,177 @@
+#include "protocol/client_session.h"
+
+#include <algorithm>
+#include <cassert>
+
+namespace lmc::protocol {
+
+std::string_view ClientStatusName(ClientStatus s) {
+  switch (s) {
+    case ClientStatus::kOk: return "ok";
+    case ClientStatus::kMiss: return "miss";
+    case ClientStatus::kInvalidReply: return "invalid reply";
+    case ClientStatus::kClosed: return "connection closed";
+    case ClientStatus::kBadRequest: return "bad request";
+  }
+  return "?";
+}
+
+ClientSession::ClientSession(ClientLimits limits) : limits_(limits) {}
+
+std::uint64_t ClientSession::Queue(std::int32_t command, std::string_view key, const PutFields& fields,
+                                   std::span<const std::byte> payload, std::int32_t length) {
+  const std::uint64_t id = next_id_++;
+  if (failed_) {
+    Complete({id, command, ClientStatus::kClosed, {}, {}});
+    return id;
+  }
+  wire::RequestView v;
+  v.command = command;
+  v.length = length;
+  v.fmt = fields.fmt;
+  v.dtype = fields.dtype;
+  v.shape = fields.shape;
+  v.key = key;
+  Out o;
+  if (wire::EncodeRequest(v, o.header) != wire::WireError::kOk) {
+    Complete({id, command, ClientStatus::kBadRequest, {}, {}});
+    return id;
+  }
+  o.payload = payload;
+  if (command == static_cast<std::int32_t>(wire::Command::kPut)) {
+    o.put_id = id;
+    ++unsent_puts_;
+  } else {
+    awaiting_.push_back({id, command});
+  }
+  out_.push_back(o);
+  return id;
+}
+
+std::uint64_t ClientSession::Put(std::string_view key, const PutFields& fields, std::span<const std::byte> payload) {
+  if (payload.size() > static_cast<std::size_t>(INT32_MAX)) {
+    const std::uint64_t id = next_id_++;
+    Complete({id, static_cast<std::int32_t>(wire::Command::kPut), ClientStatus::kBadRequest, {}, {}});
+    return id;
+  }
+  return Queue(static_cast<std::int32_t>(wire::Command::kPut), key, fields, payload,
+               static_cast<std::int32_t>(payload.size()));
+}
+
+// §1.5: requests without an object carry the dummy fields.
+std::uint64_t ClientSession::Get(std::string_view key) {
+  return Queue(static_cast<std::int32_t>(wire::Command::kGet), key, {1, 2, {}}, {}, 0);
+}
+std::uint64_t ClientSession::Exist(std::string_view key) {
+  return Queue(static_cast<std::int32_t>(wire::Command::kExist), key, {1, 2, {}}, {}, 0);
+}
+std::uint64_t ClientSession::List() {
+  return Queue(static_cast<std::int32_t>(wire::Command::kList), "", {1, 2, {}}, {}, 0);
+}
+std::uint64_t ClientSession::Health(std::string_view probe_key) {
+  return Queue(static_cast<std::int32_t>(wire::Command::kHealth), probe_key, {1, 2, {}}, {}, 0);
+}
+
+std::size_t ClientSession::GatherWrites(std::span<std::span<const std::byte>> out) const {
+  std::size_t n = 0;
+  for (const Out& o : out_) {
+    if (n == out.size()) break;
+    if (o.written < o.header.size()) {
+      out[n++] = std::span<const std::byte>(o.header).subspan(o.written);
+      if (n < out.size() && !o.payload.empty()) out[n++] = o.payload;
+    } else {
+      out[n++] = o.payload.subspan(o.written - o.header.size());
+    }
+  }
+  return n;
+}
+
+void ClientSession::OnWritten(std::size_t n) {
+  while (n > 0) {
+    assert(!out_.empty());
+    Out& o = out_.front();
+    const std::size_t take = std::min(n, o.size() - o.written);
+    o.written += take;
+    n -= take;
+    if (o.written == o.size()) {
+      if (o.put_id != 0) {
+        --unsent_puts_;
+        Complete({o.put_id, static_cast<std::int32_t>(wire::Command::kPut), ClientStatus::kOk, {}, {}});
+      }
+      out_.pop_front();
+    }
+  }
+}
+
+std::span<std::byte> ClientSession::ReadBuffer() {
+  if (failed_ || awaiting_.empty()) return {};
+  if (body_for_) return std::span(body_for_->body).subspan(body_have_);
+  return std::span(header_).subspan(header_have_);
+}
+
+void ClientSession::OnRead(std::size_t n) {
+  if (failed_ || n == 0) return;
+  if (body_for_) {
+    body_have_ += n;
+    if (body_have_ == body_for_->body.size()) {
+      Complete(std::move(*body_for_));
+      body_for_.reset();
+      body_have_ = 0;
+      awaiting_.pop_front();
+    }
+    return;
+  }
+  header_have_ += n;
+  if (header_have_ < header_.size()) return;
+  header_have_ = 0;
+  assert(!awaiting_.empty());
+  Completion c{awaiting_.front().id, awaiting_.front().command, ClientStatus::kOk, {}, {}};
+  if (wire::DecodeReply(header_, &c.reply) != wire::WireError::kOk || !wire::IsKnownReturnCode(c.reply.code)) {
+    Fail(ClientStatus::kInvalidReply);
+    return;
+  }
+  const bool success = c.reply.code == static_cast<std::int32_t>(wire::ReturnCode::kSuccess);
+  c.status = success ? ClientStatus::kOk : ClientStatus::kMiss;
+  // Only a GET hit and a LIST success carry a body.
+  const bool has_body = success && (c.command == static_cast<std::int32_t>(wire::Command::kGet) ||
+                                    c.command == static_cast<std::int32_t>(wire::Command::kList));
+  if (has_body) {
+    if (c.reply.length < 0 || static_cast<std::size_t>(c.reply.length) > limits_.body_bytes_max) {
+      Fail(ClientStatus::kInvalidReply);
+      return;
+    }
+    if (c.reply.length > 0) {
+      c.body.resize(static_cast<std::size_t>(c.reply.length));
+      body_for_ = std::move(c);
+      body_have_ = 0;
+      return;
+    }
+  }
+  Complete(std::move(c));
+  awaiting_.pop_front();
+}
+
+void ClientSession::Fail(ClientStatus status) {
+  failed_ = true;
+  body_for_.reset();
+  for (const Awaiting& a : awaiting_) Complete({a.id, a.command, status, {}, {}});
+  awaiting_.clear();
+  for (const Out& o : out_) {
+    if (o.put_id != 0) Complete({o.put_id, static_cast<std::int32_t>(wire::Command::kPut), status, {}, {}});
+  }
+  out_.clear();
+  unsent_puts_ = 0;
+}
+
+void ClientSession::OnClose() {
+  if (!failed_) Fail(ClientStatus::kClosed);
+}
+
+std::optional<Completion> ClientSession::PopCompletion() {
+  if (done_.empty()) return std::nullopt;
+  Completion c = std::move(done_.front());
+  done_.pop_front();
+  return c;
+}
+
+}  // namespace lmc::protocol

@@ -1,0 +1,113 @@
+// The client side of one lm:// connection, without I/O (the counterpart of
+// ServerSession): requests are queued and encoded, replies are matched to
+// them in order (the protocol has no request ids), and each request ends as
+// a Completion. Blocking and asynchronous clients, on Asio or on the
+// simulated network, wrap this.
+//
+// A reply that breaks the protocol (a return code other than 200/400, a
+// negative or oversized length) fails the session: every pending request
+// completes with kInvalidReply and nothing more is accepted, as LMCache's
+// newest client discards such a connection without retrying.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "wire/headers.h"
+
+namespace lmc::protocol {
+
+struct ClientLimits {
+  // The largest GET or LIST body accepted; a reply claiming more is invalid.
+  std::size_t body_bytes_max = std::size_t{1} << 31;
+};
+
+enum class ClientStatus : std::uint8_t {
+  kOk,            // PUT written; GET hit; EXIST present; HEALTH/LIST success
+  kMiss,          // GET miss; EXIST absent; HEALTH/LIST answered FAIL
+  kInvalidReply,  // the server broke the protocol (never retried)
+  kClosed,        // the connection ended before this request completed
+  kBadRequest,    // the request itself cannot be encoded (key too long, ...)
+};
+std::string_view ClientStatusName(ClientStatus s);
+
+struct Completion {
+  std::uint64_t id = 0;
+  std::int32_t command = 0;
+  ClientStatus status = ClientStatus::kOk;
+  wire::ReplyHeader reply;       // as received (not for PUT)
+  std::vector<std::byte> body;   // GET hit payload, LIST body
+};
+
+struct PutFields {
+  std::int32_t fmt = 1;
+  std::int32_t dtype = 0;
+  wire::Shape shape{};
+};
+
+class ClientSession {
+ public:
+  explicit ClientSession(ClientLimits limits = {});
+
+  // Queue a request; returns its id (ids increase from 1). A PUT's payload
+  // is not copied: it must stay valid until the PUT completes.
+  std::uint64_t Put(std::string_view key, const PutFields& fields, std::span<const std::byte> payload);
+  std::uint64_t Get(std::string_view key);
+  std::uint64_t Exist(std::string_view key);
+  std::uint64_t List();
+  std::uint64_t Health(std::string_view probe_key = "@0@0@0@half");
+
+  // Output, as ServerSession: spans to write in order, then OnWritten.
+  std::size_t GatherWrites(std::span<std::span<const std::byte>> out) const;
+  bool HasOutput() const { return !out_.empty(); }
+  void OnWritten(std::size_t n);
+
+  // Input: where received bytes go (empty when no reply is expected).
+  std::span<std::byte> ReadBuffer();
+  void OnRead(std::size_t n);
+  // The connection ended: pending requests complete with kClosed.
+  void OnClose();
+
+  std::optional<Completion> PopCompletion();
+  std::size_t pending() const { return awaiting_.size() + unsent_puts_; }
+  bool failed() const { return failed_; }
+
+ private:
+  struct Out {
+    std::array<std::byte, wire::kRequestHeaderBytes> header{};
+    std::span<const std::byte> payload;
+    std::size_t written = 0;
+    std::uint64_t put_id = 0;  // non-zero: completes when fully written
+    std::size_t size() const { return header.size() + payload.size(); }
+  };
+  struct Awaiting {
+    std::uint64_t id;
+    std::int32_t command;
+  };
+
+  std::uint64_t Queue(std::int32_t command, std::string_view key, const PutFields& fields,
+                      std::span<const std::byte> payload, std::int32_t length);
+  void Fail(ClientStatus status);
+  void Complete(Completion c) { done_.push_back(std::move(c)); }
+
+  ClientLimits limits_;
+  std::uint64_t next_id_ = 1;
+  bool failed_ = false;
+  std::deque<Out> out_;
+  std::size_t unsent_puts_ = 0;
+  std::deque<Awaiting> awaiting_;
+  std::deque<Completion> done_;
+  // Reply being received.
+  std::array<std::byte, wire::kReplyHeaderBytes> header_{};
+  std::size_t header_have_ = 0;
+  std::optional<Completion> body_for_;
+  std::size_t body_have_ = 0;
+};
+
+}  // namespace lmc::protocol

@@ -1,0 +1,191 @@
+#include "protocol/client_session.h"
+
+#include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
+
+#include <cstring>
+#include <map>
+
+#include "protocol/server_session.h"
+
+namespace lmc::protocol {
+namespace {
+
+std::span<const std::byte> Bytes(std::string_view s) { return std::as_bytes(std::span(s)); }
+std::string Text(const std::vector<std::byte>& b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
+
+// Moves bytes between a client and a server session in memory, at most
+// `chunk` bytes per step, until neither has anything to move.
+void Pump(ClientSession& c, ServerSession& s, std::size_t chunk = 1 << 20) {
+  for (bool moved = true; moved;) {
+    moved = false;
+    std::array<std::span<const std::byte>, 8> iov;
+    if (std::size_t k = c.GatherWrites(iov); k > 0) {
+      auto dst = s.ReadBuffer();
+      const std::size_t n = std::min({iov[0].size(), dst.size(), chunk});
+      if (n > 0) {
+        std::memcpy(dst.data(), iov[0].data(), n);
+        c.OnWritten(n);
+        s.OnRead(n);
+        moved = true;
+      }
+    }
+    if (std::size_t k = s.GatherWrites(iov); k > 0) {
+      auto dst = c.ReadBuffer();
+      const std::size_t n = std::min({iov[0].size(), dst.size(), chunk});
+      if (n > 0) {
+        std::memcpy(dst.data(), iov[0].data(), n);
+        s.OnWritten(n);
+        c.OnRead(n);
+        moved = true;
+      }
+    }
+  }
+}
+
+TEST(ClientSession, TalksToTheServerSession) {
+  store::L1Store store({1 << 20, 1 << 20});
+  ServerCounters counters;
+  ServerSession server(store, counters);
+  ClientSession client;
+  const std::string payload = "kv bytes";
+  const auto put = client.Put("m@1@0@3039@bfloat16", {1, 3, {2, 1, 1, 4}}, Bytes(payload));
+  const auto get = client.Get("m@1@0@0x3039@bfloat16");
+  const auto miss = client.Get("m@1@0@1@half");
+  const auto exist = client.Exist("m@1@0@3039@bfloat16");
+  const auto list = client.List();
+  const auto health = client.Health();
+  Pump(client, server, 7);
+  std::map<std::uint64_t, Completion> done;
+  while (auto c = client.PopCompletion()) done[c->id] = std::move(*c);
+  ASSERT_EQ(done.size(), 6u);
+  EXPECT_EQ(done[put].status, ClientStatus::kOk);
+  EXPECT_EQ(done[get].status, ClientStatus::kOk);
+  EXPECT_EQ(Text(done[get].body), payload);
+  EXPECT_EQ(done[get].reply.shape, (wire::Shape{2, 1, 1, 4}));
+  EXPECT_EQ(done[get].reply.dtype, 3);
+  EXPECT_EQ(done[miss].status, ClientStatus::kMiss);
+  EXPECT_EQ(done[exist].status, ClientStatus::kOk);
+  EXPECT_EQ(Text(done[list].body), "m@1@0@3039@bfloat16");
+  EXPECT_EQ(done[health].status, ClientStatus::kOk);
+  EXPECT_EQ(client.pending(), 0u);
+}
+
+// Feeds a hand-made reply to a client waiting for `command`.
+ClientStatus AnswerWith(const wire::ReplyHeader& reply, bool get = true) {
+  ClientSession c;
+  const auto id1 = get ? c.Get("m@1@0@1@half") : c.Exist("m@1@0@1@half");
+  const auto id2 = c.Health();
+  std::array<std::span<const std::byte>, 8> iov;
+  std::size_t total = 0;
+  for (std::size_t k = c.GatherWrites(iov), i = 0; i < k; ++i) total += iov[i].size();
+  c.OnWritten(total);
+  std::array<std::byte, wire::kReplyHeaderBytes> bytes{};
+  wire::EncodeReply(reply, bytes);
+  auto dst = c.ReadBuffer();
+  EXPECT_GE(dst.size(), bytes.size());
+  std::memcpy(dst.data(), bytes.data(), bytes.size());
+  c.OnRead(bytes.size());
+  auto first = c.PopCompletion();
+  EXPECT_TRUE(first && first->id == id1);
+  if (first->status == ClientStatus::kInvalidReply) {
+    auto second = c.PopCompletion();  // everything pending fails with it
+    EXPECT_TRUE(second && second->id == id2 && second->status == ClientStatus::kInvalidReply);
+    EXPECT_TRUE(c.failed());
+  }
+  return first ? first->status : ClientStatus::kClosed;
+}
+
+TEST(ClientSession, InvalidRepliesFailTheSessionAndAreNotRetried) {
+  EXPECT_EQ(AnswerWith({999, 0, 1, 2, {}, 0}), ClientStatus::kInvalidReply);
+  EXPECT_EQ(AnswerWith({200, -1, 1, 2, {}, 0}), ClientStatus::kInvalidReply);
+  EXPECT_EQ(AnswerWith({400, 0, 1, 2, {}, 0}), ClientStatus::kMiss);
+  EXPECT_EQ(AnswerWith({200, 0, 1, 2, {}, 0}, /*get=*/false), ClientStatus::kOk);
+  ClientLimits small;
+  small.body_bytes_max = 10;
+  ClientSession c(small);
+  c.Get("m@1@0@1@half");
+  std::array<std::span<const std::byte>, 8> iov;
+  c.OnWritten(c.GatherWrites(iov) > 0 ? iov[0].size() : 0);
+  std::array<std::byte, wire::kReplyHeaderBytes> bytes{};
+  wire::EncodeReply({200, 11, 1, 2, {}, 0}, bytes);
+  std::memcpy(c.ReadBuffer().data(), bytes.data(), bytes.size());
+  c.OnRead(bytes.size());
+  EXPECT_EQ(c.PopCompletion()->status, ClientStatus::kInvalidReply);  // body over the limit
+}
+
+TEST(ClientSession, CloseCompletesEverythingPendingAndLaterCallsFail) {
+  ClientSession c;
+  const std::string payload = "x";
+  c.Put("m@1@0@1@half", {}, Bytes(payload));
+  c.Get("m@1@0@1@half");
+  c.OnClose();
+  int closed = 0;
+  while (auto d = c.PopCompletion()) closed += d->status == ClientStatus::kClosed;
+  EXPECT_EQ(closed, 2);
+  c.Exist("m@1@0@1@half");
+  EXPECT_EQ(c.PopCompletion()->status, ClientStatus::kClosed);
+  EXPECT_EQ(c.Get(std::string(151, 'k')), 4u);
+}
+
+TEST(ClientSession, RefusesKeysThatCannotBeEncoded) {
+  ClientSession c;
+  c.Get(std::string(151, 'k'));
+  EXPECT_EQ(c.PopCompletion()->status, ClientStatus::kBadRequest);
+  EXPECT_FALSE(c.HasOutput());
+}
+
+// Client and server agree: random pipelined operations through both
+// sessions, in random chunk sizes, against a model map.
+RC_GTEST_PROP(ClientSessionProp, PipelinedOperationsMatchAModel, ()) {
+  store::L1Store store({1 << 22, 1 << 22});
+  ServerCounters counters;
+  ServerSession server(store, counters);
+  ClientSession client;
+  std::map<std::string, std::string> model;
+  std::vector<std::string> payloads;  // PUT payloads must outlive the writes
+  payloads.reserve(64);
+  struct Expect {
+    int command;
+    std::string key;
+    std::optional<std::string> value;
+  };
+  std::map<std::uint64_t, Expect> expect;
+  const int steps = *rc::gen::inRange(1, 50);
+  for (int i = 0; i < steps; ++i) {
+    const std::string key = "m@1@0@" + std::to_string(*rc::gen::inRange(0, 4)) + "@uint8";
+    switch (*rc::gen::inRange(0, 3)) {
+      case 0: {
+        payloads.push_back(std::string(*rc::gen::inRange<std::size_t>(0, 500), static_cast<char>('a' + i % 26)));
+        client.Put(key, {1, 6, {}}, Bytes(payloads.back()));
+        model[key] = payloads.back();
+        break;
+      }
+      case 1: {
+        const auto id = client.Get(key);
+        expect[id] = {2, key, model.count(key) ? std::optional(model[key]) : std::nullopt};
+        break;
+      }
+      default: {
+        const auto id = client.Exist(key);
+        expect[id] = {3, key, model.count(key) ? std::optional(std::string()) : std::nullopt};
+        break;
+      }
+    }
+  }
+  Pump(client, server, *rc::gen::inRange<std::size_t>(1, 300));
+  while (auto c = client.PopCompletion()) {
+    if (c->command == 1) {
+      RC_ASSERT(c->status == ClientStatus::kOk);
+      continue;
+    }
+    const Expect& e = expect.at(c->id);
+    RC_ASSERT((c->status == ClientStatus::kOk) == e.value.has_value());
+    if (e.command == 2 && e.value) RC_ASSERT(Text(c->body) == *e.value);
+    expect.erase(c->id);
+  }
+  RC_ASSERT(expect.empty());
+}
+
+}  // namespace
+}  // namespace lmc::protocol
