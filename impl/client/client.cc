@@ -1,0 +1,255 @@
+#include "client/client.h"
+
+#include <array>
+#include <atomic>
+#include <map>
+#include <thread>
+
+namespace lmc::client {
+
+using net::NetError;
+using protocol::ClientStatus;
+using protocol::Completion;
+
+std::string_view CallStatusName(CallStatus s) {
+  switch (s) {
+    case CallStatus::kOk: return "ok";
+    case CallStatus::kMiss: return "miss";
+    case CallStatus::kInvalidReply: return "invalid reply";
+    case CallStatus::kTimedOut: return "deadline exceeded";
+    case CallStatus::kUnavailable: return "server unavailable";
+    case CallStatus::kBadRequest: return "bad request";
+    case CallStatus::kClientClosed: return "client closed";
+  }
+  return "?";
+}
+
+namespace {
+CallStatus FromSession(ClientStatus s) {
+  switch (s) {
+    case ClientStatus::kOk: return CallStatus::kOk;
+    case ClientStatus::kMiss: return CallStatus::kMiss;
+    case ClientStatus::kInvalidReply: return CallStatus::kInvalidReply;
+    case ClientStatus::kClosed: return CallStatus::kUnavailable;
+    case ClientStatus::kBadRequest: return CallStatus::kBadRequest;
+  }
+  return CallStatus::kUnavailable;
+}
+
+std::future<CallResult> Ready(CallStatus s) {
+  std::promise<CallResult> p;
+  CallResult r;
+  r.status = s;
+  p.set_value(std::move(r));
+  return p.get_future();
+}
+}  // namespace
+
+// One connection: a ClientSession pumped on its stream's context. Requests
+// arrive from any thread through Submit(); each gets a promise.
+class Client::Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(std::unique_ptr<net::Stream> stream, protocol::ClientLimits limits)
+      : stream_(std::move(stream)), session_(limits) {}
+
+  std::future<CallResult> Submit(const Request& r) {
+    auto promise = std::make_shared<std::promise<CallResult>>();
+    auto future = promise->get_future();
+    auto self = shared_from_this();
+    stream_->Dispatch([self, r, promise] {
+      std::uint64_t id = 0;
+      switch (r.op) {
+        case Op::kPut: id = self->session_.Put(r.key, r.fields, r.payload); break;
+        case Op::kGet: id = self->session_.Get(r.key); break;
+        case Op::kExist: id = self->session_.Exist(r.key); break;
+        case Op::kList: id = self->session_.List(); break;
+        case Op::kHealth: id = self->session_.Health(); break;
+      }
+      self->promises_.emplace(id, std::move(*promise));
+      self->Deliver();
+      self->Pump();
+    });
+    return future;
+  }
+
+  // Discards the connection: pending calls complete as unavailable.
+  void Close() {
+    broken_ = true;
+    auto self = shared_from_this();
+    stream_->Dispatch([self] { self->Fail(); });
+  }
+
+  bool broken() const { return broken_; }
+
+ private:
+  void Pump() {
+    if (finished_) return;
+    if (!writing_ && session_.HasOutput()) {
+      std::array<std::span<const std::byte>, 16> iov;
+      const std::size_t k = session_.GatherWrites(iov);
+      writing_ = true;
+      auto self = shared_from_this();
+      stream_->AsyncWrite(std::span(iov).first(k), [self](NetError e, std::size_t n) {
+        self->writing_ = false;
+        if (e != NetError::kOk) return self->Fail();
+        self->session_.OnWritten(n);
+        self->Deliver();
+        self->Pump();
+      });
+    }
+    if (!reading_) {
+      const std::span<std::byte> buf = session_.ReadBuffer();
+      if (!buf.empty()) {
+        reading_ = true;
+        auto self = shared_from_this();
+        stream_->AsyncReadSome(buf, [self](NetError e, std::size_t n) {
+          self->reading_ = false;
+          if (e != NetError::kOk) return self->Fail();
+          self->session_.OnRead(n);
+          self->Deliver();
+          self->Pump();
+        });
+      }
+    }
+  }
+
+  void Deliver() {
+    while (std::optional<Completion> c = session_.PopCompletion()) {
+      if (c->status == ClientStatus::kInvalidReply) Discard();
+      const auto it = promises_.find(c->id);
+      if (it == promises_.end()) continue;
+      CallResult r;
+      r.status = FromSession(c->status);
+      r.reply = c->reply;
+      r.body = std::move(c->body);
+      it->second.set_value(std::move(r));
+      promises_.erase(it);
+    }
+  }
+
+  void Discard() {
+    broken_ = true;
+    if (!finished_) {
+      finished_ = true;
+      stream_->Close();
+    }
+  }
+
+  void Fail() {
+    Discard();
+    session_.OnClose();
+    Deliver();
+  }
+
+  std::unique_ptr<net::Stream> stream_;
+  protocol::ClientSession session_;
+  std::map<std::uint64_t, std::promise<CallResult>> promises_;
+  bool reading_ = false;
+  bool writing_ = false;
+  bool finished_ = false;
+  std::atomic<bool> broken_{false};
+};
+
+Client::Client(net::Transport& transport, ClientOptions options)
+    : transport_(transport), options_(std::move(options)) {}
+
+Client::~Client() { Close(); }
+
+void Client::Close() {
+  std::shared_ptr<Connection> c;
+  {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+    c = std::move(connection_);
+  }
+  if (c) c->Close();
+}
+
+std::shared_ptr<Client::Connection> Client::Connected(net::Clock::time_point deadline, CallStatus* error) {
+  std::lock_guard lock(mu_);
+  if (closed_) {
+    *error = CallStatus::kClientClosed;
+    return nullptr;
+  }
+  if (connection_ && !connection_->broken()) return connection_;
+  connection_.reset();
+  auto promise = std::make_shared<std::promise<std::unique_ptr<net::Stream>>>();
+  auto future = promise->get_future();
+  transport_.AsyncConnect(options_.host, options_.port,
+                          [promise](NetError e, std::unique_ptr<net::Stream> s) {
+                            promise->set_value(e == NetError::kOk ? std::move(s) : nullptr);
+                          });
+  const auto limit = std::min(deadline, net::Clock::now() + options_.connect_timeout);
+  if (future.wait_until(limit) != std::future_status::ready) {
+    *error = net::Clock::now() >= deadline ? CallStatus::kTimedOut : CallStatus::kUnavailable;
+    return nullptr;  // a late connection is dropped by the abandoned promise
+  }
+  std::unique_ptr<net::Stream> stream = future.get();
+  if (!stream) {
+    *error = CallStatus::kUnavailable;
+    return nullptr;
+  }
+  connection_ = std::make_shared<Connection>(std::move(stream), options_.limits);
+  return connection_;
+}
+
+std::future<CallResult> Client::Start(const Request& r, net::Clock::time_point deadline) {
+  CallStatus error = CallStatus::kUnavailable;
+  std::shared_ptr<Connection> c = Connected(deadline, &error);
+  if (!c) return Ready(error);
+  return c->Submit(r);
+}
+
+CallResult Client::Call(const Request& r) {
+  const auto deadline = net::Clock::now() + options_.call_timeout;
+  CallResult result;
+  for (int attempt = 1; attempt <= options_.attempts; ++attempt) {
+    if (attempt > 1) {
+      const std::size_t i = std::min<std::size_t>(static_cast<std::size_t>(attempt - 2), options_.backoff.size() - 1);
+      const auto wake = std::min(deadline, net::Clock::now() + options_.backoff[i]);
+      std::this_thread::sleep_until(wake);
+    }
+    CallStatus error = CallStatus::kUnavailable;
+    std::shared_ptr<Connection> c = Connected(deadline, &error);
+    if (!c) {
+      result.status = error;
+    } else {
+      std::future<CallResult> f = c->Submit(r);
+      if (f.wait_until(deadline) != std::future_status::ready) {
+        c->Close();  // a reply may still come: the connection is out of step
+        result.status = CallStatus::kTimedOut;
+      } else {
+        result = f.get();
+      }
+    }
+    result.attempts = attempt;
+    {
+      std::lock_guard lock(mu_);
+      if (closed_) result.status = CallStatus::kClientClosed;
+    }
+    const bool retry = result.status == CallStatus::kUnavailable && net::Clock::now() < deadline;
+    if (!retry) break;
+  }
+  return result;
+}
+
+CallResult Client::Put(std::string_view key, const protocol::PutFields& fields, std::span<const std::byte> payload) {
+  return Call({Op::kPut, std::string(key), fields, payload});
+}
+CallResult Client::Get(std::string_view key) { return Call({Op::kGet, std::string(key), {}, {}}); }
+CallResult Client::Exist(std::string_view key) { return Call({Op::kExist, std::string(key), {}, {}}); }
+CallResult Client::List() { return Call({Op::kList, "", {}, {}}); }
+CallResult Client::Health() { return Call({Op::kHealth, "@0@0@0@half", {}, {}}); }
+
+std::future<CallResult> Client::GetAsync(std::string_view key) {
+  return Start({Op::kGet, std::string(key), {}, {}}, net::Clock::now() + options_.call_timeout);
+}
+std::future<CallResult> Client::ExistAsync(std::string_view key) {
+  return Start({Op::kExist, std::string(key), {}, {}}, net::Clock::now() + options_.call_timeout);
+}
+std::future<CallResult> Client::PutAsync(std::string_view key, const protocol::PutFields& fields,
+                                         std::span<const std::byte> payload) {
+  return Start({Op::kPut, std::string(key), fields, payload}, net::Clock::now() + options_.call_timeout);
+}
+
+}  // namespace lmc::client

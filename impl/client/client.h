@@ -1,0 +1,101 @@
+// The lm:// client library: blocking calls and pipelined asynchronous calls
+// for every command, over any net::Transport, with a deadline on every call
+// and the retry policy of LMCache's newest Python client (spec §6.3,
+// "reconnect v2"):
+// - up to `attempts` tries (3); before try n+1 it waits 100 ms, then 200 ms,
+//   and reconnects (each connect with its own 5 s limit);
+// - connection errors (reset, refused, EOF, a call's deadline) are retried;
+//   a reply that breaks the protocol is not: the call fails and the
+//   connection is discarded, so the next call reconnects;
+// - a PUT may be replayed after a reset (delivery is at least once; the
+//   server treats repeats as overwrites);
+// - after Close() every call fails with kClientClosed.
+// The whole call, retries included, ends by its deadline: against LMCache's
+// Python server, which never answers LIST, a LIST fails then; nothing hangs.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "net/transport.h"
+#include "protocol/client_session.h"
+
+namespace lmc::client {
+
+enum class CallStatus : std::uint8_t {
+  kOk,            // PUT sent; GET hit; EXIST present; LIST/HEALTH success
+  kMiss,          // GET miss; EXIST absent; LIST/HEALTH answered FAIL
+  kInvalidReply,  // the server broke the protocol (not retried)
+  kTimedOut,      // the call's deadline passed
+  kUnavailable,   // every attempt failed to connect or lost the connection
+  kBadRequest,    // the request cannot be encoded (e.g. a key over 150 bytes)
+  kClientClosed,  // Close() was called
+};
+std::string_view CallStatusName(CallStatus s);
+
+struct CallResult {
+  CallStatus status = CallStatus::kOk;
+  wire::ReplyHeader reply;      // GET hit: the stored length, fmt, dtype, shape
+  std::vector<std::byte> body;  // GET hit payload; LIST body
+  int attempts = 0;
+};
+
+struct ClientOptions {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 65432;
+  std::chrono::milliseconds call_timeout{10000};
+  std::chrono::milliseconds connect_timeout{5000};
+  int attempts = 3;
+  std::vector<std::chrono::milliseconds> backoff{std::chrono::milliseconds(100), std::chrono::milliseconds(200)};
+  protocol::ClientLimits limits;
+};
+
+class Client {
+ public:
+  Client(net::Transport& transport, ClientOptions options);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Blocking calls with the retry policy above. The PUT payload is not copied.
+  CallResult Put(std::string_view key, const protocol::PutFields& fields, std::span<const std::byte> payload);
+  CallResult Get(std::string_view key);
+  CallResult Exist(std::string_view key);
+  CallResult List();
+  CallResult Health();
+
+  // Pipelined calls: queued on the current connection at once, completed in
+  // order; one attempt each (a lost connection completes them kUnavailable).
+  std::future<CallResult> GetAsync(std::string_view key);
+  std::future<CallResult> ExistAsync(std::string_view key);
+  std::future<CallResult> PutAsync(std::string_view key, const protocol::PutFields& fields,
+                                   std::span<const std::byte> payload);
+
+  void Close();
+
+ private:
+  class Connection;
+  enum class Op : std::uint8_t { kPut, kGet, kExist, kList, kHealth };
+  struct Request {
+    Op op;
+    std::string key;
+    protocol::PutFields fields;
+    std::span<const std::byte> payload;
+  };
+  CallResult Call(const Request& r);
+  std::future<CallResult> Start(const Request& r, net::Clock::time_point deadline);
+  std::shared_ptr<Connection> Connected(net::Clock::time_point deadline, CallStatus* error);
+
+  net::Transport& transport_;
+  ClientOptions options_;
+  std::mutex mu_;
+  std::shared_ptr<Connection> connection_;
+  bool closed_ = false;
+};
+
+}  // namespace lmc::client

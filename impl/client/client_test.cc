@@ -1,0 +1,185 @@
+#include "client/client.h"
+
+#include <gtest/gtest.h>
+
+#include <asio.hpp>
+#include <atomic>
+#include <functional>
+#include <thread>
+
+#include "net/asio_transport.h"
+#include "server/server.h"
+
+namespace lmc::client {
+namespace {
+
+using asio::ip::tcp;
+using namespace std::chrono_literals;
+
+std::span<const std::byte> Bytes(std::string_view s) { return std::as_bytes(std::span(s)); }
+std::string Text(const std::vector<std::byte>& b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
+
+// A scripted peer on loopback, like LMCache's reconnect test server: each
+// accepted connection runs `script` on a blocking socket.
+class ScriptedServer {
+ public:
+  explicit ScriptedServer(std::function<void(tcp::socket&, int)> script)
+      : acceptor_(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)), script_(std::move(script)) {
+    thread_ = std::thread([this] {
+      for (int n = 0;; ++n) {
+        tcp::socket s(io_);
+        std::error_code ec;
+        acceptor_.accept(s, ec);
+        if (ec || stop_) return;
+        workers_.emplace_back([this, n, sock = std::move(s)]() mutable { script_(sock, n); });
+      }
+    });
+  }
+  ~ScriptedServer() {
+    stop_ = true;
+    std::error_code ec;
+    tcp::socket poke(io_);
+    poke.connect(acceptor_.local_endpoint(), ec);
+    thread_.join();
+    for (auto& w : workers_) w.join();
+  }
+  std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
+
+ private:
+  asio::io_context io_;
+  tcp::acceptor acceptor_;
+  std::function<void(tcp::socket&, int)> script_;
+  std::thread thread_;
+  std::vector<std::thread> workers_;
+  std::atomic<bool> stop_{false};
+};
+
+// Reads one request header; false at EOF.
+bool ReadRequest(tcp::socket& s, wire::RequestHeader* h) {
+  std::array<std::byte, wire::kRequestHeaderBytes> buf{};
+  std::error_code ec;
+  asio::read(s, asio::buffer(buf.data(), buf.size()), ec);
+  return !ec && wire::DecodeRequest(buf, h) == wire::WireError::kOk;
+}
+
+void SendReply(tcp::socket& s, const wire::ReplyHeader& r) {
+  std::array<std::byte, wire::kReplyHeaderBytes> buf{};
+  wire::EncodeReply(r, buf);
+  std::error_code ec;
+  asio::write(s, asio::buffer(buf.data(), buf.size()), ec);
+}
+
+ClientOptions Options(std::uint16_t port, std::chrono::milliseconds timeout = 2000ms) {
+  ClientOptions o;
+  o.port = port;
+  o.call_timeout = timeout;
+  o.connect_timeout = 1000ms;
+  return o;
+}
+
+class ClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override { transport_.Start(2); }
+  void TearDown() override { transport_.Stop(); }
+  net::AsioTransport transport_;
+};
+
+TEST_F(ClientTest, EveryCommandAgainstTheReferenceServer) {
+  store::L1Store store({16 << 20, 16 << 20});
+  server::ServerOptions so;
+  so.port = 0;
+  server::Server server(transport_, store, so);
+  std::uint16_t port = 0;
+  ASSERT_EQ(server.Start(&port), net::NetError::kOk);
+  Client c(transport_, Options(port));
+  const std::string payload(4 << 20, 'z');
+  EXPECT_EQ(c.Put("m@1@0@3039@bfloat16", {1, 3, {2, 1, 1, 4}}, Bytes(payload)).status, CallStatus::kOk);
+  CallResult r = c.Get("m@1@0@0x3039@bfloat16");
+  EXPECT_EQ(r.status, CallStatus::kOk);
+  EXPECT_EQ(r.body.size(), payload.size());
+  EXPECT_EQ(r.reply.shape, (wire::Shape{2, 1, 1, 4}));
+  EXPECT_EQ(c.Get("m@1@0@1@half").status, CallStatus::kMiss);
+  EXPECT_EQ(c.Exist("m@1@0@3039@bfloat16").status, CallStatus::kOk);
+  EXPECT_EQ(Text(c.List().body), "m@1@0@3039@bfloat16");
+  EXPECT_EQ(c.Health().status, CallStatus::kOk);
+  // Pipelined: several calls in flight on one connection, answered in order.
+  std::vector<std::future<CallResult>> fs;
+  for (int i = 0; i < 20; ++i) fs.push_back(c.ExistAsync(i % 2 ? "m@1@0@3039@bfloat16" : "m@1@0@2@half"));
+  for (std::size_t i = 0; i < fs.size(); ++i) EXPECT_EQ(fs[i].get().status, i % 2 ? CallStatus::kOk : CallStatus::kMiss);
+  EXPECT_EQ(c.Put(std::string(151, 'k'), {}, {}).status, CallStatus::kBadRequest);
+  server.Stop();
+}
+
+TEST_F(ClientTest, ListAgainstAServerThatNeverAnswersFailsAtItsDeadline) {
+  // LMCache's Python server ignores LIST and keeps the connection open.
+  ScriptedServer py([](tcp::socket& s, int) {
+    wire::RequestHeader h;
+    while (ReadRequest(s, &h)) {
+      if (h.command == 5) SendReply(s, {200, 0, 1, 2, {}, 0});
+    }
+  });
+  Client c(transport_, Options(py.port(), 500ms));
+  const auto start = net::Clock::now();
+  const CallResult r = c.List();
+  EXPECT_EQ(r.status, CallStatus::kTimedOut);
+  EXPECT_LT(net::Clock::now() - start, 2s);
+  EXPECT_EQ(c.Health().status, CallStatus::kOk);  // a new connection works
+  c.Close();
+}
+
+TEST_F(ClientTest, InvalidReplyIsNotRetriedAndTheNextCallReconnects) {
+  std::atomic<int> connections{0};
+  ScriptedServer bad([&](tcp::socket& s, int n) {
+    connections++;
+    wire::RequestHeader h;
+    while (ReadRequest(s, &h)) SendReply(s, {n == 0 ? 999 : 200, 0, 1, 2, {}, 0});
+  });
+  Client c(transport_, Options(bad.port()));
+  const CallResult r = c.Exist("m@1@0@1@half");
+  EXPECT_EQ(r.status, CallStatus::kInvalidReply);
+  EXPECT_EQ(r.attempts, 1);
+  EXPECT_EQ(c.Exist("m@1@0@1@half").status, CallStatus::kOk);
+  EXPECT_EQ(connections.load(), 2);
+  c.Close();
+}
+
+TEST_F(ClientTest, DroppedReplyIsRetriedOnANewConnection) {
+  // The first connection reads the request and closes without replying.
+  ScriptedServer flaky([](tcp::socket& s, int n) {
+    wire::RequestHeader h;
+    while (ReadRequest(s, &h)) {
+      if (n == 0) return;
+      SendReply(s, {200, 0, 1, 2, {}, 0});
+    }
+  });
+  Client c(transport_, Options(flaky.port()));
+  const CallResult r = c.Exist("m@1@0@1@half");
+  EXPECT_EQ(r.status, CallStatus::kOk);
+  EXPECT_EQ(r.attempts, 2);
+  c.Close();
+}
+
+TEST_F(ClientTest, RefusedConnectionsGiveUpAfterThreeAttempts) {
+  std::uint16_t port = 0;
+  {
+    asio::io_context io;
+    tcp::acceptor a(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    port = a.local_endpoint().port();
+  }  // closed: connecting is refused
+  Client c(transport_, Options(port));
+  const auto start = net::Clock::now();
+  const CallResult r = c.Health();
+  EXPECT_EQ(r.status, CallStatus::kUnavailable);
+  EXPECT_EQ(r.attempts, 3);
+  EXPECT_GE(net::Clock::now() - start, 300ms);  // waited 100 ms, then 200 ms
+}
+
+TEST_F(ClientTest, CallsAfterCloseFail) {
+  Client c(transport_, Options(1));
+  c.Close();
+  EXPECT_EQ(c.Health().status, CallStatus::kClientClosed);
+  EXPECT_EQ(c.GetAsync("m@1@0@1@half").get().status, CallStatus::kClientClosed);
+}
+
+}  // namespace
+}  // namespace lmc::client
