@@ -80,7 +80,10 @@ ClientOptions Options(std::uint16_t port, std::chrono::milliseconds timeout = 20
 class ClientTest : public ::testing::Test {
  protected:
   void SetUp() override { transport_.Start(2); }
-  void TearDown() override { transport_.Stop(); }
+  void TearDown() override {
+    transport_.Stop();
+    transport_.Join();
+  }
   net::AsioTransport transport_;
 };
 

@@ -1,5 +1,7 @@
 #include "net/asio_transport.h"
 
+#include <cassert>
+
 namespace lmc::net {
 
 std::string_view NetErrorName(NetError e) {
@@ -121,7 +123,10 @@ class AsioTimer final : public Timer {
 
 AsioTransport::AsioTransport(std::uint64_t seed) : work_(asio::make_work_guard(io_)), rng_(seed) {}
 
-AsioTransport::~AsioTransport() { Stop(); }
+AsioTransport::~AsioTransport() {
+  Stop();
+  Join();
+}
 
 std::unique_ptr<Listener> AsioTransport::Listen(const std::string& host, std::uint16_t port, NetError* error) {
   std::error_code ec;
@@ -172,6 +177,7 @@ void AsioTransport::Post(std::function<void()> fn) { asio::post(io_, std::move(f
 void AsioTransport::Run(unsigned threads) {
   for (unsigned i = 1; i < threads; ++i) threads_.emplace_back([this] { io_.run(); });
   io_.run();
+  Join();
 }
 
 void AsioTransport::Start(unsigned threads) {
@@ -181,8 +187,12 @@ void AsioTransport::Start(unsigned threads) {
 void AsioTransport::Stop() {
   work_.reset();
   io_.stop();
+}
+
+void AsioTransport::Join() {
   for (auto& t : threads_) {
-    if (t.joinable() && t.get_id() != std::this_thread::get_id()) t.join();
+    assert(t.get_id() != std::this_thread::get_id());  // never from a loop thread
+    if (t.joinable()) t.join();
   }
   threads_.clear();
 }

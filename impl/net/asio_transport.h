@@ -26,11 +26,15 @@ class AsioTransport final : public Transport {
   std::mt19937_64& Rng() override { return rng_; }
   void Post(std::function<void()> fn) override;
 
-  // Runs the event loop on `threads` threads until Stop(); returns then.
+  // Runs the event loop on the calling thread and `threads - 1` more until
+  // Stop(); returns when all have finished.
   void Run(unsigned threads);
   // Runs the event loop on `threads` background threads (for tests/clients).
   void Start(unsigned threads);
+  // Ends the event loop; safe from any thread, a loop thread included.
   void Stop();
+  // Waits for the background threads; never call it from a loop thread.
+  void Join();
   asio::io_context& context() { return io_; }
 
  private:

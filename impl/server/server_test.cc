@@ -75,6 +75,7 @@ class ServerTest : public ::testing::Test {
   void TearDown() override {
     server_->Stop();
     transport_.Stop();
+    transport_.Join();
     server_.reset();
   }
   net::AsioTransport transport_;

@@ -1,0 +1,172 @@
+// lmcache-client: one lm:// call from the command line, for people and
+// scripts.
+//
+//   lmcache-client [--url lm://HOST:PORT] [--timeout-ms N] put KEY FILE [--fmt N] [--dtype N] [--shape A,B,C,D]
+//   lmcache-client [...] get KEY FILE        (FILE '-' is stdout)
+//   lmcache-client [...] exist KEY | list | health
+//
+// Exit status: 0 success, hit or present; 1 miss or absent; 2 any error
+// (connection, deadline, bad reply, bad arguments), with a one-line reason
+// on stderr. A PUT has no reply in the protocol, so `put` confirms with an
+// EXIST on the same connection and fails if the server did not store it.
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+
+#include <CLI/CLI.hpp>
+
+#include "client/client.h"
+#include "net/asio_transport.h"
+
+namespace {
+
+constexpr int kOk = 0, kMiss = 1, kError = 2;
+
+int Fail(const std::string& reason) {
+  std::cerr << "lmcache-client: " << reason << "\n";
+  return kError;
+}
+
+// lm://HOST:PORT, HOST may be [v6].
+bool ParseUrl(const std::string& url, std::string* host, std::uint16_t* port) {
+  const std::string scheme = "lm://";
+  if (url.rfind(scheme, 0) != 0) return false;
+  const std::string rest = url.substr(scheme.size());
+  std::size_t colon = rest.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  *host = rest.substr(0, colon);
+  if (host->front() == '[' && host->back() == ']') *host = host->substr(1, host->size() - 2);
+  try {
+    std::size_t used = 0;
+    const unsigned long p = std::stoul(rest.substr(colon + 1), &used);
+    if (used != rest.size() - colon - 1 || p == 0 || p > 65535) return false;
+    *port = static_cast<std::uint16_t>(p);
+  } catch (const std::exception&) {
+    return false;
+  }
+  return true;
+}
+
+bool ReadAll(const std::string& path, std::vector<std::byte>* out, std::string* error) {
+  std::FILE* f = path == "-" ? stdin : std::fopen(path.c_str(), "rb");
+  if (f == nullptr) {
+    *error = "cannot open " + path;
+    return false;
+  }
+  std::array<char, 1 << 16> buf;
+  std::size_t n = 0;
+  while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0) {
+    const auto* p = reinterpret_cast<const std::byte*>(buf.data());
+    out->insert(out->end(), p, p + n);
+    if (out->size() > static_cast<std::size_t>(INT32_MAX)) {
+      *error = "payload larger than 2^31-1 bytes";
+      if (f != stdin) std::fclose(f);
+      return false;
+    }
+  }
+  const bool ok = std::ferror(f) == 0;
+  if (f != stdin) std::fclose(f);
+  if (!ok) *error = "cannot read " + path;
+  return ok;
+}
+
+bool WriteAll(const std::string& path, std::span<const std::byte> data) {
+  std::FILE* f = path == "-" ? stdout : std::fopen(path.c_str(), "wb");
+  if (f == nullptr) return false;
+  const bool ok = std::fwrite(data.data(), 1, data.size(), f) == data.size() && std::fflush(f) == 0;
+  if (f != stdout) return std::fclose(f) == 0 && ok;
+  return ok;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"lmcache-client: one call to an lm:// server"};
+  app.require_subcommand(1);
+  std::string url = "lm://127.0.0.1:65432";
+  std::uint64_t timeout_ms = 10000;
+  app.add_option("--url", url, "server address")->capture_default_str();
+  app.add_option("--timeout-ms", timeout_ms, "deadline of the whole call, retries included")->capture_default_str();
+
+  std::string key, file;
+  std::int32_t fmt = 5, dtype = 0;  // a byte buffer: BINARY_BUFFER, dtype None (spec §2.5)
+  std::vector<std::int32_t> shape;
+  auto* put = app.add_subcommand("put", "store FILE ('-' for stdin) under KEY");
+  put->add_option("key", key, "cache key")->required();
+  put->add_option("file", file, "payload file, '-' for stdin")->required();
+  put->add_option("--fmt", fmt, "MemoryFormat code (default 5, BINARY_BUFFER)");
+  put->add_option("--dtype", dtype, "dtype code (default 0, None)");
+  put->add_option("--shape", shape, "up to four dims, padded with zeros (default: [payload bytes,0,0,0])")
+      ->delimiter(',')
+      ->expected(1, 4);
+  auto* get = app.add_subcommand("get", "fetch KEY into FILE ('-' for stdout)");
+  get->add_option("key", key, "cache key")->required();
+  get->add_option("file", file, "output file, '-' for stdout")->required();
+  auto* exist = app.add_subcommand("exist", "is KEY stored? (exit 0 present, 1 absent)");
+  exist->add_option("key", key, "cache key")->required();
+  auto* list = app.add_subcommand("list", "print every stored key, one per line");
+  auto* health = app.add_subcommand("health", "is the server alive? (exit 0 yes)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kError;
+  }
+
+  lmc::client::ClientOptions options;
+  if (!ParseUrl(url, &options.host, &options.port)) return Fail("bad --url '" + url + "' (want lm://HOST:PORT)");
+  options.call_timeout = std::chrono::milliseconds(timeout_ms);
+  lmc::net::AsioTransport transport;
+  transport.Start(1);
+  lmc::client::Client client(transport, options);
+  const auto error = [](const lmc::client::CallResult& r) {
+    return Fail(std::string(lmc::client::CallStatusName(r.status)));
+  };
+  using lmc::client::CallStatus;
+
+  int status = kError;
+  if (*put) {
+    std::vector<std::byte> payload;
+    std::string reason;
+    if (!ReadAll(file, &payload, &reason)) return Fail(reason);
+    lmc::protocol::PutFields fields{fmt, dtype, {static_cast<std::int32_t>(payload.size()), 0, 0, 0}};
+    if (!shape.empty()) {
+      fields.shape = {0, 0, 0, 0};
+      for (std::size_t i = 0; i < shape.size(); ++i) fields.shape[i] = shape[i];
+    }
+    const auto r = client.Put(key, fields, payload);
+    if (r.status != CallStatus::kOk) return error(r);
+    const auto check = client.Exist(key);
+    if (check.status == CallStatus::kMiss) return Fail("the server did not store the object (a bad key, too large, or no room)");
+    status = check.status == CallStatus::kOk ? kOk : error(check);
+  } else if (*get) {
+    const auto r = client.Get(key);
+    if (r.status == CallStatus::kMiss) {
+      status = kMiss;
+    } else if (r.status != CallStatus::kOk) {
+      return error(r);
+    } else {
+      status = WriteAll(file, r.body) ? kOk : Fail("cannot write " + file);
+    }
+  } else if (*exist || *health) {
+    const auto r = *exist ? client.Exist(key) : client.Health();
+    status = r.status == CallStatus::kOk ? kOk : r.status == CallStatus::kMiss ? kMiss : error(r);
+  } else if (*list) {
+    const auto r = client.List();
+    if (r.status == CallStatus::kOk) {
+      std::string text(reinterpret_cast<const char*>(r.body.data()), r.body.size());
+      if (!text.empty()) std::cout << text << "\n";
+      status = kOk;
+    } else {
+      status = r.status == CallStatus::kMiss ? kMiss : error(r);
+    }
+  }
+  client.Close();
+  transport.Stop();
+  transport.Join();
+  return status;
+}
