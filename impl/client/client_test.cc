@@ -88,7 +88,7 @@ class ClientTest : public ::testing::Test {
 };
 
 TEST_F(ClientTest, EveryCommandAgainstTheReferenceServer) {
-  store::L1Store store({16 << 20, 16 << 20});
+  auto store = std::make_shared<store::L1Store>(store::L1Store::Options{16 << 20, 16 << 20});
   server::ServerOptions so;
   so.port = 0;
   server::Server server(transport_, store, so);

@@ -214,7 +214,7 @@ void ServerSession::HandlePut(const RequestView& h) {
   // Payload bytes that came with the header move into the reservation; the
   // rest is read straight into it.
   const std::size_t staged = std::min(end_ - begin_, put_.data().size());
-  std::memcpy(put_.data().data(), in_.data() + begin_, staged);
+  if (staged > 0) std::memcpy(put_.data().data(), in_.data() + begin_, staged);
   begin_ += staged;
   put_received_ = staged;
   if (put_received_ == put_.data().size()) {

@@ -7,16 +7,33 @@ namespace lmc::server {
 
 using net::NetError;
 
+// What connections share with the server. The registry holds weak
+// references: a connection is owned by its pending I/O handlers.
+struct Server::Shared {
+  Shared(std::shared_ptr<store::L1Store> s, ServerOptions o) : store(std::move(s)), options(std::move(o)) {}
+  std::shared_ptr<store::L1Store> store;
+  ServerOptions options;
+  protocol::ServerCounters counters;
+  std::mutex mu;
+  std::map<Connection*, std::weak_ptr<Connection>> connections;
+  bool stopped = false;
+};
+
 // One accepted connection: the session plus its stream, a read and a write
 // in flight at most, and a deadline timer. Every handler runs on the stream's
 // context, so the session is never touched concurrently.
 class Server::Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(Server& server, std::unique_ptr<net::Stream> stream)
-      : server_(server),
+  Connection(std::shared_ptr<Shared> shared, net::Transport& transport, std::unique_ptr<net::Stream> stream)
+      : shared_(std::move(shared)),
         stream_(std::move(stream)),
-        session_(server.store_, server.counters_, server.options_.limits),
-        timer_(server.transport_.MakeTimer()) {}
+        session_(*shared_->store, shared_->counters, shared_->options.limits),
+        timer_(transport.MakeTimer()) {}
+
+  ~Connection() {
+    std::lock_guard lock(shared_->mu);
+    shared_->connections.erase(this);
+  }
 
   void Begin() {
     auto self = shared_from_this();
@@ -90,7 +107,7 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
     const std::uint64_t at = progress_;
     std::weak_ptr<Connection> weak = shared_from_this();
     timer_->Cancel();
-    timer_->AsyncWait(server_.options_.stall_timeout, [weak, at](NetError e) {
+    timer_->AsyncWait(shared_->options.stall_timeout, [weak, at](NetError e) {
       if (e != NetError::kOk) return;
       if (auto self = weak.lock()) {
         self->stream_->Dispatch([self, at] {
@@ -105,10 +122,9 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
     finished_ = true;
     timer_->Cancel();
     stream_->Close();
-    server_.Forget(this);
   }
 
-  Server& server_;
+  std::shared_ptr<Shared> shared_;
   std::unique_ptr<net::Stream> stream_;
   protocol::ServerSession session_;
   std::unique_ptr<net::Timer> timer_;
@@ -119,64 +135,64 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
   std::uint64_t armed_for_ = ~std::uint64_t{0};
 };
 
-Server::Server(net::Transport& transport, store::L1Store& store, ServerOptions options)
-    : transport_(transport), store_(store), options_(std::move(options)) {}
+Server::Server(net::Transport& transport, std::shared_ptr<store::L1Store> store, ServerOptions options)
+    : transport_(transport), shared_(std::make_shared<Shared>(std::move(store), std::move(options))) {}
 
 Server::~Server() { Stop(); }
 
+const protocol::ServerCounters& Server::counters() const { return shared_->counters; }
+
 NetError Server::Start(std::uint16_t* port) {
   NetError e = NetError::kOk;
-  listener_ = transport_.Listen(options_.host, options_.port, &e);
+  listener_ = transport_.Listen(shared_->options.host, shared_->options.port, &e);
   if (!listener_) return e;
   *port = listener_->port();
-  Accept();
+  AcceptLoop(shared_, listener_, transport_);
   return NetError::kOk;
 }
 
-void Server::Accept() {
-  listener_->AsyncAccept([this](NetError e, std::unique_ptr<net::Stream> stream) {
+// The accept loop holds the shared state and the listener, never the Server:
+// a handler may still run after the Server is gone (it then sees `stopped`).
+void Server::AcceptLoop(std::shared_ptr<Shared> shared, std::shared_ptr<net::Listener> listener,
+                        net::Transport& transport) {
+  listener->AsyncAccept([shared, listener, &transport](NetError e, std::unique_ptr<net::Stream> stream) {
     if (e == NetError::kCancelled) return;
     std::shared_ptr<Connection> c;
     {
-      std::lock_guard lock(mu_);
-      if (stopped_) return;
-      if (e == NetError::kOk && connections_.size() < options_.max_connections) {
-        c = std::make_shared<Connection>(*this, std::move(stream));
-        connections_.insert(c);
+      std::lock_guard lock(shared->mu);
+      if (shared->stopped) {
+        if (stream) stream->Close();
+        return;
+      }
+      if (e == NetError::kOk && shared->connections.size() < shared->options.max_connections) {
+        c = std::make_shared<Connection>(shared, transport, std::move(stream));
+        shared->connections.emplace(c.get(), c);
       } else if (stream) {
         stream->Close();
       }
     }
     if (c) c->Begin();
-    Accept();
+    AcceptLoop(shared, listener, transport);
   });
 }
 
-void Server::Forget(Connection* c) {
-  std::lock_guard lock(mu_);
-  for (auto it = connections_.begin(); it != connections_.end(); ++it) {
-    if (it->get() == c) {
-      connections_.erase(it);
-      return;
-    }
-  }
-}
-
 void Server::Stop() {
-  std::set<std::shared_ptr<Connection>> open;
+  std::vector<std::shared_ptr<Connection>> open;
   {
-    std::lock_guard lock(mu_);
-    if (stopped_) return;
-    stopped_ = true;
-    open = connections_;
+    std::lock_guard lock(shared_->mu);
+    if (shared_->stopped) return;
+    shared_->stopped = true;
+    for (auto& [ptr, weak] : shared_->connections) {
+      if (auto c = weak.lock()) open.push_back(std::move(c));
+    }
   }
   if (listener_) listener_->Close();
   for (const auto& c : open) c->Shutdown();
 }
 
 std::size_t Server::open_connections() const {
-  std::lock_guard lock(mu_);
-  return connections_.size();
+  std::lock_guard lock(shared_->mu);
+  return shared_->connections.size();
 }
 
 std::string FormatCounters(const protocol::ServerCounters& c, const store::StoreStats& s) {

@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <set>
+#include <map>
 #include <string>
 
 #include "net/transport.h"
@@ -28,9 +28,12 @@ struct ServerOptions {
   std::size_t max_connections = 4096;  // further connections are closed at once
 };
 
+// Connections share the store and the counters with the server (shared
+// ownership), so a connection still finishing after the Server object is
+// gone touches nothing that was freed.
 class Server {
  public:
-  Server(net::Transport& transport, store::L1Store& store, ServerOptions options);
+  Server(net::Transport& transport, std::shared_ptr<store::L1Store> store, ServerOptions options);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -40,22 +43,18 @@ class Server {
   // Stops accepting and closes every connection.
   void Stop();
 
-  const protocol::ServerCounters& counters() const { return counters_; }
+  const protocol::ServerCounters& counters() const;
   std::size_t open_connections() const;
 
  private:
   class Connection;
-  void Accept();
-  void Forget(Connection* c);
+  struct Shared;
+  static void AcceptLoop(std::shared_ptr<Shared> shared, std::shared_ptr<net::Listener> listener,
+                         net::Transport& transport);
 
-  net::Transport& transport_;
-  store::L1Store& store_;
-  ServerOptions options_;
-  protocol::ServerCounters counters_;
-  std::unique_ptr<net::Listener> listener_;
-  mutable std::mutex mu_;
-  std::set<std::shared_ptr<Connection>> connections_;
-  bool stopped_ = false;
+  net::Transport& transport_;  // must outlive the Server
+  std::shared_ptr<Shared> shared_;
+  std::shared_ptr<net::Listener> listener_;
 };
 
 // The counters as a few lines of text (for --stats, SIGUSR1 and shutdown).

@@ -79,7 +79,7 @@ class ServerTest : public ::testing::Test {
     server_.reset();
   }
   net::AsioTransport transport_;
-  store::L1Store store_{{64 << 20, 32 << 20}};
+  std::shared_ptr<store::L1Store> store_ = std::make_shared<store::L1Store>(store::L1Store::Options{64 << 20, 32 << 20});
   std::unique_ptr<Server> server_;
   std::uint16_t port_ = 0;
 };

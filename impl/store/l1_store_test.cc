@@ -17,7 +17,7 @@ ObjectMeta Meta(std::int32_t length, std::int32_t dtype = 3) {
 void Put(L1Store& s, const std::string& key, std::string_view payload, ObjectMeta meta) {
   L1Store::Reservation r;
   ASSERT_EQ(s.Reserve(payload.size(), &r), L1Store::ReserveError::kOk);
-  std::memcpy(r.data().data(), payload.data(), payload.size());
+  if (!payload.empty()) std::memcpy(r.data().data(), payload.data(), payload.size());
   s.Publish(key, meta, std::move(r));
 }
 
@@ -140,7 +140,7 @@ RC_GTEST_PROP(L1StoreProp, BehavesLikeAMapUnderEviction, ()) {
       const std::string v(*rc::gen::inRange<std::size_t>(0, 3000), static_cast<char>('a' + i % 26));
       L1Store::Reservation r;
       RC_ASSERT(s.Reserve(v.size(), &r) == L1Store::ReserveError::kOk);
-      std::memcpy(r.data().data(), v.data(), v.size());
+      if (!v.empty()) std::memcpy(r.data().data(), v.data(), v.size());
       s.Publish(key, ObjectMeta{static_cast<std::int32_t>(v.size()), 1, 3, {}}, std::move(r));
       last[key] = v;
     } else if (auto o = s.Get(key)) {

@@ -75,9 +75,9 @@ int main(int argc, char** argv) {
   }
   const bool quiet = cfg.log_level == "quiet";
 
-  std::unique_ptr<lmc::store::L1Store> store;
+  std::shared_ptr<lmc::store::L1Store> store;
   try {
-    store = std::make_unique<lmc::store::L1Store>(lmc::store::L1Store::Options{budget, cfg.max_object_bytes});
+    store = std::make_shared<lmc::store::L1Store>(lmc::store::L1Store::Options{budget, cfg.max_object_bytes});
   } catch (const std::bad_alloc&) {
     std::cerr << "lmcache-server: cannot map an L1 budget of " << budget << " bytes\n";
     return 1;
@@ -87,7 +87,7 @@ int main(int argc, char** argv) {
   options.host = cfg.host;
   options.port = cfg.port;
   options.stall_timeout = std::chrono::milliseconds(cfg.stall_timeout_ms);
-  lmc::server::Server server(transport, *store, options);
+  lmc::server::Server server(transport, store, options);
   std::uint16_t port = 0;
   if (const auto e = server.Start(&port); e != lmc::net::NetError::kOk) {
     std::cerr << "lmcache-server: cannot listen on " << cfg.host << ":" << cfg.port << ": "
