@@ -56,6 +56,7 @@ struct Stats {
   std::vector<std::uint64_t> latency_ns[3];  // put, get, exist
   std::uint64_t bytes = 0;
   std::uint64_t errors = 0;
+  std::uint64_t misses = 0;  // GET/EXIST of an evicted key: expected under eviction
   std::uint64_t mismatches = 0;
 };
 
@@ -164,8 +165,12 @@ int main(int argc, char** argv) {
         r = client.Exist(key);
       }
       st.latency_ns[op].push_back(static_cast<std::uint64_t>((Clock::now() - t0).count()));
-      if (r.status != CallStatus::kOk) ++st.errors;
-      std::size_t moved = op == 2 ? 0 : sizes[s];
+      if (r.status == CallStatus::kMiss) {
+        ++st.misses;
+      } else if (r.status != CallStatus::kOk) {
+        ++st.errors;
+      }
+      const std::size_t moved = op == 2 || r.status != CallStatus::kOk ? 0 : sizes[s];
       if (op == 1 && r.status == CallStatus::kOk &&
           (r.body.size() != sizes[s] || std::memcmp(r.body.data(), payloads[s][k].data(), sizes[s]) != 0)) {
         ++st.mismatches;
@@ -207,6 +212,7 @@ int main(int argc, char** argv) {
     for (int i = 0; i < 3; ++i) all.latency_ns[i].insert(all.latency_ns[i].end(), st.latency_ns[i].begin(), st.latency_ns[i].end());
     all.bytes += st.bytes;
     all.errors += st.errors;
+    all.misses += st.misses;
     all.mismatches += st.mismatches;
   }
   std::uint64_t ops = 0;
@@ -214,9 +220,9 @@ int main(int argc, char** argv) {
   std::printf("connections %u, sizes", connections);
   for (auto s : size_names) std::printf(" %s", s.c_str());
   std::printf(", %.2f s\n", elapsed);
-  std::printf("throughput %.3f GB/s, %.0f ops/s, errors %" PRIu64 ", body mismatches %" PRIu64 "\n",
+  std::printf("throughput %.3f GB/s, %.0f ops/s, errors %" PRIu64 ", misses %" PRIu64 ", body mismatches %" PRIu64 "\n",
               static_cast<double>(all.bytes) / elapsed / 1e9, static_cast<double>(ops) / elapsed, all.errors,
-              all.mismatches);
+              all.misses, all.mismatches);
   const char* names[3] = {"put", "get", "exist"};
   std::string json = "{\"connections\":" + std::to_string(connections) + ",\"seconds\":" + std::to_string(elapsed) +
                      ",\"gbps\":" + std::to_string(static_cast<double>(all.bytes) / elapsed / 1e9) +
