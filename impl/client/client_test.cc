@@ -1,6 +1,10 @@
 #include "client/client.h"
 
 #include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
+
+#include <map>
+#include <set>
 
 #include <asio.hpp>
 #include <atomic>
@@ -182,6 +186,80 @@ TEST_F(ClientTest, CallsAfterCloseFail) {
   c.Close();
   EXPECT_EQ(c.Health().status, CallStatus::kClientClosed);
   EXPECT_EQ(c.GetAsync("m@1@0@1@half").get().status, CallStatus::kClientClosed);
+}
+
+}  // namespace
+}  // namespace lmc::client
+
+namespace lmc::client {
+namespace {
+
+// State-machine property over loopback: random PUT/GET/EXIST/LIST/HEALTH,
+// through the client library and the live server, on keys drawn from a small
+// pool in several spellings (so they collide), against a model map.
+RC_GTEST_PROP(LiveServerProp, MatchesAModelMap, ()) {
+  net::AsioTransport transport;
+  transport.Start(2);
+  auto store = std::make_shared<store::L1Store>(store::L1Store::Options{8 << 20, 8 << 20});
+  server::ServerOptions so;
+  so.port = 0;
+  auto srv = std::make_unique<server::Server>(transport, store, so);
+  std::uint16_t port = 0;
+  RC_ASSERT(srv->Start(&port) == net::NetError::kOk);
+  {
+    Client c(transport, Options(port));
+    const std::vector<std::vector<std::string>> spellings = {
+        {"m@1@0@3039@bfloat16", "m@1@0@0x3039@bfloat16", "m@1@0@3_039@bfloat16"},
+        {"m@2@1@ff@half@7@t%v", "m@2@1@0XFF@half@007@t%v"},
+        {"Qwen/Qwen3-4B@1@0@-5d1b8de6da1b6d09@bfloat16@0"}};
+    std::map<std::string, std::string> model;
+    std::vector<std::string> payloads;
+    payloads.reserve(64);
+    const int steps = *rc::gen::inRange(1, 40);
+    for (int i = 0; i < steps; ++i) {
+      const std::size_t k = *rc::gen::inRange<std::size_t>(0, spellings.size());
+      const std::string& key = *rc::gen::elementOf(spellings[k]);
+      const std::string& canonical = spellings[k][0];
+      switch (*rc::gen::inRange(0, 5)) {
+        case 0:
+          payloads.push_back(std::string(*rc::gen::inRange<std::size_t>(0, 70000), static_cast<char>('a' + i % 26)));
+          RC_ASSERT(c.Put(key, {1, 3, {}}, Bytes(payloads.back())).status == CallStatus::kOk);
+          model[canonical] = payloads.back();
+          break;
+        case 1: {
+          const CallResult r = c.Get(key);
+          RC_ASSERT(r.status == (model.count(canonical) ? CallStatus::kOk : CallStatus::kMiss));
+          if (model.count(canonical)) RC_ASSERT(Text(r.body) == model[canonical]);
+          break;
+        }
+        case 2:
+          RC_ASSERT(c.Exist(key).status == (model.count(canonical) ? CallStatus::kOk : CallStatus::kMiss));
+          break;
+        case 3: {
+          const CallResult r = c.List();
+          RC_ASSERT(r.status == CallStatus::kOk);
+          std::set<std::string> listed;
+          std::string body = Text(r.body);
+          for (std::size_t at = 0; !body.empty();) {
+            const std::size_t nl = body.find('\n', at);
+            listed.insert(body.substr(at, nl == std::string::npos ? std::string::npos : nl - at));
+            if (nl == std::string::npos) break;
+            at = nl + 1;
+          }
+          std::set<std::string> want;
+          for (const auto& [key2, v] : model) want.insert(key2);
+          RC_ASSERT(listed == want);
+          break;
+        }
+        default:
+          RC_ASSERT(c.Health().status == CallStatus::kOk);
+      }
+    }
+    c.Close();
+  }
+  srv->Stop();
+  transport.Stop();
+  transport.Join();
 }
 
 }  // namespace
