@@ -60,7 +60,7 @@ class Client::Connection : public std::enable_shared_from_this<Connection> {
       std::uint64_t id = 0;
       switch (r.op) {
         case Op::kPut: id = self->session_.Put(r.key, r.fields, r.payload); break;
-        case Op::kGet: id = self->session_.Get(r.key); break;
+        case Op::kGet: id = self->session_.Get(r.key, r.into); break;
         case Op::kExist: id = self->session_.Exist(r.key); break;
         case Op::kList: id = self->session_.List(); break;
         case Op::kHealth: id = self->session_.Health(); break;
@@ -122,6 +122,7 @@ class Client::Connection : public std::enable_shared_from_this<Connection> {
       r.status = FromSession(c->status);
       r.reply = c->reply;
       r.body = std::move(c->body);
+      r.in_place_bytes = c->in_place ? c->in_place_bytes : 0;
       it->second.set_value(std::move(r));
       promises_.erase(it);
     }
@@ -234,22 +235,25 @@ CallResult Client::Call(const Request& r) {
 }
 
 CallResult Client::Put(std::string_view key, const protocol::PutFields& fields, std::span<const std::byte> payload) {
-  return Call({Op::kPut, std::string(key), fields, payload});
+  return Call({Op::kPut, std::string(key), fields, payload, {}});
 }
-CallResult Client::Get(std::string_view key) { return Call({Op::kGet, std::string(key), {}, {}}); }
-CallResult Client::Exist(std::string_view key) { return Call({Op::kExist, std::string(key), {}, {}}); }
-CallResult Client::List() { return Call({Op::kList, "", {}, {}}); }
-CallResult Client::Health() { return Call({Op::kHealth, "@0@0@0@half", {}, {}}); }
+CallResult Client::Get(std::string_view key) { return Call({Op::kGet, std::string(key), {}, {}, {}}); }
+CallResult Client::Get(std::string_view key, std::span<std::byte> into) {
+  return Call({Op::kGet, std::string(key), {}, {}, into});
+}
+CallResult Client::Exist(std::string_view key) { return Call({Op::kExist, std::string(key), {}, {}, {}}); }
+CallResult Client::List() { return Call({Op::kList, "", {}, {}, {}}); }
+CallResult Client::Health() { return Call({Op::kHealth, "@0@0@0@half", {}, {}, {}}); }
 
 std::future<CallResult> Client::GetAsync(std::string_view key) {
-  return Start({Op::kGet, std::string(key), {}, {}}, net::Clock::now() + options_.call_timeout);
+  return Start({Op::kGet, std::string(key), {}, {}, {}}, net::Clock::now() + options_.call_timeout);
 }
 std::future<CallResult> Client::ExistAsync(std::string_view key) {
-  return Start({Op::kExist, std::string(key), {}, {}}, net::Clock::now() + options_.call_timeout);
+  return Start({Op::kExist, std::string(key), {}, {}, {}}, net::Clock::now() + options_.call_timeout);
 }
 std::future<CallResult> Client::PutAsync(std::string_view key, const protocol::PutFields& fields,
                                          std::span<const std::byte> payload) {
-  return Start({Op::kPut, std::string(key), fields, payload}, net::Clock::now() + options_.call_timeout);
+  return Start({Op::kPut, std::string(key), fields, payload, {}}, net::Clock::now() + options_.call_timeout);
 }
 
 }  // namespace lmc::client

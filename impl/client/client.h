@@ -41,7 +41,8 @@ std::string_view CallStatusName(CallStatus s);
 struct CallResult {
   CallStatus status = CallStatus::kOk;
   wire::ReplyHeader reply;      // GET hit: the stored length, fmt, dtype, shape
-  std::vector<std::byte> body;  // GET hit payload; LIST body
+  std::vector<std::byte> body;  // GET hit payload; LIST body (empty if in place)
+  std::size_t in_place_bytes = 0;  // GET into a caller buffer: payload size there
   int attempts = 0;
 };
 
@@ -65,6 +66,9 @@ class Client {
   // Blocking calls with the retry policy above. The PUT payload is not copied.
   CallResult Put(std::string_view key, const protocol::PutFields& fields, std::span<const std::byte> payload);
   CallResult Get(std::string_view key);
+  // GET into a caller buffer (see ClientSession::Get); a payload larger than
+  // `into` comes back in `body` instead.
+  CallResult Get(std::string_view key, std::span<std::byte> into);
   CallResult Exist(std::string_view key);
   CallResult List();
   CallResult Health();
@@ -86,6 +90,7 @@ class Client {
     std::string key;
     protocol::PutFields fields;
     std::span<const std::byte> payload;
+    std::span<std::byte> into;  // GET destination, if any
   };
   CallResult Call(const Request& r);
   std::future<CallResult> Start(const Request& r, net::Clock::time_point deadline);

@@ -42,7 +42,7 @@ std::uint64_t ClientSession::Queue(std::int32_t command, std::string_view key, c
     o.put_id = id;
     ++unsent_puts_;
   } else {
-    awaiting_.push_back({id, command});
+    awaiting_.push_back({id, command, {}});
   }
   out_.push_back(o);
   return id;
@@ -59,8 +59,11 @@ std::uint64_t ClientSession::Put(std::string_view key, const PutFields& fields, 
 }
 
 // §1.5: requests without an object carry the dummy fields.
-std::uint64_t ClientSession::Get(std::string_view key) {
-  return Queue(static_cast<std::int32_t>(wire::Command::kGet), key, {1, 2, {}}, {}, 0);
+std::uint64_t ClientSession::Get(std::string_view key) { return Get(key, {}); }
+std::uint64_t ClientSession::Get(std::string_view key, std::span<std::byte> into) {
+  const std::uint64_t id = Queue(static_cast<std::int32_t>(wire::Command::kGet), key, {1, 2, {}}, {}, 0);
+  if (!awaiting_.empty() && awaiting_.back().id == id) awaiting_.back().into = into;
+  return id;
 }
 std::uint64_t ClientSession::Exist(std::string_view key) {
   return Queue(static_cast<std::int32_t>(wire::Command::kExist), key, {1, 2, {}}, {}, 0);
@@ -105,7 +108,7 @@ void ClientSession::OnWritten(std::size_t n) {
 
 std::span<std::byte> ClientSession::ReadBuffer() {
   if (failed_ || awaiting_.empty()) return {};
-  if (body_for_) return std::span(body_for_->body).subspan(body_have_);
+  if (body_for_) return body_target_.subspan(body_have_);
   return std::span(header_).subspan(header_have_);
 }
 
@@ -113,7 +116,7 @@ void ClientSession::OnRead(std::size_t n) {
   if (failed_ || n == 0) return;
   if (body_for_) {
     body_have_ += n;
-    if (body_have_ == body_for_->body.size()) {
+    if (body_have_ == body_target_.size()) {
       Complete(std::move(*body_for_));
       body_for_.reset();
       body_have_ = 0;
@@ -141,8 +144,17 @@ void ClientSession::OnRead(std::size_t n) {
       return;
     }
     if (c.reply.length > 0) {
-      c.body.resize(static_cast<std::size_t>(c.reply.length));
+      const auto len = static_cast<std::size_t>(c.reply.length);
+      const std::span<std::byte> into = awaiting_.front().into;
       body_for_ = std::move(c);
+      if (len <= into.size()) {
+        body_for_->in_place = true;
+        body_for_->in_place_bytes = len;
+        body_target_ = into.first(len);
+      } else {
+        body_for_->body.resize(len);
+        body_target_ = body_for_->body;
+      }
       body_have_ = 0;
       return;
     }

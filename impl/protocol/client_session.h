@@ -42,7 +42,11 @@ struct Completion {
   std::int32_t command = 0;
   ClientStatus status = ClientStatus::kOk;
   wire::ReplyHeader reply;       // as received (not for PUT)
-  std::vector<std::byte> body;   // GET hit payload, LIST body
+  std::vector<std::byte> body;   // GET hit payload, LIST body (unless `in_place`)
+  // A GET given a caller buffer big enough: the payload is its first
+  // `in_place_bytes` bytes and `body` stays empty.
+  bool in_place = false;
+  std::size_t in_place_bytes = 0;
 };
 
 struct PutFields {
@@ -59,6 +63,10 @@ class ClientSession {
   // is not copied: it must stay valid until the PUT completes.
   std::uint64_t Put(std::string_view key, const PutFields& fields, std::span<const std::byte> payload);
   std::uint64_t Get(std::string_view key);
+  // A GET whose payload is received straight into `into` when it fits (no
+  // allocation: pooled buffers stay warm); a larger payload gets its own
+  // vector. `into` must stay valid until the GET completes.
+  std::uint64_t Get(std::string_view key, std::span<std::byte> into);
   std::uint64_t Exist(std::string_view key);
   std::uint64_t List();
   std::uint64_t Health(std::string_view probe_key = "@0@0@0@half");
@@ -89,6 +97,7 @@ class ClientSession {
   struct Awaiting {
     std::uint64_t id;
     std::int32_t command;
+    std::span<std::byte> into;
   };
 
   std::uint64_t Queue(std::int32_t command, std::string_view key, const PutFields& fields,
@@ -107,6 +116,7 @@ class ClientSession {
   std::array<std::byte, wire::kReplyHeaderBytes> header_{};
   std::size_t header_have_ = 0;
   std::optional<Completion> body_for_;
+  std::span<std::byte> body_target_;  // where body_for_'s payload is read
   std::size_t body_have_ = 0;
 };
 

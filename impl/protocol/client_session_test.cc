@@ -96,6 +96,27 @@ ClientStatus AnswerWith(const wire::ReplyHeader& reply, bool get = true) {
   return first ? first->status : ClientStatus::kClosed;
 }
 
+TEST(ClientSession, GetIntoACallerBufferWhenItFits) {
+  store::L1Store store({1 << 20, 1 << 20});
+  ServerCounters counters;
+  ServerSession server(store, counters);
+  ClientSession client;
+  const std::string payload(1000, 'q');
+  client.Put("m@1@0@1@uint8", {}, Bytes(payload));
+  std::vector<std::byte> roomy(4096), tight(10);
+  const auto a = client.Get("m@1@0@1@uint8", roomy);
+  const auto b = client.Get("m@1@0@1@uint8", tight);
+  Pump(client, server, 333);
+  std::map<std::uint64_t, Completion> done;
+  while (auto c = client.PopCompletion()) done[c->id] = std::move(*c);
+  ASSERT_TRUE(done[a].in_place);
+  EXPECT_EQ(done[a].in_place_bytes, payload.size());
+  EXPECT_TRUE(done[a].body.empty());
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(roomy.data()), payload.size()), payload);
+  EXPECT_FALSE(done[b].in_place);  // too small: a vector of its own
+  EXPECT_EQ(Text(done[b].body), payload);
+}
+
 TEST(ClientSession, InvalidRepliesFailTheSessionAndAreNotRetried) {
   EXPECT_EQ(AnswerWith({999, 0, 1, 2, {}, 0}), ClientStatus::kInvalidReply);
   EXPECT_EQ(AnswerWith({200, -1, 1, 2, {}, 0}), ClientStatus::kInvalidReply);
