@@ -56,6 +56,10 @@ struct ClientOptions {
   protocol::ClientLimits limits;
 };
 
+// Parses "lm://HOST:PORT" (HOST may be a bracketed IPv6 address); false for
+// anything else, including a port outside 1..65535. Never throws.
+bool ParseLmUrl(std::string_view url, std::string* host, std::uint16_t* port);
+
 class Client {
  public:
   Client(net::Transport& transport, ClientOptions options);

@@ -181,6 +181,20 @@ TEST_F(ClientTest, RefusedConnectionsGiveUpAfterThreeAttempts) {
   EXPECT_GE(net::Clock::now() - start, 300ms);  // waited 100 ms, then 200 ms
 }
 
+TEST(ParseLmUrl, AcceptsOnlyLmUrls) {
+  std::string host;
+  std::uint16_t port = 0;
+  EXPECT_TRUE(ParseLmUrl("lm://127.0.0.1:65432", &host, &port));
+  EXPECT_EQ(host, "127.0.0.1");
+  EXPECT_EQ(port, 65432);
+  EXPECT_TRUE(ParseLmUrl("lm://[::1]:1", &host, &port));
+  EXPECT_EQ(host, "::1");
+  for (const char* bad : {"http://x:1", "lm://x", "lm://:1", "lm://x:", "lm://x:0", "lm://x:65536",
+                          "lm://x:abc", "lm://x:1a", "lm://x:999999999999"}) {
+    EXPECT_FALSE(ParseLmUrl(bad, &host, &port)) << bad;
+  }
+}
+
 TEST_F(ClientTest, CallsAfterCloseFail) {
   Client c(transport_, Options(1));
   c.Close();

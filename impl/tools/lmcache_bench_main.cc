@@ -111,14 +111,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   lmc::client::ClientOptions options;
-  const std::string prefix = "lm://";
-  const auto colon = url.rfind(':');
-  if (url.rfind(prefix, 0) != 0 || colon == std::string::npos || colon < prefix.size()) {
-    std::cerr << "lmcache-bench: bad --url\n";
+  if (!lmc::client::ParseLmUrl(url, &options.host, &options.port)) {
+    std::cerr << "lmcache-bench: bad --url '" << url << "' (want lm://HOST:PORT)\n";
     return 2;
   }
-  options.host = url.substr(prefix.size(), colon - prefix.size());
-  options.port = static_cast<std::uint16_t>(std::stoul(url.substr(colon + 1)));
   options.call_timeout = std::chrono::milliseconds(60000);
 
   // Payload patterns, shared by every connection (indexed by size and key).

@@ -28,26 +28,6 @@ int Fail(const std::string& reason) {
   return kError;
 }
 
-// lm://HOST:PORT, HOST may be [v6].
-bool ParseUrl(const std::string& url, std::string* host, std::uint16_t* port) {
-  const std::string scheme = "lm://";
-  if (url.rfind(scheme, 0) != 0) return false;
-  const std::string rest = url.substr(scheme.size());
-  std::size_t colon = rest.rfind(':');
-  if (colon == std::string::npos || colon == 0) return false;
-  *host = rest.substr(0, colon);
-  if (host->front() == '[' && host->back() == ']') *host = host->substr(1, host->size() - 2);
-  try {
-    std::size_t used = 0;
-    const unsigned long p = std::stoul(rest.substr(colon + 1), &used);
-    if (used != rest.size() - colon - 1 || p == 0 || p > 65535) return false;
-    *port = static_cast<std::uint16_t>(p);
-  } catch (const std::exception&) {
-    return false;
-  }
-  return true;
-}
-
 bool ReadAll(const std::string& path, std::vector<std::byte>* out, std::string* error) {
   std::FILE* f = path == "-" ? stdin : std::fopen(path.c_str(), "rb");
   if (f == nullptr) {
@@ -118,7 +98,7 @@ int main(int argc, char** argv) {
   }
 
   lmc::client::ClientOptions options;
-  if (!ParseUrl(url, &options.host, &options.port)) return Fail("bad --url '" + url + "' (want lm://HOST:PORT)");
+  if (!lmc::client::ParseLmUrl(url, &options.host, &options.port)) return Fail("bad --url '" + url + "' (want lm://HOST:PORT)");
   options.call_timeout = std::chrono::milliseconds(timeout_ms);
   lmc::net::AsioTransport transport;
   transport.Start(1);
