@@ -116,15 +116,14 @@ void ServerSession::Process() {
     // Only the key can fail to decode; the ints are read regardless, so the
     // stream stays in step. A key that is not UTF-8 is handled as a bad key.
     assert(e == wire::WireError::kOk || e == wire::WireError::kKeyNotUtf8);
-    if (e != wire::WireError::kOk) h.key = std::string_view("\xff", 1);  // never parses
     begin_ += wire::kRequestHeaderBytes;
-    HandleHeader(h);
+    HandleHeader(h, e == wire::WireError::kOk);
   }
 }
 
-bool ServerSession::CanonicalKey(std::string_view text, std::string* key) {
+bool ServerSession::CanonicalKey(const wire::RequestView& h, bool key_decoded, std::string* key) {
   wire::CacheKey parsed;
-  if (wire::ParseCacheKey(text, &parsed) != wire::KeyError::kOk ||
+  if (!key_decoded || wire::ParseCacheKey(h.key, &parsed) != wire::KeyError::kOk ||
       wire::RenderCacheKey(parsed, key) != wire::KeyError::kOk) {
     counters_.Count(Reject::kBadKey);
     return false;
@@ -132,17 +131,17 @@ bool ServerSession::CanonicalKey(std::string_view text, std::string* key) {
   return true;
 }
 
-void ServerSession::HandleHeader(const RequestView& h) {
+void ServerSession::HandleHeader(const RequestView& h, bool key_decoded) {
   if (h.command >= 1 && h.command <= 5) {
     counters_.commands[h.command].fetch_add(1, std::memory_order_relaxed);
   }
   std::string key;
   switch (static_cast<Command>(h.command)) {
     case Command::kPut:
-      HandlePut(h);
+      HandlePut(h, key_decoded);
       return;
     case Command::kGet:
-      if (CanonicalKey(h.key, &key)) {
+      if (CanonicalKey(h, key_decoded, &key)) {
         if (store::L1Store::ObjectRef o = store_.Get(key)) {
           counters_.hits.fetch_add(1, std::memory_order_relaxed);
           ReplyObject(std::move(o));
@@ -153,7 +152,7 @@ void ServerSession::HandleHeader(const RequestView& h) {
       Reply(DummyReply(wire::ReturnCode::kFail));
       return;
     case Command::kExist: {
-      const bool present = CanonicalKey(h.key, &key) && store_.Contains(key);
+      const bool present = CanonicalKey(h, key_decoded, &key) && store_.Contains(key);
       Reply(DummyReply(present ? wire::ReturnCode::kSuccess : wire::ReturnCode::kFail));
       return;
     }
@@ -189,13 +188,13 @@ void ServerSession::HandleHeader(const RequestView& h) {
   Close();
 }
 
-void ServerSession::HandlePut(const RequestView& h) {
+void ServerSession::HandlePut(const RequestView& h, bool key_decoded) {
   if (h.length < 0) {
     counters_.Count(Reject::kNegativeLength);
     Close();
     return;
   }
-  if (!CanonicalKey(h.key, &put_key_)) {
+  if (!CanonicalKey(h, key_decoded, &put_key_)) {
     StartDiscard(h.length);
     return;
   }

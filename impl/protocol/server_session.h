@@ -106,12 +106,15 @@ class ServerSession {
   };
 
   void Process();
-  void HandleHeader(const wire::RequestView& h);
-  void HandlePut(const wire::RequestView& h);
+  // `key_decoded` is false when the key field was not UTF-8 (a bad key).
+  void HandleHeader(const wire::RequestView& h, bool key_decoded);
+  void HandlePut(const wire::RequestView& h, bool key_decoded);
   void StartDiscard(std::int64_t bytes);
   void FinishPut();
   void Close();
-  bool CanonicalKey(std::string_view text, std::string* key);
+  // The store key of h's key (its canonical rendering); false, counted as a
+  // bad key, when it did not decode or does not parse.
+  bool CanonicalKey(const wire::RequestView& h, bool key_decoded, std::string* key);
   void Reply(const wire::ReplyHeader& h);
   void ReplyObject(store::L1Store::ObjectRef object);
   void ReplyBody(std::vector<std::byte> body);
