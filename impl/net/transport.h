@@ -49,6 +49,12 @@ class Stream {
   virtual void Close() = 0;
   // Runs `fn` in this stream's handler context (serialised with its handlers).
   virtual void Dispatch(std::function<void()> fn) = 0;
+  // A hint before a read: the peer is certain to send at least `bytes` more
+  // (the rest of a payload), so the transport may wait for that many before
+  // waking the reader; the end of the stream still wakes it at once. Waking
+  // once per large batch instead of once per segment is most of loopback's
+  // throughput (docs/BENCHMARKS.md). Never pass more than is certain to come.
+  virtual void SetReadLowWater(std::size_t bytes) { (void)bytes; }
 };
 
 class Listener {

@@ -82,6 +82,10 @@ class ClientSession {
   // The connection ended: pending requests complete with kClosed.
   void OnClose();
 
+  // Bytes the server is certain to send next: the rest of the reply body
+  // being received, else 1 (see net::Stream::SetReadLowWater).
+  std::size_t CertainInputBytes() const { return body_for_ ? body_target_.size() - body_have_ : 1; }
+
   std::optional<Completion> PopCompletion();
   std::size_t pending() const { return awaiting_.size() + unsent_puts_; }
   bool failed() const { return failed_; }

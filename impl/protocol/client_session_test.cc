@@ -5,6 +5,7 @@
 
 #include <cstring>
 #include <map>
+#include <stdexcept>
 
 #include "protocol/server_session.h"
 
@@ -16,9 +17,29 @@ std::string Text(const std::vector<std::byte>& b) { return {reinterpret_cast<con
 
 // Moves bytes between a client and a server session in memory, at most
 // `chunk` bytes per step, until neither has anything to move.
+// The read low-water hints (net::Stream::SetReadLowWater) must never claim
+// more than the peer still has to send, or a reader would wait forever.
+void CheckLowWaterHints(const ClientSession& c, const ServerSession& s) {
+  std::array<std::span<const std::byte>, 256> all;
+  const std::size_t k = c.GatherWrites(all);
+  if (k < all.size()) {
+    std::size_t pending = 0;
+    for (std::size_t i = 0; i < k; ++i) pending += all[i].size();
+    if (s.CertainInputBytes() > std::max<std::size_t>(1, pending)) {
+      throw std::logic_error("server expects " + std::to_string(s.CertainInputBytes()) + " bytes, client has " +
+                             std::to_string(pending));
+    }
+  }
+  if (c.CertainInputBytes() > std::max<std::size_t>(1, s.PendingOutputBytes())) {
+    throw std::logic_error("client expects " + std::to_string(c.CertainInputBytes()) + " bytes, server has " +
+                           std::to_string(s.PendingOutputBytes()));
+  }
+}
+
 void Pump(ClientSession& c, ServerSession& s, std::size_t chunk = 1 << 20) {
   for (bool moved = true; moved;) {
     moved = false;
+    CheckLowWaterHints(c, s);
     std::array<std::span<const std::byte>, 8> iov;
     if (std::size_t k = c.GatherWrites(iov); k > 0) {
       auto dst = s.ReadBuffer();

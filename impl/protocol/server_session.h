@@ -91,6 +91,13 @@ class ServerSession {
   // True while a request is partly received (its deadline is running).
   bool MidRequest() const { return state_ != State::kHeader || end_ != begin_; }
   bool Closing() const { return closing_; }
+  // Bytes the peer is certain to send next: the rest of the payload being
+  // received, else 1 (see net::Stream::SetReadLowWater).
+  std::size_t CertainInputBytes() const {
+    if (state_ == State::kPutPayload) return put_.data().size() - put_received_;
+    if (state_ == State::kDiscard && end_ == begin_) return static_cast<std::size_t>(discard_left_);
+    return 1;
+  }
 
  private:
   enum class State : std::uint8_t { kHeader, kPutPayload, kDiscard };

@@ -28,7 +28,9 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
       : shared_(std::move(shared)),
         stream_(std::move(stream)),
         session_(*shared_->store, shared_->counters, shared_->options.limits),
-        timer_(transport.MakeTimer()) {}
+        transport_(transport),
+        timer_(transport.MakeTimer()),
+        last_progress_(transport.Now()) {}
 
   ~Connection() {
     std::lock_guard lock(shared_->mu);
@@ -56,6 +58,7 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
       const std::span<std::byte> buf = session_.ReadBuffer();
       if (!buf.empty()) {
         reading_ = true;
+        stream_->SetReadLowWater(session_.CertainInputBytes());
         auto self = shared_from_this();
         stream_->AsyncReadSome(buf, [self](NetError e, std::size_t n) { self->OnRead(e, n); });
       }
@@ -72,7 +75,7 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
 
   void OnRead(NetError e, std::size_t n) {
     reading_ = false;
-    ++progress_;
+    last_progress_ = transport_.Now();
     if (finished_) return;
     if (e == NetError::kOk) {
       session_.OnRead(n);
@@ -88,7 +91,7 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
 
   void OnWrite(NetError e, std::size_t n) {
     writing_ = false;
-    ++progress_;
+    last_progress_ = transport_.Now();
     if (finished_) return;
     if (e != NetError::kOk) {
       Finish();
@@ -99,22 +102,34 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
   }
 
   // While a write is pending or a request is partly received, the connection
-  // must make progress within the stall timeout.
+  // must make progress within the stall timeout. The timer is armed once and
+  // re-armed only when it fires, for what is left of the deadline since the
+  // last progress: no timer syscall per read.
   void ArmDeadline() {
-    const bool waiting = writing_ || session_.MidRequest();
-    if (!waiting || armed_for_ == progress_) return;
-    armed_for_ = progress_;
-    const std::uint64_t at = progress_;
+    if (timer_armed_ || !Waiting()) return;
+    timer_armed_ = true;
+    WaitFor(shared_->options.stall_timeout);
+  }
+
+  bool Waiting() const { return writing_ || session_.MidRequest(); }
+
+  void WaitFor(net::Clock::duration delay) {
     std::weak_ptr<Connection> weak = shared_from_this();
-    timer_->Cancel();
-    timer_->AsyncWait(shared_->options.stall_timeout, [weak, at](NetError e) {
+    timer_->AsyncWait(delay, [weak](NetError e) {
       if (e != NetError::kOk) return;
-      if (auto self = weak.lock()) {
-        self->stream_->Dispatch([self, at] {
-          if (self->progress_ == at && !self->finished_) self->Finish();
-        });
-      }
+      if (auto self = weak.lock()) self->stream_->Dispatch([self] { self->OnDeadline(); });
     });
+  }
+
+  void OnDeadline() {
+    if (finished_) return;
+    if (!Waiting()) {
+      timer_armed_ = false;
+      return;
+    }
+    const auto idle = transport_.Now() - last_progress_;
+    if (idle >= shared_->options.stall_timeout) return Finish();
+    WaitFor(shared_->options.stall_timeout - idle);
   }
 
   void Finish() {
@@ -127,12 +142,13 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
   std::shared_ptr<Shared> shared_;
   std::unique_ptr<net::Stream> stream_;
   protocol::ServerSession session_;
+  net::Transport& transport_;
   std::unique_ptr<net::Timer> timer_;
   bool reading_ = false;
   bool writing_ = false;
   bool finished_ = false;
-  std::uint64_t progress_ = 0;
-  std::uint64_t armed_for_ = ~std::uint64_t{0};
+  bool timer_armed_ = false;
+  net::Clock::time_point last_progress_;
 };
 
 Server::Server(net::Transport& transport, std::shared_ptr<store::L1Store> store, ServerOptions options)
