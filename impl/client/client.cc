@@ -101,6 +101,7 @@ class Client::Connection : public std::enable_shared_from_this<Connection> {
       const std::span<std::byte> buf = session_.ReadBuffer();
       if (!buf.empty()) {
         reading_ = true;
+        stream_->SetReadLowWater(session_.CertainInputBytes());
         auto self = shared_from_this();
         stream_->AsyncReadSome(buf, [self](NetError e, std::size_t n) {
           self->reading_ = false;
@@ -268,6 +269,9 @@ CallResult Client::Health() { return Call({Op::kHealth, "@0@0@0@half", {}, {}, {
 
 std::future<CallResult> Client::GetAsync(std::string_view key) {
   return Start({Op::kGet, std::string(key), {}, {}, {}}, net::Clock::now() + options_.call_timeout);
+}
+std::future<CallResult> Client::GetAsync(std::string_view key, std::span<std::byte> into) {
+  return Start({Op::kGet, std::string(key), {}, {}, into}, net::Clock::now() + options_.call_timeout);
 }
 std::future<CallResult> Client::ExistAsync(std::string_view key) {
   return Start({Op::kExist, std::string(key), {}, {}, {}}, net::Clock::now() + options_.call_timeout);

@@ -80,6 +80,7 @@ class Client {
   // Pipelined calls: queued on the current connection at once, completed in
   // order; one attempt each (a lost connection completes them kUnavailable).
   std::future<CallResult> GetAsync(std::string_view key);
+  std::future<CallResult> GetAsync(std::string_view key, std::span<std::byte> into);
   std::future<CallResult> ExistAsync(std::string_view key);
   std::future<CallResult> PutAsync(std::string_view key, const protocol::PutFields& fields,
                                    std::span<const std::byte> payload);

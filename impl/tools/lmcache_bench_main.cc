@@ -4,9 +4,11 @@
 //
 //   lmcache-bench [--url lm://HOST:PORT] [--connections N] [--sizes 256K,4M,32M]
 //                 [--mix put=1,get=3,exist=0] [--duration-s S | --ops N] [--keys K] [--seed S]
+//                 [--depth D]
 //
 // Each connection first PUTs its K keys of every size, then runs the mix on
-// them for the duration. Payloads are a seeded pattern per (connection, key,
+// them for the duration, with up to D requests in flight (pipelined; D = 1 is
+// one blocking call after another, as an LMCache worker makes them). Payloads are a seeded pattern per (connection, key,
 // size), so a GET body that differs from what was PUT is caught.
 #include <unistd.h>
 
@@ -14,7 +16,10 @@
 #include <atomic>
 #include <cinttypes>
 #include <cstdio>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <future>
 #include <iostream>
 #include <mutex>
 #include <random>
@@ -60,6 +65,72 @@ struct Stats {
   std::uint64_t mismatches = 0;
 };
 
+// Compares GET bodies with their patterns on its own thread, so the check is
+// off the request path (with --depth 1 the server still sees one request at
+// a time) while every body is still compared. `slot` names the receive
+// buffer a body sits in; Drain(slot) waits before that buffer is reused.
+class Verifier {
+ public:
+  explicit Verifier(unsigned slots) : pending_(slots, 0), thread_([this] { Loop(); }) {}
+  ~Verifier() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  // `owned`, when not empty, holds the body (it did not fit the buffer).
+  void Check(unsigned slot, std::span<const std::byte> got, std::vector<std::byte> owned,
+             std::span<const std::byte> want) {
+    {
+      std::lock_guard lock(mu_);
+      ++pending_[slot];
+      jobs_.push_back({slot, got, std::move(owned), want});
+    }
+    cv_.notify_all();
+  }
+  void Drain(unsigned slot) {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return pending_[slot] == 0; });
+  }
+  std::uint64_t mismatches() {
+    std::lock_guard lock(mu_);
+    return mismatches_;
+  }
+
+ private:
+  struct Job {
+    unsigned slot;
+    std::span<const std::byte> got;
+    std::vector<std::byte> owned;
+    std::span<const std::byte> want;
+  };
+  void Loop() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [&] { return stop_ || !jobs_.empty(); });
+      if (jobs_.empty()) return;
+      Job job = std::move(jobs_.front());
+      jobs_.pop_front();
+      lock.unlock();
+      const std::span<const std::byte> got = job.owned.empty() ? job.got : std::span<const std::byte>(job.owned);
+      const bool same = got.size() == job.want.size() && std::memcmp(got.data(), job.want.data(), got.size()) == 0;
+      lock.lock();
+      if (!same) ++mismatches_;
+      --pending_[job.slot];
+      cv_.notify_all();
+    }
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Job> jobs_;
+  std::vector<unsigned> pending_;
+  std::uint64_t mismatches_ = 0;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
 double Percentile(std::vector<std::uint64_t>& v, double p) {
   if (v.empty()) return 0;
   const auto k = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1));
@@ -78,6 +149,9 @@ int main(int argc, char** argv) {
   double duration_s = 10;
   std::uint64_t ops_limit = 0;
   unsigned keys = 4;
+  unsigned depth = 1;
+  bool no_verify = false;
+  unsigned io_threads = std::min(2u, std::max(1u, std::thread::hardware_concurrency()));
   std::uint64_t seed = 1;
   std::string json_out;
   app.add_option("--url", url)->capture_default_str();
@@ -87,6 +161,11 @@ int main(int argc, char** argv) {
   app.add_option("--duration-s", duration_s, "how long to run the mix")->capture_default_str();
   app.add_option("--ops", ops_limit, "stop after this many mixed operations per connection (0: no limit)");
   app.add_option("--keys", keys, "keys per size per connection")->capture_default_str()->check(CLI::Range(1u, 100000u));
+  app.add_option("--depth", depth, "requests in flight per connection (1: no pipelining)")
+      ->capture_default_str()->check(CLI::Range(1u, 64u));
+  app.add_option("--io-threads", io_threads, "client I/O threads")->capture_default_str()->check(CLI::Range(1u, 64u));
+  app.add_flag("--no-verify", no_verify,
+               "do not compare GET bodies (only to match load tools that do not, such as redis-benchmark)");
   app.add_option("--seed", seed, "seed of the payloads and the mix")->capture_default_str();
   app.add_option("--json", json_out, "also write the results as JSON to this file");
   CLI11_PARSE(app, argc, argv);
@@ -124,7 +203,7 @@ int main(int argc, char** argv) {
   }
 
   lmc::net::AsioTransport transport;
-  transport.Start(std::min(2u, std::max(1u, std::thread::hardware_concurrency())));
+  transport.Start(io_threads);
   std::vector<Stats> stats(connections);
   std::atomic<std::uint64_t> done_ops{0}, done_bytes{0};
   std::atomic<bool> stop{false};
@@ -147,37 +226,64 @@ int main(int argc, char** argv) {
     }
     // PUT has no reply: an EXIST per connection makes sure the PUTs landed.
     client.Exist(key_of(conn, sizes[0], 0));
-    for (std::uint64_t n = 0; !stop && (ops_limit == 0 || n < ops_limit); ++n) {
-      const std::size_t s = rng() % sizes.size();
-      const unsigned k = static_cast<unsigned>(rng() % keys);
-      const std::string key = key_of(conn, sizes[s], k);
-      const int op = pick(rng);
-      const auto t0 = Clock::now();
-      lmc::client::CallResult r;
-      if (op == 0) {
-        fields.shape = {static_cast<std::int32_t>(sizes[s]), 0, 0, 0};
-        r = client.Put(key, fields, payloads[s][k]);
-      } else if (op == 1) {
-        r = client.Get(key, into);
-      } else {
-        r = client.Exist(key);
-      }
-      st.latency_ns[op].push_back(static_cast<std::uint64_t>((Clock::now() - t0).count()));
+    // Up to `depth` requests in flight; each GET has its own buffer of a
+    // ring of depth + 1, free again once its body has been checked.
+    struct InFlight {
+      std::future<lmc::client::CallResult> result;
+      int op;
+      std::size_t s;
+      unsigned k;
+      Clock::time_point t0;
+      unsigned slot;
+    };
+    std::deque<InFlight> flight;
+    const unsigned slots = depth + 1;
+    std::vector<std::vector<std::byte>> buffers(slots);
+    buffers[0] = std::move(into);
+    for (unsigned d = 1; d < slots; ++d) buffers[d].resize(buffers[0].size());
+    Verifier verifier(slots);
+    const auto retire = [&] {
+      InFlight& f = flight.front();
+      lmc::client::CallResult r = f.result.get();
+      st.latency_ns[f.op].push_back(static_cast<std::uint64_t>((Clock::now() - f.t0).count()));
       if (r.status == CallStatus::kMiss) {
         ++st.misses;
       } else if (r.status != CallStatus::kOk) {
         ++st.errors;
       }
-      const std::size_t moved = op == 2 || r.status != CallStatus::kOk ? 0 : sizes[s];
-      if (op == 1 && r.status == CallStatus::kOk) {
-        const std::byte* got = r.in_place_bytes != 0 ? into.data() : r.body.data();
-        const std::size_t got_size = r.in_place_bytes != 0 ? r.in_place_bytes : r.body.size();
-        if (got_size != sizes[s] || std::memcmp(got, payloads[s][k].data(), sizes[s]) != 0) ++st.mismatches;
+      const std::size_t moved = f.op == 2 || r.status != CallStatus::kOk ? 0 : sizes[f.s];
+      if (f.op == 1 && r.status == CallStatus::kOk && !no_verify) {
+        verifier.Check(f.slot, std::span(buffers[f.slot]).first(r.in_place_bytes), std::move(r.body),
+                       payloads[f.s][f.k]);
       }
       st.bytes += moved;
       done_ops.fetch_add(1, std::memory_order_relaxed);
       done_bytes.fetch_add(moved, std::memory_order_relaxed);
+      flight.pop_front();
+    };
+    for (std::uint64_t n = 0; !stop && (ops_limit == 0 || n < ops_limit); ++n) {
+      if (flight.size() == depth) retire();
+      InFlight f;
+      f.s = rng() % sizes.size();
+      f.k = static_cast<unsigned>(rng() % keys);
+      f.op = pick(rng);
+      f.slot = static_cast<unsigned>(n % slots);
+      verifier.Drain(f.slot);
+      const std::string key = key_of(conn, sizes[f.s], f.k);
+      f.t0 = Clock::now();
+      if (f.op == 0) {
+        fields.shape = {static_cast<std::int32_t>(sizes[f.s]), 0, 0, 0};
+        f.result = client.PutAsync(key, fields, payloads[f.s][f.k]);
+      } else if (f.op == 1) {
+        f.result = client.GetAsync(key, buffers[f.slot]);
+      } else {
+        f.result = client.ExistAsync(key);
+      }
+      flight.push_back(std::move(f));
     }
+    while (!flight.empty()) retire();
+    for (unsigned d = 0; d < slots; ++d) verifier.Drain(d);
+    st.mismatches += verifier.mismatches();
     client.Close();
   };
 
@@ -216,14 +322,16 @@ int main(int argc, char** argv) {
   }
   std::uint64_t ops = 0;
   for (auto& v : all.latency_ns) ops += v.size();
-  std::printf("connections %u, sizes", connections);
+  std::printf("connections %u, depth %u, sizes", connections, depth);
   for (auto s : size_names) std::printf(" %s", s.c_str());
   std::printf(", %.2f s\n", elapsed);
   std::printf("throughput %.3f GB/s, %.0f ops/s, errors %" PRIu64 ", misses %" PRIu64 ", body mismatches %" PRIu64 "\n",
               static_cast<double>(all.bytes) / elapsed / 1e9, static_cast<double>(ops) / elapsed, all.errors,
               all.misses, all.mismatches);
+  if (no_verify) std::printf("GET bodies were not verified (--no-verify)\n");
   const char* names[3] = {"put", "get", "exist"};
-  std::string json = "{\"connections\":" + std::to_string(connections) + ",\"seconds\":" + std::to_string(elapsed) +
+  std::string json = "{\"connections\":" + std::to_string(connections) + ",\"depth\":" + std::to_string(depth) +
+                     ",\"verified\":" + (no_verify ? "false" : "true") + ",\"seconds\":" + std::to_string(elapsed) +
                      ",\"gbps\":" + std::to_string(static_cast<double>(all.bytes) / elapsed / 1e9) +
                      ",\"errors\":" + std::to_string(all.errors) + ",\"mismatches\":" + std::to_string(all.mismatches);
   for (int i = 0; i < 3; ++i) {
