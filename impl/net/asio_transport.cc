@@ -96,10 +96,12 @@ class AsioStream final : public Stream {
 
 class AsioListener final : public Listener {
  public:
-  AsioListener(asio::io_context& io, tcp::acceptor acceptor) : io_(io), acceptor_(std::move(acceptor)) {}
+  // `place` picks the loop of each accepted stream.
+  AsioListener(std::function<asio::io_context&()> place, tcp::acceptor acceptor)
+      : place_(std::move(place)), acceptor_(std::move(acceptor)) {}
 
   void AsyncAccept(std::function<void(NetError, std::unique_ptr<Stream>)> handler) override {
-    acceptor_.async_accept(asio::make_strand(io_), [h = std::move(handler)](std::error_code ec, tcp::socket s) {
+    acceptor_.async_accept(asio::make_strand(place_()), [h = std::move(handler)](std::error_code ec, tcp::socket s) {
       if (ec) {
         h(FromAsio(ec), nullptr);
         return;
@@ -116,7 +118,7 @@ class AsioListener final : public Listener {
   }
 
  private:
-  asio::io_context& io_;
+  std::function<asio::io_context&()> place_;
   tcp::acceptor acceptor_;
 };
 
@@ -135,7 +137,16 @@ class AsioTimer final : public Timer {
 
 }  // namespace
 
-AsioTransport::AsioTransport(std::uint64_t seed) : work_(asio::make_work_guard(io_)), rng_(seed) {}
+AsioTransport::AsioTransport(std::uint64_t seed, unsigned loops) : rng_(seed) {
+  for (unsigned i = 0; i < std::max(1u, loops); ++i) {
+    loops_.push_back(std::make_unique<asio::io_context>());
+    work_.push_back(asio::make_work_guard(*loops_.back()));
+  }
+}
+
+asio::io_context& AsioTransport::NextLoop() {
+  return *loops_[next_loop_.fetch_add(1, std::memory_order_relaxed) % loops_.size()];
+}
 
 AsioTransport::~AsioTransport() {
   Stop();
@@ -149,7 +160,7 @@ std::unique_ptr<Listener> AsioTransport::Listen(const std::string& host, std::ui
     *error = NetError::kAddress;
     return nullptr;
   }
-  tcp::acceptor acceptor(io_);
+  tcp::acceptor acceptor(context());
   const tcp::endpoint endpoint(address, port);
   acceptor.open(endpoint.protocol(), ec);
   if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
@@ -160,20 +171,21 @@ std::unique_ptr<Listener> AsioTransport::Listen(const std::string& host, std::ui
     return nullptr;
   }
   *error = NetError::kOk;
-  return std::make_unique<AsioListener>(io_, std::move(acceptor));
+  return std::make_unique<AsioListener>([this]() -> asio::io_context& { return NextLoop(); }, std::move(acceptor));
 }
 
 void AsioTransport::AsyncConnect(const std::string& host, std::uint16_t port,
                                  std::function<void(NetError, std::unique_ptr<Stream>)> handler) {
-  auto resolver = std::make_shared<tcp::resolver>(io_);
+  asio::io_context& loop = NextLoop();
+  auto resolver = std::make_shared<tcp::resolver>(loop);
   resolver->async_resolve(
       host, std::to_string(port),
-      [this, resolver, h = std::move(handler)](std::error_code ec, tcp::resolver::results_type results) mutable {
+      [&loop, resolver, h = std::move(handler)](std::error_code ec, tcp::resolver::results_type results) mutable {
         if (ec) {
           h(NetError::kAddress, nullptr);
           return;
         }
-        auto socket = std::make_shared<tcp::socket>(asio::make_strand(io_));
+        auto socket = std::make_shared<tcp::socket>(asio::make_strand(loop));
         asio::async_connect(*socket, results, [socket, h = std::move(h)](std::error_code ec2, const tcp::endpoint&) {
           if (ec2) {
             h(FromAsio(ec2), nullptr);
@@ -184,23 +196,25 @@ void AsioTransport::AsyncConnect(const std::string& host, std::uint16_t port,
       });
 }
 
-std::unique_ptr<Timer> AsioTransport::MakeTimer() { return std::make_unique<AsioTimer>(io_); }
+std::unique_ptr<Timer> AsioTransport::MakeTimer() { return std::make_unique<AsioTimer>(context()); }
 
-void AsioTransport::Post(std::function<void()> fn) { asio::post(io_, std::move(fn)); }
+void AsioTransport::Post(std::function<void()> fn) { asio::post(context(), std::move(fn)); }
 
 void AsioTransport::Run(unsigned threads) {
-  for (unsigned i = 1; i < threads; ++i) threads_.emplace_back([this] { io_.run(); });
-  io_.run();
+  threads = std::max(threads, static_cast<unsigned>(loops_.size()));
+  for (unsigned i = 1; i < threads; ++i) threads_.emplace_back([this, i] { loops_[i % loops_.size()]->run(); });
+  loops_[0]->run();
   Join();
 }
 
 void AsioTransport::Start(unsigned threads) {
-  for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this] { io_.run(); });
+  threads = std::max(threads, static_cast<unsigned>(loops_.size()));
+  for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this, i] { loops_[i % loops_.size()]->run(); });
 }
 
 void AsioTransport::Stop() {
-  work_.reset();
-  io_.stop();
+  for (auto& w : work_) w.reset();
+  for (auto& l : loops_) l->stop();
 }
 
 void AsioTransport::Join() {

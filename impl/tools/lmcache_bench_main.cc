@@ -202,7 +202,7 @@ int main(int argc, char** argv) {
     for (unsigned k = 0; k < keys; ++k) payloads[s].push_back(Pattern(seed * 1000003 + s * 7919 + k, sizes[s]));
   }
 
-  lmc::net::AsioTransport transport;
+  lmc::net::AsioTransport transport(seed, io_threads);
   transport.Start(io_threads);
   std::vector<Stats> stats(connections);
   std::atomic<std::uint64_t> done_ops{0}, done_bytes{0};

@@ -82,7 +82,9 @@ int main(int argc, char** argv) {
     std::cerr << "lmcache-server: cannot map an L1 budget of " << budget << " bytes\n";
     return 1;
   }
-  lmc::net::AsioTransport transport;
+  // One event loop per I/O thread; each connection stays on one loop.
+  const unsigned threads = cfg.threads != 0 ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
+  lmc::net::AsioTransport transport(0, threads);
   lmc::server::ServerOptions options;
   options.host = cfg.host;
   options.port = cfg.port;
@@ -129,7 +131,6 @@ int main(int argc, char** argv) {
   };
   tick();
 
-  const unsigned threads = cfg.threads != 0 ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
   transport.Run(threads);
   if (!quiet) std::cerr << "lmcache-server: stopped\n";
   print_counters();
