@@ -58,8 +58,11 @@ struct ServerCounters {
 };
 
 struct SessionLimits {
-  // Staging for headers (and payload bytes that arrive with them).
-  std::size_t input_buffer_bytes = 64 * 1024;
+  // Staging for headers (and payload bytes that arrive with them). Small on
+  // purpose: every payload byte read here is copied once more into the
+  // store. 4 KiB still takes 22 pipelined headers per read; 64 KiB cost
+  // 256 KiB PUTs over 4 connections ~15% (docs/BENCHMARKS.md).
+  std::size_t input_buffer_bytes = 4 * 1024;
   // Stop taking requests while this many reply bytes wait to be written
   // (a client that never reads cannot make the server buffer without limit).
   std::size_t pending_output_bytes_max = 8 << 20;
