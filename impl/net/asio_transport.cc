@@ -41,6 +41,20 @@ namespace {
 
 using asio::ip::tcp;
 
+class AsioTimer final : public Timer {
+ public:
+  template <typename Executor>
+  explicit AsioTimer(const Executor& ex) : timer_(ex) {}
+  void AsyncWait(Clock::duration delay, std::function<void(NetError)> handler) override {
+    timer_.expires_after(delay);
+    timer_.async_wait([h = std::move(handler)](std::error_code ec) { h(FromAsio(ec)); });
+  }
+  void Cancel() override { timer_.cancel(); }
+
+ private:
+  asio::steady_timer timer_;
+};
+
 class AsioStream final : public Stream {
  public:
   explicit AsioStream(tcp::socket socket)
@@ -74,6 +88,8 @@ class AsioStream final : public Stream {
   }
 
   void Dispatch(std::function<void()> fn) override { asio::dispatch(strand_, std::move(fn)); }
+
+  std::unique_ptr<Timer> MakeTimer() override { return std::make_unique<AsioTimer>(strand_); }
 
   // SO_RCVLOWAT: the kernel wakes the reader (and epoll reports it readable)
   // only once this many bytes are queued, or at EOF. Capped where the gain
@@ -122,18 +138,6 @@ class AsioListener final : public Listener {
   tcp::acceptor acceptor_;
 };
 
-class AsioTimer final : public Timer {
- public:
-  explicit AsioTimer(asio::io_context& io) : timer_(io) {}
-  void AsyncWait(Clock::duration delay, std::function<void(NetError)> handler) override {
-    timer_.expires_after(delay);
-    timer_.async_wait([h = std::move(handler)](std::error_code ec) { h(FromAsio(ec)); });
-  }
-  void Cancel() override { timer_.cancel(); }
-
- private:
-  asio::steady_timer timer_;
-};
 
 }  // namespace
 
@@ -151,6 +155,12 @@ asio::io_context& AsioTransport::NextLoop() {
 AsioTransport::~AsioTransport() {
   Stop();
   Join();
+  // Handlers still queued are destroyed with their loop. Those of loop 0
+  // (accepts, posts, transport timers) may own streams of other loops, and
+  // nothing on another loop refers to loop 0 (each stream's timers live on
+  // its own loop), so loop 0 goes first.
+  work_.clear();
+  loops_.clear();
 }
 
 std::unique_ptr<Listener> AsioTransport::Listen(const std::string& host, std::uint16_t port, NetError* error) {
@@ -196,7 +206,7 @@ void AsioTransport::AsyncConnect(const std::string& host, std::uint16_t port,
       });
 }
 
-std::unique_ptr<Timer> AsioTransport::MakeTimer() { return std::make_unique<AsioTimer>(context()); }
+std::unique_ptr<Timer> AsioTransport::MakeTimer() { return std::make_unique<AsioTimer>(context().get_executor()); }
 
 void AsioTransport::Post(std::function<void()> fn) { asio::post(context(), std::move(fn)); }
 

@@ -37,6 +37,14 @@ using Clock = std::chrono::steady_clock;
 using ReadHandler = std::function<void(NetError, std::size_t)>;
 using WriteHandler = std::function<void(NetError, std::size_t)>;
 
+class Timer {
+ public:
+  virtual ~Timer() = default;
+  // Calls `handler(kOk)` after `delay`, or `handler(kCancelled)` on Cancel().
+  virtual void AsyncWait(Clock::duration delay, std::function<void(NetError)> handler) = 0;
+  virtual void Cancel() = 0;
+};
+
 class Stream {
  public:
   virtual ~Stream() = default;
@@ -49,6 +57,9 @@ class Stream {
   virtual void Close() = 0;
   // Runs `fn` in this stream's handler context (serialised with its handlers).
   virtual void Dispatch(std::function<void()> fn) = 0;
+  // A timer whose handlers run in this stream's handler context, on the same
+  // event loop (so a connection's resources never span two loops).
+  virtual std::unique_ptr<Timer> MakeTimer() = 0;
   // A hint before a read: the peer is certain to send at least `bytes` more
   // (the rest of a payload), so the transport may wait for that many before
   // waking the reader; the end of the stream still wakes it at once. Waking
@@ -65,13 +76,6 @@ class Listener {
   virtual void Close() = 0;
 };
 
-class Timer {
- public:
-  virtual ~Timer() = default;
-  // Calls `handler(kOk)` after `delay`, or `handler(kCancelled)` on Cancel().
-  virtual void AsyncWait(Clock::duration delay, std::function<void(NetError)> handler) = 0;
-  virtual void Cancel() = 0;
-};
 
 class Transport {
  public:

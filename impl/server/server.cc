@@ -29,7 +29,7 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
         stream_(std::move(stream)),
         session_(*shared_->store, shared_->counters, shared_->options.limits),
         transport_(transport),
-        timer_(transport.MakeTimer()),
+        timer_(stream_->MakeTimer()),
         last_progress_(transport.Now()) {}
 
   ~Connection() {
