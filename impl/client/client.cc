@@ -46,7 +46,8 @@ std::future<CallResult> Ready(CallStatus s) {
 }  // namespace
 
 // One connection: a ClientSession pumped on its stream's context. Requests
-// arrive from any thread through Submit(); each gets a promise.
+// arrive from any thread through Submit(); each gets a completion callback,
+// run on the stream's context (a future's promise, or the caller's own).
 class Client::Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(std::unique_ptr<net::Stream> stream, protocol::ClientLimits limits)
@@ -55,21 +56,25 @@ class Client::Connection : public std::enable_shared_from_this<Connection> {
   std::future<CallResult> Submit(const Request& r) {
     auto promise = std::make_shared<std::promise<CallResult>>();
     auto future = promise->get_future();
+    Submit(r, [promise](CallResult result) { promise->set_value(std::move(result)); });
+    return future;
+  }
+
+  void Submit(const Request& r, Callback done) {
     auto self = shared_from_this();
-    stream_->Dispatch([self, r, promise] {
+    stream_->Dispatch([self, r, done = std::move(done)]() mutable {
       std::uint64_t id = 0;
       switch (r.op) {
         case Op::kPut: id = self->session_.Put(r.key, r.fields, r.payload); break;
-        case Op::kGet: id = self->session_.Get(r.key, r.into); break;
+        case Op::kGet: id = self->session_.Get(r.key, r.into, r.on_body); break;
         case Op::kExist: id = self->session_.Exist(r.key); break;
         case Op::kList: id = self->session_.List(); break;
         case Op::kHealth: id = self->session_.Health(); break;
       }
-      self->promises_.emplace(id, std::move(*promise));
+      self->callbacks_.emplace(id, std::move(done));
       self->Deliver();
       self->Pump();
     });
-    return future;
   }
 
   // Discards the connection: pending calls complete as unavailable.
@@ -117,15 +122,17 @@ class Client::Connection : public std::enable_shared_from_this<Connection> {
   void Deliver() {
     while (std::optional<Completion> c = session_.PopCompletion()) {
       if (c->status == ClientStatus::kInvalidReply) Discard();
-      const auto it = promises_.find(c->id);
-      if (it == promises_.end()) continue;
+      const auto it = callbacks_.find(c->id);
+      if (it == callbacks_.end()) continue;
       CallResult r;
       r.status = FromSession(c->status);
       r.reply = c->reply;
       r.body = std::move(c->body);
       r.in_place_bytes = c->in_place ? c->in_place_bytes : 0;
-      it->second.set_value(std::move(r));
-      promises_.erase(it);
+      // Taken out first: the callback may submit more calls right here.
+      Callback done = std::move(it->second);
+      callbacks_.erase(it);
+      done(std::move(r));
     }
   }
 
@@ -145,7 +152,7 @@ class Client::Connection : public std::enable_shared_from_this<Connection> {
 
   std::unique_ptr<net::Stream> stream_;
   protocol::ClientSession session_;
-  std::map<std::uint64_t, std::promise<CallResult>> promises_;
+  std::map<std::uint64_t, Callback> callbacks_;
   bool reading_ = false;
   bool writing_ = false;
   bool finished_ = false;
@@ -223,6 +230,18 @@ std::future<CallResult> Client::Start(const Request& r, net::Clock::time_point d
   return c->Submit(r);
 }
 
+void Client::Start(const Request& r, net::Clock::time_point deadline, Callback done) {
+  CallStatus error = CallStatus::kUnavailable;
+  std::shared_ptr<Connection> c = Connected(deadline, &error);
+  if (!c) {
+    CallResult result;
+    result.status = error;
+    done(std::move(result));
+    return;
+  }
+  c->Submit(r, std::move(done));
+}
+
 CallResult Client::Call(const Request& r) {
   const auto deadline = net::Clock::now() + options_.call_timeout;
   CallResult result;
@@ -257,28 +276,42 @@ CallResult Client::Call(const Request& r) {
 }
 
 CallResult Client::Put(std::string_view key, const protocol::PutFields& fields, std::span<const std::byte> payload) {
-  return Call({Op::kPut, std::string(key), fields, payload, {}});
+  return Call({Op::kPut, std::string(key), fields, payload, {}, {}});
 }
-CallResult Client::Get(std::string_view key) { return Call({Op::kGet, std::string(key), {}, {}, {}}); }
+CallResult Client::Get(std::string_view key) { return Call({Op::kGet, std::string(key), {}, {}, {}, {}}); }
 CallResult Client::Get(std::string_view key, std::span<std::byte> into) {
-  return Call({Op::kGet, std::string(key), {}, {}, into});
+  return Call({Op::kGet, std::string(key), {}, {}, into, {}});
 }
-CallResult Client::Exist(std::string_view key) { return Call({Op::kExist, std::string(key), {}, {}, {}}); }
-CallResult Client::List() { return Call({Op::kList, "", {}, {}, {}}); }
-CallResult Client::Health() { return Call({Op::kHealth, "@0@0@0@half", {}, {}, {}}); }
+CallResult Client::Exist(std::string_view key) { return Call({Op::kExist, std::string(key), {}, {}, {}, {}}); }
+CallResult Client::List() { return Call({Op::kList, "", {}, {}, {}, {}}); }
+CallResult Client::Health() { return Call({Op::kHealth, "@0@0@0@half", {}, {}, {}, {}}); }
 
 std::future<CallResult> Client::GetAsync(std::string_view key) {
-  return Start({Op::kGet, std::string(key), {}, {}, {}}, net::Clock::now() + options_.call_timeout);
+  return Start({Op::kGet, std::string(key), {}, {}, {}, {}}, net::Clock::now() + options_.call_timeout);
 }
-std::future<CallResult> Client::GetAsync(std::string_view key, std::span<std::byte> into) {
-  return Start({Op::kGet, std::string(key), {}, {}, into}, net::Clock::now() + options_.call_timeout);
+std::future<CallResult> Client::GetAsync(std::string_view key, std::span<std::byte> into,
+                                        protocol::BodyObserver on_body) {
+  return Start({Op::kGet, std::string(key), {}, {}, into, std::move(on_body)}, net::Clock::now() + options_.call_timeout);
+}
+void Client::GetAsync(std::string_view key, std::span<std::byte> into, protocol::BodyObserver on_body,
+                      Callback done) {
+  Start({Op::kGet, std::string(key), {}, {}, into, std::move(on_body)}, net::Clock::now() + options_.call_timeout,
+        std::move(done));
+}
+void Client::ExistAsync(std::string_view key, Callback done) {
+  Start({Op::kExist, std::string(key), {}, {}, {}, {}}, net::Clock::now() + options_.call_timeout, std::move(done));
+}
+void Client::PutAsync(std::string_view key, const protocol::PutFields& fields, std::span<const std::byte> payload,
+                      Callback done) {
+  Start({Op::kPut, std::string(key), fields, payload, {}, {}}, net::Clock::now() + options_.call_timeout,
+        std::move(done));
 }
 std::future<CallResult> Client::ExistAsync(std::string_view key) {
-  return Start({Op::kExist, std::string(key), {}, {}, {}}, net::Clock::now() + options_.call_timeout);
+  return Start({Op::kExist, std::string(key), {}, {}, {}, {}}, net::Clock::now() + options_.call_timeout);
 }
 std::future<CallResult> Client::PutAsync(std::string_view key, const protocol::PutFields& fields,
                                          std::span<const std::byte> payload) {
-  return Start({Op::kPut, std::string(key), fields, payload, {}}, net::Clock::now() + options_.call_timeout);
+  return Start({Op::kPut, std::string(key), fields, payload, {}, {}}, net::Clock::now() + options_.call_timeout);
 }
 
 }  // namespace lmc::client

@@ -80,10 +80,25 @@ class Client {
   // Pipelined calls: queued on the current connection at once, completed in
   // order; one attempt each (a lost connection completes them kUnavailable).
   std::future<CallResult> GetAsync(std::string_view key);
-  std::future<CallResult> GetAsync(std::string_view key, std::span<std::byte> into);
+  // `on_body` (optional) sees the body's pieces as they arrive, on the
+  // connection's I/O thread (see protocol::BodyObserver).
+  std::future<CallResult> GetAsync(std::string_view key, std::span<std::byte> into,
+                                   protocol::BodyObserver on_body = {});
   std::future<CallResult> ExistAsync(std::string_view key);
   std::future<CallResult> PutAsync(std::string_view key, const protocol::PutFields& fields,
                                    std::span<const std::byte> payload);
+
+  // The same pipelined calls, completed by running `done` on the
+  // connection's I/O thread instead of through a future: no thread hand-off
+  // per call, and `done` may issue the next call at once (an event-driven
+  // caller such as lmcache-bench). `done` must not block. These calls have
+  // no deadline of their own: a caller that waits for them must bound its
+  // wait, and Close() completes whatever is pending (kUnavailable).
+  using Callback = std::function<void(CallResult)>;
+  void GetAsync(std::string_view key, std::span<std::byte> into, protocol::BodyObserver on_body, Callback done);
+  void ExistAsync(std::string_view key, Callback done);
+  void PutAsync(std::string_view key, const protocol::PutFields& fields, std::span<const std::byte> payload,
+                Callback done);
 
   void Close();
 
@@ -96,9 +111,11 @@ class Client {
     protocol::PutFields fields;
     std::span<const std::byte> payload;
     std::span<std::byte> into;  // GET destination, if any
+    protocol::BodyObserver on_body;
   };
   CallResult Call(const Request& r);
   std::future<CallResult> Start(const Request& r, net::Clock::time_point deadline);
+  void Start(const Request& r, net::Clock::time_point deadline, Callback done);
   std::shared_ptr<Connection> Connected(net::Clock::time_point deadline, CallStatus* error);
 
   net::Transport& transport_;

@@ -42,7 +42,7 @@ std::uint64_t ClientSession::Queue(std::int32_t command, std::string_view key, c
     o.put_id = id;
     ++unsent_puts_;
   } else {
-    awaiting_.push_back({id, command, {}});
+    awaiting_.push_back({id, command, {}, {}});
   }
   out_.push_back(o);
   return id;
@@ -60,9 +60,12 @@ std::uint64_t ClientSession::Put(std::string_view key, const PutFields& fields, 
 
 // §1.5: requests without an object carry the dummy fields.
 std::uint64_t ClientSession::Get(std::string_view key) { return Get(key, {}); }
-std::uint64_t ClientSession::Get(std::string_view key, std::span<std::byte> into) {
+std::uint64_t ClientSession::Get(std::string_view key, std::span<std::byte> into, BodyObserver on_body) {
   const std::uint64_t id = Queue(static_cast<std::int32_t>(wire::Command::kGet), key, {1, 2, {}}, {}, 0);
-  if (!awaiting_.empty() && awaiting_.back().id == id) awaiting_.back().into = into;
+  if (!awaiting_.empty() && awaiting_.back().id == id) {
+    awaiting_.back().into = into;
+    awaiting_.back().on_body = std::move(on_body);
+  }
   return id;
 }
 std::uint64_t ClientSession::Exist(std::string_view key) {
@@ -115,6 +118,7 @@ std::span<std::byte> ClientSession::ReadBuffer() {
 void ClientSession::OnRead(std::size_t n) {
   if (failed_ || n == 0) return;
   if (body_for_) {
+    if (const BodyObserver& observe = awaiting_.front().on_body) observe(body_target_.subspan(body_have_, n));
     body_have_ += n;
     if (body_have_ == body_target_.size()) {
       Complete(std::move(*body_for_));

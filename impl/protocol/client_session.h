@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -49,6 +50,11 @@ struct Completion {
   std::size_t in_place_bytes = 0;
 };
 
+// Sees each piece of a GET hit's body as it arrives, in order, right after
+// it was received (while it is still in cache): a caller can hash or stream
+// the body without a second pass over it.
+using BodyObserver = std::function<void(std::span<const std::byte>)>;
+
 struct PutFields {
   std::int32_t fmt = 1;
   std::int32_t dtype = 0;
@@ -66,7 +72,7 @@ class ClientSession {
   // A GET whose payload is received straight into `into` when it fits (no
   // allocation: pooled buffers stay warm); a larger payload gets its own
   // vector. `into` must stay valid until the GET completes.
-  std::uint64_t Get(std::string_view key, std::span<std::byte> into);
+  std::uint64_t Get(std::string_view key, std::span<std::byte> into, BodyObserver on_body = {});
   std::uint64_t Exist(std::string_view key);
   std::uint64_t List();
   std::uint64_t Health(std::string_view probe_key = "@0@0@0@half");
@@ -102,6 +108,7 @@ class ClientSession {
     std::uint64_t id;
     std::int32_t command;
     std::span<std::byte> into;
+    BodyObserver on_body;
   };
 
   std::uint64_t Queue(std::int32_t command, std::string_view key, const PutFields& fields,

@@ -138,6 +138,32 @@ TEST(ClientSession, GetIntoACallerBufferWhenItFits) {
   EXPECT_EQ(Text(done[b].body), payload);
 }
 
+TEST(ClientSession, BodyObserverSeesEveryPieceInOrder) {
+  store::L1Store store({1 << 20, 1 << 20});
+  ServerCounters counters;
+  ServerSession server(store, counters);
+  ClientSession client;
+  std::string payload(5000, 'x');
+  for (std::size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<char>('a' + i % 23);
+  client.Put("m@1@0@1@uint8", {}, Bytes(payload));
+  std::vector<std::byte> roomy(8192), tight(10);
+  std::string seen_roomy, seen_tight;
+  int pieces = 0;
+  const auto collect = [&pieces](std::string* into) {
+    return [into, &pieces](std::span<const std::byte> piece) {
+      into->append(reinterpret_cast<const char*>(piece.data()), piece.size());
+      ++pieces;
+    };
+  };
+  client.Get("m@1@0@1@uint8", roomy, collect(&seen_roomy));
+  client.Get("m@1@0@1@uint8", tight, collect(&seen_tight));  // body lands in its own vector
+  client.Get("m@1@0@9@uint8", roomy, collect(&seen_roomy));   // a miss: no body
+  Pump(client, server, 777);
+  EXPECT_EQ(seen_roomy, payload);
+  EXPECT_EQ(seen_tight, payload);
+  EXPECT_GT(pieces, 2);  // the pump delivered the bodies in several pieces
+}
+
 TEST(ClientSession, InvalidRepliesFailTheSessionAndAreNotRetried) {
   EXPECT_EQ(AnswerWith({999, 0, 1, 2, {}, 0}), ClientStatus::kInvalidReply);
   EXPECT_EQ(AnswerWith({200, -1, 1, 2, {}, 0}), ClientStatus::kInvalidReply);
