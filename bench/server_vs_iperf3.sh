@@ -2,8 +2,8 @@
 # lmcache-server PUT and GET throughput over loopback against iperf3's
 # single-stream loopback throughput, measured in the same invocation: iperf3
 # runs before and after the server runs, and ratios are to the mean of the
-# two (this VM's speed drifts). Every GET body is verified (off the request
-# path); depth is the number of requests in flight per connection (1: one
+# two (this VM's speed drifts). Every GET body is verified (hashed as it
+# arrives); depth is the number of requests in flight per connection (1: one
 # blocking call after another, as an LMCache worker makes them).
 # Usage: bench/server_vs_iperf3.sh [BUILD_DIR] [SECONDS]
 set -euo pipefail
