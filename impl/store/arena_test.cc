@@ -27,6 +27,23 @@ TEST(Arena, AllocatesAlignedBlocksAndCoalesces) {
   EXPECT_EQ(a.largest_free_bytes(), a.capacity_bytes());
 }
 
+TEST(Arena, HandsOutTheMostRecentlyFreedOfEqualBlocks) {
+  Arena a(1 << 20);
+  // Separated by live blocks so the holes cannot coalesce.
+  auto h1 = a.Allocate(4096), s1 = a.Allocate(64), h2 = a.Allocate(4096), s2 = a.Allocate(64);
+  auto h3 = a.Allocate(4096), s3 = a.Allocate(64);
+  ASSERT_TRUE(h1 && s1 && h2 && s2 && h3 && s3);
+  a.Free(*h2);
+  a.Free(*h1);
+  a.Free(*h3);  // freed last: still warm in cache
+  auto again = a.Allocate(4096);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->offset, h3->offset);
+  again = a.Allocate(4096);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->offset, h1->offset);
+}
+
 TEST(Arena, RefusesWhatDoesNotFit) {
   Arena a(4096);
   auto all = a.Allocate(4096);
