@@ -23,20 +23,22 @@ std::uint8_t FloatToFp8(float x, Fp8Format f) {
   return WithNaNSign(out, std::isnan(x), std::signbit(x));
 }
 
+// The two 16-bit entry points differ only in their raw type and in where
+// the exponent and mantissa bits of a NaN are.
 std::uint8_t BFloat16ToFp8(std::uint16_t bits, Fp8Format f) {
   __nv_bfloat16_raw raw;
   raw.x = bits;
-  const auto out = static_cast<std::uint8_t>(__nv_cvt_bfloat16raw_to_fp8(raw, __NV_NOSAT, Interp(f)));
   const bool is_nan = (bits & 0x7F80u) == 0x7F80u && (bits & 0x7Fu) != 0;
-  return WithNaNSign(out, is_nan, (bits & 0x8000u) != 0);
+  return WithNaNSign(static_cast<std::uint8_t>(__nv_cvt_bfloat16raw_to_fp8(raw, __NV_NOSAT, Interp(f))), is_nan,
+                     (bits & 0x8000u) != 0);
 }
 
 std::uint8_t HalfToFp8(std::uint16_t bits, Fp8Format f) {
   __half_raw raw;
   raw.x = bits;
-  const auto out = static_cast<std::uint8_t>(__nv_cvt_halfraw_to_fp8(raw, __NV_NOSAT, Interp(f)));
   const bool is_nan = (bits & 0x7C00u) == 0x7C00u && (bits & 0x3FFu) != 0;
-  return WithNaNSign(out, is_nan, (bits & 0x8000u) != 0);
+  return WithNaNSign(static_cast<std::uint8_t>(__nv_cvt_halfraw_to_fp8(raw, __NV_NOSAT, Interp(f))), is_nan,
+                     (bits & 0x8000u) != 0);
 }
 
 std::uint16_t Fp8ToHalf(std::uint8_t code, Fp8Format f) {

@@ -20,6 +20,24 @@ SerdeError Counts(const Layout& layout, std::vector<std::uint64_t>* counts) {
   return SerdeError::kOk;
 }
 
+// Calls fn(group, elements, wide_offset, fp8_offset) for each group in order.
+template <typename Fn>
+void ForEachGroup(const Layout& layout, const std::vector<std::uint64_t>& counts, Fn fn) {
+  std::size_t wide = 0, narrow = 0;
+  for (std::size_t g = 0; g < counts.size(); ++g) {
+    const auto n = static_cast<std::size_t>(counts[g]);
+    fn(layout.groups[g], n, wide, narrow);
+    wide += n * DTypeBytes(layout.groups[g].dtype);
+    narrow += n;
+  }
+}
+
+std::uint64_t Sum(const std::vector<std::uint64_t>& counts) {
+  std::uint64_t total = 0;
+  for (const std::uint64_t n : counts) total += n;  // Counts() checked the sum
+  return total;
+}
+
 }  // namespace
 
 std::string_view SerdeErrorName(SerdeError e) {
@@ -89,10 +107,7 @@ void CastFromFp8(std::span<const std::uint8_t> src, DType to, std::span<std::byt
 std::uint64_t Fp8Serde::EstimateSerializedSize(const Layout& layout, SerdeError* error) const {
   std::vector<std::uint64_t> counts;
   *error = Counts(layout, &counts);
-  if (*error != SerdeError::kOk) return 0;
-  std::uint64_t total = 0;
-  for (const std::uint64_t n : counts) total += n;  // cannot overflow: Counts checked the sum
-  return total;
+  return *error == SerdeError::kOk ? Sum(counts) : 0;
 }
 
 SerdeError Fp8Serde::Serialize(const Layout& layout, std::span<const std::byte> src, std::span<std::byte> dst,
@@ -101,19 +116,13 @@ SerdeError Fp8Serde::Serialize(const Layout& layout, std::span<const std::byte> 
   std::vector<std::uint64_t> counts;
   if (const SerdeError e = Counts(layout, &counts); e != SerdeError::kOk) return e;
   if (src.size() != *LayoutBytes(layout)) return SerdeError::kSizeMismatch;
-  std::uint64_t out_bytes = 0;
-  for (const std::uint64_t n : counts) out_bytes += n;
+  const std::uint64_t out_bytes = Sum(counts);
   if (dst.size() < out_bytes) return SerdeError::kTooSmall;
-  std::size_t in = 0, out = 0;
-  for (std::size_t g = 0; g < counts.size(); ++g) {
-    const auto n = static_cast<std::size_t>(counts[g]);
-    const std::size_t in_bytes = n * DTypeBytes(layout.groups[g].dtype);
-    CastToFp8(layout.groups[g].dtype, src.subspan(in, in_bytes),
-              std::span(reinterpret_cast<std::uint8_t*>(dst.data()) + out, n), format_);
-    in += in_bytes;
-    out += n;
-  }
-  *written = out;
+  auto* out = reinterpret_cast<std::uint8_t*>(dst.data());
+  ForEachGroup(layout, counts, [&](const Group& g, std::size_t n, std::size_t wide, std::size_t narrow) {
+    CastToFp8(g.dtype, src.subspan(wide, n * DTypeBytes(g.dtype)), std::span(out + narrow, n), format_);
+  });
+  *written = static_cast<std::size_t>(out_bytes);
   return SerdeError::kOk;
 }
 
@@ -122,20 +131,13 @@ SerdeError Fp8Serde::Deserialize(std::span<const std::byte> blob, const Layout& 
   std::vector<std::uint64_t> counts;
   if (const SerdeError e = Counts(layout, &counts); e != SerdeError::kOk) return e;
   if (dst.size() != *LayoutBytes(layout)) return SerdeError::kSizeMismatch;
-  std::uint64_t need = 0;
-  for (const std::uint64_t n : counts) need += n;
   // As LMCache: the first numel bytes are used; a longer blob loads, a
   // shorter one is an error.
-  if (blob.size() < need) return SerdeError::kCorrupt;
-  std::size_t in = 0, out = 0;
-  for (std::size_t g = 0; g < counts.size(); ++g) {
-    const auto n = static_cast<std::size_t>(counts[g]);
-    const std::size_t out_bytes = n * DTypeBytes(layout.groups[g].dtype);
-    CastFromFp8(std::span(reinterpret_cast<const std::uint8_t*>(blob.data()) + in, n), layout.groups[g].dtype,
-                dst.subspan(out, out_bytes), format_);
-    in += n;
-    out += out_bytes;
-  }
+  if (blob.size() < Sum(counts)) return SerdeError::kCorrupt;
+  const auto* in = reinterpret_cast<const std::uint8_t*>(blob.data());
+  ForEachGroup(layout, counts, [&](const Group& g, std::size_t n, std::size_t wide, std::size_t narrow) {
+    CastFromFp8(std::span(in + narrow, n), g.dtype, dst.subspan(wide, n * DTypeBytes(g.dtype)), format_);
+  });
   return SerdeError::kOk;
 }
 
