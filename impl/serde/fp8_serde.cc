@@ -1,5 +1,7 @@
 #include "serde/fp8_serde.h"
 
+#include "serde/fp8_kernels.h"
+
 #include <cstring>
 
 namespace lmc::serde {
@@ -52,56 +54,11 @@ std::string_view SerdeErrorName(SerdeError e) {
 }
 
 void CastToFp8(DType from, std::span<const std::byte> src, std::span<std::uint8_t> dst, Fp8Format f) {
-  const std::size_t n = dst.size();
-  switch (from) {
-    case DType::kBFloat16:
-      for (std::size_t i = 0; i < n; ++i) {
-        std::uint16_t b;
-        std::memcpy(&b, src.data() + 2 * i, 2);
-        dst[i] = FloatToFp8(BFloat16ToFloat(b), f);
-      }
-      break;
-    case DType::kFloat16:
-      for (std::size_t i = 0; i < n; ++i) {
-        std::uint16_t b;
-        std::memcpy(&b, src.data() + 2 * i, 2);
-        dst[i] = FloatToFp8(HalfToFloat(b), f);
-      }
-      break;
-    case DType::kFloat32:
-      for (std::size_t i = 0; i < n; ++i) {
-        float x;
-        std::memcpy(&x, src.data() + 4 * i, 4);
-        dst[i] = FloatToFp8(x, f);
-      }
-      break;
-    default: break;
-  }
+  detail::ActiveKernels().encode(from, src.data(), dst.data(), dst.size(), f);
 }
 
 void CastFromFp8(std::span<const std::uint8_t> src, DType to, std::span<std::byte> dst, Fp8Format f) {
-  const std::size_t n = src.size();
-  switch (to) {
-    case DType::kBFloat16:
-      for (std::size_t i = 0; i < n; ++i) {
-        const std::uint16_t b = FloatToBFloat16Exact(Fp8ToFloat(src[i], f));
-        std::memcpy(dst.data() + 2 * i, &b, 2);
-      }
-      break;
-    case DType::kFloat16:
-      for (std::size_t i = 0; i < n; ++i) {
-        const std::uint16_t b = FloatToHalfExact(Fp8ToFloat(src[i], f));
-        std::memcpy(dst.data() + 2 * i, &b, 2);
-      }
-      break;
-    case DType::kFloat32:
-      for (std::size_t i = 0; i < n; ++i) {
-        const float x = Fp8ToFloat(src[i], f);
-        std::memcpy(dst.data() + 4 * i, &x, 4);
-      }
-      break;
-    default: break;
-  }
+  detail::ActiveKernels().decode(src.data(), to, dst.data(), src.size(), f);
 }
 
 std::uint64_t Fp8Serde::EstimateSerializedSize(const Layout& layout, SerdeError* error) const {
