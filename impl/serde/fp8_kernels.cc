@@ -16,6 +16,7 @@
 #endif
 #include <immintrin.h>
 
+#include <array>
 #include <cstring>
 
 namespace lmc::serde::detail {
@@ -193,8 +194,64 @@ LMC_AVX512 inline __m512i EncodeLanes16(__m512i u) {
   return _mm512_or_si512(code, sign);
 }
 
+// bf16 in 16-bit lanes, 32 at a time: bf16 is float32's top half, so the
+// normal path's rounding works on its bits unchanged (2 or 3 fewer mantissa
+// bits to drop instead of 20 or 21), and a subnormal's code is its
+// significand (hidden bit included) shifted right by 125 - exponent (e4m3)
+// or 118 - exponent (e5m2), rounded to nearest even.
+template <Fp8Format F>
+LMC_AVX512 inline __m512i EncodeBf16Lanes32(__m512i b) {
+  using K = P<F>;
+  constexpr int kDrop = K::kDrop - 16;
+  // vpternlogd truth tables: (A & B) | C and A | (B & C).
+  constexpr int kAandBorC = 0xEA, kAorBandC = 0xF8;
+  const __m512i one = _mm512_set1_epi16(1);
+  const __m512i a = _mm512_and_si512(b, _mm512_set1_epi16(0x7FFF));
+  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi16(a, kDrop), one);
+  const __m512i rounded = _mm512_add_epi16(_mm512_add_epi16(a, _mm512_set1_epi16((1 << (kDrop - 1)) - 1)), lsb);
+  const __m512i normal = _mm512_sub_epi16(_mm512_srli_epi16(rounded, kDrop), _mm512_set1_epi16(static_cast<short>(K::kRebias)));
+  // Subnormal: the significand with its hidden bit, shifted right by
+  // gap - exponent and rounded to nearest even the same way. Lanes whose
+  // shift is 16 or more (tiny values, and bf16 zeros and subnormals, whose
+  // "hidden bit" is wrong but shifted out) give 0, wrap-around included.
+  constexpr int kGap = F == Fp8Format::kE4M3FN ? 125 : 118;
+  const __m512i sig = _mm512_ternarylogic_epi32(a, _mm512_set1_epi16(0x7F), _mm512_set1_epi16(0x80), kAandBorC);
+  const __m512i shift = _mm512_subs_epu16(_mm512_set1_epi16(kGap), _mm512_srli_epi16(a, 7));
+  const __m512i kept_lsb = _mm512_and_si512(_mm512_srlv_epi16(sig, shift), one);
+  const __m512i half_minus_one = _mm512_sub_epi16(_mm512_sllv_epi16(one, _mm512_subs_epu16(shift, one)), one);
+  const __m512i sub = _mm512_srlv_epi16(_mm512_add_epi16(_mm512_add_epi16(sig, half_minus_one), kept_lsb), shift);
+  __m512i code = _mm512_mask_blend_epi16(_mm512_cmpge_epu16_mask(a, _mm512_set1_epi16(static_cast<short>(K::kMinNormal >> 16))), sub, normal);
+  if constexpr (F == Fp8Format::kE4M3FN) {
+    // Overflow and NaN both give 0x7F: one compare (NaN patterns are above
+    // the threshold; its float form's low half is 1, so "> 0x43E8").
+    code = _mm512_mask_mov_epi16(code, _mm512_cmpgt_epu16_mask(a, _mm512_set1_epi16(0x43E8)), _mm512_set1_epi16(0x7F));
+  } else {
+    code = _mm512_mask_mov_epi16(code, _mm512_cmpge_epu16_mask(a, _mm512_set1_epi16(0x4770)), _mm512_set1_epi16(0x7C));
+    code = _mm512_mask_mov_epi16(code, _mm512_cmpgt_epu16_mask(a, _mm512_set1_epi16(0x7F80)), _mm512_set1_epi16(0x7F));
+  }
+  // code | ((b >> 8) & 0x80): the sign, in one ternary op.
+  return _mm512_ternarylogic_epi32(code, _mm512_srli_epi16(b, 8), _mm512_set1_epi16(0x80), kAorBandC);
+}
+
 template <Fp8Format F>
 LMC_AVX512 void EncodeAvx512T(DType from, const std::byte* src, std::uint8_t* dst, std::size_t n) {
+  if (from == DType::kBFloat16) {
+    std::size_t i = 0;
+    // 64 at a time: two vectors of codes packed into one (vpackuswb works
+    // within 128-bit lanes; the qword permute restores the order).
+    const __m512i order = _mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7);
+    for (; i + 64 <= n; i += 64) {
+      const __m512i lo = EncodeBf16Lanes32<F>(_mm512_loadu_si512(src + 2 * i));
+      const __m512i hi = EncodeBf16Lanes32<F>(_mm512_loadu_si512(src + 2 * i + 64));
+      _mm512_storeu_si512(dst + i, _mm512_permutexvar_epi64(order, _mm512_packus_epi16(lo, hi)));
+    }
+    for (; i < n; i += 32) {
+      const std::size_t left = n - i;
+      const __mmask32 m = left >= 32 ? ~__mmask32{0} : static_cast<__mmask32>((1u << left) - 1);
+      _mm256_mask_storeu_epi8(dst + i, m, _mm512_cvtepi16_epi8(EncodeBf16Lanes32<F>(_mm512_maskz_loadu_epi16(m, src + 2 * i))));
+    }
+    return;
+  }
   for (std::size_t i = 0; i < n; i += 16) {
     const std::size_t left = n - i;
     const __mmask16 m = left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
@@ -227,8 +284,43 @@ LMC_AVX512 inline __m512i DecodeLanes16(__m512i c) {
   return _mm512_or_si512(bits, sign);
 }
 
+// fp8 to bf16 in 16-bit lanes, 32 at a time: a normal code's bf16 is its
+// bits rebiased and shifted into place; the few subnormal codes come from a
+// 32-entry table (vpermw).
+template <Fp8Format F>
+LMC_AVX512 inline __m512i DecodeBf16Lanes32(__m256i codes) {
+  using K = P<F>;
+  static const std::array<std::uint16_t, 32> kSubTable = [] {
+    std::array<std::uint16_t, 32> t{};
+    for (std::uint8_t m = 0; m < K::kSubBelow; ++m) t[m] = FloatToBFloat16Exact(Fp8ToFloat(m, F));
+    return t;
+  }();
+  const __m512i c = _mm512_cvtepu8_epi16(codes);
+  const __m512i sign = _mm512_slli_epi16(_mm512_and_si512(c, _mm512_set1_epi16(0x80)), 8);
+  const __m512i body = _mm512_and_si512(c, _mm512_set1_epi16(0x7F));
+  const __m512i normal =
+      _mm512_slli_epi16(_mm512_add_epi16(body, _mm512_set1_epi16(static_cast<short>(K::kRebias))), K::kDrop - 16);
+  const __m512i sub = _mm512_permutexvar_epi16(body, _mm512_loadu_si512(kSubTable.data()));
+  __m512i bits = _mm512_mask_blend_epi16(_mm512_cmplt_epu16_mask(body, _mm512_set1_epi16(K::kSubBelow)), normal, sub);
+  if constexpr (F == Fp8Format::kE4M3FN) {
+    bits = _mm512_mask_mov_epi16(bits, _mm512_cmpeq_epu16_mask(body, _mm512_set1_epi16(0x7F)), _mm512_set1_epi16(0x7FC0));
+  } else {
+    bits = _mm512_mask_mov_epi16(bits, _mm512_cmpgt_epu16_mask(body, _mm512_set1_epi16(0x7C)), _mm512_set1_epi16(0x7FC0));
+    bits = _mm512_mask_mov_epi16(bits, _mm512_cmpeq_epu16_mask(body, _mm512_set1_epi16(0x7C)), _mm512_set1_epi16(0x7F80));
+  }
+  return _mm512_or_si512(bits, sign);
+}
+
 template <Fp8Format F>
 LMC_AVX512 void DecodeAvx512T(const std::uint8_t* src, DType to, std::byte* dst, std::size_t n) {
+  if (to == DType::kBFloat16) {
+    for (std::size_t i = 0; i < n; i += 32) {
+      const std::size_t left = n - i;
+      const __mmask32 m = left >= 32 ? ~__mmask32{0} : static_cast<__mmask32>((1u << left) - 1);
+      _mm512_mask_storeu_epi16(dst + 2 * i, m, DecodeBf16Lanes32<F>(_mm256_maskz_loadu_epi8(m, src + i)));
+    }
+    return;
+  }
   for (std::size_t i = 0; i < n; i += 16) {
     const std::size_t left = n - i;
     const __mmask16 m = left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
