@@ -42,16 +42,6 @@ std::uint64_t Sum(const std::vector<std::uint64_t>& counts) {
 
 }  // namespace
 
-std::string_view SerdeErrorName(SerdeError e) {
-  switch (e) {
-    case SerdeError::kOk: return "ok";
-    case SerdeError::kBadLayout: return "layout not supported by this serde";
-    case SerdeError::kSizeMismatch: return "source size does not match the layout";
-    case SerdeError::kTooSmall: return "destination too small";
-    case SerdeError::kCorrupt: return "corrupt or truncated blob";
-  }
-  return "?";
-}
 
 void CastToFp8(DType from, std::span<const std::byte> src, std::span<std::uint8_t> dst, Fp8Format f) {
   detail::ActiveKernels().encode(from, src.data(), dst.data(), dst.size(), f);

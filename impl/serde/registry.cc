@@ -2,7 +2,11 @@
 
 #include <algorithm>
 
+#include <zstd.h>
+
+#include "serde/checksum_serde.h"
 #include "serde/fp8_serde.h"
+#include "serde/lossless_serde.h"
 
 namespace lmc::serde {
 
@@ -33,6 +37,8 @@ bool ReadMaxWorkers(const nlohmann::json& kwargs, unsigned* out, std::string* er
 
 namespace {
 
+int ZstdMinLevel() { return ZSTD_minCLevel() < -131072 ? -131072 : ZSTD_minCLevel(); }
+
 std::optional<SerdeInstance> MakeFp8(const nlohmann::json& kwargs, std::string* error) {
   if (!OnlyKnownKeys(kwargs, {"fp8_dtype", "max_workers"}, "fp8", error)) return std::nullopt;
   SerdeInstance s;
@@ -58,12 +64,62 @@ std::optional<SerdeInstance> MakeFp8(const nlohmann::json& kwargs, std::string* 
   return s;
 }
 
+SerdeFactory MakeLossless(Codec codec) {
+  return [codec](const nlohmann::json& kwargs, std::string* error) -> std::optional<SerdeInstance> {
+    const std::string type = codec == Codec::kZstd ? "zstd" : "lz4";
+    if (!OnlyKnownKeys(kwargs, {"level", "byte_planes", "max_workers"}, type, error)) return std::nullopt;
+    SerdeInstance s;
+    s.type = type;
+    if (!ReadMaxWorkers(kwargs, &s.max_workers, error)) return std::nullopt;
+    LosslessOptions o;
+    o.codec = codec;
+    o.level = codec == Codec::kZstd ? 3 : 0;
+    if (const auto it = kwargs.find("level"); it != kwargs.end()) {
+      const bool ok = it->is_number_integer() &&
+                      (codec == Codec::kZstd ? it->get<std::int64_t>() >= ZstdMinLevel() && it->get<std::int64_t>() <= 22
+                                             : it->get<std::int64_t>() >= 0 && it->get<std::int64_t>() <= 12);
+      if (!ok) {
+        *error = "serde '" + type + "': 'level' must be an integer " +
+                 (codec == Codec::kZstd ? std::string("from ") + std::to_string(ZstdMinLevel()) + " to 22"
+                                        : std::string("from 0 (fast) to 12 (HC)"));
+        return std::nullopt;
+      }
+      o.level = static_cast<int>(it->get<std::int64_t>());
+    }
+    if (const auto it = kwargs.find("byte_planes"); it != kwargs.end()) {
+      if (!it->is_boolean()) {
+        *error = "serde '" + type + "': 'byte_planes' must be true or false";
+        return std::nullopt;
+      }
+      o.byte_planes = it->get<bool>();
+    }
+    auto serde = std::make_shared<LosslessSerde>(o);
+    s.serializer = serde;
+    s.deserializer = serde;
+    return s;
+  };
+}
+
+std::optional<SerdeInstance> MakeChecksum(const nlohmann::json& kwargs, std::string* error) {
+  if (!OnlyKnownKeys(kwargs, {"max_workers"}, "checksum", error)) return std::nullopt;
+  SerdeInstance s;
+  s.type = "checksum";
+  if (!ReadMaxWorkers(kwargs, &s.max_workers, error)) return std::nullopt;
+  auto serde = std::make_shared<ChecksumSerde>();
+  s.serializer = serde;
+  s.deserializer = serde;
+  return s;
+}
+
 }  // namespace
 
 SerdeRegistry SerdeRegistry::WithBuiltins() {
   SerdeRegistry r;
   std::string ignored;
   r.Register("fp8", MakeFp8, &ignored);
+  r.Register("zstd", MakeLossless(Codec::kZstd), &ignored);
+  r.Register("lz4", MakeLossless(Codec::kLz4), &ignored);
+  r.Register("checksum", MakeChecksum, &ignored);
   return r;
 }
 

@@ -22,6 +22,9 @@ enum class SerdeError : std::uint8_t {
   kSizeMismatch,  // the source bytes do not match the layout
   kTooSmall,      // the destination cannot hold the result
   kCorrupt,       // the blob is truncated, has a wrong header or fails its check
+  kWrongSerde,    // the blob was written by another serde or configuration
+  kWrongKey,      // the blob belongs to another key (checksum fingerprint)
+  kAuth,          // authentication failed (AES-GCM tag): tampered or wrong key
 };
 std::string_view SerdeErrorName(SerdeError e);
 
