@@ -14,9 +14,11 @@ check() {  # check NAME WANT_STATUS GOT_STATUS
 serde() { "$bin/lmcache-serde" "$@"; }
 shape=(--dtype bfloat16 --shape 2,4,16,8)
 python3 -c 'import random,struct,sys; r=random.Random(5); sys.stdout.buffer.write(b"".join(struct.pack("<e", r.gauss(0,1)) for _ in range(1024)))' >"$work/kv.bin"
+head -c 32 /dev/urandom >"$work/master.key"
 
 for cfg in '{"type":"zstd"}' '{"type":"zstd","level":9,"byte_planes":true}' '{"type":"lz4"}' \
-           '{"type":"lz4","level":9,"byte_planes":true}' '{"type":"checksum"}'; do
+           '{"type":"lz4","level":9,"byte_planes":true}' '{"type":"checksum"}' \
+           "{\"type\":\"aesgcm\",\"aes_bits\":256,\"master_key_path\":\"$work/master.key\"}"; do
   serde serialize --config "$cfg" "${shape[@]}" --chunk-hash 0102 <"$work/kv.bin" >"$work/blob"
   check "serialize $cfg" 0 $?
   serde deserialize --config "$cfg" "${shape[@]}" --chunk-hash 0102 <"$work/blob" >"$work/back"

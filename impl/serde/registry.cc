@@ -1,9 +1,13 @@
 #include "serde/registry.h"
 
 #include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <iterator>
 
 #include <zstd.h>
 
+#include "serde/aesgcm_serde.h"
 #include "serde/checksum_serde.h"
 #include "serde/fp8_serde.h"
 #include "serde/lossless_serde.h"
@@ -111,6 +115,49 @@ std::optional<SerdeInstance> MakeChecksum(const nlohmann::json& kwargs, std::str
   return s;
 }
 
+// aesgcm and its earlier name, encrypt (serde.md §4.2).
+SerdeFactory MakeAesGcm(std::string type) {
+  return [type](const nlohmann::json& kwargs, std::string* error) -> std::optional<SerdeInstance> {
+    if (!OnlyKnownKeys(kwargs, {"key_provider", "aes_bits", "master_key_path", "max_workers"}, type, error)) {
+      return std::nullopt;
+    }
+    SerdeInstance s;
+    s.type = type;
+    if (!ReadMaxWorkers(kwargs, &s.max_workers, error)) return std::nullopt;
+    if (const auto it = kwargs.find("key_provider"); it != kwargs.end() && *it != "hkdf") {
+      *error = "serde '" + type + "': 'key_provider' must be \"hkdf\"";
+      return std::nullopt;
+    }
+    int bits = 128;
+    if (const auto it = kwargs.find("aes_bits"); it != kwargs.end()) {
+      if (!it->is_number_integer() || (*it != 128 && *it != 256)) {
+        *error = "serde '" + type + "': 'aes_bits' must be 128 or 256";
+        return std::nullopt;
+      }
+      bits = it->get<int>();
+    }
+    const auto path = kwargs.find("master_key_path");
+    if (path == kwargs.end() || !path->is_string()) {
+      *error = "serde '" + type + "': 'master_key_path' (a file) is required";
+      return std::nullopt;
+    }
+    std::ifstream file(path->get<std::string>(), std::ios::binary);
+    std::vector<char> raw;
+    if (file) raw.assign(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+    if (!file.good() && !file.eof()) raw.clear();
+    if (raw.size() < 16 || raw.size() > 4096) {
+      *error = "serde '" + type + "': cannot read a master key of 16 to 4096 bytes from '" + path->get<std::string>() + "'";
+      return std::nullopt;
+    }
+    std::vector<std::byte> key(raw.size());
+    std::memcpy(key.data(), raw.data(), raw.size());
+    auto serde = std::make_shared<AesGcmSerde>(std::move(key), bits);
+    s.serializer = serde;
+    s.deserializer = serde;
+    return s;
+  };
+}
+
 }  // namespace
 
 SerdeRegistry SerdeRegistry::WithBuiltins() {
@@ -120,6 +167,8 @@ SerdeRegistry SerdeRegistry::WithBuiltins() {
   r.Register("zstd", MakeLossless(Codec::kZstd), &ignored);
   r.Register("lz4", MakeLossless(Codec::kLz4), &ignored);
   r.Register("checksum", MakeChecksum, &ignored);
+  r.Register("aesgcm", MakeAesGcm("aesgcm"), &ignored);
+  r.Register("encrypt", MakeAesGcm("encrypt"), &ignored);
   return r;
 }
 

@@ -2,7 +2,7 @@
 // over stdin to stdout, for people and outside checks.
 //
 //   lmcache-serde serialize|deserialize --config JSON --dtype NAME --shape A,B,... [--shape ...]
-//                 [--dtype NAME per --shape] [--chunk-hash HEX] [--max-bytes N]
+//                 [--dtype NAME per --shape] [--chunk-hash HEX] [--cache-salt S] [--max-bytes N]
 //
 // serialize reads the groups' bytes back to back (each group in its dtype)
 // and writes the blob; deserialize reads a blob and writes the groups' bytes.
@@ -79,7 +79,7 @@ bool ParseHex(const std::string& hex, std::vector<std::byte>* out) {
 int main(int argc, char** argv) {
   CLI::App app{"lmcache-serde: run an L2 serde over stdin to stdout"};
   app.require_subcommand(1);
-  std::string config, chunk_hash;
+  std::string config, chunk_hash, cache_salt;
   std::vector<std::string> dtypes, shapes;
   std::uint64_t max_bytes = std::uint64_t{4} << 30;
   for (const char* name : {"serialize", "deserialize"}) {
@@ -89,6 +89,7 @@ int main(int argc, char** argv) {
     sub->add_option("--dtype", dtypes, "PyTorch dtype name: one for all groups, or one per --shape")->required();
     sub->add_option("--shape", shapes, "a group's shape, comma-separated (repeat for more groups)")->required();
     sub->add_option("--chunk-hash", chunk_hash, "the object key's chunk hash in hex (checksum serde)");
+    sub->add_option("--cache-salt", cache_salt, "the object key's cache_salt (aesgcm serde: picks the derived key)");
     sub->add_option("--max-bytes", max_bytes, "refuse layouts larger than this")->capture_default_str();
   }
   CLI11_PARSE(app, argc, argv);
@@ -127,6 +128,7 @@ int main(int argc, char** argv) {
   const std::uint64_t estimate = serde->serializer->EstimateSerializedSize(layout, &e);
   if (e != SerdeError::kOk) return Fail(2, "serde '" + serde->type + "': " + std::string(SerdeErrorName(e)));
   ObjectKey key;
+  key.cache_salt = cache_salt;
   if (!chunk_hash.empty() && !ParseHex(chunk_hash, &key.chunk_hash)) return Fail(2, "bad --chunk-hash (want hex)");
 
   std::vector<std::byte> input;

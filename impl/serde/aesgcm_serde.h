@@ -1,0 +1,40 @@
+// LMCache's aesgcm serde (serde.md §4.2): version 0x01, a random 12-byte IV,
+// the AES-GCM ciphertext and its 16-byte tag; no additional data. The key
+// for each object is HKDF-SHA256 of the master key with no salt and info
+// "lmcache-l2-encrypt-v1" + the key's cache_salt, 16 or 32 bytes (AES-128 or
+// AES-256). A tampered blob or a wrong key fails the tag check (kAuth).
+//
+// The IV comes from OpenSSL's RAND_bytes, never from the kit's seeded
+// generator: a repeated IV under one key breaks GCM. So this serde is the one
+// not deterministic (as in LMCache).
+//
+// The master key is the whole content of `master_key_path`, raw bytes (at
+// least 16). LMCache's own file format for it is not established (§9).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "serde/serde.h"
+
+namespace lmc::serde {
+
+inline constexpr std::size_t kAesGcmOverheadBytes = 1 + 12 + 16;
+
+class AesGcmSerde final : public Serializer, public Deserializer {
+ public:
+  AesGcmSerde(std::vector<std::byte> master_key, int aes_bits);
+  std::uint64_t EstimateSerializedSize(const Layout& layout, SerdeError* error) const override;
+  SerdeError Serialize(const Layout& layout, std::span<const std::byte> src, std::span<std::byte> dst,
+                       const ObjectKey* key, std::size_t* written) const override;
+  SerdeError Deserialize(std::span<const std::byte> blob, const Layout& layout, std::span<std::byte> dst,
+                         const ObjectKey* key) const override;
+  // The object key's AES key (HKDF), exposed for tests.
+  bool DeriveKey(const std::string& cache_salt, std::vector<unsigned char>* out) const;
+
+ private:
+  std::vector<std::byte> master_key_;
+  int aes_bits_;
+};
+
+}  // namespace lmc::serde
