@@ -1,6 +1,9 @@
 #include "serde/checksum_serde.h"
 
 #include <xxhash.h>
+#if defined(__x86_64__)
+#include <xxh_x86dispatch.h>  // XXH3 at the CPU's widest vectors, chosen at run time
+#endif
 
 #include <cstring>
 

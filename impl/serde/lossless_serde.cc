@@ -4,6 +4,12 @@
 #include <lz4hc.h>
 #include <xxhash.h>
 #include <zstd.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include <xxh_x86dispatch.h>  // XXH3 at the CPU's widest vectors, chosen at run time
+#endif
+
+#include "base/cpu.h"
 
 #include <cstring>
 #include <vector>
@@ -47,9 +53,46 @@ std::uint64_t Bound(Codec codec, std::uint64_t n) {
 
 }  // namespace
 
+#if defined(__x86_64__)
+namespace {
+
+// 16 elements per step: each 128-bit half gathers its low bytes then its
+// high bytes, and a qword permute puts all low bytes before all high ones.
+__attribute__((target("avx2"))) std::size_t SplitAvx2(const std::byte* in, std::byte* lo, std::byte* hi, std::size_t n) {
+  const __m256i gather = _mm256_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15,  //
+                                          0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+  std::size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + 2 * i));
+    const __m256i planes = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(v, gather), 0xD8);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(lo + i), _mm256_castsi256_si128(planes));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(hi + i), _mm256_extracti128_si256(planes, 1));
+  }
+  return i;
+}
+
+// SSE2 (every x86-64): interleave 16 low and 16 high bytes.
+std::size_t JoinSse2(const std::byte* lo, const std::byte* hi, std::byte* out, std::size_t n) {
+  std::size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m128i l = _mm_loadu_si128(reinterpret_cast<const __m128i*>(lo + i));
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(hi + i));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 2 * i), _mm_unpacklo_epi8(l, h));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 2 * i + 16), _mm_unpackhi_epi8(l, h));
+  }
+  return i;
+}
+
+}  // namespace
+#endif
+
 void SplitBytePlanes(std::span<const std::byte> in, std::span<std::byte> out) {
   const std::size_t n = in.size() / 2;
-  for (std::size_t i = 0; i < n; ++i) {
+  std::size_t i = 0;
+#if defined(__x86_64__)
+  if (base::DetectedCpuLevel() >= base::CpuLevel::kAvx2) i = SplitAvx2(in.data(), out.data(), out.data() + n, n);
+#endif
+  for (; i < n; ++i) {
     out[i] = in[2 * i];
     out[n + i] = in[2 * i + 1];
   }
@@ -57,7 +100,11 @@ void SplitBytePlanes(std::span<const std::byte> in, std::span<std::byte> out) {
 
 void JoinBytePlanes(std::span<const std::byte> in, std::span<std::byte> out) {
   const std::size_t n = in.size() / 2;
-  for (std::size_t i = 0; i < n; ++i) {
+  std::size_t i = 0;
+#if defined(__x86_64__)
+  if (base::DetectedCpuLevel() >= base::CpuLevel::kSse2) i = JoinSse2(in.data(), in.data() + n, out.data(), n);
+#endif
+  for (; i < n; ++i) {
     out[2 * i] = in[i];
     out[2 * i + 1] = in[n + i];
   }

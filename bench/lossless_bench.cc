@@ -1,0 +1,91 @@
+// zstd and lz4 serde ratio and speed on bf16 KV-like data, with and without
+// byte planes. Writes the data (and its byte-plane form) to files so that
+// bench/lossless_vs_cli.sh can run `zstd -b` and `lz4 -b` on the same bytes.
+//   lossless_bench OUT_DIR [REPS]
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "serde/lossless_serde.h"
+
+namespace {
+
+template <typename Fn>
+double BestSeconds(int reps, Fn fn) {
+  double best = 1e9;
+  for (int r = 0; r < reps; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    fn();
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return best;
+}
+
+void WriteFile(const std::string& path, const std::vector<std::byte>& bytes) {
+  std::ofstream f(path, std::ios::binary);
+  f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace lmc::serde;
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: lossless_bench OUT_DIR [REPS]\n");
+    return 2;
+  }
+  const std::string out = argv[1];
+  const int reps = argc > 2 ? std::atoi(argv[2]) : 5;
+  // 16 MiB of bf16 KV-like values: per-channel scales (as K/V channels
+  // have), Gaussian within a channel, rounded to bf16 by truncation.
+  constexpr std::size_t kElems = 8u << 20, kBytes = kElems * 2, kChannels = 128;
+  std::vector<std::byte> data(kBytes);
+  std::mt19937 g(7);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> scale(kChannels);
+  for (auto& s : scale) s = std::exp2(normal(g));
+  for (std::size_t i = 0; i < kElems; ++i) {
+    const float x = normal(g) * scale[i % kChannels];
+    std::uint32_t u;
+    std::memcpy(&u, &x, 4);
+    const auto b = static_cast<std::uint16_t>(u >> 16);
+    std::memcpy(data.data() + 2 * i, &b, 2);
+  }
+  std::vector<std::byte> planes(kBytes);
+  SplitBytePlanes(data, planes);
+  WriteFile(out + "/kv_bf16.bin", data);
+  WriteFile(out + "/kv_bf16_planes.bin", planes);
+
+  const Layout layout{{{{static_cast<std::int64_t>(kElems)}, DType::kBFloat16}}};
+  struct Config {
+    const char* name;
+    LosslessOptions o;
+  };
+  const Config configs[] = {
+      {"zstd-1", {Codec::kZstd, 1, false}}, {"zstd-1+planes", {Codec::kZstd, 1, true}},
+      {"zstd-3", {Codec::kZstd, 3, false}}, {"zstd-3+planes", {Codec::kZstd, 3, true}},
+      {"lz4-1", {Codec::kLz4, 0, false}},   {"lz4-1+planes", {Codec::kLz4, 0, true}},
+  };
+  std::printf("%-15s %8s %12s %12s\n", "serde", "ratio", "comp MB/s", "decomp MB/s");
+  for (const Config& c : configs) {
+    const LosslessSerde serde(c.o);
+    SerdeError e;
+    std::vector<std::byte> blob(serde.EstimateSerializedSize(layout, &e)), back(kBytes);
+    std::size_t written = 0;
+    const double tc = BestSeconds(reps, [&] { serde.Serialize(layout, data, blob, nullptr, &written); });
+    const double td = BestSeconds(reps, [&] {
+      if (serde.Deserialize(std::span(blob).first(written), layout, back, nullptr) != SerdeError::kOk) std::abort();
+    });
+    if (back != data) std::abort();
+    // MB/s of original bytes, as zstd -b and lz4 -b report (1 MB = 1e6 bytes).
+    std::printf("%-15s %8.3f %12.1f %12.1f\n", c.name, static_cast<double>(kBytes) / static_cast<double>(written),
+                kBytes / tc / 1e6, kBytes / td / 1e6);
+  }
+  return 0;
+}
