@@ -10,23 +10,9 @@
 #include <random>
 #include <vector>
 
+#include "best_seconds.h"
 #include "serde/fp8_kernels.h"
 #include "serde/fp8_serde.h"
-
-namespace {
-
-template <typename Fn>
-double BestSeconds(int reps, Fn fn) {
-  double best = 1e9;
-  for (int r = 0; r < reps; ++r) {
-    const auto t0 = std::chrono::steady_clock::now();
-    fn();
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  return best;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   using namespace lmc::serde;
@@ -49,12 +35,12 @@ int main(int argc, char** argv) {
   std::memset(back.data(), 1, kBytes);
   std::memset(fp8.data(), 1, kElems);
   volatile std::byte sink{};
-  const double t_memcpy = BestSeconds(reps, [&] {
+  const double t_memcpy = lmc::bench::BestSeconds(reps, [&] {
     std::memcpy(copy.data(), src.data(), kBytes);
     sink = copy[kBytes / 2];
   });
-  const double t_encode = BestSeconds(reps, [&] { CastToFp8(DType::kBFloat16, src, fp8, Fp8Format::kE4M3FN); });
-  const double t_decode = BestSeconds(reps, [&] { CastFromFp8(fp8, DType::kBFloat16, back, Fp8Format::kE4M3FN); });
+  const double t_encode = lmc::bench::BestSeconds(reps, [&] { CastToFp8(DType::kBFloat16, src, fp8, Fp8Format::kE4M3FN); });
+  const double t_decode = lmc::bench::BestSeconds(reps, [&] { CastFromFp8(fp8, DType::kBFloat16, back, Fp8Format::kE4M3FN); });
   const double gb = static_cast<double>(kBytes) / 1e9;
   std::printf("kernel form: %s\n", std::string(lmc::base::CpuLevelName(detail::ActiveKernels().level)).c_str());
   std::printf("memcpy 32 MiB bf16:          %7.2f GB/s\n", gb / t_memcpy);

@@ -12,20 +12,11 @@
 #include <string>
 #include <vector>
 
+#include "best_seconds.h"
 #include "serde/lossless_serde.h"
 
 namespace {
 
-template <typename Fn>
-double BestSeconds(int reps, Fn fn) {
-  double best = 1e9;
-  for (int r = 0; r < reps; ++r) {
-    const auto t0 = std::chrono::steady_clock::now();
-    fn();
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  return best;
-}
 
 void WriteFile(const std::string& path, const std::vector<std::byte>& bytes) {
   std::ofstream f(path, std::ios::binary);
@@ -78,8 +69,8 @@ int main(int argc, char** argv) {
     SerdeError e;
     std::vector<std::byte> blob(serde.EstimateSerializedSize(layout, &e)), back(kBytes);
     std::size_t written = 0;
-    const double tc = BestSeconds(reps, [&] { serde.Serialize(layout, data, blob, nullptr, &written); });
-    const double td = BestSeconds(reps, [&] {
+    const double tc = lmc::bench::BestSeconds(reps, [&] { serde.Serialize(layout, data, blob, nullptr, &written); });
+    const double td = lmc::bench::BestSeconds(reps, [&] {
       if (serde.Deserialize(std::span(blob).first(written), layout, back, nullptr) != SerdeError::kOk) std::abort();
     });
     if (back != data) std::abort();
