@@ -9,7 +9,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 runs="${1:-10000000}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_request fuzz_reply fuzz_metadata fuzz_key fuzz_wire_tool)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_request fuzz_reply fuzz_metadata fuzz_key fuzz_wire_tool fuzz_serde)
 "$root/ci/setup.sh" fuzz
 "$root/ci/build.sh" "$root/build-fuzz" -DCMAKE_CXX_COMPILER=clang++-14 -DLMC_FUZZ=ON \
   -DLMC_BUILD_TESTS=OFF -DLMC_BUILD_BENCH=OFF
