@@ -165,7 +165,7 @@ SerdeError LosslessSerde::Serialize(const Layout& layout, std::span<const std::b
 SerdeError LosslessSerde::Deserialize(std::span<const std::byte> blob, const Layout& layout, std::span<std::byte> dst,
                                       const ObjectKey*) const {
   const auto bytes = LayoutBytes(layout);
-  if (layout.groups.empty() || !bytes) return SerdeError::kBadLayout;
+  if (layout.groups.empty() || !bytes || (options_.byte_planes && !PlanesFit(layout))) return SerdeError::kBadLayout;
   if (dst.size() != *bytes) return SerdeError::kSizeMismatch;
   if (blob.size() < kLosslessHeaderBytes || std::memcmp(blob.data(), kMagic, 4) != 0 ||
       blob[4] != std::byte{kVersion}) {

@@ -106,9 +106,11 @@ TEST(Lossless, AnotherConfigurationIsDetectedNotDecoded) {
   std::vector<std::byte> smaller(256);
   EXPECT_EQ(zstd.Deserialize(blob, {{{{64}, DType::kFloat32}}}, smaller, nullptr), SerdeError::kCorrupt);
   EXPECT_EQ(zstd.Deserialize(blob, layout, back, nullptr), SerdeError::kOk);
-  // Byte planes need 2-byte elements.
+  // Byte planes need 2-byte elements, on both sides.
   EXPECT_EQ(zstd_planes.EstimateSerializedSize({{{{4}, DType::kFloat32}}}, &e), 0u);
   EXPECT_EQ(e, SerdeError::kBadLayout);
+  std::vector<std::byte> odd(3);
+  EXPECT_EQ(zstd_planes.Deserialize(blob, {{{{3}, DType::kUInt8}}}, odd, nullptr), SerdeError::kBadLayout);
 }
 
 TEST(Checksum, LmcacheLayout) {
