@@ -54,4 +54,7 @@ serde serialize --config '{"type":"zstd"}' --dtype bfloat16 --shape 2,x <"$work/
 check "bad shape" 2 $?
 serde serialize --config '{"type":"zstd"}' --dtype bfloat16 --shape 99999999999,99999999999 </dev/null >/dev/null 2>&1
 check "layout above --max-bytes, refused before reading" 2 $?
+serde deserialize --config '{"type":"checksum"}' --dtype uint8 --shape 1000000000000000 \
+  --max-bytes 18446744073709551615 </dev/null >/dev/null 2>&1
+check "a layout too large to allocate is an error, not an abort" 1 $?
 exit $fail

@@ -90,6 +90,8 @@ TEST(AesGcm, RegistryReadsTheMasterKeyFile) {
   EXPECT_TRUE(r.CreateFromText(R"({"type":"encrypt","master_key_path":")" + path + R"("})", &error)) << error;
   EXPECT_FALSE(r.CreateFromText(R"({"type":"aesgcm"})", &error));
   EXPECT_FALSE(r.CreateFromText(R"({"type":"aesgcm","master_key_path":"/nonexistent/key"})", &error));
+  // Not a regular file: refused without reading (/dev/zero would never end).
+  EXPECT_FALSE(r.CreateFromText(R"({"type":"aesgcm","master_key_path":"/dev/zero"})", &error));
   EXPECT_FALSE(r.CreateFromText(R"({"type":"aesgcm","aes_bits":192,"master_key_path":")" + path + R"("})", &error));
   EXPECT_FALSE(r.CreateFromText(R"({"type":"aesgcm","key_provider":"kms","master_key_path":")" + path + R"("})", &error));
   std::remove(path.c_str());

@@ -120,14 +120,17 @@ std::optional<bool> AsyncSerdeProcessor::QueryDeserializeResult(TaskId id) {
 }
 
 void AsyncSerdeProcessor::Close() {
+  // The first caller takes the threads; a concurrent or later Close() (or the
+  // destructor) finds none to join.
+  std::vector<std::thread> workers;
   {
     std::lock_guard lock(mu_);
-    if (closing_ && workers_.empty()) return;
     closing_ = true;
+    workers.swap(workers_);
   }
   cv_.notify_all();
-  for (auto& w : workers_) w.join();
-  workers_.clear();
+  for (auto& w : workers) w.join();
+  if (workers.empty()) return;
   std::lock_guard lock(mu_);
   for (int* fd : {&serialize_fd_, &deserialize_fd_}) {
     if (*fd >= 0) close(*fd);

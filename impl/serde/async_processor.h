@@ -62,13 +62,20 @@ class AsyncSerdeProcessor {
   Submitted SubmitDeserialize(std::vector<DeserializeItem> batch);
   std::optional<bool> QuerySerializeResult(TaskId id);
   std::optional<bool> QueryDeserializeResult(TaskId id);
-  int serialize_event_fd() const { return serialize_fd_; }
-  int deserialize_event_fd() const { return deserialize_fd_; }
+  // -1 after Close().
+  int serialize_event_fd() const {
+    std::lock_guard lock(mu_);
+    return serialize_fd_;
+  }
+  int deserialize_event_fd() const {
+    std::lock_guard lock(mu_);
+    return deserialize_fd_;
+  }
   std::uint64_t EstimateSerializedSize(const Layout& layout, SerdeError* error) const {
     return serializer_->EstimateSerializedSize(layout, error);
   }
   // Runs the queued and running batches to the end, stops the threads and
-  // closes the fds. Idempotent.
+  // closes the fds. Idempotent and safe to call from several threads.
   void Close();
 
  private:
@@ -86,7 +93,7 @@ class AsyncSerdeProcessor {
   std::shared_ptr<const Deserializer> deserializer_;
   int serialize_fd_ = -1;
   int deserialize_fd_ = -1;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Job> queue_;
   std::map<TaskId, bool> serialize_done_, deserialize_done_;

@@ -4,6 +4,8 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <thread>
+
 #include "serde/fp8_serde.h"
 
 namespace lmc::serde {
@@ -75,6 +77,16 @@ TEST(AsyncSerdeProcessor, AfterCloseSubmitsFailAtOnce) {
   EXPECT_FALSE(after.done.get());
   EXPECT_EQ(p.serialize_event_fd(), -1);
   p.Close();  // idempotent
+}
+
+TEST(AsyncSerdeProcessor, ConcurrentClosesAreSafe) {
+  Fixture f;
+  for (int round = 0; round < 20; ++round) {
+    AsyncSerdeProcessor p(f.serde, f.serde, 2);
+    std::thread a([&] { p.Close(); }), b([&] { p.Close(); });
+    a.join();
+    b.join();
+  }  // and the destructor closes once more
 }
 
 }  // namespace

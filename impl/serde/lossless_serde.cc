@@ -46,7 +46,10 @@ std::vector<std::byte>& Scratch(std::size_t bytes) {
 }
 
 std::uint64_t Bound(Codec codec, std::uint64_t n) {
-  if (codec == Codec::kZstd) return ZSTD_compressBound(static_cast<std::size_t>(n));
+  if (codec == Codec::kZstd) {
+    const std::size_t bound = ZSTD_compressBound(static_cast<std::size_t>(n));
+    return ZSTD_isError(bound) || bound > UINT64_MAX - kLosslessHeaderBytes - (1u << 20) ? 0 : bound;
+  }
   if (n > static_cast<std::uint64_t>(LZ4_MAX_INPUT_SIZE)) return 0;
   return static_cast<std::uint64_t>(LZ4_compressBound(static_cast<int>(n)));
 }

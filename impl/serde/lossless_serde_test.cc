@@ -161,6 +161,9 @@ TEST(SerdeRegistryLossless, Configs) {
   EXPECT_TRUE(r.CreateFromText(R"({"type":"lz4","level":9})", &error)) << error;
   EXPECT_TRUE(r.CreateFromText(R"({"type":"checksum","max_workers":2})", &error)) << error;
   EXPECT_FALSE(r.CreateFromText(R"({"type":"lz4","level":13})", &error));
+  // 2^64 - 1 is stored unsigned by nlohmann; it must not wrap to -1.
+  EXPECT_FALSE(r.CreateFromText(R"({"type":"zstd","level":18446744073709551615})", &error));
+  EXPECT_FALSE(r.CreateFromText(R"({"type":"zstd","max_workers":18446744073709551615})", &error));
   EXPECT_FALSE(r.CreateFromText(R"({"type":"zstd","byte_planes":"yes"})", &error));
   EXPECT_FALSE(r.CreateFromText(R"({"type":"checksum","level":1})", &error));
   EXPECT_NE(error.find("unknown key 'level'"), std::string::npos) << error;

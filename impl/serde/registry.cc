@@ -3,7 +3,8 @@
 #include <algorithm>
 #include <cstring>
 #include <fstream>
-#include <iterator>
+
+#include <sys/stat.h>
 
 #include <zstd.h>
 
@@ -27,15 +28,25 @@ bool OnlyKnownKeys(const nlohmann::json& kwargs, const std::vector<std::string>&
   return true;
 }
 
+bool GetInt64(const nlohmann::json& value, std::int64_t* out) {
+  // nlohmann keeps integers at or above 2^63 as unsigned; get<int64_t>()
+  // would wrap them to negative numbers.
+  if (!value.is_number_integer()) return false;
+  if (value.is_number_unsigned() && value.get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX)) return false;
+  *out = value.get<std::int64_t>();
+  return true;
+}
+
 bool ReadMaxWorkers(const nlohmann::json& kwargs, unsigned* out, std::string* error) {
   *out = 1;
   const auto it = kwargs.find("max_workers");
   if (it == kwargs.end()) return true;
-  if (!it->is_number_integer() || it->get<std::int64_t>() < 1 || it->get<std::int64_t>() > 256) {
+  std::int64_t v = 0;
+  if (!GetInt64(*it, &v) || v < 1 || v > 256) {
     *error = "serde: 'max_workers' must be an integer from 1 to 256";
     return false;
   }
-  *out = static_cast<unsigned>(it->get<std::int64_t>());
+  *out = static_cast<unsigned>(v);
   return true;
 }
 
@@ -79,16 +90,15 @@ SerdeFactory MakeLossless(Codec codec) {
     o.codec = codec;
     o.level = codec == Codec::kZstd ? 3 : 0;
     if (const auto it = kwargs.find("level"); it != kwargs.end()) {
-      const bool ok = it->is_number_integer() &&
-                      (codec == Codec::kZstd ? it->get<std::int64_t>() >= ZstdMinLevel() && it->get<std::int64_t>() <= 22
-                                             : it->get<std::int64_t>() >= 0 && it->get<std::int64_t>() <= 12);
+      std::int64_t v = 0;
+      const bool ok = GetInt64(*it, &v) && (codec == Codec::kZstd ? v >= ZstdMinLevel() && v <= 22 : v >= 0 && v <= 12);
       if (!ok) {
         *error = "serde '" + type + "': 'level' must be an integer " +
                  (codec == Codec::kZstd ? std::string("from ") + std::to_string(ZstdMinLevel()) + " to 22"
                                         : std::string("from 0 (fast) to 12 (HC)"));
         return std::nullopt;
       }
-      o.level = static_cast<int>(it->get<std::int64_t>());
+      o.level = static_cast<int>(v);
     }
     if (const auto it = kwargs.find("byte_planes"); it != kwargs.end()) {
       if (!it->is_boolean()) {
@@ -141,10 +151,16 @@ SerdeFactory MakeAesGcm(std::string type) {
       *error = "serde '" + type + "': 'master_key_path' (a file) is required";
       return std::nullopt;
     }
-    std::ifstream file(path->get<std::string>(), std::ios::binary);
+    // A regular file only (not a FIFO or a device), and never more than the
+    // limit read: the path comes from configuration.
     std::vector<char> raw;
-    if (file) raw.assign(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
-    if (!file.good() && !file.eof()) raw.clear();
+    struct stat st {};
+    if (stat(path->get<std::string>().c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+      std::ifstream file(path->get<std::string>(), std::ios::binary);
+      raw.resize(4097);
+      file.read(raw.data(), static_cast<std::streamsize>(raw.size()));
+      raw.resize(static_cast<std::size_t>(std::max<std::streamsize>(file.gcount(), 0)));
+    }
     if (raw.size() < 16 || raw.size() > 4096) {
       *error = "serde '" + type + "': cannot read a master key of 16 to 4096 bytes from '" + path->get<std::string>() + "'";
       return std::nullopt;

@@ -49,5 +49,8 @@ class SerdeRegistry {
 bool OnlyKnownKeys(const nlohmann::json& kwargs, const std::vector<std::string>& known, const std::string& type,
                    std::string* error);
 bool ReadMaxWorkers(const nlohmann::json& kwargs, unsigned* out, std::string* error);
+// An integer that fits int64 (false for other types and for unsigned values
+// above INT64_MAX, which nlohmann would otherwise wrap).
+bool GetInt64(const nlohmann::json& value, std::int64_t* out);
 
 }  // namespace lmc::serde

@@ -76,7 +76,21 @@ bool ParseHex(const std::string& hex, std::vector<std::byte>* out) {
 
 }  // namespace
 
+int Run(int argc, char** argv);
+
 int main(int argc, char** argv) {
+  // Nothing may escape as an abort: an allocation the machine cannot give
+  // (a huge layout under a raised --max-bytes) is a one-line error.
+  try {
+    return Run(argc, argv);
+  } catch (const std::bad_alloc&) {
+    return Fail(1, "cannot allocate memory for this layout");
+  } catch (const std::exception& e) {
+    return Fail(1, e.what());
+  }
+}
+
+int Run(int argc, char** argv) {
   CLI::App app{"lmcache-serde: run an L2 serde over stdin to stdout"};
   app.require_subcommand(1);
   std::string config, chunk_hash, cache_salt;
