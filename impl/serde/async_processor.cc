@@ -101,23 +101,17 @@ void AsyncSerdeProcessor::Finish(const Job& job, bool ok) {
   job.promise->set_value(ok);
 }
 
-std::optional<bool> AsyncSerdeProcessor::QuerySerializeResult(TaskId id) {
+std::optional<bool> AsyncSerdeProcessor::Consume(std::map<TaskId, bool>& done, TaskId id) {
   std::lock_guard lock(mu_);
-  const auto it = serialize_done_.find(id);
-  if (it == serialize_done_.end()) return std::nullopt;
+  const auto it = done.find(id);
+  if (it == done.end()) return std::nullopt;
   const bool ok = it->second;
-  serialize_done_.erase(it);
+  done.erase(it);
   return ok;
 }
 
-std::optional<bool> AsyncSerdeProcessor::QueryDeserializeResult(TaskId id) {
-  std::lock_guard lock(mu_);
-  const auto it = deserialize_done_.find(id);
-  if (it == deserialize_done_.end()) return std::nullopt;
-  const bool ok = it->second;
-  deserialize_done_.erase(it);
-  return ok;
-}
+std::optional<bool> AsyncSerdeProcessor::QuerySerializeResult(TaskId id) { return Consume(serialize_done_, id); }
+std::optional<bool> AsyncSerdeProcessor::QueryDeserializeResult(TaskId id) { return Consume(deserialize_done_, id); }
 
 void AsyncSerdeProcessor::Close() {
   // The first caller takes the threads; a concurrent or later Close() (or the

@@ -88,6 +88,8 @@ class AsyncSerdeProcessor {
   Submitted Submit(std::function<bool()> run, bool serialize);
   void Worker();
   void Finish(const Job& job, bool ok);
+  // The result of `id` in `done`, removed (consume-once).
+  std::optional<bool> Consume(std::map<TaskId, bool>& done, TaskId id);
 
   std::shared_ptr<const Serializer> serializer_;
   std::shared_ptr<const Deserializer> deserializer_;

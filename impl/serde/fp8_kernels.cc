@@ -177,6 +177,14 @@ LMC_AVX2 void DecodeAvx2(const std::uint8_t* src, DType to, std::byte* dst, std:
 
 // ---- AVX-512: 16 lanes, masked tails -------------------------------------
 
+// Masks of the lanes still in the input, `left` elements from the end.
+inline __mmask16 TailMask16(std::size_t left) {
+  return left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
+}
+inline __mmask32 TailMask32(std::size_t left) {
+  return left >= 32 ? ~__mmask32{0} : static_cast<__mmask32>((1u << left) - 1);
+}
+
 template <Fp8Format F>
 LMC_AVX512 inline __m512i EncodeLanes16(__m512i u) {
   using K = P<F>;
@@ -246,15 +254,13 @@ LMC_AVX512 void EncodeAvx512T(DType from, const std::byte* src, std::uint8_t* ds
       _mm512_storeu_si512(dst + i, _mm512_permutexvar_epi64(order, _mm512_packus_epi16(lo, hi)));
     }
     for (; i < n; i += 32) {
-      const std::size_t left = n - i;
-      const __mmask32 m = left >= 32 ? ~__mmask32{0} : static_cast<__mmask32>((1u << left) - 1);
+      const __mmask32 m = TailMask32(n - i);
       _mm256_mask_storeu_epi8(dst + i, m, _mm512_cvtepi16_epi8(EncodeBf16Lanes32<F>(_mm512_maskz_loadu_epi16(m, src + 2 * i))));
     }
     return;
   }
   for (std::size_t i = 0; i < n; i += 16) {
-    const std::size_t left = n - i;
-    const __mmask16 m = left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
+    const __mmask16 m = TailMask16(n - i);
     __m512i u;
     if (from == DType::kBFloat16) {
       u = _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, src + 2 * i)), 16);
@@ -315,15 +321,13 @@ template <Fp8Format F>
 LMC_AVX512 void DecodeAvx512T(const std::uint8_t* src, DType to, std::byte* dst, std::size_t n) {
   if (to == DType::kBFloat16) {
     for (std::size_t i = 0; i < n; i += 32) {
-      const std::size_t left = n - i;
-      const __mmask32 m = left >= 32 ? ~__mmask32{0} : static_cast<__mmask32>((1u << left) - 1);
+      const __mmask32 m = TailMask32(n - i);
       _mm512_mask_storeu_epi16(dst + 2 * i, m, DecodeBf16Lanes32<F>(_mm256_maskz_loadu_epi8(m, src + i)));
     }
     return;
   }
   for (std::size_t i = 0; i < n; i += 16) {
-    const std::size_t left = n - i;
-    const __mmask16 m = left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
+    const __mmask16 m = TailMask16(n - i);
     const __m512i bits = DecodeLanes16<F>(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, src + i)));
     if (to == DType::kFloat32) {
       _mm512_mask_storeu_epi32(dst + 4 * i, m, bits);
