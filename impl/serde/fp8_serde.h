@@ -19,6 +19,7 @@ class Fp8Serde final : public Serializer, public Deserializer {
  public:
   explicit Fp8Serde(Fp8Format format) : format_(format) {}
   std::uint64_t EstimateSerializedSize(const Layout& layout, SerdeError* error) const override;
+  bool FixedSize() const override { return true; }
   SerdeError Serialize(const Layout& layout, std::span<const std::byte> src, std::span<std::byte> dst,
                        const ObjectKey* key, std::size_t* written) const override;
   SerdeError Deserialize(std::span<const std::byte> blob, const Layout& layout, std::span<std::byte> dst,

@@ -49,6 +49,10 @@ class Serializer {
   // not use it.
   virtual SerdeError Serialize(const Layout& layout, std::span<const std::byte> src, std::span<std::byte> dst,
                                const ObjectKey* key, std::size_t* written) const = 0;
+  // True when every blob of a layout is exactly EstimateSerializedSize
+  // bytes (fp8): a reader then asks L2 for that exact size, and a shorter or
+  // longer stored object is a per-key miss rather than a corrupt blob.
+  virtual bool FixedSize() const { return false; }
 };
 
 class Deserializer {

@@ -1,0 +1,67 @@
+#include "l2/backend_adapter.h"
+
+namespace lmc::l2 {
+
+BackendAdapter::BackendAdapter(std::unique_ptr<Backend> backend, unsigned workers)
+    : backend_(std::move(backend)), jobs_(workers) {}
+
+TaskId BackendAdapter::SubmitStore(std::vector<StoreItem> items) {
+  const TaskId id = book_.NextId();
+  jobs_.Enqueue([this, id, items = std::move(items)](bool closing) {
+    bool ok = !closing;
+    // Key by key; a failure fails the task but the other keys are still
+    // written (serde.md §6.3, store step 3).
+    if (!closing)
+      for (const StoreItem& item : items) ok = backend_->Store(item.key, item.bytes) && ok;
+    book_.CompleteStore(id, ok);
+  });
+  return id;
+}
+
+TaskId BackendAdapter::SubmitLookupAndLock(std::vector<ObjectKey> keys) {
+  const TaskId id = book_.NextId();
+  jobs_.Enqueue([this, id, keys = std::move(keys)](bool closing) {
+    Bitmap found(keys.size(), false);
+    if (!closing)
+      for (std::size_t i = 0; i < keys.size(); ++i) found[i] = backend_->Exists(keys[i]);
+    book_.CompleteLookup(id, std::move(found));
+  });
+  return id;
+}
+
+TaskId BackendAdapter::SubmitLoad(std::vector<LoadItem> items) {
+  const TaskId id = book_.NextId();
+  jobs_.Enqueue([this, id, items = std::move(items)](bool closing) {
+    LoadResult r{Bitmap(items.size(), false), std::vector<std::size_t>(items.size(), 0)};
+    if (!closing)
+      for (std::size_t i = 0; i < items.size(); ++i) {
+        const std::optional<std::size_t> n = backend_->Load(items[i].key, items[i].dst);
+        if (n && (!items[i].exact || *n == items[i].dst.size())) {
+          r.loaded[i] = true;
+          r.sizes[i] = *n;
+        }
+      }
+    book_.CompleteLoad(id, std::move(r));
+  });
+  return id;
+}
+
+void BackendAdapter::SubmitDelete(std::vector<ObjectKey> keys) {
+  jobs_.Enqueue([this, keys = std::move(keys)](bool closing) {
+    if (!closing)
+      for (const ObjectKey& k : keys) backend_->Delete(k);
+  });
+}
+
+AdapterStatus BackendAdapter::ReportStatus() const {
+  return {!jobs_.closing() && backend_->Healthy(), backend_->type(), backend_->Detail()};
+}
+
+void BackendAdapter::Close() {
+  std::call_once(closed_, [this] {
+    jobs_.Close();  // runs what is queued, then joins
+    backend_->Close();
+  });
+}
+
+}  // namespace lmc::l2

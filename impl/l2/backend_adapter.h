@@ -1,0 +1,67 @@
+// Most adapters are a synchronous storage back end (a folder, a map, an
+// lm:// server) behind the asynchronous L2Adapter interface. BackendAdapter
+// is that interface once: a pool of worker threads runs each submitted batch
+// key by key against a Backend, keeps the results consume-once and signals
+// the three event fds.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+
+#include "l2/adapter.h"
+#include "l2/task_book.h"
+
+namespace lmc::l2 {
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string type() const = 0;
+  // Stores `bytes` under `key` (an existing object is kept: LMCache's fs
+  // adapter never overwrites). false on failure.
+  virtual bool Store(const ObjectKey& key, std::span<const std::byte> bytes) = 0;
+  virtual bool Exists(const ObjectKey& key) = 0;
+  // Reads the object into `dst` and returns its size; nullopt if it is
+  // missing, unreadable or larger than `dst`.
+  virtual std::optional<std::size_t> Load(const ObjectKey& key, std::span<std::byte> dst) = 0;
+  virtual void Delete(const ObjectKey& key) = 0;
+  virtual bool Healthy() const { return true; }
+  virtual std::string Detail() const { return {}; }
+  // Called once, after the last operation.
+  virtual void Close() {}
+};
+
+class BackendAdapter final : public L2Adapter {
+ public:
+  BackendAdapter(std::unique_ptr<Backend> backend, unsigned workers);
+  ~BackendAdapter() override { Close(); }
+  BackendAdapter(const BackendAdapter&) = delete;
+  BackendAdapter& operator=(const BackendAdapter&) = delete;
+
+  TaskId SubmitStore(std::vector<StoreItem> items) override;
+  std::map<TaskId, bool> PopCompletedStores() override { return book_.PopStores(); }
+  TaskId SubmitLookupAndLock(std::vector<ObjectKey> keys) override;
+  std::optional<Bitmap> QueryLookupAndLock(TaskId id) override { return book_.TakeLookup(id); }
+  // The back ends hold no locks (nothing evicts them): a no-op.
+  void SubmitUnlock(std::vector<ObjectKey> /*keys*/) override {}
+  TaskId SubmitLoad(std::vector<LoadItem> items) override;
+  std::optional<LoadResult> QueryLoad(TaskId id) override { return book_.TakeLoad(id); }
+  void SubmitDelete(std::vector<ObjectKey> keys) override;
+  int store_event_fd() const override { return book_.store_fd(); }
+  int lookup_event_fd() const override { return book_.lookup_fd(); }
+  int load_event_fd() const override { return book_.load_fd(); }
+  AdapterStatus ReportStatus() const override;
+  void Close() override;
+
+ private:
+  std::unique_ptr<Backend> backend_;
+  TaskBook book_;
+  JobPool jobs_;  // last: its threads stop before the rest is destroyed
+  std::once_flag closed_;
+};
+
+}  // namespace lmc::l2

@@ -1,0 +1,358 @@
+#include "l2/backends.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <thread>
+
+#include <xxhash.h>
+
+#include "wire/cache_key.h"
+
+namespace lmc::l2 {
+namespace {
+
+constexpr char kHex[] = "0123456789abcdef";
+
+std::string Hex(std::span<const std::byte> bytes) {
+  std::string s;
+  s.reserve(bytes.size() * 2);
+  for (std::byte b : bytes) {
+    s.push_back(kHex[static_cast<unsigned>(b) >> 4]);
+    s.push_back(kHex[static_cast<unsigned>(b) & 15]);
+  }
+  return s;
+}
+
+std::string HexInt(std::uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+// Every field of the key, unambiguously (lengths first).
+std::string Identity(const ObjectKey& k) {
+  std::string s;
+  auto put = [&s](std::string_view part) {
+    s += std::to_string(part.size());
+    s += ':';
+    s += part;
+  };
+  put({reinterpret_cast<const char*>(k.chunk_hash.data()), k.chunk_hash.size()});
+  put(k.model_name);
+  put(std::to_string(k.kv_rank));
+  put(std::to_string(k.object_group_id));
+  put(k.cache_salt);
+  return s;
+}
+
+bool HasControlOrNul(std::string_view s) {
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == 0x7f) return true;
+  }
+  return false;
+}
+
+bool WriteAll(int fd, std::span<const std::byte> bytes) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    bytes = bytes.subspan(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+bool FsyncPath(const std::filesystem::path& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool ok = ::fsync(fd) == 0;
+  ::close(fd);
+  return ok;
+}
+
+std::uint64_t Mix(std::uint64_t x) {  // SplitMix64's finaliser
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+}  // namespace
+
+// ---- MemoryBackend ----
+
+bool MemoryBackend::Store(const ObjectKey& key, std::span<const std::byte> bytes) {
+  std::lock_guard lock(mu_);
+  objects_.try_emplace(Identity(key), bytes.begin(), bytes.end());  // no overwrite, as fs
+  return true;
+}
+
+bool MemoryBackend::Exists(const ObjectKey& key) {
+  std::lock_guard lock(mu_);
+  return objects_.count(Identity(key)) != 0;
+}
+
+std::optional<std::size_t> MemoryBackend::Load(const ObjectKey& key, std::span<std::byte> dst) {
+  std::lock_guard lock(mu_);
+  const auto it = objects_.find(Identity(key));
+  if (it == objects_.end() || it->second.size() > dst.size()) return std::nullopt;
+  std::memcpy(dst.data(), it->second.data(), it->second.size());
+  return it->second.size();
+}
+
+void MemoryBackend::Delete(const ObjectKey& key) {
+  std::lock_guard lock(mu_);
+  objects_.erase(Identity(key));
+}
+
+std::size_t MemoryBackend::object_count() const {
+  std::lock_guard lock(mu_);
+  return objects_.size();
+}
+
+// ---- FsBackend ----
+
+std::optional<std::string> FsFileName(const ObjectKey& key) {
+  const std::string& model = key.model_name;
+  const std::string& salt = key.cache_salt;
+  if (model.find('@') != std::string::npos || HasControlOrNul(model)) return std::nullopt;
+  if (salt.size() > 128 || salt.find_first_of("@/\\") != std::string::npos || HasControlOrNul(salt))
+    return std::nullopt;
+  if (key.kv_rank < 0 || key.object_group_id < 0) return std::nullopt;
+  std::string name;
+  for (char c : model) {
+    if (c == '/')
+      name += "-SEP-";
+    else
+      name += c;
+  }
+  // Python's "%#010x": 0x and at least eight digits.
+  std::string rank = HexInt(static_cast<std::uint64_t>(key.kv_rank));
+  if (rank.size() < 8) rank.insert(0, 8 - rank.size(), '0');
+  name += "@0x" + rank + "@" + HexInt(static_cast<std::uint64_t>(key.object_group_id)) + "@" +
+          Hex(key.chunk_hash);
+  if (!salt.empty()) name += "@" + salt;
+  name += ".data";
+  if (name.size() > 230) return std::nullopt;  // room for ".<seq>.tmp" under NAME_MAX
+  return name;
+}
+
+std::unique_ptr<FsBackend> FsBackend::Open(FsOptions options, std::string* error) {
+  if (options.base_path.empty()) {
+    *error = "fs: base_path is required";
+    return nullptr;
+  }
+  const std::filesystem::path tmp(options.relative_tmp_dir);
+  if (tmp.is_absolute()) {
+    *error = "fs: relative_tmp_dir must be relative";
+    return nullptr;
+  }
+  for (const auto& part : tmp)
+    if (part == "..") {
+      *error = "fs: relative_tmp_dir must not contain '..'";
+      return nullptr;
+    }
+  std::error_code ec;
+  std::filesystem::create_directories(options.base_path, ec);
+  if (!ec && !options.relative_tmp_dir.empty()) std::filesystem::create_directories(options.base_path / tmp, ec);
+  if (ec) {
+    *error = "fs: cannot create " + options.base_path.string() + ": " + ec.message();
+    return nullptr;
+  }
+  return std::unique_ptr<FsBackend>(new FsBackend(std::move(options)));
+}
+
+bool FsBackend::Store(const ObjectKey& key, std::span<const std::byte> bytes) {
+  const std::optional<std::string> name = FsFileName(key);
+  if (!name) return false;
+  const std::filesystem::path final_path = options_.base_path / *name;
+  struct stat st;
+  if (::lstat(final_path.c_str(), &st) == 0) return true;  // never overwrite (§6.3 store step 1)
+  const std::filesystem::path tmp_dir = options_.base_path / options_.relative_tmp_dir;
+  // A unique temp name, so two writers of one key never share a temp file.
+  const std::filesystem::path tmp_path = tmp_dir / (*name + "." + HexInt(tmp_seq_.fetch_add(1)) + ".tmp");
+  const int fd = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (fd < 0) return false;
+  bool ok = WriteAll(fd, bytes) && (!options_.fsync || ::fsync(fd) == 0);
+  ok = (::close(fd) == 0) && ok;
+  if (ok) {
+    // RENAME_NOREPLACE: atomic, and a file that appeared meanwhile is kept.
+    if (::renameat2(AT_FDCWD, tmp_path.c_str(), AT_FDCWD, final_path.c_str(), RENAME_NOREPLACE) == 0) {
+      if (options_.fsync) ok = FsyncPath(options_.base_path);
+      return ok;
+    }
+    ok = errno == EEXIST;  // another writer won: that object stays
+  }
+  ::unlink(tmp_path.c_str());
+  return ok;
+}
+
+bool FsBackend::Exists(const ObjectKey& key) {
+  const std::optional<std::string> name = FsFileName(key);
+  if (!name) return false;
+  struct stat st;
+  return ::lstat((options_.base_path / *name).c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+std::optional<std::size_t> FsBackend::Load(const ObjectKey& key, std::span<std::byte> dst) {
+  const std::optional<std::string> name = FsFileName(key);
+  if (!name) return std::nullopt;
+  const int fd = ::open((options_.base_path / *name).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return std::nullopt;
+  std::optional<std::size_t> result;
+  struct stat st;
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && static_cast<std::uint64_t>(st.st_size) <= dst.size()) {
+    const auto size = static_cast<std::size_t>(st.st_size);
+    std::size_t got = 0;
+    while (got < size) {
+      const ssize_t n = ::read(fd, dst.data() + got, size - got);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      got += static_cast<std::size_t>(n);
+    }
+    if (got == size) result = size;
+  }
+  ::close(fd);
+  return result;
+}
+
+void FsBackend::Delete(const ObjectKey& key) {
+  if (const std::optional<std::string> name = FsFileName(key)) ::unlink((options_.base_path / *name).c_str());
+}
+
+// ---- LmBackend ----
+
+std::optional<std::string> LmWireKey(const ObjectKey& key) {
+  if (key.kv_rank < 0 || key.object_group_id < 0) return std::nullopt;
+  wire::CacheKey k;
+  k.model = key.model_name;
+  k.world_size = (key.kv_rank >> 24) & 0xff;
+  k.worker_id = (key.kv_rank >> 16) & 0xff;
+  if (!wire::ChunkHash::Parse(key.chunk_hash.empty() ? "0" : Hex(key.chunk_hash), &k.chunk_hash))
+    return std::nullopt;
+  k.dtype = "uint8";
+  k.tags.emplace_back("r", HexInt(static_cast<std::uint64_t>(key.kv_rank)));
+  k.tags.emplace_back("g", HexInt(static_cast<std::uint64_t>(key.object_group_id)));
+  if (!key.cache_salt.empty()) k.tags.emplace_back("s", key.cache_salt);
+  std::string out;
+  if (wire::RenderCacheKey(k, &out) != wire::KeyError::kOk) return std::nullopt;
+  return out;
+}
+
+LmBackend::LmBackend(net::Transport& transport, client::ClientOptions options)
+    : client_(transport, options), detail_("lm://" + options.host + ":" + std::to_string(options.port)) {}
+
+bool LmBackend::Store(const ObjectKey& key, std::span<const std::byte> bytes) {
+  const std::optional<std::string> wire_key = LmWireKey(key);
+  if (!wire_key || bytes.size() > static_cast<std::size_t>(INT32_MAX)) return false;
+  const auto n = static_cast<std::int32_t>(bytes.size());
+  // BINARY_BUFFER, as LMCache's byte-buffer PUT (protocol.md §2).
+  const client::CallResult r = client_.Put(*wire_key, protocol::PutFields{5, 0, {n, 0, 0, 0}}, bytes);
+  healthy_ = r.status != client::CallStatus::kUnavailable;
+  return r.status == client::CallStatus::kOk;
+}
+
+bool LmBackend::Exists(const ObjectKey& key) {
+  const std::optional<std::string> wire_key = LmWireKey(key);
+  if (!wire_key) return false;
+  const client::CallResult r = client_.Exist(*wire_key);
+  healthy_ = r.status != client::CallStatus::kUnavailable;
+  return r.status == client::CallStatus::kOk;
+}
+
+std::optional<std::size_t> LmBackend::Load(const ObjectKey& key, std::span<std::byte> dst) {
+  const std::optional<std::string> wire_key = LmWireKey(key);
+  if (!wire_key) return std::nullopt;
+  const client::CallResult r = client_.Get(*wire_key, dst);
+  healthy_ = r.status != client::CallStatus::kUnavailable;
+  if (r.status != client::CallStatus::kOk || !r.body.empty()) return std::nullopt;  // missing or too large
+  return r.in_place_bytes;
+}
+
+// ---- FaultBackend ----
+
+FaultBackend::FaultBackend(std::unique_ptr<Backend> inner, FaultOptions options)
+    : inner_(std::move(inner)), options_(options) {}
+
+FaultBackend::Fault FaultBackend::Next(char op, const ObjectKey& key, std::uint64_t* entropy) {
+  std::string id = Identity(key);
+  id.insert(id.begin(), op);
+  std::uint64_t nth;
+  {
+    std::lock_guard lock(mu_);
+    nth = counts_[id]++;
+  }
+  const std::uint64_t h = Mix(options_.seed ^ Mix(XXH3_64bits(id.data(), id.size()) ^ Mix(nth)));
+  *entropy = Mix(h);
+  const double u = static_cast<double>(h >> 11) * 0x1.0p-53;
+  Fault f = Fault::kNone;
+  double edge = options_.fail_rate;
+  if (u < edge) {
+    f = Fault::kFail;
+  } else if (u < (edge += options_.short_rate)) {
+    f = Fault::kShort;
+  } else if (u < (edge += options_.corrupt_rate)) {
+    f = Fault::kCorrupt;
+  } else if (u < (edge += options_.delay_rate)) {
+    f = Fault::kDelay;
+  }
+  if (f != Fault::kNone) {
+    std::lock_guard lock(mu_);
+    ++injected_[static_cast<std::size_t>(f)];
+  }
+  if (f == Fault::kDelay) std::this_thread::sleep_for(options_.delay);
+  return f;
+}
+
+bool FaultBackend::Store(const ObjectKey& key, std::span<const std::byte> bytes) {
+  std::uint64_t entropy;
+  switch (Next('s', key, &entropy)) {
+    case Fault::kFail:
+      return false;
+    case Fault::kShort:  // a torn write that claims success
+      return inner_->Store(key, bytes.first(bytes.empty() ? 0 : bytes.size() - 1));
+    case Fault::kCorrupt: {
+      std::vector<std::byte> copy(bytes.begin(), bytes.end());
+      if (!copy.empty()) copy[entropy % copy.size()] ^= std::byte{1} << (entropy >> 61);
+      return inner_->Store(key, copy);
+    }
+    default:
+      return inner_->Store(key, bytes);
+  }
+}
+
+bool FaultBackend::Exists(const ObjectKey& key) {
+  std::uint64_t entropy;
+  if (Next('e', key, &entropy) == Fault::kFail) return false;
+  return inner_->Exists(key);
+}
+
+std::optional<std::size_t> FaultBackend::Load(const ObjectKey& key, std::span<std::byte> dst) {
+  std::uint64_t entropy;
+  const Fault f = Next('l', key, &entropy);
+  if (f == Fault::kFail) return std::nullopt;
+  std::optional<std::size_t> n = inner_->Load(key, dst);
+  if (!n || *n == 0) return n;
+  if (f == Fault::kShort) return *n - 1;
+  if (f == Fault::kCorrupt) dst[entropy % *n] ^= std::byte{1} << (entropy >> 61);
+  return n;
+}
+
+std::string FaultBackend::Detail() const {
+  const auto n = injected();
+  return inner_->Detail() + " seed=" + std::to_string(options_.seed) + " fail=" + std::to_string(n[1]) +
+         " short=" + std::to_string(n[2]) + " corrupt=" + std::to_string(n[3]) + " delay=" + std::to_string(n[4]);
+}
+
+std::array<std::uint64_t, 5> FaultBackend::injected() const {
+  std::lock_guard lock(mu_);
+  return injected_;
+}
+
+}  // namespace lmc::l2

@@ -1,0 +1,26 @@
+// L2 adapters from the JSON of LMCache's `--l2-adapter` option:
+//   {"type": "fs", "base_path": "/data/l2", "serde": {"type": "fp8", ...}}
+// Types: fs (LMCache's keys: base_path, relative_tmp_dir, read_ahead_size,
+// use_odirect), memory, lm ({"url": "lm://host:port"}), fault ({"inner":
+// {adapter}, "seed", "fail_rate", "short_rate", "corrupt_rate",
+// "delay_rate", "delay_ms"}). Every adapter takes "num_workers"; an
+// optional "serde" object wraps it in a SerdeL2Wrapper (with
+// "temp_budget_bytes" beside "type" in that object). Unknown keys are
+// refused by name. Never throws.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "l2/adapter.h"
+#include "net/transport.h"
+
+namespace lmc::l2 {
+
+// `transport` is needed by "lm" adapters only (may be null otherwise).
+std::shared_ptr<L2Adapter> MakeAdapter(const nlohmann::json& config, net::Transport* transport, std::string* error);
+std::shared_ptr<L2Adapter> MakeAdapterFromText(const std::string& text, net::Transport* transport, std::string* error);
+
+}  // namespace lmc::l2

@@ -1,0 +1,463 @@
+#include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <random>
+
+#include "l2/backends.h"
+#include "l2/config.h"
+#include "l2/serde_wrapper.h"
+#include "serde/fp8.h"
+#include "serde/registry.h"
+#include "net/asio_transport.h"
+#include "server/server.h"
+
+namespace lmc::l2 {
+namespace {
+
+namespace fs = std::filesystem;
+using serde::DType;
+using serde::Layout;
+
+// A fresh folder under the build's temp dir, removed at the end.
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "lmc_l2_XXXXXX").string();
+    path = ::mkdtemp(tmpl.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+ObjectKey Key(std::uint8_t last, std::string model = "test-model") {
+  ObjectKey k;
+  k.chunk_hash.assign(32, std::byte{0});
+  k.chunk_hash[31] = std::byte{last};
+  k.model_name = std::move(model);
+  return k;
+}
+
+std::vector<std::byte> Bytes(std::size_t n, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<std::byte> v(n);
+  for (auto& b : v) b = static_cast<std::byte>(rng());
+  return v;
+}
+
+// Waits (bounded) for a store task of `a` and returns its result.
+bool StoreResult(L2Adapter& a, TaskId id) {
+  for (int i = 0; i < 200; ++i) {
+    auto done = a.PopCompletedStores();
+    if (auto it = done.find(id); it != done.end()) return it->second;
+    WaitEventFd(a.store_event_fd(), 50);
+  }
+  ADD_FAILURE() << "store task " << id << " did not complete in 10 s";
+  return false;
+}
+
+LoadResult Load(L2Adapter& a, std::vector<LoadItem> items) {
+  const TaskId id = a.SubmitLoad(std::move(items));
+  for (int i = 0; i < 200; ++i) {
+    if (auto r = a.QueryLoad(id)) return *r;
+    WaitEventFd(a.load_event_fd(), 50);
+  }
+  ADD_FAILURE() << "load task " << id << " did not complete in 10 s";
+  return {};
+}
+
+Bitmap Lookup(L2Adapter& a, std::vector<ObjectKey> keys) {
+  const TaskId id = a.SubmitLookupAndLock(std::move(keys));
+  for (int i = 0; i < 200; ++i) {
+    if (auto r = a.QueryLookupAndLock(id)) return *r;
+    WaitEventFd(a.lookup_event_fd(), 50);
+  }
+  ADD_FAILURE() << "lookup did not complete";
+  return {};
+}
+
+std::shared_ptr<L2Adapter> Make(const nlohmann::json& config) {
+  std::string error;
+  auto a = MakeAdapter(config, nullptr, &error);
+  EXPECT_TRUE(a) << error;
+  return a;
+}
+
+Layout Bf16(std::vector<std::int64_t> shape) { return Layout{{{std::move(shape), DType::kBFloat16}}}; }
+
+// ---- file names (serde.md §6.3) ----
+
+TEST(FsFileName, MatchesLmcacheCodec) {
+  EXPECT_EQ(FsFileName(Key(1)).value(),
+            "test-model@0x00000000@0@0000000000000000000000000000000000000000000000000000000000000001.data");
+  ObjectKey k = Key(2, "org/model");
+  k.kv_rank = (2 << 24) | (1 << 16) | (1 << 8);
+  k.object_group_id = 26;
+  k.cache_salt = "tenant-a";
+  EXPECT_EQ(FsFileName(k).value(),
+            "org-SEP-model@0x02010100@1a@0000000000000000000000000000000000000000000000000000000000000002@tenant-a.data");
+  k.kv_rank = 0x123456789;  // more than eight digits: "%#010x" widens
+  EXPECT_EQ(FsFileName(k).value().substr(0, 26), "org-SEP-model@0x123456789@");
+}
+
+TEST(FsFileName, RefusesKeysThatCouldEscapeOrCollide) {
+  for (std::string model : {std::string("a@b"), std::string("a\0b", 3), std::string("a\nb")})
+    EXPECT_FALSE(FsFileName(Key(1, model))) << model;
+  for (std::string salt : {std::string("../x"), std::string("a/b"), std::string("a\\b"), std::string("a@b"), std::string(129, 's')}) {
+    ObjectKey k = Key(1);
+    k.cache_salt = salt;
+    EXPECT_FALSE(FsFileName(k)) << salt;
+  }
+  ObjectKey k = Key(1, std::string(200, 'm'));
+  EXPECT_FALSE(FsFileName(k));  // over NAME_MAX once ".tmp" is added
+  k = Key(1);
+  k.kv_rank = -1;
+  EXPECT_FALSE(FsFileName(k));
+  // A model name of dots stays one file name inside the folder.
+  EXPECT_EQ(FsFileName(Key(1, "..")).value().find('/'), std::string::npos);
+}
+
+// ---- the fs adapter ----
+
+TEST(FsAdapter, StoresLoadsNeverOverwritesAndLeavesNoTempFiles) {
+  TempDir dir;
+  auto a = Make({{"type", "fs"}, {"base_path", dir.path.string()}, {"relative_tmp_dir", "tmp"}});
+  const auto v1 = Bytes(1000, 1), v2 = Bytes(1000, 2);
+  EXPECT_TRUE(StoreResult(*a, a->SubmitStore({{Key(1), v1}})));
+  EXPECT_TRUE(StoreResult(*a, a->SubmitStore({{Key(1), v2}})));  // skipped, counted a success
+  std::vector<std::byte> out(1000);
+  LoadResult r = Load(*a, {{Key(1), out}});
+  ASSERT_EQ(r.loaded, Bitmap{true});
+  EXPECT_EQ(out, v1);
+  EXPECT_EQ(fs::file_size(dir.path / FsFileName(Key(1)).value()), 1000u);
+  EXPECT_TRUE(fs::is_empty(dir.path / "tmp"));
+  EXPECT_EQ(Lookup(*a, {Key(1), Key(2)}), (Bitmap{true, false}));
+  // A buffer of another size is a miss for an exact load: short file, long file.
+  std::vector<std::byte> big(1001), small(999);
+  EXPECT_EQ(Load(*a, {{Key(1), big}, {Key(1), small}, {Key(2), out}}).loaded, (Bitmap{false, false, false}));
+  r = Load(*a, {{Key(1), big, nullptr, /*exact=*/false}});
+  EXPECT_EQ(r.loaded, Bitmap{true});
+  EXPECT_EQ(r.sizes, std::vector<std::size_t>{1000});
+}
+
+TEST(FsAdapter, RefusesUnsafeConfigAndDoesNotFollowSymlinks) {
+  TempDir dir;
+  std::string error;
+  EXPECT_FALSE(MakeAdapter({{"type", "fs"}, {"base_path", dir.path.string()}, {"relative_tmp_dir", "/tmp"}}, nullptr, &error));
+  EXPECT_NE(error.find("relative"), std::string::npos);
+  EXPECT_FALSE(MakeAdapter({{"type", "fs"}, {"base_path", dir.path.string()}, {"relative_tmp_dir", "a/../.."}}, nullptr, &error));
+  EXPECT_FALSE(MakeAdapter({{"type", "fs"}, {"base_path", dir.path.string()}, {"bogus", 1}}, nullptr, &error));
+  EXPECT_NE(error.find("unknown key 'bogus'"), std::string::npos) << error;
+  EXPECT_FALSE(MakeAdapter({{"type", "fs"}}, nullptr, &error));
+  EXPECT_FALSE(MakeAdapter({{"type", "nope"}}, nullptr, &error));
+  EXPECT_FALSE(MakeAdapterFromText("{not json", nullptr, &error));
+
+  auto a = Make({{"type", "fs"}, {"base_path", dir.path.string()}});
+  const fs::path secret = dir.path / "secret";
+  { std::ofstream(secret) << "secret bytes"; }
+  fs::create_symlink(secret, dir.path / FsFileName(Key(7)).value());
+  std::vector<std::byte> out(12);
+  EXPECT_EQ(Load(*a, {{Key(7), out}}).loaded, Bitmap{false});
+}
+
+TEST(BackendAdapter, ResultsAreConsumeOnceAndFdsDistinct) {
+  auto a = Make({{"type", "memory"}});
+  auto b = Make({{"type", "memory"}});
+  std::set<int> fds{a->store_event_fd(), a->lookup_event_fd(), a->load_event_fd(), b->store_event_fd(),
+                    b->lookup_event_fd(), b->load_event_fd()};
+  EXPECT_EQ(fds.size(), 6u);
+  const auto v = Bytes(64, 3);
+  EXPECT_TRUE(StoreResult(*a, a->SubmitStore({{Key(1), v}})));
+  std::vector<std::byte> out(64);
+  const TaskId id = a->SubmitLoad({{Key(1), out}});
+  ASSERT_TRUE(WaitEventFd(a->load_event_fd(), 5000));
+  EXPECT_TRUE(a->QueryLoad(id));
+  EXPECT_FALSE(a->QueryLoad(id));  // consume-once
+  EXPECT_FALSE(a->QueryLoad(999));
+  a->Close();
+  EXPECT_FALSE(a->ReportStatus().is_healthy);
+  // After Close a submit completes at once, failed.
+  EXPECT_FALSE(StoreResult(*a, a->SubmitStore({{Key(2), v}})));
+  EXPECT_EQ(Load(*a, {{Key(1), out}}).loaded, Bitmap{false});
+}
+
+// ---- the lm:// adapter, against the kit's own server ----
+
+TEST(LmAdapter, StoresLooksUpAndLoadsThroughAServer) {
+  net::AsioTransport transport;
+  transport.Start(2);
+  auto store = std::make_shared<store::L1Store>(store::L1Store::Options{16 << 20, 16 << 20});
+  server::ServerOptions so;
+  so.port = 0;
+  server::Server srv(transport, store, so);
+  std::uint16_t port = 0;
+  ASSERT_EQ(srv.Start(&port), net::NetError::kOk);
+  std::string error;
+  const nlohmann::json config = {{"type", "lm"}, {"url", "lm://127.0.0.1:" + std::to_string(port)}, {"timeout_ms", 5000},
+                                 {"serde", {{"type", "lz4"}}}};
+  auto w = MakeAdapter(config, &transport, &error);
+  ASSERT_TRUE(w) << error;
+  const Layout layout = Bf16({3, 100});
+  const auto v = Bytes(600, 12);
+  ObjectKey salted = Key(2);
+  salted.cache_salt = "tenant%1";
+  salted.kv_rank = (4 << 24) | (3 << 16);
+  EXPECT_TRUE(StoreResult(*w, w->SubmitStore({{Key(1), v, &layout}, {salted, v, &layout}})));
+  // PUT has no reply: the lookup below is on the same connection, after it.
+  EXPECT_EQ(Lookup(*w, {Key(1), Key(3), salted}), (Bitmap{true, false, true}));
+  std::vector<std::byte> o1(600), o2(600), o3(600);
+  const LoadResult r = Load(*w, {{Key(1), o1, &layout}, {Key(3), o3, &layout}, {salted, o2, &layout}});
+  EXPECT_EQ(r.loaded, (Bitmap{true, false, true}));
+  EXPECT_EQ(o1, v);
+  EXPECT_EQ(o2, v);
+  EXPECT_EQ(store->Stats().objects, 2u);
+  EXPECT_EQ(LmWireKey(salted).value(),
+            "test-model@4@3@2@uint8@r%4030000@g%0@s%tenant%1");
+  w->Close();
+  srv.Stop();
+  transport.Stop();
+  transport.Join();
+}
+
+// ---- the serde wrapper (serde.md §5) ----
+
+TEST(SerdeWrapper, RoundTripsAndReleasesEveryTemp) {
+  auto inner = Make({{"type", "memory"}});
+  std::string error;
+  auto serde = serde::SerdeRegistry::WithBuiltins().Create({{"type", "zstd"}, {"byte_planes", true}}, &error);
+  ASSERT_TRUE(serde) << error;
+  SerdeL2Wrapper w(inner, *serde, {});
+  const Layout layout = Bf16({4, 256});
+  const auto a = Bytes(2048, 4), b = Bytes(2048, 5);
+  EXPECT_TRUE(StoreResult(w, w.SubmitStore({{Key(1), a, &layout}, {Key(2), b, &layout}})));
+  EXPECT_EQ(w.temps().outstanding(), 0u);
+  std::vector<std::byte> oa(2048), ob(2048), oc(2048);
+  LoadResult r = Load(w, {{Key(1), oa, &layout}, {Key(3), oc, &layout}, {Key(2), ob, &layout}});
+  EXPECT_EQ(r.loaded, (Bitmap{true, false, true}));  // the inner miss stays per key
+  EXPECT_EQ(oa, a);
+  EXPECT_EQ(ob, b);
+  EXPECT_EQ(w.temps().outstanding(), 0u);
+  EXPECT_EQ(w.lookup_event_fd(), inner->lookup_event_fd());
+}
+
+TEST(SerdeWrapper, AnyCorruptBlobZeroesTheWholeLoad) {
+  // LMCache's test_checksum_fs_e2e: flip the last byte of one file, both keys
+  // miss together; the good key alone still loads bit-exact.
+  TempDir dir;
+  auto w = Make({{"type", "fs"}, {"base_path", dir.path.string()}, {"serde", {{"type", "checksum"}}}});
+  const Layout layout = Bf16({512});
+  const auto a = Bytes(1024, 6), b = Bytes(1024, 7);
+  EXPECT_TRUE(StoreResult(*w, w->SubmitStore({{Key(1), a, &layout}})));
+  EXPECT_TRUE(StoreResult(*w, w->SubmitStore({{Key(2), b, &layout}})));
+  {
+    std::fstream f(dir.path / FsFileName(Key(2)).value(), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(-1, std::ios::end);
+    char c;
+    f.get(c);
+    f.seekp(-1, std::ios::end);
+    f.put(static_cast<char>(c ^ 1));
+  }
+  std::vector<std::byte> oa(1024), ob(1024);
+  EXPECT_EQ(Load(*w, {{Key(1), oa, &layout}, {Key(2), ob, &layout}}).loaded, (Bitmap{false, false}));
+  EXPECT_EQ(Load(*w, {{Key(1), oa, &layout}}).loaded, Bitmap{true});
+  EXPECT_EQ(oa, a);
+}
+
+TEST(SerdeWrapper, FailedSerialisationStoresNothing) {
+  auto inner = Make({{"type", "memory"}});
+  std::string error;
+  auto serde = serde::SerdeRegistry::WithBuiltins().Create({{"type", "fp8"}}, &error);
+  ASSERT_TRUE(serde) << error;
+  SerdeL2Wrapper w(inner, *serde, {});
+  const Layout good = Bf16({16});
+  const Layout wrong_size = Bf16({17});  // the bytes below do not match it
+  const auto v = Bytes(32, 8);
+  EXPECT_FALSE(StoreResult(w, w.SubmitStore({{Key(1), v, &good}, {Key(2), v, &wrong_size}})));
+  EXPECT_EQ(Lookup(*inner, {Key(1), Key(2)}), (Bitmap{false, false}));  // not even key 1
+  EXPECT_EQ(w.temps().outstanding(), 0u);
+}
+
+TEST(SerdeWrapper, TempReservationFailureReleasesTheOthers) {
+  auto inner = Make({{"type", "memory"}});
+  std::string error;
+  auto serde = serde::SerdeRegistry::WithBuiltins().Create({{"type", "fp8"}}, &error);
+  ASSERT_TRUE(serde);
+  SerdeL2Wrapper w(inner, *serde, {.temp_budget_bytes = 100});
+  const Layout layout = Bf16({60});  // 60 fp8 bytes each: two do not fit in 100
+  const auto v = Bytes(120, 9);
+  EXPECT_TRUE(StoreResult(w, w.SubmitStore({{Key(1), v, &layout}})));
+  EXPECT_FALSE(StoreResult(w, w.SubmitStore({{Key(2), v, &layout}, {Key(3), v, &layout}})));
+  std::vector<std::byte> o1(120), o2(120);
+  EXPECT_EQ(Load(w, {{Key(1), o1, &layout}, {Key(1), o2, &layout}}).loaded, (Bitmap{false, false}));
+  EXPECT_EQ(Load(w, {{Key(1), o1, &layout}}).loaded, Bitmap{true});
+  EXPECT_EQ(w.temps().outstanding(), 0u);
+  EXPECT_EQ(w.temps().reserve_failures(), 2u);
+}
+
+TEST(SerdeWrapper, Fp8FileOfAnotherSizeIsAPerKeyMiss) {
+  // fp8 blobs have a fixed size: a short file misses alone (as LMCache's
+  // short read), it does not zero the batch.
+  TempDir dir;
+  auto w = Make({{"type", "fs"}, {"base_path", dir.path.string()}, {"serde", {{"type", "fp8"}}}});
+  const Layout layout = Bf16({64});
+  const auto v = Bytes(128, 10);
+  EXPECT_TRUE(StoreResult(*w, w->SubmitStore({{Key(1), v, &layout}, {Key(2), v, &layout}})));
+  fs::resize_file(dir.path / FsFileName(Key(2)).value(), 63);
+  std::vector<std::byte> o1(128), o2(128);
+  EXPECT_EQ(Load(*w, {{Key(1), o1, &layout}, {Key(2), o2, &layout}}).loaded, (Bitmap{true, false}));
+}
+
+// ---- LMCache's fs end-to-end (serde.md §7) ----
+
+std::uint16_t ToBf16(float f) {
+  std::uint32_t u;
+  std::memcpy(&u, &f, 4);
+  u += 0x7fff + ((u >> 16) & 1);  // round to nearest even (no NaN in randn)
+  return static_cast<std::uint16_t>(u >> 16);
+}
+float FromBf16(std::uint16_t h) {
+  const std::uint32_t u = std::uint32_t{h} << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+double Correlation(const std::vector<std::uint16_t>& x, const std::vector<std::uint16_t>& y) {
+  double sx = 0, sy = 0, sxx = 0, syy = 0, sxy = 0;
+  const double n = static_cast<double>(x.size());
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const double a = FromBf16(x[i]), b = FromBf16(y[i]);
+    sx += a, sy += b, sxx += a * a, syy += b * b, sxy += a * b;
+  }
+  return (n * sxy - sx * sy) / std::sqrt((n * sxx - sx * sx) * (n * syy - sy * sy));
+}
+
+TEST(FsEndToEnd, Fp8E4M3FnTwoBf16ChunksReloadWithCorrelationAbove099) {
+  TempDir dir;
+  std::string error;
+  auto w = MakeAdapter({{"type", "fs"},
+                        {"base_path", dir.path.string()},
+                        {"relative_tmp_dir", nullptr},
+                        {"read_ahead_size", nullptr},
+                        {"use_odirect", false},
+                        {"serde", {{"type", "fp8"}, {"fp8_dtype", "float8_e4m3fn"}}}},
+                       nullptr, &error);
+  ASSERT_TRUE(w) << error;
+  auto* wrapper = dynamic_cast<SerdeL2Wrapper*>(w.get());
+  ASSERT_NE(wrapper, nullptr);
+  const Layout layout = Bf16({2, 4, 256, 128});
+  constexpr std::size_t kElems = 2 * 4 * 256 * 128;
+  std::mt19937_64 rng(0);
+  std::normal_distribution<float> randn;
+  std::vector<std::vector<std::uint16_t>> data(2, std::vector<std::uint16_t>(kElems));
+  for (auto& chunk : data)
+    for (auto& x : chunk) x = ToBf16(randn(rng));
+  auto bytes = [](std::vector<std::uint16_t>& v) { return std::as_writable_bytes(std::span(v)); };
+  EXPECT_TRUE(StoreResult(*w, w->SubmitStore({{Key(1), bytes(data[0]), &layout}, {Key(2), bytes(data[1]), &layout}})));
+  // Two final files, fp8 is one byte per element, no temp file left.
+  std::size_t files = 0;
+  for (const auto& e : fs::directory_iterator(dir.path)) {
+    EXPECT_EQ(e.path().extension(), ".data") << e.path();
+    EXPECT_EQ(e.file_size(), kElems);
+    ++files;
+  }
+  EXPECT_EQ(files, 2u);
+  EXPECT_EQ(wrapper->temps().outstanding(), 0u);
+
+  std::vector<std::vector<std::uint16_t>> back(2, std::vector<std::uint16_t>(kElems));
+  const LoadResult r = Load(*w, {{Key(1), bytes(back[0]), &layout}, {Key(2), bytes(back[1]), &layout}});
+  ASSERT_EQ(r.loaded, (Bitmap{true, true}));  // two leading hits
+  for (std::size_t i = 0; i < 2; ++i) {
+    const double c = Correlation(data[i], back[i]);
+    EXPECT_GT(c, 0.99) << "chunk " << i;
+    EXPECT_LT(c, 1.0) << "fp8 must lose precision: the data went through the serde";
+  }
+  EXPECT_EQ(wrapper->temps().outstanding(), 0u);  // staging memory back to zero
+  EXPECT_EQ(wrapper->temps().outstanding_bytes(), 0u);
+  w->Close();
+}
+
+// ---- fault injection (RapidCheck) ----
+
+struct Outcome {
+  std::vector<bool> stored;
+  std::vector<Bitmap> loaded;
+  friend bool operator==(const Outcome&, const Outcome&) = default;
+};
+
+// Stores `batches` of random objects through a lossless serde over a
+// fault-injecting memory adapter, then loads every batch back; checks the
+// invariants after every task and returns what happened.
+Outcome RunFaultScenario(std::uint64_t seed, const std::string& serde_type, std::size_t batches, std::size_t per_batch,
+                         double rate) {
+  auto w = Make({{"type", "fault"},
+                 {"seed", seed},
+                 {"fail_rate", rate},
+                 {"short_rate", rate},
+                 {"corrupt_rate", rate},
+                 {"delay_rate", rate / 4},
+                 {"delay_ms", 1},
+                 {"inner", {{"type", "memory"}}},
+                 {"num_workers", 2},
+                 {"serde", {{"type", serde_type}}}});
+  auto& wrapper = dynamic_cast<SerdeL2Wrapper&>(*w);
+  std::mt19937_64 rng(seed);
+  const Layout layout = Bf16({8, 33});
+  Outcome out;
+  std::vector<std::vector<std::vector<std::byte>>> data(batches);
+  for (std::size_t b = 0; b < batches; ++b) {
+    std::vector<StoreItem> items;
+    for (std::size_t i = 0; i < per_batch; ++i) {
+      data[b].push_back(Bytes(8 * 33 * 2, rng()));
+      items.push_back({Key(static_cast<std::uint8_t>(b * per_batch + i)), data[b].back(), &layout});
+    }
+    out.stored.push_back(StoreResult(*w, w->SubmitStore(std::move(items))));
+    RC_ASSERT(wrapper.temps().outstanding() == 0u);
+  }
+  for (std::size_t b = 0; b < batches; ++b) {
+    std::vector<std::vector<std::byte>> dst(per_batch, std::vector<std::byte>(8 * 33 * 2));
+    std::vector<LoadItem> items;
+    for (std::size_t i = 0; i < per_batch; ++i) items.push_back({Key(static_cast<std::uint8_t>(b * per_batch + i)), dst[i], &layout});
+    const LoadResult r = Load(*w, std::move(items));
+    RC_ASSERT(r.loaded.size() == per_batch);
+    for (std::size_t i = 0; i < per_batch; ++i)
+      if (r.loaded[i]) RC_ASSERT(dst[i] == data[b][i]);  // a hit is never wrong data
+    RC_ASSERT(wrapper.temps().outstanding() == 0u);
+    out.loaded.push_back(r.loaded);
+  }
+  return out;
+}
+
+RC_GTEST_PROP(FaultInjection, HitsAreExactNothingLeaksAndRunsReplayFromTheSeed, ()) {
+  const auto seed = *rc::gen::arbitrary<std::uint64_t>();
+  const auto serde_type = *rc::gen::element<std::string>("zstd", "lz4", "checksum");
+  const auto batches = *rc::gen::inRange<std::size_t>(1, 4);
+  const auto per_batch = *rc::gen::inRange<std::size_t>(1, 6);
+  const Outcome a = RunFaultScenario(seed, serde_type, batches, per_batch, 0.1);
+  const Outcome b = RunFaultScenario(seed, serde_type, batches, per_batch, 0.1);
+  RC_ASSERT(a == b);
+}
+
+TEST(FaultInjection, WithoutFaultsEverythingLoadsAndFaultsDoFire) {
+  const Outcome clean = RunFaultScenario(1, "zstd", 3, 5, 0.0);
+  for (bool s : clean.stored) EXPECT_TRUE(s);
+  for (const Bitmap& b : clean.loaded) EXPECT_EQ(b, Bitmap(5, true));
+  int failures = 0;
+  for (std::uint64_t seed = 0; seed < 8; ++seed) {
+    const Outcome o = RunFaultScenario(seed, "checksum", 3, 5, 0.2);
+    for (bool s : o.stored) failures += !s;
+    for (const Bitmap& b : o.loaded) failures += b != Bitmap(5, true);
+  }
+  EXPECT_GT(failures, 0) << "the schedule injected nothing";
+}
+
+}  // namespace
+}  // namespace lmc::l2

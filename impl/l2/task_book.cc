@@ -1,0 +1,142 @@
+#include "l2/task_book.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <algorithm>
+#include <stdexcept>
+#include <utility>
+
+namespace lmc::l2 {
+
+int NewEventFd() {
+  const int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (fd < 0) throw std::runtime_error("eventfd failed");
+  return fd;
+}
+
+void SignalEventFd(int fd) {
+  const std::uint64_t one = 1;
+  (void)!::write(fd, &one, sizeof one);
+}
+
+void DrainEventFd(int fd) {
+  std::uint64_t count;
+  (void)!::read(fd, &count, sizeof count);
+}
+
+bool WaitEventFd(int fd, int timeout_ms) {
+  pollfd p{fd, POLLIN, 0};
+  int r;
+  do {
+    r = ::poll(&p, 1, timeout_ms);
+  } while (r < 0 && errno == EINTR);
+  if (r <= 0) return false;
+  DrainEventFd(fd);
+  return true;
+}
+
+TaskBook::TaskBook() {
+  store_fd_ = NewEventFd();
+  lookup_fd_ = NewEventFd();
+  load_fd_ = NewEventFd();
+}
+
+TaskBook::~TaskBook() {
+  for (int fd : {store_fd_, lookup_fd_, load_fd_}) ::close(fd);
+}
+
+TaskId TaskBook::NextId() {
+  std::lock_guard lock(mu_);
+  return next_id_++;
+}
+
+void TaskBook::CompleteStore(TaskId id, bool ok) {
+  {
+    std::lock_guard lock(mu_);
+    stores_[id] = ok;
+  }
+  SignalEventFd(store_fd_);
+}
+
+
+std::map<TaskId, bool> TaskBook::PopStores() {
+  std::lock_guard lock(mu_);
+  return std::exchange(stores_, {});
+}
+
+namespace {
+
+template <typename T>
+void Put(std::mutex& mu, std::map<TaskId, T>& done, TaskId id, T value, int fd) {
+  {
+    std::lock_guard lock(mu);
+    done[id] = std::move(value);
+  }
+  SignalEventFd(fd);
+}
+
+template <typename T>
+std::optional<T> Take(std::mutex& mu, std::map<TaskId, T>& done, TaskId id) {
+  std::lock_guard lock(mu);
+  auto node = done.extract(id);
+  if (node.empty()) return std::nullopt;
+  return std::move(node.mapped());
+}
+
+}  // namespace
+
+void TaskBook::CompleteLookup(TaskId id, Bitmap found) { Put(mu_, lookups_, id, std::move(found), lookup_fd_); }
+std::optional<Bitmap> TaskBook::TakeLookup(TaskId id) { return Take(mu_, lookups_, id); }
+void TaskBook::CompleteLoad(TaskId id, LoadResult result) { Put(mu_, loads_, id, std::move(result), load_fd_); }
+std::optional<LoadResult> TaskBook::TakeLoad(TaskId id) { return Take(mu_, loads_, id); }
+
+JobPool::JobPool(unsigned threads) {
+  for (unsigned i = 0; i < std::max(1u, threads); ++i) threads_.emplace_back([this] { Run(); });
+}
+
+void JobPool::Enqueue(Job job) {
+  {
+    std::lock_guard lock(mu_);
+    if (!closing_) {
+      queue_.push_back(std::move(job));
+      cv_.notify_one();
+      return;
+    }
+  }
+  job(true);
+}
+
+void JobPool::Run() {
+  for (;;) {
+    Job job;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return closing_ || !queue_.empty(); });
+      if (queue_.empty()) return;
+      job = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    job(false);
+  }
+}
+
+void JobPool::Close() {
+  std::vector<std::thread> threads;
+  {
+    std::lock_guard lock(mu_);
+    closing_ = true;
+    threads.swap(threads_);
+  }
+  cv_.notify_all();
+  for (std::thread& t : threads) t.join();
+}
+
+bool JobPool::closing() const {
+  std::lock_guard lock(mu_);
+  return closing_;
+}
+
+}  // namespace lmc::l2
