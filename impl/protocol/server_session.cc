@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cassert>
 #include <cstring>
+#include <unordered_set>
 
 #include "wire/cache_key.h"
 
@@ -49,8 +50,9 @@ std::span<const std::byte> ServerSession::Chunk::Bytes() const {
   return {};
 }
 
-ServerSession::ServerSession(store::L1Store& store, ServerCounters& counters, SessionLimits limits)
-    : store_(store), counters_(counters), limits_(limits), in_(limits.input_buffer_bytes) {
+ServerSession::ServerSession(store::L1Store& store, ServerCounters& counters, SessionLimits limits,
+                             MissSource* misses)
+    : store_(store), counters_(counters), misses_(misses), limits_(limits), in_(limits.input_buffer_bytes) {
   assert(limits_.input_buffer_bytes >= wire::kRequestHeaderBytes);
   counters_.connections.fetch_add(1, std::memory_order_relaxed);
 }
@@ -142,7 +144,9 @@ void ServerSession::HandleHeader(const RequestView& h, bool key_decoded) {
       return;
     case Command::kGet:
       if (CanonicalKey(h, key_decoded, &key)) {
-        if (store::L1Store::ObjectRef o = store_.Get(key)) {
+        store::L1Store::ObjectRef o = store_.Get(key);
+        if (!o && misses_ != nullptr) o = misses_->Fetch(key);
+        if (o) {
           counters_.hits.fetch_add(1, std::memory_order_relaxed);
           ReplyObject(std::move(o));
           return;
@@ -152,14 +156,21 @@ void ServerSession::HandleHeader(const RequestView& h, bool key_decoded) {
       Reply(DummyReply(wire::ReturnCode::kFail));
       return;
     case Command::kExist: {
-      const bool present = CanonicalKey(h, key_decoded, &key) && store_.Contains(key);
+      const bool present = CanonicalKey(h, key_decoded, &key) &&
+                           (store_.Contains(key) || (misses_ != nullptr && misses_->Contains(key)));
       Reply(DummyReply(present ? wire::ReturnCode::kSuccess : wire::ReturnCode::kFail));
       return;
     }
     case Command::kList: {
       std::vector<std::byte> body;
       std::size_t total = 0;
-      const std::vector<std::string> keys = store_.Keys();
+      std::vector<std::string> keys = store_.Keys();
+      if (misses_ != nullptr) {
+        // Keys below L1 that are not in L1 too, after L1's.
+        const std::unordered_set<std::string> in_l1(keys.begin(), keys.end());
+        for (std::string& k : misses_->Keys())
+          if (!in_l1.count(k)) keys.push_back(std::move(k));
+      }
       for (const std::string& k : keys) total += k.size() + 1;
       if (total > 0) --total;  // no trailing newline
       if (total > limits_.list_body_bytes_max) {

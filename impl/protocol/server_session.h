@@ -69,9 +69,23 @@ struct SessionLimits {
   std::size_t list_body_bytes_max = 16 << 20;
 };
 
+// Where a session looks when L1 misses: the server's L2 tiers. Fetch may
+// block its caller, bounded by the source's own deadline.
+class MissSource {
+ public:
+  virtual ~MissSource() = default;
+  // The object under `key`, brought back into L1, or null.
+  virtual store::L1Store::ObjectRef Fetch(const std::string& key) = 0;
+  // Existence only (no I/O, no payload check).
+  virtual bool Contains(const std::string& key) = 0;
+  // Keys held below L1 (for LIST), in no particular order.
+  virtual std::vector<std::string> Keys() = 0;
+};
+
 class ServerSession {
  public:
-  ServerSession(store::L1Store& store, ServerCounters& counters, SessionLimits limits = {});
+  ServerSession(store::L1Store& store, ServerCounters& counters, SessionLimits limits = {},
+                MissSource* misses = nullptr);
 
   // Where the next received bytes go; empty when the session takes no input
   // now (output backlog, or closing).
@@ -132,6 +146,7 @@ class ServerSession {
 
   store::L1Store& store_;
   ServerCounters& counters_;
+  MissSource* misses_;
   SessionLimits limits_;
 
   State state_ = State::kHeader;

@@ -27,7 +27,7 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
   Connection(std::shared_ptr<Shared> shared, net::Transport& transport, std::unique_ptr<net::Stream> stream)
       : shared_(std::move(shared)),
         stream_(std::move(stream)),
-        session_(*shared_->store, shared_->counters, shared_->options.limits),
+        session_(*shared_->store, shared_->counters, shared_->options.limits, shared_->options.misses.get()),
         transport_(transport),
         timer_(stream_->MakeTimer()),
         last_progress_(transport.Now()) {}

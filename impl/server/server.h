@@ -26,6 +26,8 @@ struct ServerOptions {
   protocol::SessionLimits limits;
   std::chrono::milliseconds stall_timeout{30000};
   std::size_t max_connections = 4096;  // further connections are closed at once
+  // Where an L1 miss is looked up (the L2 tiers); none by default.
+  std::shared_ptr<protocol::MissSource> misses;
 };
 
 // Connections share the store and the counters with the server (shared

@@ -105,10 +105,12 @@ L1Store::ReserveError L1Store::Reserve(std::size_t bytes, Reservation* out) {
     const auto it = shared_->index.find(shared_->lru.front());
     assert(it != shared_->index.end());
     ObjectRef victim = std::move(it->second.object);
+    std::string victim_key = std::move(shared_->lru.front());
     shared_->index.erase(it);
     shared_->lru.pop_front();
     ++shared_->stats.evictions;
     lock.unlock();
+    if (on_evict_) on_evict_(victim_key, victim);
     victim.reset();
     lock.lock();
   }
@@ -137,6 +139,21 @@ void L1Store::Publish(std::string key, const ObjectMeta& meta, Reservation reser
     ++shared_->stats.publishes;
   }
   // `replaced` is released here, outside the lock.
+}
+
+L1Store::ObjectRef L1Store::PublishIfAbsent(std::string key, const ObjectMeta& meta, Reservation reservation) {
+  assert(reservation.valid() && reservation.shared_ == shared_);
+  // Declared before the lock guard: if it loses, it is released (which
+  // takes the lock to free its block) after the guard has unlocked.
+  auto object = ObjectRef(new Object(shared_, reservation.block_, reservation.data_,
+                                     reservation.size_, meta));
+  reservation.shared_ = nullptr;  // the object owns the block now
+  std::lock_guard lock(shared_->mu);
+  if (const auto it = shared_->index.find(key); it != shared_->index.end()) return it->second.object;
+  shared_->lru.push_back(key);
+  shared_->index.emplace(std::move(key), Shared::Slot{object, std::prev(shared_->lru.end())});
+  ++shared_->stats.publishes;
+  return object;
 }
 
 L1Store::ObjectRef L1Store::Get(std::string_view key) {

@@ -17,6 +17,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -80,6 +81,10 @@ class L1Store {
     ObjectMeta meta_;
   };
   using ObjectRef = std::shared_ptr<const Object>;
+  // Told of every entry eviction removes (not of replaced ones), with the
+  // lock released, on the thread that reserved. The reference pins the
+  // bytes for as long as the listener keeps it. Must not block.
+  using EvictionListener = std::function<void(const std::string& key, const ObjectRef& object)>;
 
   // Bytes set aside for one PUT. Move-only; unpublished, it frees itself.
   class Reservation {
@@ -114,6 +119,12 @@ class L1Store {
 
   // Makes the reservation visible under `key`, replacing any entry there.
   void Publish(std::string key, const ObjectMeta& meta, Reservation reservation);
+  // The same unless `key` is present; returns the entry now under `key`
+  // (the reservation's object, or the one that was there first).
+  ObjectRef PublishIfAbsent(std::string key, const ObjectMeta& meta, Reservation reservation);
+
+  // Set once, before the store is shared between threads.
+  void SetEvictionListener(EvictionListener listener) { on_evict_ = std::move(listener); }
 
   // The object under `key` (marked most recently used), or null.
   ObjectRef Get(std::string_view key);
@@ -126,6 +137,7 @@ class L1Store {
   struct Entry;
   std::shared_ptr<Shared> shared_;
   Options options_;
+  EvictionListener on_evict_;
 };
 
 }  // namespace lmc::store

@@ -40,6 +40,33 @@ TEST(L1Store, PublishGetReplace) {
   EXPECT_EQ(s.Stats().objects, 1u);
 }
 
+TEST(L1Store, EvictionListenerSeesEvictedEntriesWithTheirBytes) {
+  L1Store s({4096, 4096});
+  std::vector<std::pair<std::string, std::string>> evicted;
+  s.SetEvictionListener([&](const std::string& key, const L1Store::ObjectRef& o) { evicted.emplace_back(key, Read(o)); });
+  Put(s, "a", std::string(2000, 'a'), Meta(2000));
+  Put(s, "b", std::string(2000, 'b'), Meta(2000));
+  ASSERT_NE(s.Get("a"), nullptr);  // a is now the most recent
+  EXPECT_TRUE(evicted.empty());
+  Put(s, "c", std::string(2000, 'c'), Meta(2000));  // evicts b, the least recent
+  ASSERT_EQ(evicted.size(), 1u);
+  EXPECT_EQ(evicted[0].first, "b");
+  EXPECT_EQ(evicted[0].second, std::string(2000, 'b'));
+}
+
+TEST(L1Store, PublishIfAbsentKeepsTheFirstEntry) {
+  L1Store s({1 << 16, 1 << 16});
+  L1Store::Reservation r;
+  ASSERT_EQ(s.Reserve(3, &r), L1Store::ReserveError::kOk);
+  std::memcpy(r.data().data(), "one", 3);
+  EXPECT_EQ(Read(s.PublishIfAbsent("k", Meta(3), std::move(r))), "one");
+  ASSERT_EQ(s.Reserve(3, &r), L1Store::ReserveError::kOk);
+  std::memcpy(r.data().data(), "two", 3);
+  EXPECT_EQ(Read(s.PublishIfAbsent("k", Meta(3), std::move(r))), "one");
+  EXPECT_EQ(Read(s.Get("k")), "one");
+  EXPECT_EQ(s.Stats().used_bytes, 64u);  // the loser's block went back
+}
+
 TEST(L1Store, UnpublishedReservationIsInvisibleAndFreed) {
   L1Store s({1 << 16, 1 << 16});
   {
