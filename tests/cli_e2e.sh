@@ -16,14 +16,7 @@ done
 port="$(sed -n 's/.*listening on lm:\/\/[^:]*:\([0-9]*\).*/\1/p' "$work/server.err")"
 [ -n "$port" ] || { echo "FAIL: server did not start"; cat "$work/server.err"; exit 1; }
 client() { "$bin/lmcache-client" --url "lm://127.0.0.1:$port" --timeout-ms 5000 "$@"; }
-passed=0 failed=0
-check() {  # check NAME WANT_STATUS COMMAND...
-  local name="$1" want="$2"; shift 2
-  local got=0
-  "$@" >"$work/out" 2>"$work/err" || got=$?
-  if [ "$got" -eq "$want" ]; then passed=$((passed + 1)); else
-    failed=$((failed + 1)); echo "FAIL $name: exit $got, want $want: $(cat "$work/err")"; fi
-}
+. "$(dirname "${BASH_SOURCE[0]}")/e2e_lib.sh"
 head -c 300000 /dev/urandom >"$work/payload"
 check "put" 0 client put 'm@1@0@0x3039@bfloat16' "$work/payload" --fmt 1 --dtype 3 --shape 2,1,1
 check "get hit" 0 client get 'm@1@0@3039@bfloat16' "$work/back"

@@ -12,6 +12,7 @@
 
 #include "l2/backends.h"
 #include "l2/config.h"
+#include "l2/kv_testdata.h"
 #include "l2/serde_wrapper.h"
 #include "serde/fp8.h"
 #include "serde/registry.h"
@@ -317,29 +318,6 @@ TEST(SerdeWrapper, Fp8FileOfAnotherSizeIsAPerKeyMiss) {
 
 // ---- LMCache's fs end-to-end (serde.md §7) ----
 
-std::uint16_t ToBf16(float f) {
-  std::uint32_t u;
-  std::memcpy(&u, &f, 4);
-  u += 0x7fff + ((u >> 16) & 1);  // round to nearest even (no NaN in randn)
-  return static_cast<std::uint16_t>(u >> 16);
-}
-float FromBf16(std::uint16_t h) {
-  const std::uint32_t u = std::uint32_t{h} << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-
-double Correlation(const std::vector<std::uint16_t>& x, const std::vector<std::uint16_t>& y) {
-  double sx = 0, sy = 0, sxx = 0, syy = 0, sxy = 0;
-  const double n = static_cast<double>(x.size());
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    const double a = FromBf16(x[i]), b = FromBf16(y[i]);
-    sx += a, sy += b, sxx += a * a, syy += b * b, sxy += a * b;
-  }
-  return (n * sxy - sx * sy) / std::sqrt((n * sxx - sx * sx) * (n * syy - sy * sy));
-}
-
 TEST(FsEndToEnd, Fp8E4M3FnTwoBf16ChunksReloadWithCorrelationAbove099) {
   TempDir dir;
   std::string error;
@@ -356,10 +334,8 @@ TEST(FsEndToEnd, Fp8E4M3FnTwoBf16ChunksReloadWithCorrelationAbove099) {
   const Layout layout = Bf16({2, 4, 256, 128});
   constexpr std::size_t kElems = 2 * 4 * 256 * 128;
   std::mt19937_64 rng(0);
-  std::normal_distribution<float> randn;
-  std::vector<std::vector<std::uint16_t>> data(2, std::vector<std::uint16_t>(kElems));
-  for (auto& chunk : data)
-    for (auto& x : chunk) x = ToBf16(randn(rng));
+  std::vector<std::vector<std::uint16_t>> data;
+  for (int i = 0; i < 2; ++i) data.push_back(testing::RandnBf16(kElems, rng));
   auto bytes = [](std::vector<std::uint16_t>& v) { return std::as_writable_bytes(std::span(v)); };
   EXPECT_TRUE(StoreResult(*w, w->SubmitStore({{Key(1), bytes(data[0]), &layout}, {Key(2), bytes(data[1]), &layout}})));
   // Two final files, fp8 is one byte per element, no temp file left.
@@ -376,7 +352,7 @@ TEST(FsEndToEnd, Fp8E4M3FnTwoBf16ChunksReloadWithCorrelationAbove099) {
   const LoadResult r = Load(*w, {{Key(1), bytes(back[0]), &layout}, {Key(2), bytes(back[1]), &layout}});
   ASSERT_EQ(r.loaded, (Bitmap{true, true}));  // two leading hits
   for (std::size_t i = 0; i < 2; ++i) {
-    const double c = Correlation(data[i], back[i]);
+    const double c = testing::Bf16Correlation(data[i], std::as_bytes(std::span(back[i])));
     EXPECT_GT(c, 0.99) << "chunk " << i;
     EXPECT_LT(c, 1.0) << "fp8 must lose precision: the data went through the serde";
   }

@@ -3,19 +3,27 @@
 //   lmcache-server [HOST PORT [cpu]] [--host H] [--port P] [--l1-size-gb G | --l1-size-bytes B]
 //                  [--max-object-bytes N] [--eviction-policy LRU] [--threads T]
 //                  [--stall-timeout-ms MS] [--stats-interval-s S] [--log-level LEVEL]
+//                  [--l2-adapter JSON]... [--l2-load-timeout-ms MS] [--l2-max-pending-bytes N]
 //
+// Each --l2-adapter adds an L2 tier below L1, in order, as LMCache's option
+// of that name: {"type": "fs", "base_path": "/data/l2", "serde": {...}}
+// (docs/L2.md: what L1 evicts is written there; an L1 miss is looked up
+// there).
 // The positional form is that of LMCache's Python server (`lmcache_server
 // HOST PORT [cpu]`). SIGUSR1 prints the counters while running; SIGINT and
 // SIGTERM stop the server cleanly and print them.
 #include <csignal>
 #include <iostream>
+#include <random>
 #include <thread>
 
 #include <CLI/CLI.hpp>
 #include <asio.hpp>
 
+#include "l2/config.h"
 #include "net/asio_transport.h"
 #include "server/server.h"
+#include "tier/tier.h"
 
 namespace {
 
@@ -31,6 +39,9 @@ struct Config {
   std::uint64_t stall_timeout_ms = 30000;
   unsigned stats_interval_s = 0;
   std::string log_level = "info";
+  std::vector<std::string> l2_adapters;
+  std::uint64_t l2_load_timeout_ms = 5000;
+  std::uint64_t l2_max_pending_bytes = std::uint64_t{256} << 20;
 };
 
 }  // namespace
@@ -65,6 +76,15 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", cfg.log_level, "quiet, info or debug")
       ->check(CLI::IsMember({"quiet", "info", "debug"}))
       ->capture_default_str();
+  app.add_option("--l2-adapter", cfg.l2_adapters,
+                 "an L2 tier as JSON, e.g. '{\"type\":\"fs\",\"base_path\":\"/tmp/l2\",\"serde\":{\"type\":\"fp8\"}}'; "
+                 "repeatable, tried in order");
+  app.add_option("--l2-load-timeout-ms", cfg.l2_load_timeout_ms,
+                 "how long a GET that misses L1 waits for L2 before answering a miss")
+      ->capture_default_str();
+  app.add_option("--l2-max-pending-bytes", cfg.l2_max_pending_bytes,
+                 "evicted bytes staged for writing to L2 at most; evictions beyond are dropped")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   std::uint64_t budget = std::uint64_t{1} << 30;
@@ -85,7 +105,31 @@ int main(int argc, char** argv) {
   // One event loop per I/O thread; each connection stays on one loop.
   const unsigned threads = cfg.threads != 0 ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
   lmc::net::AsioTransport transport(0, threads);
+  std::shared_ptr<lmc::tier::Tier> tier;
+  if (!cfg.l2_adapters.empty()) {
+    std::vector<std::shared_ptr<lmc::l2::L2Adapter>> adapters;
+    for (const std::string& json : cfg.l2_adapters) {
+      std::string error;
+      auto adapter = lmc::l2::MakeAdapterFromText(json, &transport, &error);
+      if (!adapter) {
+        std::cerr << "lmcache-server: --l2-adapter: " << error << "\n";
+        return 2;
+      }
+      adapters.push_back(std::move(adapter));
+    }
+    lmc::tier::TierOptions tier_options;
+    tier_options.load_timeout = std::chrono::milliseconds(cfg.l2_load_timeout_ms);
+    tier_options.max_pending_bytes = cfg.l2_max_pending_bytes;
+    // Must differ between runs: the fs adapter never overwrites, so a name
+    // reused from an earlier run would read back that run's bytes. Not from
+    // the transport's seeded generator, whose seed is fixed here.
+    std::random_device entropy;
+    tier_options.run_id = (std::uint64_t{entropy()} << 32) ^ entropy() ^
+                          static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
+    tier = lmc::tier::Tier::Create(store, std::move(adapters), tier_options);
+  }
   lmc::server::ServerOptions options;
+  options.misses = tier;
   options.host = cfg.host;
   options.port = cfg.port;
   options.stall_timeout = std::chrono::milliseconds(cfg.stall_timeout_ms);
@@ -102,13 +146,20 @@ int main(int argc, char** argv) {
   }
 
   const auto print_counters = [&] {
-    std::cerr << lmc::server::FormatCounters(server.counters(), store->Stats()) << std::flush;
+    std::cerr << lmc::server::FormatCounters(server.counters(), store->Stats())
+              << (tier ? lmc::tier::FormatStats(tier->Stats()) : "") << std::flush;
   };
   asio::signal_set stop_signals(transport.context(), SIGINT, SIGTERM);
+  // The tier finishes its L2 writes before the loops stop (an lm:// adapter
+  // needs them), off the loop thread.
+  std::thread closer;
   stop_signals.async_wait([&](const std::error_code& ec, int) {
     if (ec) return;
     server.Stop();
-    transport.Stop();
+    closer = std::thread([&] {
+      if (tier) tier->Close();
+      transport.Stop();
+    });
   });
   asio::signal_set stats_signal(transport.context(), SIGUSR1);
   std::function<void()> wait_stats = [&] {
@@ -132,6 +183,7 @@ int main(int argc, char** argv) {
   tick();
 
   transport.Run(threads);
+  if (closer.joinable()) closer.join();
   if (!quiet) std::cerr << "lmcache-server: stopped\n";
   print_counters();
   return 0;

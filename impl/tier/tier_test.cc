@@ -1,0 +1,213 @@
+#include "tier/tier.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <random>
+#include <thread>
+
+#include "client/client.h"
+#include "l2/backends.h"
+#include "l2/config.h"
+#include "l2/kv_testdata.h"
+#include "l2/serde_wrapper.h"
+#include "net/asio_transport.h"
+#include "server/server.h"
+
+namespace lmc::tier {
+namespace {
+
+namespace fs = std::filesystem;
+using store::L1Store;
+
+void Put(L1Store& s, const std::string& key, const std::string& payload, std::int32_t dtype = 0) {
+  L1Store::Reservation r;
+  ASSERT_EQ(s.Reserve(payload.size(), &r), L1Store::ReserveError::kOk);
+  std::memcpy(r.data().data(), payload.data(), payload.size());
+  const auto n = static_cast<std::int32_t>(payload.size());
+  s.Publish(key, {n, 5, dtype, {n, 0, 0, 0}}, std::move(r));
+}
+
+std::string Read(const L1Store::ObjectRef& o) {
+  return o ? std::string(reinterpret_cast<const char*>(o->data().data()), o->data().size()) : "<null>";
+}
+
+// Waits (bounded) until the tier has no write in flight.
+void Settle(const Tier& t) {
+  for (int i = 0; i < 500 && t.Stats().pending_bytes != 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_EQ(t.Stats().pending_bytes, 0u);
+}
+
+struct MemoryTier {
+  std::shared_ptr<L1Store> l1 = std::make_shared<L1Store>(L1Store::Options{8192, 8192});
+  l2::MemoryBackend* backend = nullptr;
+  std::shared_ptr<Tier> tier;
+  MemoryTier() {
+    auto b = std::make_unique<l2::MemoryBackend>();
+    backend = b.get();
+    tier = Tier::Create(l1, {std::make_shared<l2::BackendAdapter>(std::move(b), 2)}, {});
+  }
+};
+
+TEST(Tier, EvictedObjectsComeBackFromL2IntoL1) {
+  MemoryTier m;
+  for (char c = 'a'; c <= 'f'; ++c) Put(*m.l1, std::string(1, c), std::string(2000, c));  // room for 4
+  Settle(*m.tier);
+  EXPECT_EQ(m.tier->Stats().evictions_seen, 2u);
+  EXPECT_EQ(m.backend->object_count(), 2u);
+  EXPECT_FALSE(m.l1->Contains("a"));
+  EXPECT_TRUE(m.tier->Contains("a"));
+  EXPECT_FALSE(m.tier->Contains("z"));
+  EXPECT_EQ(Read(m.tier->Fetch("a")), std::string(2000, 'a'));
+  EXPECT_TRUE(m.l1->Contains("a"));  // promoted
+  EXPECT_EQ(m.l1->Get("a")->meta().length, 2000);
+  EXPECT_EQ(m.tier->Fetch("z"), nullptr);
+  EXPECT_EQ(m.tier->Stats().l2_hits, 1u);
+}
+
+TEST(Tier, ANewerValueSupersedesTheL2CopyAndTheOldCopyIsDeleted) {
+  MemoryTier m;
+  Put(*m.l1, "k", std::string(3000, '1'));
+  Put(*m.l1, "x", std::string(3000, 'x'));
+  Put(*m.l1, "y", std::string(3000, 'y'));  // evicts k (v1)
+  Settle(*m.tier);
+  ASSERT_TRUE(m.tier->Contains("k"));
+  Put(*m.l1, "k", std::string(3000, '2'));  // v2 in L1: evicts x
+  Put(*m.l1, "z", std::string(3000, 'z'));  // evicts y
+  Put(*m.l1, "w", std::string(3000, 'w'));  // evicts k (v2)
+  Settle(*m.tier);
+  for (int i = 0; i < 100 && m.backend->object_count() != 3; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(m.backend->object_count(), 3u);  // x, y, k v2: v1 was deleted
+  EXPECT_EQ(Read(m.tier->Fetch("k")), std::string(3000, '2'));
+}
+
+TEST(Tier, APromotedObjectEvictedAgainIsNotRewritten) {
+  MemoryTier m;
+  for (char c = 'a'; c <= 'e'; ++c) Put(*m.l1, std::string(1, c), std::string(2000, c));  // evicts a
+  Settle(*m.tier);
+  ASSERT_NE(m.tier->Fetch("a"), nullptr);  // back in L1, evicting b
+  Settle(*m.tier);
+  const auto before = m.tier->Stats().stores_ok;
+  for (char c = 'f'; c <= 'i'; ++c) Put(*m.l1, std::string(1, c), std::string(2000, c));  // evicts a again, among others
+  Settle(*m.tier);
+  EXPECT_EQ(m.tier->Stats().stores_ok - before, 3u);  // c, d, e written; a kept its copy
+  EXPECT_EQ(Read(m.tier->Fetch("a")), std::string(2000, 'a'));
+}
+
+TEST(Tier, AFailingAdapterLosesTheObjectButNeverServesWrongData) {
+  auto l1 = std::make_shared<L1Store>(L1Store::Options{8192, 8192});
+  auto failing = std::make_unique<l2::FaultBackend>(std::make_unique<l2::MemoryBackend>(),
+                                                    l2::FaultOptions{.seed = 1, .fail_rate = 1.0});
+  auto tier = Tier::Create(l1, {std::make_shared<l2::BackendAdapter>(std::move(failing), 1)}, {});
+  for (char c = 'a'; c <= 'f'; ++c) Put(*l1, std::string(1, c), std::string(2000, c));
+  Settle(*tier);
+  EXPECT_EQ(tier->Stats().stores_failed, 2u);
+  EXPECT_EQ(tier->Stats().evictions_dropped, 2u);
+  EXPECT_FALSE(tier->Contains("a"));
+  EXPECT_EQ(tier->Fetch("a"), nullptr);
+}
+
+TEST(Tier, EvictionsOverThePendingBudgetAreDropped) {
+  auto l1 = std::make_shared<L1Store>(L1Store::Options{8192, 8192});
+  // A slow adapter: every store waits 200 ms, so writes pile up.
+  auto slow = std::make_unique<l2::FaultBackend>(std::make_unique<l2::MemoryBackend>(),
+                                                 l2::FaultOptions{.seed = 1, .delay_rate = 1.0, .delay = std::chrono::milliseconds(200)});
+  auto tier = Tier::Create(l1, {std::make_shared<l2::BackendAdapter>(std::move(slow), 1)}, {.max_pending_bytes = 2048});
+  for (char c = 'a'; c <= 'f'; ++c) Put(*l1, std::string(1, c), std::string(2000, c));
+  EXPECT_EQ(tier->Stats().evictions_dropped, 1u);
+  EXPECT_TRUE(tier->Contains("a"));
+  EXPECT_EQ(Read(tier->Fetch("a")), std::string(2000, 'a'));  // copied back from staging while pending
+  Settle(*tier);
+  EXPECT_FALSE(tier->Contains("b"));
+}
+
+TEST(Tier, LayoutFollowsTheWireDtypeAndShape) {
+  const serde::Layout bf16 = LayoutOf({2 * 4 * 256 * 128 * 2, 1, 3, {2, 4, 256, 128}});
+  ASSERT_EQ(bf16.groups.size(), 1u);
+  EXPECT_EQ(bf16.groups[0].dtype, serde::DType::kBFloat16);
+  EXPECT_EQ(bf16.groups[0].shape, (std::vector<std::int64_t>{2, 4, 256, 128}));
+  const serde::Layout bytes = LayoutOf({20, 5, 0, {20, 0, 0, 0}});
+  EXPECT_EQ(bytes.groups[0].dtype, serde::DType::kUInt8);
+  EXPECT_EQ(bytes.groups[0].shape, std::vector<std::int64_t>{20});
+  const serde::Layout mismatched = LayoutOf({10, 1, 3, {2, 4, 0, 0}});  // 8 bf16 would be 16 bytes
+  EXPECT_EQ(mismatched.groups[0].dtype, serde::DType::kUInt8);
+  EXPECT_EQ(mismatched.groups[0].shape, std::vector<std::int64_t>{10});
+}
+
+// ---- through the server, over the wire (serde.md §7 on the kit's server) ----
+
+TEST(TierServer, Fp8OnFsTwoBf16ChunksEvictedAndServedBackWithCorrelationAbove099) {
+  const fs::path dir = fs::temp_directory_path() / ("lmc_tier_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  net::AsioTransport transport;
+  transport.Start(2);
+  std::string error;
+  auto adapter = l2::MakeAdapter({{"type", "fs"},
+                                  {"base_path", dir.string()},
+                                  {"serde", {{"type", "fp8"}, {"fp8_dtype", "float8_e4m3fn"}}}},
+                                 &transport, &error);
+  ASSERT_TRUE(adapter) << error;
+  constexpr std::int32_t kBytes = 2 * 4 * 256 * 128 * 2;  // [2,4,256,128] bf16: 512 KiB
+  auto l1 = std::make_shared<L1Store>(L1Store::Options{3 * kBytes, kBytes});
+  auto tier = Tier::Create(l1, {adapter}, {});
+  server::ServerOptions so;
+  so.port = 0;
+  so.misses = tier;
+  server::Server srv(transport, l1, so);
+  std::uint16_t port = 0;
+  ASSERT_EQ(srv.Start(&port), net::NetError::kOk);
+  client::ClientOptions co;
+  co.port = port;
+  client::Client c(transport, co);
+
+  std::mt19937_64 rng(0);
+  std::vector<std::vector<std::uint16_t>> chunks;
+  for (int i = 0; i < 2; ++i) chunks.push_back(l2::testing::RandnBf16(kBytes / 2, rng));
+  const protocol::PutFields fields{1, 3, {2, 4, 256, 128}};
+  const std::string keys[2] = {"test-model@1@0@1@bfloat16", "test-model@1@0@2@bfloat16"};
+  for (std::size_t i = 0; i < 2; ++i)
+    ASSERT_EQ(c.Put(keys[i], fields, std::as_bytes(std::span(chunks[i]))).status, client::CallStatus::kOk);
+  // Three more chunks push both out of L1 and into the fs tier.
+  const std::vector<std::byte> filler(kBytes, std::byte{0});
+  for (int i = 0; i < 3; ++i)
+    ASSERT_EQ(c.Put("test-model@1@0@f" + std::to_string(i) + "@bfloat16", fields, filler).status, client::CallStatus::kOk);
+  ASSERT_EQ(c.Health().status, client::CallStatus::kOk);  // every PUT before it has been handled
+  Settle(*tier);
+  EXPECT_FALSE(l1->Contains(keys[0]));
+  EXPECT_FALSE(l1->Contains(keys[1]));
+  std::size_t files = 0;
+  for (const auto& f : fs::directory_iterator(dir)) {
+    EXPECT_EQ(f.file_size(), static_cast<std::uintmax_t>(kBytes / 2)) << "fp8: one byte per element";
+    ++files;
+  }
+  EXPECT_GE(files, 2u);
+
+  for (std::size_t i = 0; i < 2; ++i) {
+    const client::CallResult r = c.Get(keys[i]);
+    ASSERT_EQ(r.status, client::CallStatus::kOk) << keys[i];
+    EXPECT_EQ(r.reply.dtype, 3);
+    EXPECT_EQ(r.reply.shape, (wire::Shape{2, 4, 256, 128}));
+    ASSERT_EQ(r.body.size(), static_cast<std::size_t>(kBytes));
+    const double corr = l2::testing::Bf16Correlation(chunks[i], r.body);
+    EXPECT_GT(corr, 0.99) << keys[i];
+    EXPECT_LT(corr, 1.0) << "the bytes went through fp8";
+  }
+  // The promotions evicted fillers; once their writes are done no staging
+  // is left: neither the tier's copies nor the serde's temps.
+  Settle(*tier);
+  EXPECT_EQ(dynamic_cast<l2::SerdeL2Wrapper&>(*adapter).temps().outstanding(), 0u);
+  EXPECT_GE(tier->Stats().l2_hits, 2u);
+  // L1 holds exactly its resident objects: no reservation leaked on the way.
+  EXPECT_EQ(l1->Stats().used_bytes, l1->Stats().objects * static_cast<std::uint64_t>(kBytes));
+  c.Close();
+  srv.Stop();
+  tier->Close();
+  transport.Stop();
+  transport.Join();
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace lmc::tier
