@@ -102,11 +102,11 @@ SerdeError AesGcmSerde::Deserialize(std::span<const std::byte> blob, const Layou
   std::memcpy(tag, in + 13 + dst.size(), 16);
   unsigned char final_block[16];
   if (!ctx || EVP_DecryptInit_ex(ctx.get(), cipher, nullptr, aes_key.data(), in + 1) != 1 ||
-      EVP_DecryptUpdate(ctx.get(), reinterpret_cast<unsigned char*>(dst.data()), &len, in + 13,
-                        static_cast<int>(dst.size())) != 1 ||
+      (!dst.empty() && EVP_DecryptUpdate(ctx.get(), reinterpret_cast<unsigned char*>(dst.data()), &len, in + 13,
+                                         static_cast<int>(dst.size())) != 1) ||
       EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, 16, tag) != 1 ||
       EVP_DecryptFinal_ex(ctx.get(), final_block, &len) != 1) {
-    std::memset(dst.data(), 0, dst.size());  // never hand out unauthenticated plaintext
+    if (!dst.empty()) std::memset(dst.data(), 0, dst.size());  // never hand out unauthenticated plaintext
     return SerdeError::kAuth;
   }
   return SerdeError::kOk;

@@ -12,7 +12,8 @@ namespace {
 
 void Fingerprint(const ObjectKey* key, std::byte out[8]) {
   std::memset(out, 0, 8);
-  if (key != nullptr) std::memcpy(out, key->chunk_hash.data(), std::min<std::size_t>(8, key->chunk_hash.size()));
+  if (key != nullptr && !key->chunk_hash.empty())
+    std::memcpy(out, key->chunk_hash.data(), std::min<std::size_t>(8, key->chunk_hash.size()));
 }
 
 void PutBigEndian64(std::byte* p, std::uint64_t v) {
