@@ -18,8 +18,17 @@ namespace lmc::serde {
 namespace {
 
 constexpr std::byte kMagic[4] = {std::byte{'L'}, std::byte{'M'}, std::byte{'K'}, std::byte{'Z'}};
-constexpr std::uint8_t kVersion = 1;
+constexpr std::uint8_t kVersion = 2;
+constexpr std::size_t kChunkBytes = std::size_t{1} << kLosslessChunkLog2;
 
+void PutU32(std::byte* p, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<std::byte>(v >> (8 * i));
+}
+std::uint32_t GetU32(const std::byte* p) {
+  std::uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v |= static_cast<std::uint32_t>(p[i]) << (8 * i);
+  return v;
+}
 void PutU64(std::byte* p, std::uint64_t v) {
   for (int i = 0; i < 8; ++i) p[i] = static_cast<std::byte>(v >> (8 * i));
 }
@@ -37,21 +46,78 @@ bool PlanesFit(const Layout& layout) {
   return true;
 }
 
-// One scratch buffer per thread for the byte planes, reused across calls
-// (a fresh allocation per object would fault in new pages every time).
-std::vector<std::byte>& Scratch(std::size_t bytes) {
-  thread_local std::vector<std::byte> scratch;
-  if (scratch.size() < bytes) scratch.resize(bytes);
-  return scratch;
+// Per-thread state, reused across calls: a chunk of scratch for the byte
+// planes, the codecs' contexts and the hash state (allocating them per
+// object, or per chunk, would cost more than a chunk's work).
+struct ThreadState {
+  std::vector<std::byte> scratch = std::vector<std::byte>(kChunkBytes);
+  ZSTD_CCtx* cctx = ZSTD_createCCtx();
+  ZSTD_DCtx* dctx = ZSTD_createDCtx();
+  std::vector<char> lz4_state = std::vector<char>(static_cast<std::size_t>(LZ4_sizeofState()));
+  std::vector<char> lz4hc_state = std::vector<char>(static_cast<std::size_t>(LZ4_sizeofStateHC()));
+  XXH3_state_t* hash = XXH3_createState();
+  ThreadState() = default;
+  ThreadState(const ThreadState&) = delete;
+  ThreadState& operator=(const ThreadState&) = delete;
+  ~ThreadState() {
+    ZSTD_freeCCtx(cctx);
+    ZSTD_freeDCtx(dctx);
+    XXH3_freeState(hash);
+  }
+  bool ok() const { return cctx != nullptr && dctx != nullptr && hash != nullptr; }
+};
+
+ThreadState& State() {
+  thread_local ThreadState state;
+  return state;
 }
 
-std::uint64_t Bound(Codec codec, std::uint64_t n) {
+// Upper bound of one compressed chunk of n bytes (n <= a chunk).
+std::uint64_t ChunkBound(Codec codec, std::size_t n) {
   if (codec == Codec::kZstd) {
-    const std::size_t bound = ZSTD_compressBound(static_cast<std::size_t>(n));
-    return ZSTD_isError(bound) || bound > UINT64_MAX - kLosslessHeaderBytes - (1u << 20) ? 0 : bound;
+    const std::size_t bound = ZSTD_compressBound(n);
+    return ZSTD_isError(bound) ? 0 : bound;
   }
-  if (n > static_cast<std::uint64_t>(LZ4_MAX_INPUT_SIZE)) return 0;
   return static_cast<std::uint64_t>(LZ4_compressBound(static_cast<int>(n)));
+}
+
+// The whole body's bound: every chunk's bound plus its 4-byte size; 0 when
+// it does not fit in 64 bits.
+std::uint64_t Bound(Codec codec, std::uint64_t n) {
+  const std::uint64_t full = n / kChunkBytes;
+  const auto rest = static_cast<std::size_t>(n % kChunkBytes);
+  const std::uint64_t per_full = 4 + ChunkBound(codec, kChunkBytes);
+  const std::uint64_t last = rest == 0 ? 0 : 4 + ChunkBound(codec, rest);
+  const std::uint64_t room = UINT64_MAX - kLosslessHeaderBytes - last;
+  if (full > room / per_full) return 0;
+  return full * per_full + last;
+}
+
+// Compresses one chunk into `out`; returns its size, or 0 on failure.
+std::size_t CompressChunk(ThreadState& t, const LosslessOptions& o, std::span<const std::byte> in,
+                          std::span<std::byte> out) {
+  if (o.codec == Codec::kZstd) {
+    const std::size_t n = ZSTD_compressCCtx(t.cctx, out.data(), out.size(), in.data(), in.size(), o.level);
+    return ZSTD_isError(n) ? 0 : n;
+  }
+  const auto* src = reinterpret_cast<const char*>(in.data());
+  auto* dst = reinterpret_cast<char*>(out.data());
+  const int size = static_cast<int>(in.size());
+  const int cap = static_cast<int>(std::min<std::size_t>(out.size(), INT32_MAX));
+  const int n = o.level <= 0 ? LZ4_compress_fast_extState(t.lz4_state.data(), src, dst, size, cap, 1)
+                             : LZ4_compress_HC_extStateHC(t.lz4hc_state.data(), src, dst, size, cap, o.level);
+  return n > 0 ? static_cast<std::size_t>(n) : 0;
+}
+
+// Decompresses one chunk, which must give exactly out.size() bytes.
+bool DecompressChunk(ThreadState& t, Codec codec, std::span<const std::byte> in, std::span<std::byte> out) {
+  if (codec == Codec::kZstd) {
+    const std::size_t n = ZSTD_decompressDCtx(t.dctx, out.data(), out.size(), in.data(), in.size());
+    return !ZSTD_isError(n) && n == out.size();
+  }
+  const int n = LZ4_decompress_safe(reinterpret_cast<const char*>(in.data()), reinterpret_cast<char*>(out.data()),
+                                    static_cast<int>(in.size()), static_cast<int>(out.size()));
+  return n >= 0 && static_cast<std::size_t>(n) == out.size();
 }
 
 }  // namespace
@@ -131,37 +197,35 @@ SerdeError LosslessSerde::Serialize(const Layout& layout, std::span<const std::b
   if (e != SerdeError::kOk) return e;
   if (src.size() != *LayoutBytes(layout)) return SerdeError::kSizeMismatch;
   if (dst.size() < kLosslessHeaderBytes) return SerdeError::kTooSmall;
-  std::span<const std::byte> input = src;
-  if (options_.byte_planes) {
-    std::vector<std::byte>& planes = Scratch(src.size());
-    SplitBytePlanes(src, std::span(planes).first(src.size()));
-    input = std::span(planes).first(src.size());
-  }
-  std::byte* out = dst.data() + kLosslessHeaderBytes;
-  const std::size_t room = std::min<std::size_t>(dst.size(), static_cast<std::size_t>(estimate)) - kLosslessHeaderBytes;
-  std::size_t compressed = 0;
-  if (options_.codec == Codec::kZstd) {
-    compressed = ZSTD_compress(out, room, input.data(), input.size(), options_.level);
-    if (ZSTD_isError(compressed)) return SerdeError::kTooSmall;
-  } else {
-    const int n = options_.level <= 0
-                      ? LZ4_compress_default(reinterpret_cast<const char*>(input.data()), reinterpret_cast<char*>(out),
-                                             static_cast<int>(input.size()), static_cast<int>(room))
-                      : LZ4_compress_HC(reinterpret_cast<const char*>(input.data()), reinterpret_cast<char*>(out),
-                                        static_cast<int>(input.size()), static_cast<int>(room), options_.level);
-    if (n <= 0 && !input.empty()) return SerdeError::kTooSmall;
-    compressed = static_cast<std::size_t>(std::max(n, 0));
+  ThreadState& t = State();
+  if (!t.ok()) return SerdeError::kTooSmall;  // no memory for the codec contexts
+  XXH3_64bits_reset(t.hash);
+  const std::size_t end = std::min<std::size_t>(dst.size(), static_cast<std::size_t>(estimate));
+  std::size_t pos = kLosslessHeaderBytes;
+  for (std::size_t off = 0; off < src.size(); off += kChunkBytes) {
+    const std::span<const std::byte> chunk = src.subspan(off, std::min(kChunkBytes, src.size() - off));
+    XXH3_64bits_update(t.hash, chunk.data(), chunk.size());
+    std::span<const std::byte> input = chunk;
+    if (options_.byte_planes) {
+      SplitBytePlanes(chunk, std::span(t.scratch).first(chunk.size()));
+      input = std::span(t.scratch).first(chunk.size());
+    }
+    if (end - pos < 4) return SerdeError::kTooSmall;
+    const std::size_t n = CompressChunk(t, options_, input, dst.subspan(pos + 4, end - pos - 4));
+    if (n == 0) return SerdeError::kTooSmall;
+    PutU32(dst.data() + pos, static_cast<std::uint32_t>(n));
+    pos += 4 + n;
   }
   std::byte* h = dst.data();
   std::memcpy(h, kMagic, 4);
   h[4] = std::byte{kVersion};
   h[5] = static_cast<std::byte>(options_.codec);
   h[6] = std::byte{options_.byte_planes ? std::uint8_t{1} : std::uint8_t{0}};
-  h[7] = std::byte{0};
+  h[7] = std::byte{kLosslessChunkLog2};
   PutU64(h + 8, src.size());
-  PutU64(h + 16, compressed);
-  PutU64(h + 24, XXH3_64bits(src.data(), src.size()));
-  *written = kLosslessHeaderBytes + compressed;
+  PutU64(h + 16, pos - kLosslessHeaderBytes);
+  PutU64(h + 24, XXH3_64bits_digest(t.hash));
+  *written = pos;
   return SerdeError::kOk;
 }
 
@@ -177,31 +241,34 @@ SerdeError LosslessSerde::Deserialize(std::span<const std::byte> blob, const Lay
   // Written by another codec or transform: a configuration mismatch, never
   // decoded as if it were ours.
   if (blob[5] != static_cast<std::byte>(options_.codec) ||
-      blob[6] != std::byte{options_.byte_planes ? std::uint8_t{1} : std::uint8_t{0}} || blob[7] != std::byte{0}) {
+      blob[6] != std::byte{options_.byte_planes ? std::uint8_t{1} : std::uint8_t{0}}) {
     return SerdeError::kWrongSerde;
   }
+  const auto chunk_log2 = static_cast<unsigned>(blob[7]);
   const std::uint64_t original = GetU64(blob.data() + 8);
-  const std::uint64_t compressed = GetU64(blob.data() + 16);
-  if (original != dst.size() || compressed > blob.size() - kLosslessHeaderBytes) return SerdeError::kCorrupt;
-  const std::byte* in = blob.data() + kLosslessHeaderBytes;
-  std::span<std::byte> out = dst;
-  if (options_.byte_planes) out = std::span(Scratch(dst.size())).first(dst.size());
-  std::size_t got = 0;
-  if (options_.codec == Codec::kZstd) {
-    got = ZSTD_decompress(out.data(), out.size(), in, static_cast<std::size_t>(compressed));
-    if (ZSTD_isError(got)) return SerdeError::kCorrupt;
-  } else {
-    if (compressed > static_cast<std::uint64_t>(INT32_MAX) || out.size() > static_cast<std::size_t>(INT32_MAX)) {
-      return SerdeError::kCorrupt;
-    }
-    const int n = LZ4_decompress_safe(reinterpret_cast<const char*>(in), reinterpret_cast<char*>(out.data()),
-                                      static_cast<int>(compressed), static_cast<int>(out.size()));
-    if (n < 0) return SerdeError::kCorrupt;
-    got = static_cast<std::size_t>(n);
+  const std::uint64_t body = GetU64(blob.data() + 16);
+  if (chunk_log2 < 10 || chunk_log2 > 30 || original != dst.size() || body != blob.size() - kLosslessHeaderBytes)
+    return SerdeError::kCorrupt;
+  const std::size_t chunk_bytes = std::size_t{1} << chunk_log2;
+  ThreadState& t = State();
+  if (!t.ok()) return SerdeError::kCorrupt;
+  // Bounded by the caller's destination, not by the blob's header.
+  const std::size_t scratch_bytes = std::min(chunk_bytes, dst.size());
+  if (options_.byte_planes && t.scratch.size() < scratch_bytes) t.scratch.resize(scratch_bytes);
+  XXH3_64bits_reset(t.hash);
+  std::span<const std::byte> in = blob.subspan(kLosslessHeaderBytes);
+  for (std::size_t off = 0; off < dst.size(); off += chunk_bytes) {
+    const std::span<std::byte> chunk = dst.subspan(off, std::min(chunk_bytes, dst.size() - off));
+    if (in.size() < 4) return SerdeError::kCorrupt;
+    const std::uint32_t n = GetU32(in.data());
+    if (n > in.size() - 4 || n > static_cast<std::uint32_t>(INT32_MAX)) return SerdeError::kCorrupt;
+    const std::span<std::byte> out = options_.byte_planes ? std::span(t.scratch).first(chunk.size()) : chunk;
+    if (!DecompressChunk(t, options_.codec, in.subspan(4, n), out)) return SerdeError::kCorrupt;
+    if (options_.byte_planes) JoinBytePlanes(out, chunk);
+    XXH3_64bits_update(t.hash, chunk.data(), chunk.size());
+    in = in.subspan(4 + std::size_t{n});
   }
-  if (got != out.size()) return SerdeError::kCorrupt;
-  if (options_.byte_planes) JoinBytePlanes(out, dst);
-  if (XXH3_64bits(dst.data(), dst.size()) != GetU64(blob.data() + 24)) return SerdeError::kCorrupt;
+  if (!in.empty() || XXH3_64bits_digest(t.hash) != GetU64(blob.data() + 24)) return SerdeError::kCorrupt;
   return SerdeError::kOk;
 }
 

@@ -6,13 +6,20 @@
 // data. Little-endian, 32 bytes:
 //
 //   0  4  magic "LMKZ"
-//   4  1  version 1
+//   4  1  version 2
 //   5  1  codec: 1 zstd, 2 lz4
 //   6  1  transform: 0 none, 1 byte planes of 2-byte elements
-//   7  1  reserved, 0
+//   7  1  log2 of the chunk size (20, 1 MiB, when written here; 10..30 read)
 //   8  8  original size in bytes
-//  16  8  compressed size in bytes (the rest of the blob)
+//  16  8  body size in bytes (the rest of the blob)
 //  24  8  XXH3-64 of the original bytes
+//
+// The body is the original cut into chunks of the chunk size (the last one
+// shorter), each compressed on its own (byte planes within the chunk) and
+// written as a 4-byte compressed size, then the compressed bytes. Chunks
+// keep each step in the cache: a chunk is split, hashed and compressed, or
+// decompressed, joined and hashed, while it is hot, instead of one pass over
+// the whole object per step.
 #pragma once
 
 #include "serde/serde.h"
@@ -22,6 +29,7 @@ namespace lmc::serde {
 enum class Codec : std::uint8_t { kZstd = 1, kLz4 = 2 };
 
 inline constexpr std::size_t kLosslessHeaderBytes = 32;
+inline constexpr unsigned kLosslessChunkLog2 = 20;  // 1 MiB
 
 struct LosslessOptions {
   Codec codec = Codec::kZstd;

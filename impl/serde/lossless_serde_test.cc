@@ -91,6 +91,37 @@ INSTANTIATE_TEST_SUITE_P(Codecs, LosslessCorruption,
                          testing::Values(LosslessOptions{Codec::kZstd, 3, false}, LosslessOptions{Codec::kZstd, 3, true},
                                          LosslessOptions{Codec::kLz4, 0, false}, LosslessOptions{Codec::kLz4, 9, true}));
 
+TEST(Lossless, ObjectsOfManyChunksRoundTripAndEveryChunkIsChecked) {
+  // 2.5 chunks: two full chunks and a shorter last one.
+  const std::size_t n = (std::size_t{5} << kLosslessChunkLog2) / 2;
+  const Layout layout{{{{static_cast<std::int64_t>(n / 2)}, DType::kBFloat16}}};
+  const auto src = KvLikeBytes(n, 9);
+  for (const LosslessOptions o : {LosslessOptions{Codec::kZstd, 1, true}, LosslessOptions{Codec::kLz4, 0, false},
+                                  LosslessOptions{Codec::kLz4, 9, true}, LosslessOptions{Codec::kZstd, 3, false}}) {
+    const LosslessSerde serde(o);
+    SerdeError e;
+    std::vector<std::byte> blob(serde.EstimateSerializedSize(layout, &e)), back(n);
+    std::size_t written = 0;
+    ASSERT_EQ(serde.Serialize(layout, src, blob, nullptr, &written), SerdeError::kOk);
+    blob.resize(written);
+    EXPECT_EQ(static_cast<unsigned>(blob[7]), kLosslessChunkLog2);
+    ASSERT_EQ(serde.Deserialize(blob, layout, back, nullptr), SerdeError::kOk);
+    EXPECT_EQ(back, src);
+    // A flipped byte in the last chunk, or a chunk dropped from the end, is
+    // caught though the chunks before it decode.
+    std::vector<std::byte> bad = blob;
+    bad[bad.size() - 3] ^= std::byte{0x40};
+    EXPECT_EQ(serde.Deserialize(bad, layout, back, nullptr), SerdeError::kCorrupt);
+    // A hostile chunk size in the header is refused, not allocated.
+    bad = blob;
+    bad[7] = std::byte{40};
+    EXPECT_EQ(serde.Deserialize(bad, layout, back, nullptr), SerdeError::kCorrupt);
+    bad = blob;
+    bad[7] = std::byte{static_cast<std::uint8_t>(kLosslessChunkLog2 + 1)};  // chunks read at the wrong size
+    EXPECT_EQ(serde.Deserialize(bad, layout, back, nullptr), SerdeError::kCorrupt);
+  }
+}
+
 TEST(Lossless, AnotherConfigurationIsDetectedNotDecoded) {
   const Layout layout{{{{256}, DType::kFloat16}}};
   const auto src = KvLikeBytes(512, 3);
