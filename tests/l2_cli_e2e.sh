@@ -45,6 +45,12 @@ for i in 1 2 3 4 5 6; do
   check "bytes $i" 0 cmp "$work/p$i" "$work/b$i"
 done
 check "miss" 1 client get 'm@1@0@77@uint8' -
+# With the fs files gone, what is not in L1 must come from the lm:// tier.
+rm -f "$work/l2/"*.data
+for i in 1 2 3 4 5 6; do
+  check "get $i via lm" 0 client get "m@1@0@$i@uint8" "$work/c$i"
+  check "bytes $i via lm" 0 cmp "$work/p$i" "$work/c$i"
+done
 # The lm:// tier got the same objects, compressed: its server holds them.
 check "remote holds blobs" 0 sh -c "'$bin/lmcache-client' --url lm://127.0.0.1:$remote_port list | grep -q 'lmcache-server@'"
 kill -TERM "${pids[1]}"

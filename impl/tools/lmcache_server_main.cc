@@ -105,12 +105,17 @@ int main(int argc, char** argv) {
   // One event loop per I/O thread; each connection stays on one loop.
   const unsigned threads = cfg.threads != 0 ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
   lmc::net::AsioTransport transport(0, threads);
+  // lm:// tiers get their own event loop: a GET that misses L1 waits for L2
+  // on its connection's loop, and must not wait for a reply that only that
+  // same loop could read.
+  lmc::net::AsioTransport l2_transport(0, 1);
   std::shared_ptr<lmc::tier::Tier> tier;
   if (!cfg.l2_adapters.empty()) {
+    l2_transport.Start(1);
     std::vector<std::shared_ptr<lmc::l2::L2Adapter>> adapters;
     for (const std::string& json : cfg.l2_adapters) {
       std::string error;
-      auto adapter = lmc::l2::MakeAdapterFromText(json, &transport, &error);
+      auto adapter = lmc::l2::MakeAdapterFromText(json, &l2_transport, &error);
       if (!adapter) {
         std::cerr << "lmcache-server: --l2-adapter: " << error << "\n";
         return 2;
@@ -150,8 +155,8 @@ int main(int argc, char** argv) {
               << (tier ? lmc::tier::FormatStats(tier->Stats()) : "") << std::flush;
   };
   asio::signal_set stop_signals(transport.context(), SIGINT, SIGTERM);
-  // The tier finishes its L2 writes before the loops stop (an lm:// adapter
-  // needs them), off the loop thread.
+  // The tier finishes its L2 writes before the loops stop, off the loop
+  // thread.
   std::thread closer;
   stop_signals.async_wait([&](const std::error_code& ec, int) {
     if (ec) return;
@@ -184,6 +189,8 @@ int main(int argc, char** argv) {
 
   transport.Run(threads);
   if (closer.joinable()) closer.join();
+  l2_transport.Stop();
+  l2_transport.Join();
   if (!quiet) std::cerr << "lmcache-server: stopped\n";
   print_counters();
   return 0;
