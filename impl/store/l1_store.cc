@@ -164,6 +164,15 @@ L1Store::ObjectRef L1Store::Get(std::string_view key) {
   return it->second.object;
 }
 
+void L1Store::Clear() {
+  std::unordered_map<std::string, Shared::Slot> dropped;  // released after the lock
+  {
+    std::lock_guard lock(shared_->mu);
+    dropped.swap(shared_->index);
+    shared_->lru.clear();
+  }
+}
+
 bool L1Store::Contains(std::string_view key) const {
   std::lock_guard lock(shared_->mu);
   return shared_->index.count(std::string(key)) != 0;

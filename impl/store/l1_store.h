@@ -126,6 +126,10 @@ class L1Store {
   // Set once, before the store is shared between threads.
   void SetEvictionListener(EvictionListener listener) { on_evict_ = std::move(listener); }
 
+  // Drops every entry (LMCache's clear(force=True)); not an eviction, so the
+  // listener is not told. Pinned bytes go back when their last reader is done.
+  void Clear();
+
   // The object under `key` (marked most recently used), or null.
   ObjectRef Get(std::string_view key);
   bool Contains(std::string_view key) const;

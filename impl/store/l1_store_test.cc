@@ -54,6 +54,25 @@ TEST(L1Store, EvictionListenerSeesEvictedEntriesWithTheirBytes) {
   EXPECT_EQ(evicted[0].second, std::string(2000, 'b'));
 }
 
+TEST(L1Store, ClearDropsEverythingAndPinnedBytesFollowTheirReader) {
+  L1Store s({1 << 16, 1 << 16});
+  bool told = false;
+  s.SetEvictionListener([&](const std::string&, const L1Store::ObjectRef&) { told = true; });
+  Put(s, "a", "aaaa", Meta(4));
+  Put(s, "b", "bb", Meta(2));
+  auto pinned = s.Get("a");
+  s.Clear();
+  EXPECT_FALSE(told);
+  EXPECT_EQ(s.Stats().objects, 0u);
+  EXPECT_EQ(s.Keys().size(), 0u);
+  EXPECT_EQ(s.Stats().used_bytes, 64u);  // a, still being read
+  EXPECT_EQ(Read(pinned), "aaaa");
+  pinned.reset();
+  EXPECT_EQ(s.Stats().used_bytes, 0u);
+  Put(s, "c", "cc", Meta(2));  // the store still works
+  EXPECT_EQ(Read(s.Get("c")), "cc");
+}
+
 TEST(L1Store, PublishIfAbsentKeepsTheFirstEntry) {
   L1Store s({1 << 16, 1 << 16});
   L1Store::Reservation r;

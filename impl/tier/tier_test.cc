@@ -184,6 +184,10 @@ TEST(TierServer, Fp8OnFsTwoBf16ChunksEvictedAndServedBackWithCorrelationAbove099
   }
   EXPECT_GE(files, 2u);
 
+  // LMCache's step 6: clear L1 (force), nothing left in it.
+  l1->Clear();
+  EXPECT_EQ(l1->Stats().objects, 0u);
+  EXPECT_EQ(l1->Stats().used_bytes, 0u);
   for (std::size_t i = 0; i < 2; ++i) {
     const client::CallResult r = c.Get(keys[i]);
     ASSERT_EQ(r.status, client::CallStatus::kOk) << keys[i];
@@ -194,13 +198,17 @@ TEST(TierServer, Fp8OnFsTwoBf16ChunksEvictedAndServedBackWithCorrelationAbove099
     EXPECT_GT(corr, 0.99) << keys[i];
     EXPECT_LT(corr, 1.0) << "the bytes went through fp8";
   }
-  // The promotions evicted fillers; once their writes are done no staging
-  // is left: neither the tier's copies nor the serde's temps.
+  // Once the writes are done no staging is left: neither the tier's copies
+  // nor the serde's temps.
   Settle(*tier);
   EXPECT_EQ(dynamic_cast<l2::SerdeL2Wrapper&>(*adapter).temps().outstanding(), 0u);
   EXPECT_GE(tier->Stats().l2_hits, 2u);
-  // L1 holds exactly its resident objects: no reservation leaked on the way.
-  EXPECT_EQ(l1->Stats().used_bytes, l1->Stats().objects * static_cast<std::uint64_t>(kBytes));
+  // L1 holds exactly the two chunks read back, and nothing leaked on the way;
+  // cleared, it is back to zero.
+  EXPECT_EQ(l1->Stats().objects, 2u);
+  EXPECT_EQ(l1->Stats().used_bytes, 2 * static_cast<std::uint64_t>(kBytes));
+  l1->Clear();
+  EXPECT_EQ(l1->Stats().used_bytes, 0u);
   c.Close();
   srv.Stop();
   tier->Close();
