@@ -133,9 +133,11 @@ LoadResult SerdeL2Wrapper::RunLoad(const std::vector<LoadItem>& items) {
   LoadResult inner = WaitInnerLoad(inner_->SubmitLoad(std::move(reads)));
   if (inner.loaded.size() != n || inner.sizes.size() != n) return none;
   std::vector<serde::DeserializeItem> batch;
-  for (std::size_t i = 0; i < n; ++i)
-    if (inner.loaded[i])
-      batch.push_back({(*temps)[i].data().first(inner.sizes[i]), items[i].layout, items[i].dst, &items[i].key});
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!inner.loaded[i]) continue;
+    if (inner.sizes[i] > (*temps)[i].data().size()) return none;  // an adapter that broke its contract
+    batch.push_back({(*temps)[i].data().first(inner.sizes[i]), items[i].layout, items[i].dst, &items[i].key});
+  }
   if (batch.empty()) return inner;  // §5.4 step 3: the inner (all-zero) bitmap
   const serde::AsyncSerdeProcessor::Submitted s = processor_.SubmitDeserialize(std::move(batch));
   const bool ok = s.done.get();
