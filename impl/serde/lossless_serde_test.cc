@@ -107,6 +107,10 @@ TEST(Lossless, ObjectsOfManyChunksRoundTripAndEveryChunkIsChecked) {
     EXPECT_EQ(static_cast<unsigned>(blob[7]), kLosslessChunkLog2);
     ASSERT_EQ(serde.Deserialize(blob, layout, back, nullptr), SerdeError::kOk);
     EXPECT_EQ(back, src);
+    // Into a destination at an odd address (streamed stores need alignment).
+    std::vector<std::byte> shifted(n + 1);
+    ASSERT_EQ(serde.Deserialize(blob, layout, std::span(shifted).subspan(1), nullptr), SerdeError::kOk);
+    EXPECT_TRUE(std::equal(src.begin(), src.end(), shifted.begin() + 1));
     // A flipped byte in the last chunk, or a chunk dropped from the end, is
     // caught though the chunks before it decode.
     std::vector<std::byte> bad = blob;
