@@ -58,7 +58,7 @@ ServerSession::ServerSession(store::L1Store& store, ServerCounters& counters, Se
 }
 
 std::span<std::byte> ServerSession::ReadBuffer() {
-  if (closing_) return {};
+  if (closing_ || state_ == State::kAwaitMiss) return {};
   if (state_ == State::kPutPayload) return put_.data().subspan(put_received_);
   if (state_ == State::kHeader && pending_output_bytes_ > limits_.pending_output_bytes_max) return {};
   if (begin_ == end_) {
@@ -86,8 +86,29 @@ void ServerSession::OnRead(std::size_t n) {
   Process();
 }
 
+bool ServerSession::TakeMissRequest(std::string* key) {
+  if (!miss_requested_) return false;
+  miss_requested_ = false;
+  *key = std::move(miss_key_);
+  return true;
+}
+
+void ServerSession::OnMissResult(store::L1Store::ObjectRef object) {
+  assert(state_ == State::kAwaitMiss);
+  state_ = State::kHeader;
+  if (closing_) return;
+  if (object) {
+    counters_.hits.fetch_add(1, std::memory_order_relaxed);
+    ReplyObject(std::move(object));
+  } else {
+    counters_.misses.fetch_add(1, std::memory_order_relaxed);
+    Reply(DummyReply(wire::ReturnCode::kFail));
+  }
+  Process();  // the requests that arrived behind the GET
+}
+
 void ServerSession::OnEof() {
-  const bool mid_request = state_ != State::kHeader || end_ != begin_;
+  const bool mid_request = (state_ != State::kHeader && state_ != State::kAwaitMiss) || end_ != begin_;
   if (mid_request && !closing_) counters_.Count(Reject::kTruncated);
   Close();
 }
@@ -145,7 +166,13 @@ void ServerSession::HandleHeader(const RequestView& h, bool key_decoded) {
     case Command::kGet:
       if (CanonicalKey(h, key_decoded, &key)) {
         store::L1Store::ObjectRef o = store_.Get(key);
-        if (!o && misses_ != nullptr) o = misses_->Fetch(key);
+        if (!o && misses_ != nullptr) {
+          // Look below L1; the reply waits, and so does every later request.
+          miss_key_ = std::move(key);
+          miss_requested_ = true;
+          state_ = State::kAwaitMiss;
+          return;
+        }
         if (o) {
           counters_.hits.fetch_add(1, std::memory_order_relaxed);
           ReplyObject(std::move(o));

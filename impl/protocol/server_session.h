@@ -18,6 +18,7 @@
 #pragma once
 
 #include <array>
+#include <functional>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -69,13 +70,15 @@ struct SessionLimits {
   std::size_t list_body_bytes_max = 16 << 20;
 };
 
-// Where a session looks when L1 misses: the server's L2 tiers. Fetch may
-// block its caller, bounded by the source's own deadline.
+// Where a session looks when L1 misses: the server's L2 tiers.
 class MissSource {
  public:
   virtual ~MissSource() = default;
-  // The object under `key`, brought back into L1, or null.
-  virtual store::L1Store::ObjectRef Fetch(const std::string& key) = 0;
+  // Looks `key` up below L1 and calls `done` exactly once, on any thread,
+  // with the object (brought back into L1) or null, within the source's own
+  // deadline. Must not call `done` before returning if the caller's thread
+  // must not re-enter (the server posts it to the connection's loop).
+  virtual void FetchAsync(std::string key, std::function<void(store::L1Store::ObjectRef)> done) = 0;
   // Existence only (no I/O, no payload check).
   virtual bool Contains(const std::string& key) = 0;
   // Keys held below L1 (for LIST), in no particular order.
@@ -102,6 +105,13 @@ class ServerSession {
   // `n` bytes of GatherWrites' spans were written.
   void OnWritten(std::size_t n);
 
+  // A GET missed L1 and the session waits for the MissSource: true once per
+  // miss, with the key to fetch. The session takes no input until
+  // OnMissResult() (replies stay in request order).
+  bool TakeMissRequest(std::string* key);
+  // What the MissSource found for the key TakeMissRequest gave (null: miss).
+  void OnMissResult(store::L1Store::ObjectRef object);
+
   // True when the transport should close: the session stopped taking input
   // and every owed reply has been written.
   bool Done() const { return closing_ && output_.empty(); }
@@ -117,7 +127,7 @@ class ServerSession {
   }
 
  private:
-  enum class State : std::uint8_t { kHeader, kPutPayload, kDiscard };
+  enum class State : std::uint8_t { kHeader, kPutPayload, kDiscard, kAwaitMiss };
 
   struct Chunk {
     std::array<std::byte, wire::kReplyHeaderBytes> header{};
@@ -147,6 +157,8 @@ class ServerSession {
   store::L1Store& store_;
   ServerCounters& counters_;
   MissSource* misses_;
+  std::string miss_key_;
+  bool miss_requested_ = false;
   SessionLimits limits_;
 
   State state_ = State::kHeader;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <optional>
 
@@ -34,7 +35,8 @@ std::vector<std::byte> Request(std::int32_t command, std::string_view key, std::
 // `chunk` bytes, writes everything the session offers, and collects it.
 class Harness {
  public:
-  explicit Harness(store::L1Store& store, SessionLimits limits = {}) : session_(store, counters_, limits) {}
+  explicit Harness(store::L1Store& store, SessionLimits limits = {}, MissSource* misses = nullptr)
+      : session_(store, counters_, limits, misses) {}
 
   // Feeds `bytes`; returns how many the session took (it may stop early
   // under backpressure when `drain` is false).
@@ -132,6 +134,53 @@ TEST(ServerSession, MissIsTheDummyFailHeader) {
   h.Feed(Request(2, "m@1@0@1@half"));
   const auto r = h.NextReply();
   EXPECT_EQ(*r, (ReplyHeader{400, 0, 1, 2, {0, 0, 0, 0}, 0}));
+}
+
+// A MissSource that knows one key; the test plays its completion.
+class OneKeyBelow : public MissSource {
+ public:
+  void FetchAsync(std::string, std::function<void(store::L1Store::ObjectRef)>) override {
+    ADD_FAILURE() << "the session must not call the source itself";
+  }
+  bool Contains(const std::string& key) override { return key == "m@1@0@7@bfloat16"; }
+  std::vector<std::string> Keys() override { return {"m@1@0@7@bfloat16"}; }
+};
+
+TEST(ServerSession, AnL1MissWaitsForTheMissSourceAndKeepsReplyOrder) {
+  store::L1Store store({1 << 20, 1 << 20});
+  OneKeyBelow below;
+  Harness h(store, {}, &below);
+  h.Feed(Request(1, "m@1@0@1@bfloat16", "in L1"));
+  std::vector<std::byte> pipelined = Request(2, "m@1@0@0x7@bfloat16");  // below L1
+  for (const auto& r : {Request(3, "m@1@0@1@bfloat16"), Request(3, "m@1@0@7@bfloat16"), Request(2, "m@1@0@1@bfloat16")})
+    pipelined.insert(pipelined.end(), r.begin(), r.end());
+  h.Feed(pipelined);
+  std::string key;
+  ASSERT_TRUE(h.session().TakeMissRequest(&key));
+  EXPECT_EQ(key, "m@1@0@7@bfloat16");  // canonical
+  EXPECT_FALSE(h.session().TakeMissRequest(&key));  // once per miss
+  EXPECT_FALSE(h.NextReply());                      // nothing overtakes the GET
+  EXPECT_TRUE(h.session().ReadBuffer().empty());    // and no input is taken meanwhile
+  // The source brings the object back into L1 and hands it over.
+  store::L1Store::Reservation r;
+  ASSERT_EQ(store.Reserve(5, &r), store::L1Store::ReserveError::kOk);
+  std::memcpy(r.data().data(), "below", 5);
+  h.session().OnMissResult(store.PublishIfAbsent(key, {5, 1, 3, {2, 1, 1, 5}}, std::move(r)));
+  h.Drain();
+  std::string body;
+  EXPECT_EQ(h.NextReply(&body)->code, 200);
+  EXPECT_EQ(body, "below");
+  EXPECT_EQ(h.NextReply()->code, 200);  // EXIST of the L1 key
+  EXPECT_EQ(h.NextReply()->code, 200);  // EXIST of the key below L1: the source's index
+  EXPECT_EQ(h.NextReply(&body)->code, 200);
+  EXPECT_EQ(body, "in L1");
+  // A miss below too is the dummy FAIL header.
+  h.Feed(Request(2, "m@1@0@8@bfloat16"));
+  ASSERT_TRUE(h.session().TakeMissRequest(&key));
+  h.session().OnMissResult(nullptr);
+  h.Drain();
+  EXPECT_EQ(*h.NextReply(), (ReplyHeader{400, 0, 1, 2, {0, 0, 0, 0}, 0}));
+  EXPECT_TRUE(h.AllRead());
 }
 
 TEST(ServerSession, TruncatedPutIsNeverVisible) {

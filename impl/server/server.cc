@@ -50,6 +50,7 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
  private:
   void Pump() {
     if (finished_) return;
+    if (std::string key; session_.TakeMissRequest(&key)) StartMiss(std::move(key));
     if (session_.Done()) {
       Finish();
       return;
@@ -71,6 +72,23 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
       stream_->AsyncWrite(std::span(iov).first(k), [self](NetError e, std::size_t n) { self->OnWrite(e, n); });
     }
     ArmDeadline();
+  }
+
+  // A GET missed L1: the tier looks below, off this loop. The callback holds
+  // the connection (no I/O may be pending meanwhile) and comes back to the
+  // stream's loop; the tier answers within its load deadline.
+  void StartMiss(std::string key) {
+    auto self = shared_from_this();
+    shared_->options.misses->FetchAsync(std::move(key), [self](store::L1Store::ObjectRef object) {
+      self->stream_->Dispatch([self, object = std::move(object)]() mutable { self->OnMiss(std::move(object)); });
+    });
+  }
+
+  void OnMiss(store::L1Store::ObjectRef object) {
+    last_progress_ = transport_.Now();
+    if (finished_) return;
+    session_.OnMissResult(std::move(object));
+    Pump();
   }
 
   void OnRead(NetError e, std::size_t n) {

@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <asio.hpp>
+#include <cstring>
+#include <functional>
+#include <mutex>
 #include <thread>
 
 #include "net/asio_transport.h"
@@ -161,6 +164,82 @@ TEST_F(ServerTest, ConcurrentClients) {
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(server_->counters().hits.load(), 200u);
+}
+
+// A MissSource whose lookups the test completes by hand.
+class ManualBelow : public protocol::MissSource {
+ public:
+  void FetchAsync(std::string key, std::function<void(store::L1Store::ObjectRef)> done) override {
+    std::lock_guard lock(mu_);
+    waiting_.emplace_back(std::move(key), std::move(done));
+  }
+  bool Contains(const std::string&) override { return false; }
+  std::vector<std::string> Keys() override { return {}; }
+  // Waits (bounded) for one lookup and takes it.
+  bool Take(std::string* key, std::function<void(store::L1Store::ObjectRef)>* done) {
+    for (int i = 0; i < 500; ++i) {
+      {
+        std::lock_guard lock(mu_);
+        if (!waiting_.empty()) {
+          *key = waiting_.front().first;
+          *done = std::move(waiting_.front().second);
+          waiting_.erase(waiting_.begin());
+          return true;
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::pair<std::string, std::function<void(store::L1Store::ObjectRef)>>> waiting_;
+};
+
+TEST(ServerMiss, AGetWaitingBelowL1HoldsOnlyItsOwnConnection) {
+  // One event loop: if the waiting GET blocked it, the other connection
+  // could not be served until the lookup ended.
+  net::AsioTransport transport(0, 1);
+  auto store = std::make_shared<store::L1Store>(store::L1Store::Options{1 << 20, 1 << 20});
+  auto below = std::make_shared<ManualBelow>();
+  ServerOptions o;
+  o.port = 0;
+  o.misses = below;
+  Server server(transport, store, o);
+  std::uint16_t port = 0;
+  ASSERT_EQ(server.Start(&port), net::NetError::kOk);
+  transport.Start(1);
+  RawClient waiting(port), other(port);
+  waiting.SendRequest(2, "m@1@0@7@bfloat16");
+  waiting.SendRequest(5, "@0@0@0@half");  // behind the GET: answered after it
+  std::string key;
+  std::function<void(store::L1Store::ObjectRef)> done;
+  ASSERT_TRUE(below->Take(&key, &done));
+  EXPECT_EQ(key, "m@1@0@7@bfloat16");
+  other.SendRequest(1, "m@1@0@1@bfloat16", "other");
+  other.SendRequest(2, "m@1@0@1@bfloat16");
+  std::string body;
+  ASSERT_EQ(other.Reply(&body)->code, 200);  // served while the first GET waits
+  EXPECT_EQ(body, "other");
+  // The lookup ends (from this thread, as a tier's would from its own).
+  store::L1Store::Reservation r;
+  ASSERT_EQ(store->Reserve(5, &r), store::L1Store::ReserveError::kOk);
+  std::memcpy(r.data().data(), "below", 5);
+  done(store->PublishIfAbsent(key, {5, 1, 3, {2, 1, 1, 5}}, std::move(r)));
+  ASSERT_EQ(waiting.Reply(&body)->code, 200);
+  EXPECT_EQ(body, "below");
+  EXPECT_EQ(waiting.Reply()->code, 200);  // the HEALTH behind it
+  // A connection closed while its GET waits: the late answer is dropped.
+  RawClient gone(port);
+  gone.SendRequest(2, "m@1@0@9@bfloat16");
+  ASSERT_TRUE(below->Take(&key, &done));
+  gone.Close();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  done(nullptr);
+  server.Stop();
+  transport.Stop();
+  transport.Join();
 }
 
 }  // namespace

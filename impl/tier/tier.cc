@@ -91,7 +91,8 @@ Tier::Tier(std::shared_ptr<store::L1Store> l1, std::vector<std::shared_ptr<l2::L
       options_(options),
       run_salt_("r" + HexInt(options.run_id)),
       staging_(l2::TempPool::Create(options.max_pending_bytes)),
-      stop_fd_(l2::NewEventFd()) {
+      stop_fd_(l2::NewEventFd()),
+      fetchers_(options.fetch_threads) {
   pump_ = std::thread([this] { Pump(); });
 }
 
@@ -271,6 +272,12 @@ store::L1Store::ObjectRef Tier::Fetch(const std::string& key) {
   return nullptr;
 }
 
+void Tier::FetchAsync(std::string key, std::function<void(store::L1Store::ObjectRef)> done) {
+  fetchers_.Enqueue([this, key = std::move(key), done = std::move(done)](bool closing) {
+    done(closing ? nullptr : Fetch(key));
+  });
+}
+
 bool Tier::Contains(const std::string& key) {
   std::lock_guard lock(mu_);
   return index_.count(key) != 0;
@@ -293,9 +300,13 @@ TierStats Tier::Stats() const {
 
 void Tier::Close() {
   {
-    std::unique_lock lock(mu_);
+    std::lock_guard lock(mu_);
     if (closed_) return;
-    closed_ = true;
+    closed_ = true;  // fetches from here on answer a miss at once
+  }
+  fetchers_.Close();  // the fetches under way finish (each within load_timeout)
+  {
+    std::unique_lock lock(mu_);
     // The pump completes the writes in flight; the adapters bound each one.
     cv_.wait_for(lock, kCloseWait, [&] { return stores_in_flight_.empty(); });
   }

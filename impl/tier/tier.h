@@ -9,9 +9,9 @@
 //   written is copied back from its staging buffer; an object written to L2
 //   is loaded from the first adapter that holds it, straight into an L1
 //   reservation. Either way it is published in L1 (unless a PUT got there
-//   first) and served.
-//   The GET waits for that on its connection's thread, for at most
-//   `load_timeout`; past it the GET is a miss.
+//   first) and served. The lookup runs on the tier's fetch threads, never
+//   on an I/O thread; the GET (and the requests behind it on its
+//   connection) waits for it at most `load_timeout`, past which it is a miss.
 // - The index lives in memory: what the tier knows is what this process
 //   wrote. Each write goes under a new object key (the cache key's XXH3-128
 //   as chunk hash, a per-run salt and a sequence number), so a file of an
@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "l2/adapter.h"
+#include "l2/task_book.h"
 #include "l2/temp_pool.h"
 #include "protocol/server_session.h"
 #include "store/l1_store.h"
@@ -49,6 +50,7 @@ struct TierOptions {
   // would read back an earlier run's bytes.
   std::uint64_t run_id = 0;
   std::size_t max_pending_bytes = std::size_t{256} << 20;
+  unsigned fetch_threads = 4;  // GETs that miss L1 wait on these, not on I/O threads
 };
 
 struct TierStats {
@@ -69,7 +71,10 @@ class Tier final : public protocol::MissSource, public std::enable_shared_from_t
                                       std::vector<std::shared_ptr<l2::L2Adapter>> adapters, TierOptions options);
   ~Tier() override;
 
-  store::L1Store::ObjectRef Fetch(const std::string& key) override;
+  // Blocking: waits at most load_timeout.
+  store::L1Store::ObjectRef Fetch(const std::string& key);
+  // Runs Fetch on one of the tier's fetch threads, then `done`.
+  void FetchAsync(std::string key, std::function<void(store::L1Store::ObjectRef)> done) override;
   bool Contains(const std::string& key) override;
   std::vector<std::string> Keys() override;
 
@@ -110,6 +115,7 @@ class Tier final : public protocol::MissSource, public std::enable_shared_from_t
   TierStats stats_;
   int stop_fd_ = -1;
   std::thread pump_;
+  l2::JobPool fetchers_;  // last: its threads stop before the rest is destroyed
 };
 
 // The stats as one line of text, for the server's counters.
