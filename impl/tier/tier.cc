@@ -71,7 +71,10 @@ struct Tier::Entry {
   std::size_t writes_left = 0;
   std::uint64_t stored_mask = 0;     // adapters that hold it
   bool superseded = false;           // a newer value of the key was evicted
-  const void* promoted = nullptr;    // bytes of the L1 object last loaded from it
+  // The L1 object last loaded from it. A weak reference, not an address:
+  // once that object is gone (replaced by a PUT), its block may come back
+  // under a newer value of the key, which must not pass for it.
+  std::weak_ptr<const store::L1Store::Object> promoted;
 };
 
 std::shared_ptr<Tier> Tier::Create(std::shared_ptr<store::L1Store> l1,
@@ -119,7 +122,7 @@ void Tier::OnEvict(const std::string& key, const store::L1Store::ObjectRef& obje
     if (const auto it = index_.find(key); it != index_.end()) {
       const Entry& old = *it->second;
       // The very object promoted from L2 and already written there: keep it.
-      if (old.promoted == object->data().data() && !old.staged && old.stored_mask != 0) return;
+      if (old.promoted.lock() == object && !old.staged && old.stored_mask != 0) return;
     }
     // From here on the older L2 copy (if any) is stale, whatever happens next.
     SupersedeLocked(key);
@@ -262,7 +265,7 @@ store::L1Store::ObjectRef Tier::Fetch(const std::string& key) {
       lock.unlock();
       store::L1Store::ObjectRef object = l1_->PublishIfAbsent(key, e->meta, std::move(res));
       lock.lock();
-      if (object->data().data() == ours) e->promoted = ours;
+      if (object->data().data() == ours) e->promoted = object;  // ours won (no PUT got there first)
       ++stats_.l2_hits;
       return object;
     }
