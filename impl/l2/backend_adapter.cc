@@ -25,7 +25,7 @@ TaskId BackendAdapter::SubmitLookupAndLock(std::vector<ObjectKey> keys) {
     if (!closing)
       for (std::size_t i = 0; i < keys.size(); ++i) found[i] = backend_->Exists(keys[i]);
     book_.CompleteLookup(id, std::move(found));
-  });
+  }, /*urgent=*/true);
   return id;
 }
 
@@ -42,7 +42,7 @@ TaskId BackendAdapter::SubmitLoad(std::vector<LoadItem> items) {
         }
       }
     book_.CompleteLoad(id, std::move(r));
-  });
+  }, /*urgent=*/true);
   return id;
 }
 

@@ -161,7 +161,7 @@ TaskId SerdeL2Wrapper::SubmitLoad(std::vector<LoadItem> items) {
   drivers_.Enqueue([this, id, items = std::move(items)](bool closing) {
     book_.CompleteLoad(id, closing ? LoadResult{Bitmap(items.size(), false), std::vector<std::size_t>(items.size(), 0)}
                                    : RunLoad(items));
-  });
+  }, /*urgent=*/true);
   return id;
 }
 

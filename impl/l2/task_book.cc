@@ -97,11 +97,11 @@ JobPool::JobPool(unsigned threads) {
   for (unsigned i = 0; i < std::max(1u, threads); ++i) threads_.emplace_back([this] { Run(); });
 }
 
-void JobPool::Enqueue(Job job) {
+void JobPool::Enqueue(Job job, bool urgent) {
   {
     std::lock_guard lock(mu_);
     if (!closing_) {
-      queue_.push_back(std::move(job));
+      (urgent ? urgent_ : queue_).push_back(std::move(job));
       cv_.notify_one();
       return;
     }
@@ -114,10 +114,11 @@ void JobPool::Run() {
     Job job;
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return closing_ || !queue_.empty(); });
-      if (queue_.empty()) return;
-      job = std::move(queue_.front());
-      queue_.pop_front();
+      cv_.wait(lock, [&] { return closing_ || !queue_.empty() || !urgent_.empty(); });
+      std::deque<Job>& from = !urgent_.empty() ? urgent_ : queue_;
+      if (from.empty()) return;
+      job = std::move(from.front());
+      from.pop_front();
     }
     job(false);
   }

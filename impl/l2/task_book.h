@@ -44,8 +44,10 @@ class TaskBook {
   std::map<TaskId, LoadResult> loads_;
 };
 
-// Threads running queued jobs in order of submission. After Close() (which
-// runs what is queued, then joins), a job runs at once with closing = true.
+// Threads running queued jobs in order of submission, urgent ones first (a
+// GET waiting on a load must not queue behind a backlog of eviction
+// writes). After Close() (which runs what is queued, then joins), a job runs
+// at once with closing = true.
 class JobPool {
  public:
   using Job = std::function<void(bool closing)>;
@@ -53,7 +55,7 @@ class JobPool {
   ~JobPool() { Close(); }
   JobPool(const JobPool&) = delete;
   JobPool& operator=(const JobPool&) = delete;
-  void Enqueue(Job job);
+  void Enqueue(Job job, bool urgent = false);
   void Close();
   bool closing() const;
 
@@ -61,7 +63,7 @@ class JobPool {
   void Run();
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Job> queue_;
+  std::deque<Job> queue_, urgent_;
   bool closing_ = false;
   std::vector<std::thread> threads_;
 };
