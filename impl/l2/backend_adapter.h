@@ -60,7 +60,7 @@ class BackendAdapter final : public L2Adapter {
  private:
   std::unique_ptr<Backend> backend_;
   TaskBook book_;
-  JobPool jobs_;  // last: its threads stop before the rest is destroyed
+  base::JobPool jobs_;  // last: its threads stop before the rest is destroyed
   std::once_flag closed_;
 };
 

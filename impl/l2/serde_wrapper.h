@@ -90,7 +90,7 @@ class SerdeL2Wrapper final : public L2Adapter {
   std::map<TaskId, bool> waiting_loads_;  // inner load ids a driver waits for
   std::once_flag closed_;
   std::thread pump_;
-  JobPool drivers_;  // last: its threads stop before the rest is destroyed
+  base::JobPool drivers_;  // last: its threads stop before the rest is destroyed
 };
 
 }  // namespace lmc::l2

@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <algorithm>
 #include <stdexcept>
 #include <utility>
 
@@ -92,52 +91,5 @@ void TaskBook::CompleteLookup(TaskId id, Bitmap found) { Put(mu_, lookups_, id, 
 std::optional<Bitmap> TaskBook::TakeLookup(TaskId id) { return Take(mu_, lookups_, id); }
 void TaskBook::CompleteLoad(TaskId id, LoadResult result) { Put(mu_, loads_, id, std::move(result), load_fd_); }
 std::optional<LoadResult> TaskBook::TakeLoad(TaskId id) { return Take(mu_, loads_, id); }
-
-JobPool::JobPool(unsigned threads) {
-  for (unsigned i = 0; i < std::max(1u, threads); ++i) threads_.emplace_back([this] { Run(); });
-}
-
-void JobPool::Enqueue(Job job, bool urgent) {
-  {
-    std::lock_guard lock(mu_);
-    if (!closing_) {
-      (urgent ? urgent_ : queue_).push_back(std::move(job));
-      cv_.notify_one();
-      return;
-    }
-  }
-  job(true);
-}
-
-void JobPool::Run() {
-  for (;;) {
-    Job job;
-    {
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return closing_ || !queue_.empty() || !urgent_.empty(); });
-      std::deque<Job>& from = !urgent_.empty() ? urgent_ : queue_;
-      if (from.empty()) return;
-      job = std::move(from.front());
-      from.pop_front();
-    }
-    job(false);
-  }
-}
-
-void JobPool::Close() {
-  std::vector<std::thread> threads;
-  {
-    std::lock_guard lock(mu_);
-    closing_ = true;
-    threads.swap(threads_);
-  }
-  cv_.notify_all();
-  for (std::thread& t : threads) t.join();
-}
-
-bool JobPool::closing() const {
-  std::lock_guard lock(mu_);
-  return closing_;
-}
 
 }  // namespace lmc::l2

@@ -1,17 +1,13 @@
-// What every asynchronous adapter keeps: task ids, consume-once results,
-// the three event fds (one count added per completed task), and a pool of
-// threads that runs the tasks.
+// What every asynchronous adapter keeps: task ids, consume-once results and
+// the three event fds (one count added per completed task). The threads that
+// run the tasks are a base::JobPool.
 #pragma once
 
-#include <condition_variable>
-#include <deque>
-#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
-#include <thread>
-#include <vector>
 
+#include "base/job_pool.h"
 #include "l2/adapter.h"
 
 namespace lmc::l2 {
@@ -42,30 +38,6 @@ class TaskBook {
   std::map<TaskId, bool> stores_;
   std::map<TaskId, Bitmap> lookups_;
   std::map<TaskId, LoadResult> loads_;
-};
-
-// Threads running queued jobs in order of submission, urgent ones first (a
-// GET waiting on a load must not queue behind a backlog of eviction
-// writes). After Close() (which runs what is queued, then joins), a job runs
-// at once with closing = true.
-class JobPool {
- public:
-  using Job = std::function<void(bool closing)>;
-  explicit JobPool(unsigned threads);
-  ~JobPool() { Close(); }
-  JobPool(const JobPool&) = delete;
-  JobPool& operator=(const JobPool&) = delete;
-  void Enqueue(Job job, bool urgent = false);
-  void Close();
-  bool closing() const;
-
- private:
-  void Run();
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Job> queue_, urgent_;
-  bool closing_ = false;
-  std::vector<std::thread> threads_;
 };
 
 int NewEventFd();  // throws std::runtime_error on failure (start-up)

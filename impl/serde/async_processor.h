@@ -11,18 +11,16 @@
 // (nullopt too for an unknown or unfinished id).
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <future>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <thread>
 #include <vector>
 
+#include "base/job_pool.h"
 #include "serde/serde.h"
 
 namespace lmc::serde {
@@ -79,15 +77,8 @@ class AsyncSerdeProcessor {
   void Close();
 
  private:
-  struct Job {
-    std::function<bool()> run;
-    bool serialize;
-    TaskId id;
-    std::shared_ptr<std::promise<bool>> promise;
-  };
   Submitted Submit(std::function<bool()> run, bool serialize);
-  void Worker();
-  void Finish(const Job& job, bool ok);
+  void Finish(bool serialize, TaskId id, std::promise<bool>& promise, bool ok);
   // The result of `id` in `done`, removed (consume-once).
   std::optional<bool> Consume(std::map<TaskId, bool>& done, TaskId id);
 
@@ -96,12 +87,9 @@ class AsyncSerdeProcessor {
   int serialize_fd_ = -1;
   int deserialize_fd_ = -1;
   mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Job> queue_;
   std::map<TaskId, bool> serialize_done_, deserialize_done_;
   TaskId next_id_ = 0;
-  bool closing_ = false;
-  std::vector<std::thread> workers_;
+  base::JobPool pool_;  // last: its threads stop before the rest is destroyed
 };
 
 }  // namespace lmc::serde

@@ -115,7 +115,7 @@ class Tier final : public protocol::MissSource, public std::enable_shared_from_t
   TierStats stats_;
   int stop_fd_ = -1;
   std::thread pump_;
-  l2::JobPool fetchers_;  // last: its threads stop before the rest is destroyed
+  base::JobPool fetchers_;  // last: its threads stop before the rest is destroyed
 };
 
 // The stats as one line of text, for the server's counters.

@@ -1,0 +1,40 @@
+// Threads running queued jobs in order of submission, urgent ones first (a
+// GET waiting on an L2 load must not queue behind a backlog of eviction
+// writes). Close() runs what is queued, then joins; after it, a job runs at
+// once on the caller's thread with closing = true, so every job runs
+// exactly once and can complete its task as failed.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace lmc::base {
+
+class JobPool {
+ public:
+  using Job = std::function<void(bool closing)>;
+  explicit JobPool(unsigned threads);  // at least one
+  ~JobPool() { Close(); }
+  JobPool(const JobPool&) = delete;
+  JobPool& operator=(const JobPool&) = delete;
+
+  void Enqueue(Job job, bool urgent = false);
+  // True for the one call that stopped the threads (a concurrent or later
+  // call returns false at once, possibly before the first has joined).
+  bool Close();
+  bool closing() const;
+
+ private:
+  void Run();
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Job> queue_, urgent_;
+  bool closing_ = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace lmc::base
