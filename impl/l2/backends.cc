@@ -5,34 +5,16 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 #include <thread>
 
 #include <xxhash.h>
 
 #include "wire/cache_key.h"
+#include "wire/text.h"
 
 namespace lmc::l2 {
 namespace {
-
-constexpr char kHex[] = "0123456789abcdef";
-
-std::string Hex(std::span<const std::byte> bytes) {
-  std::string s;
-  s.reserve(bytes.size() * 2);
-  for (std::byte b : bytes) {
-    s.push_back(kHex[static_cast<unsigned>(b) >> 4]);
-    s.push_back(kHex[static_cast<unsigned>(b) & 15]);
-  }
-  return s;
-}
-
-std::string HexInt(std::uint64_t v) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%llx", static_cast<unsigned long long>(v));
-  return buf;
-}
 
 // Every field of the key, unambiguously (lengths first).
 std::string Identity(const ObjectKey& k) {
@@ -133,10 +115,10 @@ std::optional<std::string> FsFileName(const ObjectKey& key) {
       name += c;
   }
   // Python's "%#010x": 0x and at least eight digits.
-  std::string rank = HexInt(static_cast<std::uint64_t>(key.kv_rank));
+  std::string rank = wire::ToHex(static_cast<std::uint64_t>(key.kv_rank));
   if (rank.size() < 8) rank.insert(0, 8 - rank.size(), '0');
-  name += "@0x" + rank + "@" + HexInt(static_cast<std::uint64_t>(key.object_group_id)) + "@" +
-          Hex(key.chunk_hash);
+  name += "@0x" + rank + "@" + wire::ToHex(static_cast<std::uint64_t>(key.object_group_id)) + "@" +
+          wire::ToHex(key.chunk_hash);
   if (!salt.empty()) name += "@" + salt;
   name += ".data";
   if (name.size() > 230) return std::nullopt;  // room for ".<seq>.tmp" under NAME_MAX
@@ -176,7 +158,7 @@ bool FsBackend::Store(const ObjectKey& key, std::span<const std::byte> bytes) {
   if (::lstat(final_path.c_str(), &st) == 0) return true;  // never overwrite (§6.3 store step 1)
   const std::filesystem::path tmp_dir = options_.base_path / options_.relative_tmp_dir;
   // A unique temp name, so two writers of one key never share a temp file.
-  const std::filesystem::path tmp_path = tmp_dir / (*name + "." + HexInt(tmp_seq_.fetch_add(1)) + ".tmp");
+  const std::filesystem::path tmp_path = tmp_dir / (*name + "." + wire::ToHex(tmp_seq_.fetch_add(1)) + ".tmp");
   const int fd = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
   if (fd < 0) return false;
   bool ok = WriteAll(fd, bytes) && (!options_.fsync || ::fsync(fd) == 0);
@@ -234,11 +216,11 @@ std::optional<std::string> LmWireKey(const ObjectKey& key) {
   k.model = key.model_name;
   k.world_size = (key.kv_rank >> 24) & 0xff;
   k.worker_id = (key.kv_rank >> 16) & 0xff;
-  if (!wire::ChunkHash::Parse(key.chunk_hash.empty() ? "0" : Hex(key.chunk_hash), &k.chunk_hash))
+  if (!wire::ChunkHash::Parse(key.chunk_hash.empty() ? "0" : wire::ToHex(key.chunk_hash), &k.chunk_hash))
     return std::nullopt;
   k.dtype = "uint8";
-  k.tags.emplace_back("r", HexInt(static_cast<std::uint64_t>(key.kv_rank)));
-  k.tags.emplace_back("g", HexInt(static_cast<std::uint64_t>(key.object_group_id)));
+  k.tags.emplace_back("r", wire::ToHex(static_cast<std::uint64_t>(key.kv_rank)));
+  k.tags.emplace_back("g", wire::ToHex(static_cast<std::uint64_t>(key.object_group_id)));
   if (!key.cache_salt.empty()) k.tags.emplace_back("s", key.cache_salt);
   std::string out;
   if (wire::RenderCacheKey(k, &out) != wire::KeyError::kOk) return std::nullopt;

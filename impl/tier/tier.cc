@@ -4,24 +4,18 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 
 #include <xxhash.h>
 
 #include "l2/task_book.h"
+#include "wire/text.h"
 
 namespace lmc::tier {
 namespace {
 
 constexpr auto kSafetyPoll = std::chrono::milliseconds(500);
 constexpr auto kCloseWait = std::chrono::seconds(60);
-
-std::string HexInt(std::uint64_t v) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%llx", static_cast<unsigned long long>(v));
-  return buf;
-}
 
 std::optional<serde::DType> WireDType(std::int32_t code) {
   switch (code) {
@@ -92,7 +86,7 @@ Tier::Tier(std::shared_ptr<store::L1Store> l1, std::vector<std::shared_ptr<l2::L
     : l1_(std::move(l1)),
       adapters_(std::move(adapters)),
       options_(options),
-      run_salt_("r" + HexInt(options.run_id)),
+      run_salt_("r" + wire::ToHex(options.run_id)),
       staging_(l2::TempPool::Create(options.max_pending_bytes)),
       stop_fd_(l2::NewEventFd()),
       fetchers_(options.fetch_threads) {
@@ -148,7 +142,7 @@ void Tier::OnEvict(const std::string& key, const store::L1Store::ObjectRef& obje
   e->okey.chunk_hash.assign(reinterpret_cast<const std::byte*>(canonical.digest),
                             reinterpret_cast<const std::byte*>(canonical.digest) + sizeof canonical.digest);
   e->okey.model_name = "lmcache-server";
-  e->okey.cache_salt = run_salt_ + "-" + HexInt(next_seq_++);
+  e->okey.cache_salt = run_salt_ + "-" + wire::ToHex(next_seq_++);
   e->meta = object->meta();
   e->layout = LayoutOf(e->meta);
   e->writes_left = adapters_.size();

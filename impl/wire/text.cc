@@ -246,4 +246,26 @@ IntParseError ParsePythonHex(std::string_view s, bool* negative, std::string* di
   return IntParseError::kOk;
 }
 
+std::string ToHex(std::span<const std::byte> bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string s(bytes.size() * 2, '\0');
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    const auto b = static_cast<unsigned>(bytes[i]);
+    s[2 * i] = kHex[b >> 4];
+    s[2 * i + 1] = kHex[b & 0xF];
+  }
+  return s;
+}
+
+std::string ToHex(std::uint64_t v) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  char buf[16];
+  std::size_t n = 0;
+  do {
+    buf[sizeof buf - 1 - n++] = kHex[v & 0xF];
+    v >>= 4;
+  } while (v != 0);
+  return {buf + sizeof buf - n, n};
+}
+
 }  // namespace lmc::wire

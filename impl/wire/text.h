@@ -5,7 +5,9 @@
 // None of these functions allocate except ParsePythonHex's digit string.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -47,5 +49,11 @@ enum class IntParseError : std::uint8_t {
 // `*negative` is false for zero. Magnitudes of any size are accepted.
 [[nodiscard]] IntParseError ParsePythonHex(std::string_view s, bool* negative,
                                            std::string* digits);
+
+// bytes.hex(): two lowercase digits per byte.
+[[nodiscard]] std::string ToHex(std::span<const std::byte> bytes);
+
+// f"{v:x}" of a non-negative integer: lowercase, no leading zeros, "0" for 0.
+[[nodiscard]] std::string ToHex(std::uint64_t v);
 
 }  // namespace lmc::wire

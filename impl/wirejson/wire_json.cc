@@ -224,17 +224,6 @@ std::string FromJson(const Json& j, CacheKey* out) {
   return {};
 }
 
-std::string ToHex(std::span<const std::byte> bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string s(bytes.size() * 2, '\0');
-  for (std::size_t i = 0; i < bytes.size(); ++i) {
-    const auto b = static_cast<unsigned>(bytes[i]);
-    s[2 * i] = kHex[b >> 4];
-    s[2 * i + 1] = kHex[b & 0xF];
-  }
-  return s;
-}
-
 bool FromHex(std::string_view hex, std::string* bytes) {
   const auto nibble = [](char c) -> int {
     if (c >= '0' && c <= '9') return c - '0';

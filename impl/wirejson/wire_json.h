@@ -16,6 +16,7 @@
 
 #include "wire/cache_key.h"
 #include "wire/headers.h"
+#include "wire/text.h"
 
 namespace lmc::wirejson {
 
@@ -40,9 +41,9 @@ std::string FromJson(const Json& j, wire::ReplyHeader* out);
 std::string FromJson(const Json& j, wire::RemoteMetadata* out);
 std::string FromJson(const Json& j, wire::CacheKey* out);
 
-// Lowercase hex of bytes, and its inverse (either case; false on odd length
-// or a non-hex character).
-std::string ToHex(std::span<const std::byte> bytes);
+// Lowercase hex of bytes (wire::ToHex), and its inverse (either case; false
+// on odd length or a non-hex character).
+using wire::ToHex;
 bool FromHex(std::string_view hex, std::string* bytes);
 
 // One line of the tool: the output line without its newline. On failure
