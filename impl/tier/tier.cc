@@ -10,6 +10,7 @@
 
 #include "l2/task_book.h"
 #include "wire/text.h"
+#include "wire/wire_format.h"
 
 namespace lmc::tier {
 namespace {
@@ -17,33 +18,13 @@ namespace {
 constexpr auto kSafetyPoll = std::chrono::milliseconds(500);
 constexpr auto kCloseWait = std::chrono::seconds(60);
 
-std::optional<serde::DType> WireDType(std::int32_t code) {
-  switch (code) {
-    case 1:
-    case 2:
-      return serde::DType::kFloat16;
-    case 3:
-      return serde::DType::kBFloat16;
-    case 4:
-      return serde::DType::kFloat32;
-    case 5:
-      return serde::DType::kFloat64;
-    case 6:
-      return serde::DType::kUInt8;
-    case 7:
-      return serde::DType::kFloat8E4M3FN;
-    case 8:
-      return serde::DType::kFloat8E5M2;
-    default:
-      return std::nullopt;  // 0: a byte buffer
-  }
-}
-
 }  // namespace
 
 serde::Layout LayoutOf(const store::ObjectMeta& meta) {
   const std::int64_t length = meta.length < 0 ? 0 : meta.length;
-  if (const std::optional<serde::DType> dtype = WireDType(meta.dtype)) {
+  // The wire code's torch name, read as a serde dtype: "None" (a byte
+  // buffer) and unknown codes give none.
+  if (const std::optional<serde::DType> dtype = serde::ParseDType(wire::DtypeCodeName(meta.dtype))) {
     std::vector<std::int64_t> shape;
     for (std::int32_t d : meta.shape) {
       if (d <= 0) break;

@@ -208,6 +208,8 @@ TEST(Tier, LayoutFollowsTheWireDtypeAndShape) {
   ASSERT_EQ(bf16.groups.size(), 1u);
   EXPECT_EQ(bf16.groups[0].dtype, serde::DType::kBFloat16);
   EXPECT_EQ(bf16.groups[0].shape, (std::vector<std::int64_t>{2, 4, 256, 128}));
+  EXPECT_EQ(LayoutOf({8, 1, 1, {4, 0, 0, 0}}).groups[0].dtype, serde::DType::kFloat16);  // "half"
+  EXPECT_EQ(LayoutOf({4, 1, 7, {4, 0, 0, 0}}).groups[0].dtype, serde::DType::kFloat8E4M3FN);
   const serde::Layout bytes = LayoutOf({20, 5, 0, {20, 0, 0, 0}});
   EXPECT_EQ(bytes.groups[0].dtype, serde::DType::kUInt8);
   EXPECT_EQ(bytes.groups[0].shape, std::vector<std::int64_t>{20});
