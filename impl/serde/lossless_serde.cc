@@ -10,6 +10,7 @@
 #endif
 
 #include "base/cpu.h"
+#include "base/endian.h"
 
 #include <cstring>
 #include <vector>
@@ -20,23 +21,6 @@ namespace {
 constexpr std::byte kMagic[4] = {std::byte{'L'}, std::byte{'M'}, std::byte{'K'}, std::byte{'Z'}};
 constexpr std::uint8_t kVersion = 2;
 constexpr std::size_t kChunkBytes = std::size_t{1} << kLosslessChunkLog2;
-
-void PutU32(std::byte* p, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<std::byte>(v >> (8 * i));
-}
-std::uint32_t GetU32(const std::byte* p) {
-  std::uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v |= static_cast<std::uint32_t>(p[i]) << (8 * i);
-  return v;
-}
-void PutU64(std::byte* p, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<std::byte>(v >> (8 * i));
-}
-std::uint64_t GetU64(const std::byte* p) {
-  std::uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v |= static_cast<std::uint64_t>(p[i]) << (8 * i);
-  return v;
-}
 
 // Byte planes need every group to hold 2-byte elements.
 bool PlanesFit(const Layout& layout) {
@@ -256,7 +240,7 @@ SerdeError LosslessSerde::Serialize(const Layout& layout, std::span<const std::b
     if (end - pos < 4) return SerdeError::kTooSmall;
     const std::size_t n = CompressChunk(t, options_, input, dst.subspan(pos + 4, end - pos - 4));
     if (n == 0) return SerdeError::kTooSmall;
-    PutU32(dst.data() + pos, static_cast<std::uint32_t>(n));
+    base::StoreLe(dst.data() + pos, static_cast<std::uint32_t>(n));
     pos += 4 + n;
   }
   std::byte* h = dst.data();
@@ -265,9 +249,9 @@ SerdeError LosslessSerde::Serialize(const Layout& layout, std::span<const std::b
   h[5] = static_cast<std::byte>(options_.codec);
   h[6] = std::byte{options_.byte_planes ? std::uint8_t{1} : std::uint8_t{0}};
   h[7] = std::byte{kLosslessChunkLog2};
-  PutU64(h + 8, src.size());
-  PutU64(h + 16, pos - kLosslessHeaderBytes);
-  PutU64(h + 24, XXH3_64bits_digest(t.hash));
+  base::StoreLe<std::uint64_t>(h + 8, src.size());
+  base::StoreLe<std::uint64_t>(h + 16, pos - kLosslessHeaderBytes);
+  base::StoreLe<std::uint64_t>(h + 24, XXH3_64bits_digest(t.hash));
   *written = pos;
   return SerdeError::kOk;
 }
@@ -288,8 +272,8 @@ SerdeError LosslessSerde::Deserialize(std::span<const std::byte> blob, const Lay
     return SerdeError::kWrongSerde;
   }
   const auto chunk_log2 = static_cast<unsigned>(blob[7]);
-  const std::uint64_t original = GetU64(blob.data() + 8);
-  const std::uint64_t body = GetU64(blob.data() + 16);
+  const std::uint64_t original = base::LoadLe<std::uint64_t>(blob.data() + 8);
+  const std::uint64_t body = base::LoadLe<std::uint64_t>(blob.data() + 16);
   if (chunk_log2 < 10 || chunk_log2 > 30 || original != dst.size() || body != blob.size() - kLosslessHeaderBytes)
     return SerdeError::kCorrupt;
   const std::size_t chunk_bytes = std::size_t{1} << chunk_log2;
@@ -303,7 +287,7 @@ SerdeError LosslessSerde::Deserialize(std::span<const std::byte> blob, const Lay
   for (std::size_t off = 0; off < dst.size(); off += chunk_bytes) {
     const std::span<std::byte> chunk = dst.subspan(off, std::min(chunk_bytes, dst.size() - off));
     if (in.size() < 4) return SerdeError::kCorrupt;
-    const std::uint32_t n = GetU32(in.data());
+    const std::uint32_t n = base::LoadLe<std::uint32_t>(in.data());
     if (n > in.size() - 4 || n > static_cast<std::uint32_t>(INT32_MAX)) return SerdeError::kCorrupt;
     const std::span<std::byte> out = options_.byte_planes ? std::span(t.scratch).first(chunk.size()) : chunk;
     if (!DecompressChunk(t, options_.codec, in.subspan(4, n), out)) return SerdeError::kCorrupt;
@@ -313,7 +297,7 @@ SerdeError LosslessSerde::Deserialize(std::span<const std::byte> blob, const Lay
       XXH3_64bits_update(t.hash, chunk.data(), chunk.size());
     in = in.subspan(4 + std::size_t{n});
   }
-  if (!in.empty() || XXH3_64bits_digest(t.hash) != GetU64(blob.data() + 24)) return SerdeError::kCorrupt;
+  if (!in.empty() || XXH3_64bits_digest(t.hash) != base::LoadLe<std::uint64_t>(blob.data() + 24)) return SerdeError::kCorrupt;
   return SerdeError::kOk;
 }
 

@@ -4,29 +4,15 @@
 // little-endian on the wire (spec §7) whatever the host's byte order.
 #pragma once
 
-#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <span>
 
+#include "base/endian.h"
+
 namespace lmc::wire {
 
-namespace detail {
-constexpr std::uint32_t ByteSwap32(std::uint32_t v) {
-  return (v >> 24) | ((v >> 8) & 0xff00u) | ((v << 8) & 0xff0000u) | (v << 24);
-}
-inline std::uint32_t LoadLe32(const std::byte* p) {
-  std::uint32_t v;
-  std::memcpy(&v, p, 4);
-  if constexpr (std::endian::native == std::endian::big) v = ByteSwap32(v);
-  return v;
-}
-inline void StoreLe32(std::byte* p, std::uint32_t v) {
-  if constexpr (std::endian::native == std::endian::big) v = ByteSwap32(v);
-  std::memcpy(p, &v, 4);
-}
-}  // namespace detail
 
 // Reads from the front of a byte span. A failed read consumes nothing and
 // returns false; the caller turns that into its own error code.
@@ -39,7 +25,7 @@ class ByteReader {
 
   [[nodiscard]] bool ReadI32(std::int32_t* out) {
     if (rest_.size() < 4) return false;
-    *out = static_cast<std::int32_t>(detail::LoadLe32(rest_.data()));
+    *out = static_cast<std::int32_t>(base::LoadLe<std::uint32_t>(rest_.data()));
     rest_ = rest_.subspan(4);
     return true;
   }
@@ -66,7 +52,7 @@ class ByteWriter {
 
   [[nodiscard]] bool WriteI32(std::int32_t v) {
     if (remaining() < 4) return false;
-    detail::StoreLe32(out_.data() + pos_, static_cast<std::uint32_t>(v));
+    base::StoreLe(out_.data() + pos_, static_cast<std::uint32_t>(v));
     pos_ += 4;
     return true;
   }
