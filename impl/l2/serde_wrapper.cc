@@ -1,9 +1,5 @@
 #include "l2/serde_wrapper.h"
 
-#include <poll.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <chrono>
 #include <utility>
 
@@ -19,36 +15,24 @@ SerdeL2Wrapper::SerdeL2Wrapper(std::shared_ptr<L2Adapter> inner, const serde::Se
       fixed_size_(serde.serializer->FixedSize()),
       serde_type_(serde.type),
       temps_(TempPool::Create(options.temp_budget_bytes)),
-      stop_fd_(NewEventFd()),
-      pump_([this] { Pump(); }),
+      pump_({inner_->store_event_fd(), inner_->load_event_fd()}, kSafetyPoll, [this] { OnInnerEvent(); }),
       drivers_(options.drivers) {}
 
-SerdeL2Wrapper::~SerdeL2Wrapper() {
-  Close();
-  ::close(stop_fd_);
-}
+SerdeL2Wrapper::~SerdeL2Wrapper() { Close(); }
 
 // The pump turns the inner adapter's fds into condition-variable wake-ups.
 // A waiter never depends on it alone: it registers its id, then queries the
 // inner adapter itself, and re-checks every kSafetyPoll. A completion that
 // lands before the registration is found by the waiter's own query; one that
 // lands after it signals the fd, and the pump sees the registered id.
-void SerdeL2Wrapper::Pump() {
-  for (;;) {
-    pollfd fds[3] = {{inner_->store_event_fd(), POLLIN, 0}, {inner_->load_event_fd(), POLLIN, 0}, {stop_fd_, POLLIN, 0}};
-    const int r = ::poll(fds, 3, static_cast<int>(kSafetyPoll.count()));
-    if (r < 0 && errno != EINTR) return;
-    if (fds[2].revents) return;
-    if (fds[0].revents) DrainEventFd(fds[0].fd);
-    if (fds[1].revents) DrainEventFd(fds[1].fd);
-    std::lock_guard lock(mu_);
-    PopInnerStores();
-    for (auto& [id, unused] : waiting_loads_) {
-      if (inner_loads_.count(id)) continue;
-      if (std::optional<LoadResult> res = inner_->QueryLoad(id)) inner_loads_.emplace(id, std::move(*res));
-    }
-    inner_cv_.notify_all();
+void SerdeL2Wrapper::OnInnerEvent() {
+  std::lock_guard lock(mu_);
+  PopInnerStores();
+  for (const TaskId id : waiting_loads_) {
+    if (inner_loads_.count(id)) continue;
+    if (std::optional<LoadResult> res = inner_->QueryLoad(id)) inner_loads_.emplace(id, std::move(*res));
   }
+  inner_cv_.notify_all();
 }
 
 void SerdeL2Wrapper::PopInnerStores() {
@@ -70,7 +54,7 @@ bool SerdeL2Wrapper::WaitInnerStore(TaskId inner_id) {
 
 LoadResult SerdeL2Wrapper::WaitInnerLoad(TaskId inner_id) {
   std::unique_lock lock(mu_);
-  waiting_loads_[inner_id] = true;
+  waiting_loads_.insert(inner_id);
   for (;;) {
     if (auto it = inner_loads_.find(inner_id); it != inner_loads_.end()) {
       LoadResult r = std::move(it->second);
@@ -177,8 +161,7 @@ AdapterStatus SerdeL2Wrapper::ReportStatus() const {
 void SerdeL2Wrapper::Close() {
   std::call_once(closed_, [this] {
     drivers_.Close();  // queued tasks run to the end
-    SignalEventFd(stop_fd_);
-    pump_.join();
+    pump_.Stop();
     inner_->Close();
     processor_.Close();
   });

@@ -23,7 +23,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <thread>
+#include <set>
 #include <vector>
 
 #include "l2/adapter.h"
@@ -72,7 +72,7 @@ class SerdeL2Wrapper final : public L2Adapter {
   // this caller): see the .cc for why no wake-up is lost.
   bool WaitInnerStore(TaskId inner_id);
   LoadResult WaitInnerLoad(TaskId inner_id);
-  void Pump();
+  void OnInnerEvent();  // the pump's wake-up: collect inner completions
   void PopInnerStores();  // with mu_ held
 
   std::shared_ptr<L2Adapter> inner_;
@@ -81,15 +81,14 @@ class SerdeL2Wrapper final : public L2Adapter {
   std::string serde_type_;
   std::shared_ptr<TempPool> temps_;
   TaskBook book_;
-  int stop_fd_ = -1;
 
   std::mutex mu_;
   std::condition_variable inner_cv_;  // inner completions
   std::map<TaskId, bool> inner_stores_;
   std::map<TaskId, LoadResult> inner_loads_;
-  std::map<TaskId, bool> waiting_loads_;  // inner load ids a driver waits for
+  std::set<TaskId> waiting_loads_;  // inner load ids a driver waits for
   std::once_flag closed_;
-  std::thread pump_;
+  EventPump pump_;
   base::JobPool drivers_;  // last: its threads stop before the rest is destroyed
 };
 

@@ -37,6 +37,31 @@ bool WaitEventFd(int fd, int timeout_ms) {
   return true;
 }
 
+EventPump::EventPump(std::vector<int> fds, std::chrono::milliseconds period, std::function<void()> on_wake)
+    : stop_fd_(NewEventFd()),
+      thread_([this, fds = std::move(fds), period, on_wake = std::move(on_wake)] { Run(fds, period, on_wake); }) {}
+
+void EventPump::Run(std::vector<int> fds, std::chrono::milliseconds period, const std::function<void()>& on_wake) {
+  std::vector<pollfd> polled;
+  for (int fd : fds) polled.push_back({fd, POLLIN, 0});
+  polled.push_back({stop_fd_, POLLIN, 0});
+  for (;;) {
+    const int r = ::poll(polled.data(), polled.size(), static_cast<int>(period.count()));
+    if (r < 0 && errno != EINTR) return;
+    if (polled.back().revents) return;
+    for (std::size_t i = 0; i + 1 < polled.size(); ++i)
+      if (polled[i].revents) DrainEventFd(polled[i].fd);
+    on_wake();
+  }
+}
+
+void EventPump::Stop() {
+  if (!thread_.joinable()) return;
+  SignalEventFd(stop_fd_);
+  thread_.join();
+  ::close(stop_fd_);
+}
+
 TaskBook::TaskBook() {
   store_fd_ = NewEventFd();
   lookup_fd_ = NewEventFd();

@@ -3,9 +3,13 @@
 // run the tasks are a base::JobPool.
 #pragma once
 
+#include <chrono>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <thread>
+#include <vector>
 
 #include "base/job_pool.h"
 #include "l2/adapter.h"
@@ -38,6 +42,25 @@ class TaskBook {
   std::map<TaskId, bool> stores_;
   std::map<TaskId, Bitmap> lookups_;
   std::map<TaskId, LoadResult> loads_;
+};
+
+// A thread that waits on a set of eventfds, clears the ones that fired and
+// calls `on_wake`, and calls it at least every `period` anyway (a safety net:
+// callers never rely on a wake-up alone). How the serde wrapper and the
+// server's tiers turn adapter fds into condition-variable wake-ups.
+class EventPump {
+ public:
+  EventPump(std::vector<int> fds, std::chrono::milliseconds period, std::function<void()> on_wake);
+  ~EventPump() { Stop(); }
+  EventPump(const EventPump&) = delete;
+  EventPump& operator=(const EventPump&) = delete;
+  // Joins the thread; idempotent (not safe from two threads at once).
+  void Stop();
+
+ private:
+  void Run(std::vector<int> fds, std::chrono::milliseconds period, const std::function<void()>& on_wake);
+  int stop_fd_;
+  std::thread thread_;
 };
 
 int NewEventFd();  // throws std::runtime_error on failure (start-up)

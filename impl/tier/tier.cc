@@ -1,9 +1,5 @@
 #include "tier/tier.h"
 
-#include <poll.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cstring>
 
 #include <xxhash.h>
@@ -17,6 +13,16 @@ namespace {
 
 constexpr auto kSafetyPoll = std::chrono::milliseconds(500);
 constexpr auto kCloseWait = std::chrono::seconds(60);
+
+// Every adapter's store and load fds, for the pump.
+std::vector<int> AdapterFds(const std::vector<std::shared_ptr<l2::L2Adapter>>& adapters) {
+  std::vector<int> fds;
+  for (const auto& a : adapters) {
+    fds.push_back(a->store_event_fd());
+    fds.push_back(a->load_event_fd());
+  }
+  return fds;
+}
 
 }  // namespace
 
@@ -69,15 +75,10 @@ Tier::Tier(std::shared_ptr<store::L1Store> l1, std::vector<std::shared_ptr<l2::L
       options_(options),
       run_salt_("r" + wire::ToHex(options.run_id)),
       staging_(l2::TempPool::Create(options.max_pending_bytes)),
-      stop_fd_(l2::NewEventFd()),
-      fetchers_(options.fetch_threads) {
-  pump_ = std::thread([this] { Pump(); });
-}
+      pump_(AdapterFds(adapters_), kSafetyPoll, [this] { OnAdapterEvent(); }),
+      fetchers_(options.fetch_threads) {}
 
-Tier::~Tier() {
-  Close();
-  ::close(stop_fd_);
-}
+Tier::~Tier() { Close(); }
 
 void Tier::SupersedeLocked(const std::string& key) {
   const auto it = index_.find(key);
@@ -160,33 +161,20 @@ void Tier::OnStoreDone(std::size_t adapter, l2::TaskId id, bool ok) {
   }
 }
 
-void Tier::Pump() {
-  std::vector<pollfd> fds;
-  for (const auto& a : adapters_) {
-    fds.push_back({a->store_event_fd(), POLLIN, 0});
-    fds.push_back({a->load_event_fd(), POLLIN, 0});
+void Tier::OnAdapterEvent() {
+  std::lock_guard lock(mu_);
+  for (std::size_t i = 0; i < adapters_.size(); ++i)
+    for (const auto& [id, ok] : adapters_[i]->PopCompletedStores()) OnStoreDone(i, id, ok);
+  // A load given up on by its GET: its reservation goes back once the
+  // adapter is done writing into it.
+  for (auto it = abandoned_loads_.begin(); it != abandoned_loads_.end();) {
+    if (adapters_[it->first.first]->QueryLoad(it->first.second))
+      it = abandoned_loads_.erase(it);
+    else
+      ++it;
   }
-  fds.push_back({stop_fd_, POLLIN, 0});
-  for (;;) {
-    const int r = ::poll(fds.data(), fds.size(), static_cast<int>(kSafetyPoll.count()));
-    if (r < 0 && errno != EINTR) return;
-    if (fds.back().revents) return;
-    for (std::size_t i = 0; i + 1 < fds.size(); ++i)
-      if (fds[i].revents) l2::DrainEventFd(fds[i].fd);
-    std::lock_guard lock(mu_);
-    for (std::size_t i = 0; i < adapters_.size(); ++i)
-      for (const auto& [id, ok] : adapters_[i]->PopCompletedStores()) OnStoreDone(i, id, ok);
-    // A load given up on by its GET: its reservation goes back once the
-    // adapter is done writing into it.
-    for (auto it = abandoned_loads_.begin(); it != abandoned_loads_.end();) {
-      if (adapters_[it->first.first]->QueryLoad(it->first.second))
-        it = abandoned_loads_.erase(it);
-      else
-        ++it;
-    }
-    ++generation_;
-    cv_.notify_all();
-  }
+  ++generation_;
+  cv_.notify_all();
 }
 
 store::L1Store::ObjectRef Tier::Promote(const std::string& key, const store::ObjectMeta& meta,
@@ -288,8 +276,7 @@ void Tier::Close() {
     // The pump completes the writes in flight; the adapters bound each one.
     cv_.wait_for(lock, kCloseWait, [&] { return stores_in_flight_.empty(); });
   }
-  l2::SignalEventFd(stop_fd_);
-  pump_.join();
+  pump_.Stop();
   for (const auto& a : adapters_) a->Close();
   std::lock_guard lock(mu_);
   abandoned_loads_.clear();  // the adapters are closed: nothing writes into them now

@@ -87,7 +87,7 @@ class Tier final : public protocol::MissSource, public std::enable_shared_from_t
   struct Entry;
   Tier(std::shared_ptr<store::L1Store> l1, std::vector<std::shared_ptr<l2::L2Adapter>> adapters, TierOptions options);
   void OnEvict(const std::string& key, const store::L1Store::ObjectRef& object);
-  void Pump();
+  void OnAdapterEvent();  // the pump's wake-up: writes done, abandoned loads
   void OnStoreDone(std::size_t adapter, l2::TaskId id, bool ok);
   // Drops the index entry of `key` (a newer value supersedes it); mu_ held.
   void SupersedeLocked(const std::string& key);
@@ -113,8 +113,7 @@ class Tier final : public protocol::MissSource, public std::enable_shared_from_t
   std::map<std::pair<std::size_t, l2::TaskId>, std::pair<store::L1Store::Reservation, std::shared_ptr<Entry>>>
       abandoned_loads_;
   TierStats stats_;
-  int stop_fd_ = -1;
-  std::thread pump_;
+  l2::EventPump pump_;
   base::JobPool fetchers_;  // last: its threads stop before the rest is destroyed
 };
 
