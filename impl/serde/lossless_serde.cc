@@ -151,16 +151,25 @@ void SplitBytePlanes(std::span<const std::byte> in, std::span<std::byte> out) {
   }
 }
 
-void JoinBytePlanes(std::span<const std::byte> in, std::span<std::byte> out) {
-  const std::size_t n = in.size() / 2;
+namespace {
+
+// Interleaves n low bytes and n high bytes into 2n bytes of out.
+void JoinRange(const std::byte* lo, const std::byte* hi, std::byte* out, std::size_t n) {
   std::size_t i = 0;
 #if defined(__x86_64__)
-  if (base::DetectedCpuLevel() >= base::CpuLevel::kSse2) i = JoinSse2(in.data(), in.data() + n, out.data(), n);
+  if (base::DetectedCpuLevel() >= base::CpuLevel::kSse2) i = JoinSse2(lo, hi, out, n);
 #endif
   for (; i < n; ++i) {
-    out[2 * i] = in[i];
-    out[2 * i + 1] = in[n + i];
+    out[2 * i] = lo[i];
+    out[2 * i + 1] = hi[i];
   }
+}
+
+}  // namespace
+
+void JoinBytePlanes(std::span<const std::byte> in, std::span<std::byte> out) {
+  const std::size_t n = in.size() / 2;
+  JoinRange(in.data(), in.data() + n, out.data(), n);
 }
 
 namespace {
@@ -178,14 +187,7 @@ void JoinAndHash(std::span<const std::byte> planes, std::span<std::byte> out, XX
   const std::byte* hi = planes.data() + n;
   for (std::size_t done = 0; done < n;) {
     const std::size_t m = std::min(kPiece / 2, n - done);  // elements this step
-    std::size_t i = 0;
-#if defined(__x86_64__)
-    i = JoinSse2(lo + done, hi + done, piece, m);
-#endif
-    for (; i < m; ++i) {
-      piece[2 * i] = lo[done + i];
-      piece[2 * i + 1] = hi[done + i];
-    }
+    JoinRange(lo + done, hi + done, piece, m);
     XXH3_64bits_update(hash, piece, 2 * m);
     std::byte* dst = out.data() + 2 * done;
     std::size_t copied = 0;
