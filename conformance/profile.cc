@@ -1,0 +1,334 @@
+#include "conformance/profile.h"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+namespace lmc::conformance {
+
+std::string_view ReactionName(Reaction r) {
+  switch (r) {
+    case Reaction::kFailReply: return "fail_reply";
+    case Reaction::kDrop: return "drop";
+    case Reaction::kIgnore: return "ignore";
+    case Reaction::kAny: return "any";
+  }
+  return "?";
+}
+
+namespace {
+
+Profile Reference() {
+  Profile p;
+  p.name = "reference";
+  p.description = "this kit's lmcache-server and client (docs/SERVER.md, impl/client/client.h)";
+  ServerProfile& s = p.server;
+  s.list_answered = true;
+  s.unknown_command = Reaction::kDrop;
+  s.bad_key = Reaction::kFailReply;
+  s.unknown_codes = Reaction::kIgnore;
+  s.negative_length = Reaction::kDrop;
+  s.truncated_put_placeholder = false;
+  s.half_echoed_as_float16 = false;
+  s.max_object_bytes = std::uint64_t{1} << 31;
+  ClientProfile& c = p.client;
+  c.attempts = 3;
+  c.backoff_ms = {100, 200};
+  c.retries_invalid_reply = false;
+  c.supports_list = true;
+  c.supports_health = true;
+  return p;
+}
+
+// LMCache's main-line threaded server (protocol.md §5, Era IntEnum) and its
+// reconnect-v2 client (§6.3).
+Profile LmcachePython() {
+  Profile p;
+  p.name = "lmcache-python";
+  p.description =
+      "LMCache's main-line threaded server (protocol.md §5, Era IntEnum) and its reconnect-v2 client (§6.3)";
+  ServerProfile& s = p.server;
+  s.list_answered = false;                 // §5.4: LIST is ignored, the connection stays usable
+  s.unknown_command = Reaction::kDrop;     // §5.5 Era IntEnum: ClientCommand(n) raises
+  s.bad_key = Reaction::kDrop;             // §5.5: the decode raises, the socket closes
+  s.unknown_codes = Reaction::kDrop;       // §5.5: MemoryFormat(42), dtype 9, location 3 raise
+  s.negative_length = Reaction::kIgnore;   // §5.5: an empty payload is stored
+  s.truncated_put_placeholder = true;      // §5.5: the threaded server stores data=None
+  s.half_echoed_as_float16 = true;         // §2.3 / §5.4: dtype 1 comes back as 2
+  s.max_object_bytes = (std::uint64_t{1} << 31) - 1;
+  s.capacity_bytes = std::nullopt;         // §5.2: no eviction, no capacity
+  ClientProfile& c = p.client;
+  c.attempts = 3;
+  c.backoff_ms = {100, 200};
+  c.retries_invalid_reply = false;         // §6.3: ServerReturnCode(999) raises, not retried
+  c.supports_list = false;                 // §6.1: list() is not implemented
+  c.supports_health = false;               // §6.1: the connector never sends HEALTH
+  return p;
+}
+
+using Json = nlohmann::json;
+
+bool ReadReaction(const Json& v, const std::string& name, Reaction* out, std::string* error) {
+  if (!v.is_string()) {
+    *error = name + ": must be a string";
+    return false;
+  }
+  const std::string s = v.get<std::string>();
+  if (s == "fail_reply") {
+    *out = Reaction::kFailReply;
+  } else if (s == "drop") {
+    *out = Reaction::kDrop;
+  } else if (s == "ignore") {
+    *out = Reaction::kIgnore;
+  } else if (s == "any") {
+    *out = Reaction::kAny;
+  } else {
+    *error = name + ": '" + s + "' is not one of fail_reply, drop, ignore, any";
+    return false;
+  }
+  return true;
+}
+
+bool ReadUint(const Json& v, const std::string& name, std::uint64_t* out, std::string* error) {
+  if (!v.is_number_unsigned()) {
+    *error = name + ": must be a non-negative integer";
+    return false;
+  }
+  *out = v.get<std::uint64_t>();
+  return true;
+}
+
+bool ReadBool(const Json& v, const std::string& name, bool* out, std::string* error) {
+  if (!v.is_boolean()) {
+    *error = name + ": must be true or false";
+    return false;
+  }
+  *out = v.get<bool>();
+  return true;
+}
+
+bool CheckKeys(const Json& obj, const std::string& where, const std::set<std::string>& known, std::string* error) {
+  if (!obj.is_object()) {
+    *error = where + ": must be an object";
+    return false;
+  }
+  for (const auto& [k, v] : obj.items()) {
+    (void)v;
+    if (!known.count(k)) {
+      std::string list;
+      for (const auto& n : known) list += (list.empty() ? "" : ", ") + n;
+      *error = where + ": unknown key '" + k + "' (known: " + list + ")";
+      return false;
+    }
+  }
+  return true;
+}
+
+bool ParseServer(const Json& j, ServerProfile* s, std::string* error) {
+  if (!CheckKeys(j, "server",
+                 {"list", "unknown_command", "bad_key", "unknown_codes", "negative_length",
+                  "truncated_put_placeholder", "half_echoed_as_float16", "max_object_bytes", "capacity_bytes",
+                  "max_test_body_bytes"},
+                 error)) {
+    return false;
+  }
+  for (const auto& [k, v] : j.items()) {
+    const std::string name = "server." + k;
+    bool ok = true;
+    if (k == "list") {
+      if (v.is_string() && (v == "answered" || v == "ignored" || v == "any")) {
+        s->list_answered = v == "any" ? std::nullopt : std::optional<bool>(v == "answered");
+      } else {
+        *error = name + ": must be \"answered\", \"ignored\" or \"any\"";
+        ok = false;
+      }
+    } else if (k == "unknown_command") {
+      ok = ReadReaction(v, name, &s->unknown_command, error);
+    } else if (k == "bad_key") {
+      ok = ReadReaction(v, name, &s->bad_key, error);
+    } else if (k == "unknown_codes") {
+      ok = ReadReaction(v, name, &s->unknown_codes, error);
+    } else if (k == "negative_length") {
+      ok = ReadReaction(v, name, &s->negative_length, error);
+    } else if (k == "truncated_put_placeholder") {
+      ok = ReadBool(v, name, &s->truncated_put_placeholder, error);
+    } else if (k == "half_echoed_as_float16") {
+      if (v.is_null()) {
+        s->half_echoed_as_float16.reset();
+      } else {
+        bool b = false;
+        ok = ReadBool(v, name, &b, error);
+        s->half_echoed_as_float16 = b;
+      }
+    } else if (k == "max_object_bytes") {
+      ok = ReadUint(v, name, &s->max_object_bytes, error);
+    } else if (k == "capacity_bytes") {
+      if (v.is_null()) {
+        s->capacity_bytes.reset();
+      } else {
+        std::uint64_t n = 0;
+        ok = ReadUint(v, name, &n, error);
+        s->capacity_bytes = n;
+      }
+    } else if (k == "max_test_body_bytes") {
+      ok = ReadUint(v, name, &s->max_test_body_bytes, error);
+    }
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool ParseClient(const Json& j, ClientProfile* c, std::string* error) {
+  if (!CheckKeys(j, "client",
+                 {"attempts", "backoff_ms", "retries_invalid_reply", "supports_list", "supports_health",
+                  "max_test_body_bytes", "max_rss_on_huge_reply_bytes"},
+                 error)) {
+    return false;
+  }
+  for (const auto& [k, v] : j.items()) {
+    const std::string name = "client." + k;
+    bool ok = true;
+    if (k == "attempts") {
+      std::uint64_t n = 0;
+      ok = ReadUint(v, name, &n, error);
+      if (ok && (n < 1 || n > 100)) {
+        *error = name + ": must be 1..100";
+        ok = false;
+      }
+      c->attempts = static_cast<int>(n);
+    } else if (k == "backoff_ms") {
+      if (!v.is_array() || v.size() > 100) {
+        *error = name + ": must be an array of at most 100 integers";
+        return false;
+      }
+      c->backoff_ms.clear();
+      for (const auto& e : v) {
+        std::uint64_t ms = 0;
+        if (!ReadUint(e, name, &ms, error)) return false;
+        if (ms > 600000) {
+          *error = name + ": at most 600000 ms each";
+          return false;
+        }
+        c->backoff_ms.push_back(static_cast<int>(ms));
+      }
+    } else if (k == "retries_invalid_reply") {
+      ok = ReadBool(v, name, &c->retries_invalid_reply, error);
+    } else if (k == "supports_list") {
+      ok = ReadBool(v, name, &c->supports_list, error);
+    } else if (k == "supports_health") {
+      ok = ReadBool(v, name, &c->supports_health, error);
+    } else if (k == "max_test_body_bytes") {
+      ok = ReadUint(v, name, &c->max_test_body_bytes, error);
+    } else if (k == "max_rss_on_huge_reply_bytes") {
+      ok = ReadUint(v, name, &c->max_rss_on_huge_reply_bytes, error);
+    }
+    if (!ok) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::vector<std::string> BuiltinProfileNames() { return {"reference", "lmcache-python"}; }
+
+bool BuiltinProfile(const std::string& name, Profile* out) {
+  if (name == "reference") {
+    *out = Reference();
+    return true;
+  }
+  if (name == "lmcache-python") {
+    *out = LmcachePython();
+    return true;
+  }
+  return false;
+}
+
+bool ParseProfile(const std::string& json_text, Profile* out, std::string* error) {
+  const Json j = Json::parse(json_text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) {
+    *error = "not valid JSON";
+    return false;
+  }
+  if (!CheckKeys(j, "profile", {"name", "description", "base", "server", "client"}, error)) return false;
+  Profile p;
+  if (j.contains("base")) {
+    if (!j["base"].is_string() || !BuiltinProfile(j["base"].get<std::string>(), &p)) {
+      *error = "base: must name a built-in profile (reference, lmcache-python)";
+      return false;
+    }
+  } else {
+    // Without a base every choice starts undeclared: cases that need one skip.
+    p = Profile{};
+    p.client.supports_list = false;
+    p.client.supports_health = false;
+  }
+  if (!j.contains("name") || !j["name"].is_string() || j["name"].get<std::string>().empty()) {
+    *error = "name: a non-empty string is required";
+    return false;
+  }
+  p.name = j["name"].get<std::string>();
+  if (j.contains("description")) {
+    if (!j["description"].is_string()) {
+      *error = "description: must be a string";
+      return false;
+    }
+    p.description = j["description"].get<std::string>();
+  }
+  if (j.contains("server") && !ParseServer(j["server"], &p.server, error)) return false;
+  if (j.contains("client") && !ParseClient(j["client"], &p.client, error)) return false;
+  *out = std::move(p);
+  return true;
+}
+
+bool LoadProfile(const std::string& name_or_path, Profile* out, std::string* error) {
+  if (BuiltinProfile(name_or_path, out)) return true;
+  std::ifstream in(name_or_path);
+  if (!in) {
+    *error = "'" + name_or_path + "' is neither a built-in profile (reference, lmcache-python) nor a readable file";
+    return false;
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  if (text.str().size() > (1 << 20)) {
+    *error = name_or_path + ": a profile is at most 1 MiB";
+    return false;
+  }
+  if (!ParseProfile(text.str(), out, error)) {
+    *error = name_or_path + ": " + *error;
+    return false;
+  }
+  return true;
+}
+
+std::string ProfileToJson(const Profile& p) {
+  nlohmann::ordered_json j;
+  j["name"] = p.name;
+  j["description"] = p.description;
+  const ServerProfile& s = p.server;
+  auto& js = j["server"];
+  js["list"] = !s.list_answered ? "any" : *s.list_answered ? "answered" : "ignored";
+  js["unknown_command"] = ReactionName(s.unknown_command);
+  js["bad_key"] = ReactionName(s.bad_key);
+  js["unknown_codes"] = ReactionName(s.unknown_codes);
+  js["negative_length"] = ReactionName(s.negative_length);
+  js["truncated_put_placeholder"] = s.truncated_put_placeholder;
+  js["half_echoed_as_float16"] =
+      s.half_echoed_as_float16 ? nlohmann::ordered_json(*s.half_echoed_as_float16) : nlohmann::ordered_json();
+  js["max_object_bytes"] = s.max_object_bytes;
+  js["capacity_bytes"] = s.capacity_bytes ? nlohmann::ordered_json(*s.capacity_bytes) : nlohmann::ordered_json();
+  js["max_test_body_bytes"] = s.max_test_body_bytes;
+  const ClientProfile& c = p.client;
+  auto& jc = j["client"];
+  jc["attempts"] = c.attempts;
+  jc["backoff_ms"] = c.backoff_ms;
+  jc["retries_invalid_reply"] = c.retries_invalid_reply;
+  jc["supports_list"] = c.supports_list;
+  jc["supports_health"] = c.supports_health;
+  jc["max_test_body_bytes"] = c.max_test_body_bytes;
+  jc["max_rss_on_huge_reply_bytes"] = c.max_rss_on_huge_reply_bytes;
+  return j.dump(2) + "\n";
+}
+
+}  // namespace lmc::conformance

@@ -1,0 +1,192 @@
+// The conformance runner's core, shared by its three modes (server, client,
+// vectors): case ids and patterns, outcomes, expected-failure lists, and the
+// reports (human summary, JUnit XML, JSON).
+//
+// A case is a spec clause made executable. It has a stable hierarchical id
+// ("server/get/hit-echoes-stored-metadata"), the clause it checks, a level
+// (MUST or SHOULD) and a body. A body fails by throwing CaseFailure (through
+// Fail() or the Expect helpers), and declares itself not applicable by
+// throwing CaseSkipped. The runner is a test tool, not the data path: it
+// uses exceptions for that control flow on purpose, and nothing thrown ever
+// leaves RunCases.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace lmc::conformance {
+
+// The runner's own version and the protocol revision its catalogue targets;
+// reports carry both.
+inline constexpr std::string_view kRunnerVersion = "0.1.0";
+inline constexpr std::string_view kProtocolRevision =
+    "LMCache V1 lm:// (request 186 bytes, reply 36 bytes, keys of era F)";
+
+enum class Level : std::uint8_t { kMust, kShould };
+std::string_view LevelName(Level l);  // "MUST" / "SHOULD"
+
+// What a failing case shows: the bytes it sent, the bytes it expected and
+// the bytes it got. Any may be empty. Binary strings, not hex.
+struct Evidence {
+  std::string sent;
+  std::string expected;
+  std::string actual;
+  bool has_bytes() const { return !sent.empty() || !expected.empty() || !actual.empty(); }
+};
+
+struct CaseFailure {
+  std::string message;
+  Evidence evidence;
+};
+
+struct CaseSkipped {
+  std::string reason;
+};
+
+[[noreturn]] void Fail(std::string message, Evidence evidence = {});
+[[noreturn]] void Skip(std::string reason);
+
+// Fails with both byte strings when they differ.
+void ExpectBytes(std::string_view what, std::string_view expected, std::string_view actual,
+                 std::string_view sent = {});
+void Expect(bool ok, std::string_view message);
+
+// The time a case may still take. Every wait in a case body goes through one
+// (see conn.h); nothing waits past it.
+class Deadline {
+ public:
+  using Clock = std::chrono::steady_clock;
+  explicit Deadline(Clock::time_point at) : at_(at) {}
+  static Deadline After(std::chrono::milliseconds d) { return Deadline(Clock::now() + d); }
+  Clock::time_point at() const { return at_; }
+  bool expired() const { return Clock::now() >= at_; }
+  // Milliseconds left, clamped to [0, cap].
+  int RemainingMs(std::chrono::milliseconds cap = std::chrono::hours(1)) const;
+  // The earlier of this deadline and now + d.
+  Deadline Within(std::chrono::milliseconds d) const;
+
+ private:
+  Clock::time_point at_;
+};
+
+// One line of a case's trace (--trace DIR): what went over the wire.
+struct TraceSink {
+  std::vector<std::string> lines;
+  void Note(std::string line) { lines.push_back(std::move(line)); }
+};
+
+struct CaseSpec {
+  std::string id;      // stable: never renamed once released
+  std::string clause;  // e.g. "protocol.md §5.4 PUT"
+  Level level = Level::kMust;
+  std::string title;   // one line: what a passing implementation does
+};
+
+// What a case body gets from the runner.
+struct CaseEnv {
+  Deadline deadline;
+  TraceSink* trace;
+};
+
+struct Case {
+  CaseSpec spec;
+  // Empty when the case applies to the profile, else why it does not (the
+  // case is then skipped without running).
+  std::string not_applicable;
+  std::function<void(CaseEnv&)> body;
+};
+
+enum class Outcome : std::uint8_t {
+  kPassed,
+  kFailed,             // unexpectedly
+  kSkipped,            // not applicable to the profile, or excluded by --skip
+  kFailedAsExpected,   // listed in --known-failing (with a matching message) or --known-flaky
+};
+std::string_view OutcomeName(Outcome o);
+
+struct CaseResult {
+  CaseSpec spec;
+  Outcome outcome = Outcome::kPassed;
+  std::string message;   // failure message or skip reason
+  Evidence evidence;
+  double seconds = 0;
+  std::vector<std::string> trace;
+};
+
+// --- Patterns -----------------------------------------------------------
+// Case-id patterns: '*' matches within one level (no '/'), '**' any number
+// of characters across levels, everything else literally. "server/**"
+// matches every server case; "server/*/hit-*" the hits of every command.
+bool MatchPattern(std::string_view pattern, std::string_view id);
+
+// --- Expected failures --------------------------------------------------
+// One entry per line: a pattern, then optionally whitespace and an expected
+// message prefix. '#' starts a comment; blank lines are ignored.
+struct KnownFailure {
+  std::string pattern;
+  std::string message_prefix;  // empty: any message
+  int line = 0;
+};
+// False (with *error set) on an unreadable file.
+bool LoadKnownFailures(const std::string& path, std::vector<KnownFailure>* out, std::string* error);
+
+struct RunOptions {
+  std::vector<std::string> run;   // patterns; empty means every case
+  std::vector<std::string> skip;  // patterns excluded from the run
+  std::chrono::milliseconds case_timeout{5000};
+  std::chrono::milliseconds run_timeout{std::chrono::minutes(10)};
+  std::vector<KnownFailure> known_failing;
+  std::vector<KnownFailure> known_flaky;
+  bool keep_trace = false;  // keep every case's trace, not only failures'
+  bool verbose = false;     // print a line per case as it ends
+};
+
+struct RunReport {
+  std::string mode;      // "server", "client", "vectors"
+  std::string target;    // what was tested
+  std::string profile;   // profile name
+  std::vector<CaseResult> results;
+  double seconds = 0;
+  bool partial = false;  // --run/--skip narrowed the catalogue
+  // Known-failing entries that matched no case in the run (stale).
+  std::vector<KnownFailure> unmatched_known;
+
+  int Count(Outcome o) const;
+  // Nothing unexpected: no kFailed and no stale known-failing entries.
+  bool Clean() const;
+};
+
+// Runs the selected cases in catalogue order, each with its own deadline,
+// and classifies every result against the expected-failure lists. A case
+// that passes while listed as known-failing, or fails with another message,
+// is reported kFailed with a message that says so. Never throws.
+RunReport RunCases(const std::vector<Case>& catalogue, const RunOptions& options);
+
+// The human report: failures with clause, message and hex evidence (first
+// differing byte marked), then the closing line
+//   "N passed, M failed, K skipped, X failed as expected".
+std::string FormatHuman(const RunReport& report);
+std::string FormatJunit(const RunReport& report);
+std::string FormatJson(const RunReport& report);
+// "N passed, M failed, K skipped, X failed as expected"
+std::string SummaryLine(const RunReport& report);
+
+// Hex with a marker: "0a0b[0c]0d" marks the byte at `mark`.
+std::string HexWithMark(std::string_view bytes, std::optional<std::size_t> mark,
+                        std::size_t max_bytes = 256);
+// Index of the first differing byte, or nullopt when equal.
+std::optional<std::size_t> FirstDifference(std::string_view a, std::string_view b);
+
+// The new known-failing file for --fix: one line per case that failed in
+// this run, with its message as the prefix.
+std::string FormatKnownFailing(const RunReport& report);
+
+// Writes one file per case into `dir` ("server__get__hit.trace").
+bool WriteTraces(const RunReport& report, const std::string& dir, std::string* error);
+
+}  // namespace lmc::conformance
