@@ -111,7 +111,16 @@ void ClientSession::OnWritten(std::size_t n) {
 
 std::span<std::byte> ClientSession::ReadBuffer() {
   if (failed_ || awaiting_.empty()) return {};
-  if (body_for_) return body_target_.subspan(body_have_);
+  if (body_for_) {
+    if (body_have_ == body_target_.size() && !body_for_->in_place) {
+      // The owned buffer is full but more is declared: grow it (doubling
+      // keeps the copies linear in the bytes received).
+      std::vector<std::byte>& body = body_for_->body;
+      body.resize(std::min(body_total_, std::max({body.size() * 2, limits_.body_first_alloc_bytes, std::size_t{1}})));
+      body_target_ = body;
+    }
+    return body_target_.subspan(body_have_);
+  }
   return std::span(header_).subspan(header_have_);
 }
 
@@ -120,7 +129,7 @@ void ClientSession::OnRead(std::size_t n) {
   if (body_for_) {
     if (const BodyObserver& observe = awaiting_.front().on_body) observe(body_target_.subspan(body_have_, n));
     body_have_ += n;
-    if (body_have_ == body_target_.size()) {
+    if (body_have_ == body_total_) {
       Complete(std::move(*body_for_));
       body_for_.reset();
       body_have_ = 0;
@@ -151,12 +160,13 @@ void ClientSession::OnRead(std::size_t n) {
       const auto len = static_cast<std::size_t>(c.reply.length);
       const std::span<std::byte> into = awaiting_.front().into;
       body_for_ = std::move(c);
+      body_total_ = len;
       if (len <= into.size()) {
         body_for_->in_place = true;
         body_for_->in_place_bytes = len;
         body_target_ = into.first(len);
       } else {
-        body_for_->body.resize(len);
+        body_for_->body.resize(std::min(len, limits_.body_first_alloc_bytes));
         body_target_ = body_for_->body;
       }
       body_have_ = 0;

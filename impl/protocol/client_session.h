@@ -27,6 +27,11 @@ namespace lmc::protocol {
 struct ClientLimits {
   // The largest GET or LIST body accepted; a reply claiming more is invalid.
   std::size_t body_bytes_max = std::size_t{1} << 31;
+  // A body that does not fit the caller's buffer is received into one that
+  // starts this large and doubles as bytes arrive, so a reply that claims a
+  // huge length costs memory only for the bytes actually sent (a peer can
+  // claim 2 GiB - 1 and then close).
+  std::size_t body_first_alloc_bytes = std::size_t{1} << 20;
 };
 
 enum class ClientStatus : std::uint8_t {
@@ -129,6 +134,7 @@ class ClientSession {
   std::optional<Completion> body_for_;
   std::span<std::byte> body_target_;  // where body_for_'s payload is read
   std::size_t body_have_ = 0;
+  std::size_t body_total_ = 0;        // the reply's length (body_target_ may be shorter while it grows)
 };
 
 }  // namespace lmc::protocol

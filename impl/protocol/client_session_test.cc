@@ -182,6 +182,35 @@ TEST(ClientSession, InvalidRepliesFailTheSessionAndAreNotRetried) {
   EXPECT_EQ(c.PopCompletion()->status, ClientStatus::kInvalidReply);  // body over the limit
 }
 
+// A reply may claim 2 GiB - 1 bytes and then send a few: the buffer grows
+// with what arrives, never to the claimed size up front.
+TEST(ClientSession, HugeClaimedLengthCostsOnlyWhatArrives) {
+  ClientSession c;
+  c.Get("m@1@0@1@half");
+  std::array<std::span<const std::byte>, 8> iov;
+  c.OnWritten(c.GatherWrites(iov) > 0 ? iov[0].size() : 0);
+  std::array<std::byte, wire::kReplyHeaderBytes> bytes{};
+  wire::EncodeReply({200, 2147483647, 1, 2, {}, 0}, bytes);
+  std::memcpy(c.ReadBuffer().data(), bytes.data(), bytes.size());
+  c.OnRead(bytes.size());
+  std::size_t received = 0;
+  std::size_t largest = 0;
+  while (received < (std::size_t{3} << 20) + 5) {
+    const auto dst = c.ReadBuffer();
+    ASSERT_FALSE(dst.empty());
+    largest = std::max(largest, received + dst.size());
+    const std::size_t n = std::min<std::size_t>(dst.size(), 100000);
+    std::memset(dst.data(), 7, n);
+    c.OnRead(n);
+    received += n;
+  }
+  // Doubling from 1 MiB: at most twice what arrived (and at least the 1 MiB start).
+  EXPECT_LE(largest, 2 * received + (std::size_t{1} << 20));
+  EXPECT_FALSE(c.PopCompletion().has_value());
+  c.OnClose();
+  EXPECT_EQ(c.PopCompletion()->status, ClientStatus::kClosed);
+}
+
 TEST(ClientSession, CloseCompletesEverythingPendingAndLaterCallsFail) {
   ClientSession c;
   const std::string payload = "x";
