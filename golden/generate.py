@@ -513,7 +513,7 @@ def build():
         "generator": "golden/generate.py",
         "generatorVersion": GENERATOR_VERSION,
         "protocol": PROTOCOL,
-        "objectForm": "../shared/spec/wire-json.md",
+        "objectForm": "docs/WIRE-JSON.md",
         "numberOfTests": tc_id,
         "notes": FLAGS,
         "testGroups": groups,
