@@ -12,6 +12,7 @@
 // Exit status: 0 when nothing unexpected happened, 1 when a case failed
 // unexpectedly (or a known-failing entry is stale), 2 for a usage error.
 // docs/CONFORMANCE.md is the manual.
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -58,8 +59,14 @@ void AddCommon(CLI::App* app, Common* c) {
       ->check(CLI::IsMember({"text", "markdown"}))
       ->capture_default_str();
   app->add_flag("--print-profile", c->print_profile, "print the profile in effect as JSON and exit");
-  app->add_option("--run", c->run, "run only cases matching PATTERN ('*' one level, '**' any depth); repeatable");
-  app->add_option("--skip", c->skip, "skip cases matching PATTERN; repeatable");
+  // One pattern per occurrence, so that `--run X -- TESTEE ARGS` leaves the
+  // testee's arguments alone.
+  app->add_option("--run", c->run, "run only cases matching PATTERN ('*' one level, '**' any depth); repeatable")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  app->add_option("--skip", c->skip, "skip cases matching PATTERN; repeatable")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app->add_option("--known-failing", c->known_failing,
                   "expected failures: 'PATTERN [message prefix]' per line; a listed case that passes, or fails "
                   "with another message, fails the run");
@@ -236,8 +243,21 @@ int main(int argc, char** argv) {
   vectors->add_option("--reference-vectors", reference, "LMCache's reference vectors")->capture_default_str();
   AddCommon(vectors, &common);
 
+  // Everything after the first `--` is the testee's (or tool's) command line,
+  // taken verbatim: CLI11 would otherwise read its options (`python3 -S`).
+  std::vector<std::string> args;
+  std::vector<std::string> after_dashes;
+  bool dashes = false;
+  for (int i = 1; i < argc; ++i) {
+    if (!dashes && std::string_view(argv[i]) == "--") {
+      dashes = true;
+    } else {
+      (dashes ? after_dashes : args).emplace_back(argv[i]);
+    }
+  }
+  std::reverse(args.begin(), args.end());  // CLI11 takes a reversed vector
   try {
-    app.parse(argc, argv);
+    app.parse(args);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
@@ -265,6 +285,10 @@ int main(int argc, char** argv) {
   }
 
   if (server->parsed()) {
+    if (!after_dashes.empty()) {
+      std::cerr << "lmcache-conformance server: takes no command after --\n";
+      return kExitUsage;
+    }
     lc::ServerTarget t;
     if (!common.list && !ParseTarget(target, &t)) {
       std::cerr << "lmcache-conformance server: --target lm://HOST:PORT is required"
@@ -274,6 +298,7 @@ int main(int argc, char** argv) {
     return Run("server", target, lc::ServerCatalogue(t, profile), profile, common);
   }
   if (client->parsed()) {
+    if (!after_dashes.empty()) testee = after_dashes;
     if (!common.list && testee.empty()) {
       std::cerr << "lmcache-conformance client: give the testee command after --\n";
       return kExitUsage;
@@ -282,6 +307,7 @@ int main(int argc, char** argv) {
     for (const auto& w : testee) shown += (shown.empty() ? "" : " ") + w;
     return Run("client", shown, lc::ClientCatalogue(lc::TesteeCommand{testee}, profile), profile, common);
   }
+  if (!after_dashes.empty()) tool_argv = after_dashes;
   std::vector<std::string> words = tool_argv.empty() ? SplitWords(tool) : tool_argv;
   if (!common.list && words.empty()) {
     std::cerr << "lmcache-conformance vectors: --tool COMMAND (or -- COMMAND ARGS...) is required\n";

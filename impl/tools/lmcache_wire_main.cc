@@ -1,5 +1,6 @@
 // lmcache-wire: encode and decode LMCache V1 wire objects line by line, as
-// ../shared/spec/wire-json.md specifies. All logic is in lmc_wirejson.
+// docs/WIRE-JSON.md (the kit's copy of ../shared/spec/wire-json.md)
+// specifies. All logic is in lmc_wirejson.
 #include <iostream>
 #include <string_view>
 #include <vector>

@@ -1,6 +1,6 @@
-// The JSON form of wire objects defined in ../shared/spec/wire-json.md, and
-// the line-oriented `lmcache-wire` tool built on it. Shared by the tool, the
-// golden-fixture tests and (later) the conformance runner's reports.
+// The JSON form of wire objects defined in docs/WIRE-JSON.md (the kit's copy
+// of ../shared/spec/wire-json.md), and the line-oriented `lmcache-wire` tool
+// built on it. Shared by the tool and the golden-fixture tests.
 //
 // Nothing here throws on bad input: every conversion returns an error string
 // (empty on success). JSON is parsed with exceptions disabled.
