@@ -68,7 +68,11 @@ run_mode() {
 
 run_mode server server --target "lm://127.0.0.1:$port"
 run_mode client-cpp client -- "$bin/lmcache-conformance-testee-cpp"
-run_mode client-python client -- python3 -S "$root/conformance/client/python_testee.py"
+# The interpreter itself, not a launcher shim (pyenv's costs ~300 ms a start,
+# and every client case starts the testee afresh); -S: the template needs
+# nothing outside the standard library.
+python="$(python3 -c 'import sys; print(sys.executable)')"
+run_mode client-python client -- "$python" -S "$root/conformance/client/python_testee.py"
 run_mode vectors vectors --tool "$bin/lmcache-wire"
 
 echo "== summary (profile $profile)"
