@@ -1,6 +1,6 @@
 // Standard base64 (RFC 4648 §4: the alphabet A-Z a-z 0-9 + /, '=' padding),
 // the encoding of every byte string in client mode's line protocol
-// (docs/CONFORMANCE.md (client mode)). Shared by the runner and the C++ testee.
+// (docs/CONFORMANCE.md, client mode). Shared by the runner and the C++ testee.
 #pragma once
 
 #include <array>

@@ -1,6 +1,6 @@
 // Client mode's catalogue: the runner plays an lm:// server (fake_server.h)
 // for a testee, the client under test behind the line protocol of
-// docs/CONFORMANCE.md (client mode) (testee.h), and checks every byte the
+// docs/CONFORMANCE.md, client mode (testee.h), and checks every byte the
 // client sends and every result it reports.
 //
 // Each case starts a fresh server on 127.0.0.1 port 0 and a fresh testee.
@@ -885,7 +885,7 @@ void AddOrderAndAdapterCases(Builder& b) {
           }
         });
 
-  b.Add("client/adapter/unknown-op-is-error", "docs/CONFORMANCE.md (client mode)", Level::kMust,
+  b.Add("client/adapter/unknown-op-is-error", "docs/CONFORMANCE.md, client mode (the testee protocol)", Level::kMust,
         "a request with an unknown op gets ok:false with an error, sends nothing, and the next request works", "",
         [](Session& s) {
           const json r = s.Call({{"op", "frobnicate"}, {"key", std::string(kKey)}}, "frobnicate");
@@ -901,7 +901,7 @@ void AddOrderAndAdapterCases(Builder& b) {
           }
         });
 
-  b.Add("client/adapter/exits-zero-on-stdin-close", "docs/CONFORMANCE.md (client mode)", Level::kMust,
+  b.Add("client/adapter/exits-zero-on-stdin-close", "docs/CONFORMANCE.md, client mode (the testee protocol)", Level::kMust,
         "the testee exits with status 0 within 2 s of its stdin closing", "", [](Session& s) {
           s.server().Preload(kKey, Object("x"));
           s.Exist(kKey);  // its outcome is other cases' business

@@ -1,5 +1,5 @@
 // lmcache-conformance-testee-cpp: this kit's lm:// client (impl/client)
-// behind client mode's line protocol (docs/CONFORMANCE.md (client mode)), so
+// behind client mode's line protocol (docs/CONFORMANCE.md, client mode), so
 // that `lmcache-conformance client -- lmcache-conformance-testee-cpp` checks
 // the kit's own client the way any other client is checked.
 //

@@ -3,7 +3,7 @@
 
 `lmcache-conformance client -- python3 python_testee.py` runs the client
 catalogue against it. Copy it to put your own client under test: keep
-`main()` (the line protocol, docs/CONFORMANCE.md (client mode)) and replace
+`main()` (the line protocol of docs/CONFORMANCE.md, client mode) and replace
 `Client` with calls into your implementation.
 
 The client is written from the wire spec alone (protocol.md §1) with the

@@ -1,5 +1,5 @@
 // The client under test, as a child process that speaks client mode's line
-// protocol (docs/CONFORMANCE.md (client mode)): one JSON request per line on its
+// protocol (docs/CONFORMANCE.md, client mode): one JSON request per line on its
 // stdin, one JSON result per line on its stdout. Internal to client mode.
 //
 // Every wait is bounded by a Deadline; a testee that prints a line that is
