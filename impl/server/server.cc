@@ -30,7 +30,11 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
         session_(*shared_->store, shared_->counters, shared_->options.limits, shared_->options.misses.get()),
         transport_(transport),
         timer_(stream_->MakeTimer()),
-        last_progress_(transport.Now()) {}
+        last_progress_(transport.Now()) {
+    if (const auto& log = shared_->options.request_log) {
+      trace_ = std::make_unique<ConnectionTrace>(log, log->NextConnectionId());
+    }
+  }
 
   ~Connection() {
     std::lock_guard lock(shared_->mu);
@@ -44,7 +48,7 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
 
   void Shutdown() {
     auto self = shared_from_this();
-    stream_->Dispatch([self] { self->Finish(); });
+    stream_->Dispatch([self] { self->Finish("server stopping"); });
   }
 
  private:
@@ -52,13 +56,14 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
     if (finished_) return;
     if (std::string key; session_.TakeMissRequest(&key)) StartMiss(std::move(key));
     if (session_.Done()) {
-      Finish();
+      Finish("replies flushed; the session takes no more input");
       return;
     }
     if (!reading_ && !session_.Closing()) {
       const std::span<std::byte> buf = session_.ReadBuffer();
       if (!buf.empty()) {
         reading_ = true;
+        read_buffer_ = buf;
         stream_->SetReadLowWater(session_.CertainInputBytes());
         auto self = shared_from_this();
         stream_->AsyncReadSome(buf, [self](NetError e, std::size_t n) { self->OnRead(e, n); });
@@ -95,12 +100,19 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
     reading_ = false;
     last_progress_ = transport_.Now();
     if (finished_) return;
+    if (trace_) {
+      if (e == NetError::kOk) {
+        trace_->OnReceived(read_buffer_.first(n));
+      } else {
+        trace_->OnReadEnd(e == NetError::kEof ? std::string_view{} : net::NetErrorName(e));
+      }
+    }
     if (e == NetError::kOk) {
       session_.OnRead(n);
     } else {
       session_.OnEof();  // EOF, reset or cancel: no more input
       if (e != NetError::kEof) {
-        Finish();
+        Finish("read failed");
         return;
       }
     }
@@ -112,8 +124,15 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
     last_progress_ = transport_.Now();
     if (finished_) return;
     if (e != NetError::kOk) {
-      Finish();
+      Finish("write failed");
       return;
+    }
+    if (trace_) {
+      // The spans of the write just completed: the session's output is
+      // unchanged until OnWritten.
+      std::array<std::span<const std::byte>, 16> iov;
+      const std::size_t k = session_.GatherWrites(iov);
+      trace_->OnSent(std::span(iov).first(k), n);
     }
     session_.OnWritten(n);
     Pump();
@@ -146,13 +165,15 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
       return;
     }
     const auto idle = transport_.Now() - last_progress_;
-    if (idle >= shared_->options.stall_timeout) return Finish();
+    if (idle >= shared_->options.stall_timeout) return Finish("stalled: no progress for --stall-timeout-ms");
     WaitFor(shared_->options.stall_timeout - idle);
   }
 
-  void Finish() {
+  // `why` goes to the request log only.
+  void Finish(std::string_view why) {
     if (finished_) return;
     finished_ = true;
+    if (trace_) trace_->OnClose(why);
     timer_->Cancel();
     stream_->Close();
   }
@@ -167,6 +188,8 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
   bool finished_ = false;
   bool timer_armed_ = false;
   net::Clock::time_point last_progress_;
+  std::span<std::byte> read_buffer_;        // where the read in flight goes
+  std::unique_ptr<ConnectionTrace> trace_;  // null unless the request log is on
 };
 
 Server::Server(net::Transport& transport, std::shared_ptr<store::L1Store> store, ServerOptions options)

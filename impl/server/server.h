@@ -16,6 +16,7 @@
 
 #include "net/transport.h"
 #include "protocol/server_session.h"
+#include "server/request_log.h"
 #include "store/l1_store.h"
 
 namespace lmc::server {
@@ -28,6 +29,9 @@ struct ServerOptions {
   std::size_t max_connections = 4096;  // further connections are closed at once
   // Where an L1 miss is looked up (the L2 tiers); none by default.
   std::shared_ptr<protocol::MissSource> misses;
+  // One line per request and per reply (--log-level debug); null: none, at
+  // the cost of one pointer test per read and write.
+  std::shared_ptr<RequestLog> request_log;
 };
 
 // Connections share the store and the counters with the server (shared

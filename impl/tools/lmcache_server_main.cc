@@ -73,7 +73,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--stats-interval-s", cfg.stats_interval_s, "print the counters every S seconds (0: never)")
       ->capture_default_str();
-  app.add_option("--log-level", cfg.log_level, "quiet, info or debug")
+  app.add_option("--log-level", cfg.log_level,
+                 "quiet, info or debug (debug: a line per request and per reply, with the header bytes)")
       ->check(CLI::IsMember({"quiet", "info", "debug"}))
       ->capture_default_str();
   app.add_option("--l2-adapter", cfg.l2_adapters,
@@ -138,6 +139,8 @@ int main(int argc, char** argv) {
   options.host = cfg.host;
   options.port = cfg.port;
   options.stall_timeout = std::chrono::milliseconds(cfg.stall_timeout_ms);
+  // debug: a line per request and per reply on stderr (docs/SERVER.md).
+  if (cfg.log_level == "debug") options.request_log = lmc::server::RequestLog::ToStderr();
   lmc::server::Server server(transport, store, options);
   std::uint16_t port = 0;
   if (const auto e = server.Start(&port); e != lmc::net::NetError::kOk) {
