@@ -241,16 +241,17 @@ bool Conn::Send(std::string_view bytes, const Deadline& d, bool allow_error) {
 ReadEnd Conn::Read(std::size_t n, const Deadline& d, std::string* got) {
   got->clear();
   if (fd_ < 0) return ReadEnd::kClosed;
+  // Received straight into `got`. The reservation is bounded: `n` may come
+  // from a length the peer claimed.
+  got->reserve(std::min<std::size_t>(n, std::size_t{64} << 20));
   ReadEnd end = ReadEnd::kComplete;
-  std::string chunk;
   while (got->size() < n) {
-    const std::size_t want = std::min<std::size_t>(n - got->size(), 1 << 20);
-    chunk.resize(want);
-    const ssize_t r = ::recv(fd_, chunk.data(), want, 0);
-    if (r > 0) {
-      got->append(chunk.data(), static_cast<std::size_t>(r));
-      continue;
-    }
+    const std::size_t have = got->size();
+    const std::size_t want = std::min<std::size_t>(n - have, std::size_t{4} << 20);
+    got->resize(have + want);
+    const ssize_t r = ::recv(fd_, got->data() + have, want, 0);
+    got->resize(have + (r > 0 ? static_cast<std::size_t>(r) : 0));
+    if (r > 0) continue;
     if (r == 0) {
       end = ReadEnd::kClosed;
       break;

@@ -28,6 +28,7 @@ Profile Reference() {
   s.list_answered = true;
   s.unknown_command = Reaction::kDrop;
   s.bad_key = Reaction::kFailReply;
+  s.health_parses_key = false;
   s.unknown_codes = Reaction::kIgnore;
   s.negative_length = Reaction::kDrop;
   s.truncated_put_placeholder = false;
@@ -53,6 +54,7 @@ Profile LmcachePython() {
   s.list_answered = false;                 // §5.4: LIST is ignored, the connection stays usable
   s.unknown_command = Reaction::kDrop;     // §5.5 Era IntEnum: ClientCommand(n) raises
   s.bad_key = Reaction::kDrop;             // §5.5: the decode raises, the socket closes
+  s.health_parses_key = true;              // §3.8: the probe key is not looked up but still parsed
   s.unknown_codes = Reaction::kDrop;       // §5.5: MemoryFormat(42), dtype 9, location 3 raise
   s.negative_length = Reaction::kIgnore;   // §5.5: an empty payload is stored
   s.truncated_put_placeholder = true;      // §5.5: the threaded server stores data=None
@@ -128,7 +130,7 @@ bool CheckKeys(const Json& obj, const std::string& where, const std::set<std::st
 
 bool ParseServer(const Json& j, ServerProfile* s, std::string* error) {
   if (!CheckKeys(j, "server",
-                 {"list", "unknown_command", "bad_key", "unknown_codes", "negative_length",
+                 {"list", "unknown_command", "bad_key", "health_parses_key", "unknown_codes", "negative_length",
                   "truncated_put_placeholder", "half_echoed_as_float16", "max_object_bytes", "capacity_bytes",
                   "max_test_body_bytes"},
                  error)) {
@@ -148,6 +150,14 @@ bool ParseServer(const Json& j, ServerProfile* s, std::string* error) {
       ok = ReadReaction(v, name, &s->unknown_command, error);
     } else if (k == "bad_key") {
       ok = ReadReaction(v, name, &s->bad_key, error);
+    } else if (k == "health_parses_key") {
+      if (v.is_null()) {
+        s->health_parses_key.reset();
+      } else {
+        bool b = false;
+        ok = ReadBool(v, name, &b, error);
+        s->health_parses_key = b;
+      }
     } else if (k == "unknown_codes") {
       ok = ReadReaction(v, name, &s->unknown_codes, error);
     } else if (k == "negative_length") {
@@ -311,6 +321,8 @@ std::string ProfileToJson(const Profile& p) {
   js["list"] = !s.list_answered ? "any" : *s.list_answered ? "answered" : "ignored";
   js["unknown_command"] = ReactionName(s.unknown_command);
   js["bad_key"] = ReactionName(s.bad_key);
+  js["health_parses_key"] =
+      s.health_parses_key ? nlohmann::ordered_json(*s.health_parses_key) : nlohmann::ordered_json();
   js["unknown_codes"] = ReactionName(s.unknown_codes);
   js["negative_length"] = ReactionName(s.negative_length);
   js["truncated_put_placeholder"] = s.truncated_put_placeholder;

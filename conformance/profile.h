@@ -29,6 +29,10 @@ struct ServerProfile {
   Reaction unknown_command = Reaction::kAny;
   // A GET/EXIST whose key does not parse (era F) or is not UTF-8.
   Reaction bad_key = Reaction::kAny;
+  // HEALTH's key: true = parsed like any other (an unparsable one gets the
+  // bad_key reaction, as in LMCache's server); false = never looked at, so
+  // HEALTH answers 200 whatever it carries; unset = not declared.
+  std::optional<bool> health_parses_key;
   // A request with fmt/dtype/location codes outside LMCache's tables:
   // kIgnore here means "stored and echoed as given"; kDrop = connection closed.
   Reaction unknown_codes = Reaction::kAny;

@@ -255,6 +255,22 @@ void AddHealth(Builder& b) {
           conn.Send(req, c.deadline());
           ExpectReply(conn, c.deadline(), Dummy(kSuccess), "HEALTH with an unstored key", req);
         });
+  const ServerProfile& s = b.profile.server;
+  b.Add("server/health/unparsable-key", "protocol.md §3.8, §5.5", Level::kMust,
+        "HEALTH with a key that does not parse answers 200 (profile: key not parsed) or gets the bad_key reaction",
+        [](Ctx& c) {
+          Conn conn = c.Dial();
+          const std::string req = RequestBytes(kHealth, c.model + "-not-a-key");
+          conn.Send(req, c.deadline());
+          if (*c.profile.server.health_parses_key) {
+            ExpectReaction(conn, c.deadline(), c.profile.server.bad_key, req, "HEALTH with an unparsable key");
+          } else {
+            ExpectReply(conn, c.deadline(), Dummy(kSuccess), "HEALTH with an unparsable key (never looked at)", req);
+          }
+        },
+        NotApplicableUnless(s.health_parses_key.has_value() &&
+                                (!*s.health_parses_key || s.bad_key != Reaction::kAny),
+                            "the profile does not say whether HEALTH's key is parsed"));
   b.Add("server/health/repeated-on-one-connection", "protocol.md §1.1", Level::kMust,
         "ten HEALTH requests on one connection get ten replies",
         [](Ctx& c) {
@@ -310,12 +326,13 @@ void AddPutGet(Builder& b) {
           }
         });
   b.Add("server/get/hit-echoes-every-shape-int", "protocol.md §5.4, §8", Level::kMust,
-        "all four shape ints come back as sent, including INT32_MAX and trailing zeros", [](Ctx& c) {
+        "all four shape ints come back as sent, including INT32_MAX, negative ints and trailing zeros", [](Ctx& c) {
           Conn conn = c.Dial();
           const Stored shapes[] = {{kKv2ltd, kBf16, {2147483647, 1, 65536, 7}},
                                    {kKv2ltd, kBf16, {256, 2, 1024, 0}},
                                    {kKv2ltd, kBf16, {0, 0, 0, 0}},
-                                   {kKv2ltd, kBf16, {1, 256, 2, 1024}}};
+                                   {kKv2ltd, kBf16, {1, 256, 2, 1024}},
+                                   {kKv2ltd, kBf16, {-1, -2147483647 - 1, 5, 0}}};
           int n = 0;
           for (const Stored& m : shapes) {
             const std::string key = c.Key(std::to_string(40 + n++));
@@ -489,7 +506,10 @@ void AddBodies(Builder& b) {
             Conn conn = c.Dial();
             const std::string payload = c.Bytes(z.bytes);
             const Stored m{kKv2ltd, 6, {1, 1, 1, static_cast<std::int32_t>(z.bytes)}};
-            conn.Send(PutBytes(c.Key("200"), payload, m), c.deadline());
+            // Header and payload in two sends: no copy of a 64 MiB payload.
+            conn.Send(RequestBytes(kPut, c.Key("200"), static_cast<std::int32_t>(z.bytes), m.fmt, m.dtype, m.shape),
+                      c.deadline());
+            conn.Send(payload, c.deadline());
             ExpectHit(conn, c.deadline(), c.Key("200"), payload, m, "GET of the " + z.name + " object");
           },
           NotApplicableUnless(fits, "over the profile's max_test_body_bytes or max_object_bytes"));
@@ -662,9 +682,16 @@ void AddKeys(Builder& b) {
     std::function<std::string(Ctx&)> request;
   };
   const BadKey bad_keys[] = {
-      {"server/key/nul-padding-rejected", "a key padded with NUL instead of spaces is not a valid key",
+      {"server/key/nul-padding-rejected", "a key padded with NUL instead of spaces is not the space-padded key (NUL is not whitespace)",
        "protocol.md §3.9, §9.2, §9.12",
-       [](Ctx& c) { return RequestBytes(kGet, c.Key("b0"), 0, 1, 2, {}, 0, '\0'); }},
+       [](Ctx& c) {
+         // Stored first with space padding, so a server that strips NUL
+         // answers a hit instead of the same FAIL as a miss.
+         Conn put = c.Dial("put");
+         put.Send(PutBytes(c.Key("b0"), "spaces"), c.deadline());
+         ExpectExist(put, c.deadline(), c.Key("b0"), true, "EXIST of the key stored with space padding");
+         return RequestBytes(kGet, c.Key("b0"), 0, 1, 2, {}, 0, '\0');
+       }},
       {"server/key/unparsable-key", "a GET whose key does not parse (too few fields) is refused",
        "protocol.md §3.5, §5.5", [](Ctx& c) { return RequestBytes(kGet, c.model + "-garbage"); }},
       {"server/key/invalid-utf8", "a GET whose key field is not UTF-8 is refused", "protocol.md §3.1, §5.5",
