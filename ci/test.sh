@@ -6,4 +6,5 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/ci/build.sh" "$root/build"
 cd "$root/build"
 # Long exhaustive sweeps (label "exhaustive") have their own command: ci/exhaustive.sh.
-ctest --output-on-failure --timeout 600 -j "$(nproc)" -LE exhaustive
+# JUnit XML of the run for CI dashboards: build/ctest-junit.xml.
+ctest --output-on-failure --timeout 600 -j "$(nproc)" -LE exhaustive --output-junit "$root/build/ctest-junit.xml"

@@ -24,6 +24,7 @@
 #include "conformance/catalogues.h"
 #include "conformance/profile.h"
 #include "conformance/runner.h"
+#include "tools/cli.h"
 
 namespace lc = lmc::conformance;
 
@@ -31,7 +32,7 @@ namespace {
 
 constexpr int kExitClean = 0;
 constexpr int kExitFailed = 1;
-constexpr int kExitUsage = 2;
+constexpr int kExitUsage = lmc::tools::kExitUsage;
 
 struct Common {
   std::string profile = "reference";
@@ -216,10 +217,10 @@ int Run(const std::string& mode, const std::string& target, const std::vector<lc
 int main(int argc, char** argv) {
   CLI::App app{
       "lmcache-conformance: checks an LMCache V1 lm:// server, client or codec against the protocol "
-      "(docs/CONFORMANCE.md).\nExit status: 0 nothing unexpected, 1 unexpected failures, 2 usage error."};
+      "(docs/CONFORMANCE.md)."};
+  lmc::tools::SetConventions(app, "lmcache-conformance",
+                             "0 nothing unexpected, 1 unexpected failures, 2 usage error.");
   app.require_subcommand(1);
-  app.set_version_flag("--version", std::string("lmcache-conformance ") + std::string(lc::kRunnerVersion) + " (" +
-                                        std::string(lc::kProtocolRevision) + ")");
 
   Common common;
   std::string target;
@@ -256,18 +257,7 @@ int main(int argc, char** argv) {
     }
   }
   std::reverse(args.begin(), args.end());  // CLI11 takes a reversed vector
-  try {
-    app.parse(args);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForVersion& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    app.exit(e);
-    return kExitUsage;
-  }
+  if (const auto status = lmc::tools::Parse(app, args)) return *status;
 
   lc::Profile profile;
   std::string error;

@@ -19,13 +19,14 @@
 #include <string_view>
 #include <vector>
 
+#include "base/version.h"
+
 namespace lmc::conformance {
 
-// The runner's own version and the protocol revision its catalogue targets;
-// reports carry both.
-inline constexpr std::string_view kRunnerVersion = "0.1.0";
-inline constexpr std::string_view kProtocolRevision =
-    "LMCache V1 lm:// (request 186 bytes, reply 36 bytes, keys of era F)";
+// The runner's version (the kit's) and the protocol revision its catalogue
+// targets, from base/version.h; reports carry both.
+inline constexpr std::string_view kRunnerVersion = base::kKitVersion;
+inline constexpr std::string_view kProtocolRevision = base::kProtocolRevision;
 
 enum class Level : std::uint8_t { kMust, kShould };
 std::string_view LevelName(Level l);  // "MUST" / "SHOULD"

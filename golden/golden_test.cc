@@ -11,6 +11,7 @@
 #include <set>
 #include <string>
 
+#include "base/version.h"
 #include "wirejson/wire_json.h"
 
 namespace lmc::wirejson {
@@ -55,6 +56,14 @@ TEST(Golden, ManifestIsWellFormed) {
   }
   EXPECT_EQ(count, m["numberOfTests"].get<std::size_t>());
   EXPECT_GE(count, 100u);
+}
+
+// The manifest (generate.py's PROTOCOL), every tool's --version and the
+// conformance reports name the same protocol revision.
+TEST(Golden, ManifestProtocolIsTheKits) {
+  const Json& m = Manifest();
+  ASSERT_FALSE(m.is_discarded());
+  EXPECT_EQ(m.value("protocol", ""), std::string(base::kProtocolRevision));
 }
 
 TEST(Golden, EveryCaseInBothDirections) {

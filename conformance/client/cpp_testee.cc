@@ -10,6 +10,8 @@
 //   --max-body-bytes N   the largest GET body the client accepts (default:
 //                        the client's own, 2 GiB); a reply that claims more
 //                        is an invalid reply and allocates nothing.
+//   --help, --version    the usage (with the exit statuses), or the kit's
+//                        version and protocol revision; exit 0.
 #include <unistd.h>
 
 #include <cerrno>
@@ -21,6 +23,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/version.h"
 #include "client/client.h"
 #include "conformance/client/base64.h"
 #include "conformance/client/line_json.h"
@@ -248,13 +251,31 @@ class Adapter {
 }  // namespace
 
 int main(int argc, char** argv) {
+  constexpr const char* kUsage =
+      "usage: lmcache-conformance-testee-cpp [--max-body-bytes N]  (LMCACHE_URL=lm://HOST:PORT)\n"
+      "       lmcache-conformance-testee-cpp --help | --version\n"
+      "Client mode's testee for this kit's client (docs/CONFORMANCE.md): JSON requests on stdin, results on "
+      "stdout.\n"
+      "Exit status: 0 stdin closed; 2 usage error, or LMCACHE_URL missing or malformed.\n";
   std::size_t max_body_bytes = kDefaultMaxBodyBytes;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--max-body-bytes" && i + 1 < argc) {
-      max_body_bytes = static_cast<std::size_t>(std::strtoull(argv[++i], nullptr, 10));
+    if (a == "--help" || a == "-h") {
+      std::cout << kUsage;
+      return 0;
+    } else if (a == "--version") {
+      std::cout << lmc::base::VersionLine("lmcache-conformance-testee-cpp") << "\n";
+      return 0;
+    } else if (a == "--max-body-bytes" && i + 1 < argc) {
+      const std::string v = argv[++i];
+      if (v.empty() || v.size() > 18 || v.find_first_not_of("0123456789") != std::string::npos) {
+        std::cerr << "lmcache-conformance-testee-cpp: --max-body-bytes wants a number of bytes, not '" << v
+                  << "'\n" << kUsage;
+        return 2;
+      }
+      max_body_bytes = static_cast<std::size_t>(std::stoull(v));
     } else {
-      std::cerr << "usage: lmcache-conformance-testee-cpp [--max-body-bytes N]  (LMCACHE_URL=lm://HOST:PORT)\n";
+      std::cerr << "lmcache-conformance-testee-cpp: bad argument '" << a << "'\n" << kUsage;
       return 2;
     }
   }

@@ -18,6 +18,7 @@
 
 #include "client/client.h"
 #include "net/asio_transport.h"
+#include "tools/cli.h"
 
 namespace {
 
@@ -63,6 +64,10 @@ bool WriteAll(const std::string& path, std::span<const std::byte> data) {
 
 int main(int argc, char** argv) {
   CLI::App app{"lmcache-client: one call to an lm:// server"};
+  static_assert(kError == lmc::tools::kExitUsage, "a usage error exits as any other error does");
+  lmc::tools::SetConventions(app, "lmcache-client",
+                             "0 success, hit or present; 1 miss or absent; 2 any error (usage, connection, "
+                             "deadline, bad reply), with a one-line reason on stderr.");
   app.require_subcommand(1);
   std::string url = "lm://127.0.0.1:65432";
   std::uint64_t timeout_ms = 10000;
@@ -88,14 +93,7 @@ int main(int argc, char** argv) {
   auto* list = app.add_subcommand("list", "print every stored key, one per line");
   auto* health = app.add_subcommand("health", "is the server alive? (exit 0 yes)");
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    app.exit(e);
-    return kError;
-  }
+  if (const auto status = lmc::tools::Parse(app, argc, argv)) return *status;
 
   lmc::client::ClientOptions options;
   if (!lmc::client::ParseLmUrl(url, &options.host, &options.port)) return Fail("bad --url '" + url + "' (want lm://HOST:PORT)");

@@ -20,6 +20,7 @@
 #include <CLI/CLI.hpp>
 
 #include "serde/registry.h"
+#include "tools/cli.h"
 
 namespace {
 
@@ -92,6 +93,9 @@ int main(int argc, char** argv) {
 
 int Run(int argc, char** argv) {
   CLI::App app{"lmcache-serde: run an L2 serde over stdin to stdout"};
+  lmc::tools::SetConventions(app, "lmcache-serde",
+                             "0 success; 1 a corrupt, truncated or mismatched input (one line on stderr says "
+                             "why); 2 a usage or configuration error.");
   app.require_subcommand(1);
   std::string config, chunk_hash, cache_salt;
   std::vector<std::string> dtypes, shapes;
@@ -106,7 +110,7 @@ int Run(int argc, char** argv) {
     sub->add_option("--cache-salt", cache_salt, "the object key's cache_salt (aesgcm serde: picks the derived key)");
     sub->add_option("--max-bytes", max_bytes, "refuse layouts larger than this")->capture_default_str();
   }
-  CLI11_PARSE(app, argc, argv);
+  if (const auto status = lmc::tools::Parse(app, argc, argv)) return *status;
   const bool serialize = app.got_subcommand("serialize");
 
   if (dtypes.size() != 1 && dtypes.size() != shapes.size()) {

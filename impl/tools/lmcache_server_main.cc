@@ -12,6 +12,9 @@
 // The positional form is that of LMCache's Python server (`lmcache_server
 // HOST PORT [cpu]`). SIGUSR1 prints the counters while running; SIGINT and
 // SIGTERM stop the server cleanly and print them.
+//
+// Exit status: 0 stopped by a signal; 1 cannot start (cannot listen, or no
+// memory for L1); 2 a usage error (a bad option or --l2-adapter).
 #include <csignal>
 #include <iostream>
 #include <random>
@@ -24,6 +27,7 @@
 #include "net/asio_transport.h"
 #include "server/server.h"
 #include "tier/tier.h"
+#include "tools/cli.h"
 
 namespace {
 
@@ -49,6 +53,9 @@ struct Config {
 int main(int argc, char** argv) {
   Config cfg;
   CLI::App app{"lmcache-server: the reference lm:// server of the LMCache conformance kit"};
+  lmc::tools::SetConventions(app, "lmcache-server",
+                             "0 stopped by SIGINT or SIGTERM; 1 cannot start (cannot listen, or no memory "
+                             "for L1); 2 usage error (a bad option or --l2-adapter).");
   app.add_option("host,--host", cfg.host, "address to listen on (LMCache's first positional argument)")
       ->capture_default_str();
   app.add_option("port,--port", cfg.port, "TCP port; 0 picks a free one (printed at start)")->capture_default_str();
@@ -86,7 +93,7 @@ int main(int argc, char** argv) {
   app.add_option("--l2-max-pending-bytes", cfg.l2_max_pending_bytes,
                  "evicted bytes staged for writing to L2 at most; evictions beyond are dropped")
       ->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
+  if (const auto status = lmc::tools::Parse(app, argc, argv)) return *status;
 
   std::uint64_t budget = std::uint64_t{1} << 30;
   if (cfg.l1_size_bytes != 0) {
@@ -119,7 +126,7 @@ int main(int argc, char** argv) {
       auto adapter = lmc::l2::MakeAdapterFromText(json, &l2_transport, &error);
       if (!adapter) {
         std::cerr << "lmcache-server: --l2-adapter: " << error << "\n";
-        return 2;
+        return lmc::tools::kExitUsage;
       }
       adapters.push_back(std::move(adapter));
     }

@@ -6,6 +6,7 @@
 #include <limits>
 #include <ostream>
 
+#include "base/version.h"
 #include "wire/text.h"
 
 namespace lmc::wirejson {
@@ -345,10 +346,12 @@ namespace {
 
 constexpr std::string_view kUsage =
     "usage: lmcache-wire encode|decode client|server|metadata|key < lines > lines\n"
+    "       lmcache-wire --help | --version\n"
     "  encode: one JSON object per input line -> lowercase hex (key: the key string)\n"
     "  decode: hex (key: the key string) per input line -> one JSON object\n"
-    "  A failed line prints 'error: <reason>'; exit status 1 if any line failed.\n"
-    "  The JSON forms are those of the kit's wire-json specification.\n";
+    "  A failed line prints 'error: <reason>'; processing goes on with the next line.\n"
+    "  The JSON forms are those of the kit's wire-json specification.\n"
+    "Exit status: 0 every line succeeded; 1 a line failed; 2 usage error.\n";
 
 // Reads one line of at most kLineBytesMax bytes (the rest of a longer line is
 // skipped). Returns false at end of input.
@@ -376,6 +379,10 @@ int RunWireTool(std::span<const std::string_view> args, std::istream& in, std::o
                 std::ostream& err) {
   if (args.size() == 1 && (args[0] == "--help" || args[0] == "-h")) {
     out << kUsage;
+    return 0;
+  }
+  if (args.size() == 1 && args[0] == "--version") {
+    out << base::VersionLine("lmcache-wire") << '\n';
     return 0;
   }
   const std::optional<Kind> kind = args.size() == 2 ? ParseKind(args[1]) : std::nullopt;

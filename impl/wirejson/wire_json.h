@@ -57,6 +57,8 @@ inline constexpr std::size_t kLineBytesMax = 1 << 20;
 // `lmcache-wire encode|decode KIND`: reads `in` line by line and writes one
 // line per input line to `out`. Returns the exit status: 0 when every line
 // succeeded, 1 when any failed, 2 for a usage error (reported on `err`).
+// `--help` (the usage, with the exit statuses) and `--version` (the kit's
+// version and protocol revision, base/version.h) write to `out` and return 0.
 int RunWireTool(std::span<const std::string_view> args, std::istream& in, std::ostream& out,
                 std::ostream& err);
 

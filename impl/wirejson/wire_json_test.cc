@@ -4,6 +4,8 @@
 
 #include <sstream>
 
+#include "base/version.h"
+
 namespace lmc::wirejson {
 namespace {
 
@@ -97,6 +99,17 @@ TEST(WireTool, UsageErrorsExitTwo) {
   EXPECT_EQ(status, 2);
   EXPECT_EQ(RunTool({"decode", "key"}, "", &status), "");
   EXPECT_EQ(status, 0);
+}
+
+TEST(WireTool, VersionAndHelpExitZero) {
+  int status = -1;
+  EXPECT_EQ(RunTool({"--version"}, "", &status),
+            "lmcache-wire " + std::string(base::kKitVersion) + " (" + std::string(base::kProtocolRevision) + ")\n");
+  EXPECT_EQ(status, 0);
+  EXPECT_NE(RunTool({"--help"}, "", &status).find("Exit status: 0"), std::string::npos);
+  EXPECT_EQ(status, 0);
+  RunTool({"--version", "key"}, "", &status);
+  EXPECT_EQ(status, 2);
 }
 
 TEST(WireTool, OverlongLinesAreRejectedNotBuffered) {
