@@ -105,7 +105,9 @@ int main(int argc, char** argv) {
     // Serde and library runs alternate, so a noisy moment hits both.
     double tc = 1e9, td = 1e9, lc = 1e9, ld = 1e9;
     for (int r = 0; r < reps; ++r) {
-      tc = std::min(tc, lmc::bench::BestSeconds(1, [&] { serde.Serialize(layout, data, blob, nullptr, &written); }));
+      tc = std::min(tc, lmc::bench::BestSeconds(1, [&] {
+        if (serde.Serialize(layout, data, blob, nullptr, &written) != SerdeError::kOk) std::abort();
+      }));
       lc = std::min(lc, lmc::bench::BestSeconds(1, lib_compress));
       td = std::min(td, lmc::bench::BestSeconds(1, [&] {
         if (serde.Deserialize(std::span(blob).first(written), layout, back, nullptr) != SerdeError::kOk) std::abort();

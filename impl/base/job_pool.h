@@ -24,7 +24,9 @@ class JobPool {
 
   void Enqueue(Job job, bool urgent = false);
   // True for the one call that stopped the threads (a concurrent or later
-  // call returns false at once, possibly before the first has joined).
+  // call returns false at once, possibly before the first has joined). Not
+  // [[nodiscard]]: a caller that only needs the pool stopped (the destructor)
+  // has no use for the answer.
   bool Close();
   bool closing() const;
 

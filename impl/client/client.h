@@ -27,7 +27,7 @@
 
 namespace lmc::client {
 
-enum class CallStatus : std::uint8_t {
+enum class [[nodiscard]] CallStatus : std::uint8_t {
   kOk,            // PUT sent; GET hit; EXIST present; LIST/HEALTH success
   kMiss,          // GET miss; EXIST absent; LIST/HEALTH answered FAIL
   kInvalidReply,  // the server broke the protocol (not retried)
@@ -36,7 +36,7 @@ enum class CallStatus : std::uint8_t {
   kBadRequest,    // the request cannot be encoded (e.g. a key over 150 bytes)
   kClientClosed,  // Close() was called
 };
-std::string_view CallStatusName(CallStatus s);
+[[nodiscard]] std::string_view CallStatusName(CallStatus s);
 
 struct CallResult {
   CallStatus status = CallStatus::kOk;
@@ -58,7 +58,7 @@ struct ClientOptions {
 
 // Parses "lm://HOST:PORT" (HOST may be a bracketed IPv6 address); false for
 // anything else, including a port outside 1..65535. Never throws.
-bool ParseLmUrl(std::string_view url, std::string* host, std::uint16_t* port);
+[[nodiscard]] bool ParseLmUrl(std::string_view url, std::string* host, std::uint16_t* port);
 
 class Client {
  public:
@@ -68,25 +68,26 @@ class Client {
   Client& operator=(const Client&) = delete;
 
   // Blocking calls with the retry policy above. The PUT payload is not copied.
-  CallResult Put(std::string_view key, const protocol::PutFields& fields, std::span<const std::byte> payload);
-  CallResult Get(std::string_view key);
+  [[nodiscard]] CallResult Put(std::string_view key, const protocol::PutFields& fields,
+                               std::span<const std::byte> payload);
+  [[nodiscard]] CallResult Get(std::string_view key);
   // GET into a caller buffer (see ClientSession::Get); a payload larger than
   // `into` comes back in `body` instead.
-  CallResult Get(std::string_view key, std::span<std::byte> into);
-  CallResult Exist(std::string_view key);
-  CallResult List();
-  CallResult Health();
+  [[nodiscard]] CallResult Get(std::string_view key, std::span<std::byte> into);
+  [[nodiscard]] CallResult Exist(std::string_view key);
+  [[nodiscard]] CallResult List();
+  [[nodiscard]] CallResult Health();
 
   // Pipelined calls: queued on the current connection at once, completed in
   // order; one attempt each (a lost connection completes them kUnavailable).
-  std::future<CallResult> GetAsync(std::string_view key);
+  [[nodiscard]] std::future<CallResult> GetAsync(std::string_view key);
   // `on_body` (optional) sees the body's pieces as they arrive, on the
   // connection's I/O thread (see protocol::BodyObserver).
-  std::future<CallResult> GetAsync(std::string_view key, std::span<std::byte> into,
-                                   protocol::BodyObserver on_body = {});
-  std::future<CallResult> ExistAsync(std::string_view key);
-  std::future<CallResult> PutAsync(std::string_view key, const protocol::PutFields& fields,
-                                   std::span<const std::byte> payload);
+  [[nodiscard]] std::future<CallResult> GetAsync(std::string_view key, std::span<std::byte> into,
+                                                 protocol::BodyObserver on_body = {});
+  [[nodiscard]] std::future<CallResult> ExistAsync(std::string_view key);
+  [[nodiscard]] std::future<CallResult> PutAsync(std::string_view key, const protocol::PutFields& fields,
+                                                 std::span<const std::byte> payload);
 
   // The same pipelined calls, completed by running `done` on the
   // connection's I/O thread instead of through a future: no thread hand-off
@@ -113,8 +114,8 @@ class Client {
     std::span<std::byte> into;  // GET destination, if any
     protocol::BodyObserver on_body;
   };
-  CallResult Call(const Request& r);
-  std::future<CallResult> Start(const Request& r, net::Clock::time_point deadline);
+  [[nodiscard]] CallResult Call(const Request& r);
+  [[nodiscard]] std::future<CallResult> Start(const Request& r, net::Clock::time_point deadline);
   void Start(const Request& r, net::Clock::time_point deadline, Callback done);
   std::shared_ptr<Connection> Connected(net::Clock::time_point deadline, CallStatus* error);
 

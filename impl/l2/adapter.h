@@ -59,18 +59,18 @@ class L2Adapter {
  public:
   virtual ~L2Adapter() = default;
 
-  virtual TaskId SubmitStore(std::vector<StoreItem> items) = 0;
+  [[nodiscard]] virtual TaskId SubmitStore(std::vector<StoreItem> items) = 0;
   // Every store task completed since the last call: id -> success (task
   // level: false if any key failed; keys stored before and after stay).
-  virtual std::map<TaskId, bool> PopCompletedStores() = 0;
+  [[nodiscard]] virtual std::map<TaskId, bool> PopCompletedStores() = 0;
 
-  virtual TaskId SubmitLookupAndLock(std::vector<ObjectKey> keys) = 0;
-  virtual std::optional<Bitmap> QueryLookupAndLock(TaskId id) = 0;
+  [[nodiscard]] virtual TaskId SubmitLookupAndLock(std::vector<ObjectKey> keys) = 0;
+  [[nodiscard]] virtual std::optional<Bitmap> QueryLookupAndLock(TaskId id) = 0;
   // Fire and forget; must eventually succeed.
   virtual void SubmitUnlock(std::vector<ObjectKey> keys) = 0;
 
-  virtual TaskId SubmitLoad(std::vector<LoadItem> items) = 0;
-  virtual std::optional<LoadResult> QueryLoad(TaskId id) = 0;
+  [[nodiscard]] virtual TaskId SubmitLoad(std::vector<LoadItem> items) = 0;
+  [[nodiscard]] virtual std::optional<LoadResult> QueryLoad(TaskId id) = 0;
 
   // Fire and forget (LMCache's newer `delete`).
   virtual void SubmitDelete(std::vector<ObjectKey> keys) = 0;

@@ -23,11 +23,11 @@ class Backend {
   virtual std::string type() const = 0;
   // Stores `bytes` under `key` (an existing object is kept: LMCache's fs
   // adapter never overwrites). false on failure.
-  virtual bool Store(const ObjectKey& key, std::span<const std::byte> bytes) = 0;
+  [[nodiscard]] virtual bool Store(const ObjectKey& key, std::span<const std::byte> bytes) = 0;
   virtual bool Exists(const ObjectKey& key) = 0;
   // Reads the object into `dst` and returns its size; nullopt if it is
   // missing, unreadable or larger than `dst`.
-  virtual std::optional<std::size_t> Load(const ObjectKey& key, std::span<std::byte> dst) = 0;
+  [[nodiscard]] virtual std::optional<std::size_t> Load(const ObjectKey& key, std::span<std::byte> dst) = 0;
   virtual void Delete(const ObjectKey& key) = 0;
   virtual bool Healthy() const { return true; }
   virtual std::string Detail() const { return {}; }
@@ -42,14 +42,14 @@ class BackendAdapter final : public L2Adapter {
   BackendAdapter(const BackendAdapter&) = delete;
   BackendAdapter& operator=(const BackendAdapter&) = delete;
 
-  TaskId SubmitStore(std::vector<StoreItem> items) override;
-  std::map<TaskId, bool> PopCompletedStores() override { return book_.PopStores(); }
-  TaskId SubmitLookupAndLock(std::vector<ObjectKey> keys) override;
-  std::optional<Bitmap> QueryLookupAndLock(TaskId id) override { return book_.TakeLookup(id); }
+  [[nodiscard]] TaskId SubmitStore(std::vector<StoreItem> items) override;
+  [[nodiscard]] std::map<TaskId, bool> PopCompletedStores() override { return book_.PopStores(); }
+  [[nodiscard]] TaskId SubmitLookupAndLock(std::vector<ObjectKey> keys) override;
+  [[nodiscard]] std::optional<Bitmap> QueryLookupAndLock(TaskId id) override { return book_.TakeLookup(id); }
   // The back ends hold no locks (nothing evicts them): a no-op.
   void SubmitUnlock(std::vector<ObjectKey> /*keys*/) override {}
-  TaskId SubmitLoad(std::vector<LoadItem> items) override;
-  std::optional<LoadResult> QueryLoad(TaskId id) override { return book_.TakeLoad(id); }
+  [[nodiscard]] TaskId SubmitLoad(std::vector<LoadItem> items) override;
+  [[nodiscard]] std::optional<LoadResult> QueryLoad(TaskId id) override { return book_.TakeLoad(id); }
   void SubmitDelete(std::vector<ObjectKey> keys) override;
   int store_event_fd() const override { return book_.store_fd(); }
   int lookup_event_fd() const override { return book_.lookup_fd(); }

@@ -25,9 +25,9 @@ namespace lmc::l2 {
 class MemoryBackend final : public Backend {
  public:
   std::string type() const override { return "memory"; }
-  bool Store(const ObjectKey& key, std::span<const std::byte> bytes) override;
+  [[nodiscard]] bool Store(const ObjectKey& key, std::span<const std::byte> bytes) override;
   bool Exists(const ObjectKey& key) override;
-  std::optional<std::size_t> Load(const ObjectKey& key, std::span<std::byte> dst) override;
+  [[nodiscard]] std::optional<std::size_t> Load(const ObjectKey& key, std::span<std::byte> dst) override;
   void Delete(const ObjectKey& key) override;
   std::size_t object_count() const;
 
@@ -41,7 +41,7 @@ class MemoryBackend final : public Backend {
 // for a key no file name can hold safely (see docs/L2.md): a model or salt
 // with '@', '\', NUL or another control byte, a salt with '/' or over 128
 // bytes, a negative rank or group, or a name over 250 bytes.
-std::optional<std::string> FsFileName(const ObjectKey& key);
+[[nodiscard]] std::optional<std::string> FsFileName(const ObjectKey& key);
 
 struct FsOptions {
   std::filesystem::path base_path;
@@ -55,9 +55,9 @@ class FsBackend final : public Backend {
   // options are unsafe (an absolute or '..' temp folder).
   static std::unique_ptr<FsBackend> Open(FsOptions options, std::string* error);
   std::string type() const override { return "fs"; }
-  bool Store(const ObjectKey& key, std::span<const std::byte> bytes) override;
+  [[nodiscard]] bool Store(const ObjectKey& key, std::span<const std::byte> bytes) override;
   bool Exists(const ObjectKey& key) override;
-  std::optional<std::size_t> Load(const ObjectKey& key, std::span<std::byte> dst) override;
+  [[nodiscard]] std::optional<std::size_t> Load(const ObjectKey& key, std::span<std::byte> dst) override;
   void Delete(const ObjectKey& key) override;
   std::string Detail() const override { return options_.base_path.string(); }
 
@@ -70,15 +70,15 @@ class FsBackend final : public Backend {
 // ObjectKey -> lm:// wire key (era F): "<model>@<ws>@<wid>@<hash hex>@uint8"
 // plus tags r%<kv_rank hex>, g%<group hex> and s%<salt> (when not empty);
 // ws and wid are the rank's top two bytes. nullopt if the key cannot render.
-std::optional<std::string> LmWireKey(const ObjectKey& key);
+[[nodiscard]] std::optional<std::string> LmWireKey(const ObjectKey& key);
 
 class LmBackend final : public Backend {
  public:
   LmBackend(net::Transport& transport, client::ClientOptions options);
   std::string type() const override { return "lm"; }
-  bool Store(const ObjectKey& key, std::span<const std::byte> bytes) override;
+  [[nodiscard]] bool Store(const ObjectKey& key, std::span<const std::byte> bytes) override;
   bool Exists(const ObjectKey& key) override;
-  std::optional<std::size_t> Load(const ObjectKey& key, std::span<std::byte> dst) override;
+  [[nodiscard]] std::optional<std::size_t> Load(const ObjectKey& key, std::span<std::byte> dst) override;
   // lm:// has no delete; objects age out of the remote server's LRU.
   void Delete(const ObjectKey& /*key*/) override {}
   bool Healthy() const override { return healthy_.load(); }
@@ -109,9 +109,9 @@ class FaultBackend final : public Backend {
   enum class Fault : std::uint8_t { kNone, kFail, kShort, kCorrupt, kDelay };
   FaultBackend(std::unique_ptr<Backend> inner, FaultOptions options);
   std::string type() const override { return "fault(" + inner_->type() + ")"; }
-  bool Store(const ObjectKey& key, std::span<const std::byte> bytes) override;
+  [[nodiscard]] bool Store(const ObjectKey& key, std::span<const std::byte> bytes) override;
   bool Exists(const ObjectKey& key) override;
-  std::optional<std::size_t> Load(const ObjectKey& key, std::span<std::byte> dst) override;
+  [[nodiscard]] std::optional<std::size_t> Load(const ObjectKey& key, std::span<std::byte> dst) override;
   void Delete(const ObjectKey& key) override { inner_->Delete(key); }
   void Close() override { inner_->Close(); }
   std::string Detail() const override;

@@ -46,13 +46,17 @@ class SerdeL2Wrapper final : public L2Adapter {
   SerdeL2Wrapper(const SerdeL2Wrapper&) = delete;
   SerdeL2Wrapper& operator=(const SerdeL2Wrapper&) = delete;
 
-  TaskId SubmitStore(std::vector<StoreItem> items) override;
-  std::map<TaskId, bool> PopCompletedStores() override { return book_.PopStores(); }
-  TaskId SubmitLookupAndLock(std::vector<ObjectKey> keys) override { return inner_->SubmitLookupAndLock(std::move(keys)); }
-  std::optional<Bitmap> QueryLookupAndLock(TaskId id) override { return inner_->QueryLookupAndLock(id); }
+  [[nodiscard]] TaskId SubmitStore(std::vector<StoreItem> items) override;
+  [[nodiscard]] std::map<TaskId, bool> PopCompletedStores() override { return book_.PopStores(); }
+  [[nodiscard]] TaskId SubmitLookupAndLock(std::vector<ObjectKey> keys) override {
+    return inner_->SubmitLookupAndLock(std::move(keys));
+  }
+  [[nodiscard]] std::optional<Bitmap> QueryLookupAndLock(TaskId id) override {
+    return inner_->QueryLookupAndLock(id);
+  }
   void SubmitUnlock(std::vector<ObjectKey> keys) override { inner_->SubmitUnlock(std::move(keys)); }
-  TaskId SubmitLoad(std::vector<LoadItem> items) override;
-  std::optional<LoadResult> QueryLoad(TaskId id) override { return book_.TakeLoad(id); }
+  [[nodiscard]] TaskId SubmitLoad(std::vector<LoadItem> items) override;
+  [[nodiscard]] std::optional<LoadResult> QueryLoad(TaskId id) override { return book_.TakeLoad(id); }
   void SubmitDelete(std::vector<ObjectKey> keys) override { inner_->SubmitDelete(std::move(keys)); }
   int store_event_fd() const override { return book_.store_fd(); }
   int lookup_event_fd() const override { return inner_->lookup_event_fd(); }
@@ -66,11 +70,11 @@ class SerdeL2Wrapper final : public L2Adapter {
  private:
   template <typename Item>
   std::optional<std::vector<TempPool::Buffer>> ReserveTemps(const std::vector<Item>& items);
-  bool RunStore(const std::vector<StoreItem>& items);
+  [[nodiscard]] bool RunStore(const std::vector<StoreItem>& items);
   LoadResult RunLoad(const std::vector<LoadItem>& items);
   // Wait for an inner task, whoever pops its completion (the pump thread or
   // this caller): see the .cc for why no wake-up is lost.
-  bool WaitInnerStore(TaskId inner_id);
+  [[nodiscard]] bool WaitInnerStore(TaskId inner_id);
   LoadResult WaitInnerLoad(TaskId inner_id);
   void OnInnerEvent();  // the pump's wake-up: collect inner completions
   void PopInnerStores();  // with mu_ held

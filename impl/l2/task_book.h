@@ -23,13 +23,13 @@ class TaskBook {
   TaskBook(const TaskBook&) = delete;
   TaskBook& operator=(const TaskBook&) = delete;
 
-  TaskId NextId();
+  [[nodiscard]] TaskId NextId();
   void CompleteStore(TaskId id, bool ok);
-  std::map<TaskId, bool> PopStores();
+  [[nodiscard]] std::map<TaskId, bool> PopStores();
   void CompleteLookup(TaskId id, Bitmap found);
-  std::optional<Bitmap> TakeLookup(TaskId id);
+  [[nodiscard]] std::optional<Bitmap> TakeLookup(TaskId id);
   void CompleteLoad(TaskId id, LoadResult result);
-  std::optional<LoadResult> TakeLoad(TaskId id);
+  [[nodiscard]] std::optional<LoadResult> TakeLoad(TaskId id);
 
   int store_fd() const { return store_fd_; }
   int lookup_fd() const { return lookup_fd_; }
@@ -63,7 +63,7 @@ class EventPump {
   std::thread thread_;
 };
 
-int NewEventFd();  // throws std::runtime_error on failure (start-up)
+[[nodiscard]] int NewEventFd();  // throws std::runtime_error on failure (start-up)
 void SignalEventFd(int fd);
 void DrainEventFd(int fd);
 

@@ -52,7 +52,7 @@ class TempPool : public std::enable_shared_from_this<TempPool> {
 
   // One buffer per size, or nullopt (nothing held) if the batch would take
   // the outstanding bytes over the budget.
-  std::optional<std::vector<Buffer>> ReserveBatch(const std::vector<std::size_t>& sizes);
+  [[nodiscard]] std::optional<std::vector<Buffer>> ReserveBatch(const std::vector<std::size_t>& sizes);
 
   std::size_t outstanding() const;
   std::size_t outstanding_bytes() const;

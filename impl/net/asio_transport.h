@@ -23,7 +23,8 @@ class AsioTransport final : public Transport {
   explicit AsioTransport(std::uint64_t seed = 0, unsigned loops = 1);
   ~AsioTransport() override;
 
-  std::unique_ptr<Listener> Listen(const std::string& host, std::uint16_t port, NetError* error) override;
+  [[nodiscard]] std::unique_ptr<Listener> Listen(const std::string& host, std::uint16_t port,
+                                                 NetError* error) override;
   void AsyncConnect(const std::string& host, std::uint16_t port,
                     std::function<void(NetError, std::unique_ptr<Stream>)> handler) override;
   std::unique_ptr<Timer> MakeTimer() override;
@@ -55,6 +56,6 @@ class AsioTransport final : public Transport {
   std::mt19937_64 rng_;
 };
 
-NetError FromAsio(const std::error_code& ec);
+[[nodiscard]] NetError FromAsio(const std::error_code& ec);
 
 }  // namespace lmc::net

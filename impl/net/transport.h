@@ -21,7 +21,7 @@
 
 namespace lmc::net {
 
-enum class NetError : std::uint8_t {
+enum class [[nodiscard]] NetError : std::uint8_t {
   kOk = 0,
   kEof,          // the peer closed its sending side
   kReset,        // connection reset / broken pipe
@@ -31,7 +31,7 @@ enum class NetError : std::uint8_t {
   kAddress,      // bad address or port, or the address is in use
   kOther,
 };
-std::string_view NetErrorName(NetError e);
+[[nodiscard]] std::string_view NetErrorName(NetError e);
 
 using Clock = std::chrono::steady_clock;
 using ReadHandler = std::function<void(NetError, std::size_t)>;
@@ -81,7 +81,8 @@ class Transport {
  public:
   virtual ~Transport() = default;
   // Binds and listens; port 0 picks a free port (see Listener::port()).
-  virtual std::unique_ptr<Listener> Listen(const std::string& host, std::uint16_t port, NetError* error) = 0;
+  [[nodiscard]] virtual std::unique_ptr<Listener> Listen(const std::string& host, std::uint16_t port,
+                                                         NetError* error) = 0;
   virtual void AsyncConnect(const std::string& host, std::uint16_t port,
                             std::function<void(NetError, std::unique_ptr<Stream>)> handler) = 0;
   virtual std::unique_ptr<Timer> MakeTimer() = 0;

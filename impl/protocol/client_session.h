@@ -34,14 +34,14 @@ struct ClientLimits {
   std::size_t body_first_alloc_bytes = std::size_t{1} << 20;
 };
 
-enum class ClientStatus : std::uint8_t {
+enum class [[nodiscard]] ClientStatus : std::uint8_t {
   kOk,            // PUT written; GET hit; EXIST present; HEALTH/LIST success
   kMiss,          // GET miss; EXIST absent; HEALTH/LIST answered FAIL
   kInvalidReply,  // the server broke the protocol (never retried)
   kClosed,        // the connection ended before this request completed
   kBadRequest,    // the request itself cannot be encoded (key too long, ...)
 };
-std::string_view ClientStatusName(ClientStatus s);
+[[nodiscard]] std::string_view ClientStatusName(ClientStatus s);
 
 struct Completion {
   std::uint64_t id = 0;
@@ -97,7 +97,7 @@ class ClientSession {
   // being received, else 1 (see net::Stream::SetReadLowWater).
   std::size_t CertainInputBytes() const { return body_for_ ? body_target_.size() - body_have_ : 1; }
 
-  std::optional<Completion> PopCompletion();
+  [[nodiscard]] std::optional<Completion> PopCompletion();
   std::size_t pending() const { return awaiting_.size() + unsent_puts_; }
   bool failed() const { return failed_; }
 

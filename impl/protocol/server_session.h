@@ -33,7 +33,7 @@
 namespace lmc::protocol {
 
 // Why a request was refused. Each has a counter.
-enum class Reject : std::uint8_t {
+enum class [[nodiscard]] Reject : std::uint8_t {
   kUnknownCommand,  // closes the connection
   kNegativeLength,  // closes the connection
   kBadKey,          // the key is not UTF-8 or does not parse: FAIL / PUT discarded
@@ -43,7 +43,7 @@ enum class Reject : std::uint8_t {
   kTruncated,       // EOF inside a header or payload: nothing stored
   kCount,
 };
-std::string_view RejectName(Reject r);
+[[nodiscard]] std::string_view RejectName(Reject r);
 
 // Server-wide counters, shared by every session and readable while running.
 struct ServerCounters {
@@ -108,7 +108,7 @@ class ServerSession {
   // A GET missed L1 and the session waits for the MissSource: true once per
   // miss, with the key to fetch. The session takes no input until
   // OnMissResult() (replies stay in request order).
-  bool TakeMissRequest(std::string* key);
+  [[nodiscard]] bool TakeMissRequest(std::string* key);
   // What the MissSource found for the key TakeMissRequest gave (null: miss).
   void OnMissResult(store::L1Store::ObjectRef object);
 
@@ -148,7 +148,7 @@ class ServerSession {
   void Close();
   // The store key of h's key (its canonical rendering); false, counted as a
   // bad key, when it did not decode or does not parse.
-  bool CanonicalKey(const wire::RequestView& h, bool key_decoded, std::string* key);
+  [[nodiscard]] bool CanonicalKey(const wire::RequestView& h, bool key_decoded, std::string* key);
   void Reply(const wire::ReplyHeader& h);
   void ReplyObject(store::L1Store::ObjectRef object);
   void ReplyBody(std::vector<std::byte> body);

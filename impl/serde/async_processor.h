@@ -56,10 +56,10 @@ class AsyncSerdeProcessor {
 
   // The items' buffers must stay valid until the task completes. After
   // Close() a submit completes at once as failed.
-  Submitted SubmitSerialize(std::vector<SerializeItem> batch);
-  Submitted SubmitDeserialize(std::vector<DeserializeItem> batch);
-  std::optional<bool> QuerySerializeResult(TaskId id);
-  std::optional<bool> QueryDeserializeResult(TaskId id);
+  [[nodiscard]] Submitted SubmitSerialize(std::vector<SerializeItem> batch);
+  [[nodiscard]] Submitted SubmitDeserialize(std::vector<DeserializeItem> batch);
+  [[nodiscard]] std::optional<bool> QuerySerializeResult(TaskId id);
+  [[nodiscard]] std::optional<bool> QueryDeserializeResult(TaskId id);
   // -1 after Close().
   int serialize_event_fd() const {
     std::lock_guard lock(mu_);
@@ -69,7 +69,7 @@ class AsyncSerdeProcessor {
     std::lock_guard lock(mu_);
     return deserialize_fd_;
   }
-  std::uint64_t EstimateSerializedSize(const Layout& layout, SerdeError* error) const {
+  [[nodiscard]] std::uint64_t EstimateSerializedSize(const Layout& layout, SerdeError* error) const {
     return serializer_->EstimateSerializedSize(layout, error);
   }
   // Runs the queued and running batches to the end, stops the threads and
@@ -80,7 +80,7 @@ class AsyncSerdeProcessor {
   Submitted Submit(std::function<bool()> run, bool serialize);
   void Finish(bool serialize, TaskId id, std::promise<bool>& promise, bool ok);
   // The result of `id` in `done`, removed (consume-once).
-  std::optional<bool> Consume(std::map<TaskId, bool>& done, TaskId id);
+  [[nodiscard]] std::optional<bool> Consume(std::map<TaskId, bool>& done, TaskId id);
 
   std::shared_ptr<const Serializer> serializer_;
   std::shared_ptr<const Deserializer> deserializer_;

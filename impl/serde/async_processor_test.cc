@@ -1,9 +1,14 @@
 #include "serde/async_processor.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
 #include <thread>
 
 #include "serde/fp8_serde.h"
@@ -79,14 +84,138 @@ TEST(AsyncSerdeProcessor, AfterCloseSubmitsFailAtOnce) {
   p.Close();  // idempotent
 }
 
+// A serde whose every call waits (bounded) until the test opens its gate, so
+// batches can be held mid-run while the processor is closed.
+class GatedSerde final : public Serializer, public Deserializer {
+ public:
+  std::uint64_t EstimateSerializedSize(const Layout&, SerdeError* error) const override {
+    *error = SerdeError::kOk;
+    return 1;
+  }
+  SerdeError Serialize(const Layout&, std::span<const std::byte>, std::span<std::byte>, const ObjectKey*,
+                       std::size_t* written) const override {
+    Pass();
+    *written = 1;
+    return SerdeError::kOk;
+  }
+  SerdeError Deserialize(std::span<const std::byte>, const Layout&, std::span<std::byte>,
+                         const ObjectKey*) const override {
+    Pass();
+    return SerdeError::kOk;
+  }
+  void Open() {
+    std::lock_guard lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+  // True once `n` calls have entered the gate (waits at most 5 s).
+  bool WaitEntered(int n) const {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(5), [&] { return entered_ >= n; });
+  }
+
+ private:
+  void Pass() const {
+    std::unique_lock lock(mu_);
+    ++entered_;
+    cv_.notify_all();
+    cv_.wait_for(lock, std::chrono::seconds(5), [&] { return open_; });
+  }
+  mutable std::mutex mu_;
+  mutable std::condition_variable cv_;
+  mutable int entered_ = 0;
+  bool open_ = false;
+};
+
+// The count an eventfd holds now (0 if none), without waiting.
+std::uint64_t CountNow(int fd) {
+  std::uint64_t n = 0;
+  return read(fd, &n, sizeof n) == sizeof n ? n : 0;
+}
+
+bool FdOpen(int fd) { return fcntl(fd, F_GETFD) != -1; }
+
+// Several threads close at once while batches run and more wait in the
+// queue. Whichever Close() stops the pool, every batch submitted before it
+// runs to the end, succeeds, and is signalled once on its direction's
+// eventfd before that fd is closed (a Close() that closed the fds while
+// batches still ran would lose their signals); each result is consumed once;
+// every Close() returns; the fds are closed exactly once and nothing is
+// written to them after (descriptors opened afterwards, which reuse their
+// numbers, stay untouched through a late submit and the destructor).
 TEST(AsyncSerdeProcessor, ConcurrentClosesAreSafe) {
-  Fixture f;
-  for (int round = 0; round < 20; ++round) {
-    AsyncSerdeProcessor p(f.serde, f.serde, 2);
-    std::thread a([&] { p.Close(); }), b([&] { p.Close(); });
-    a.join();
-    b.join();
-  }  // and the destructor closes once more
+  constexpr int kBatches = 8;  // per direction; 2 workers, so most wait queued
+  constexpr int kClosers = 3;
+  const Layout layout{{{{1}, DType::kUInt8}}};
+  std::vector<std::byte> src(1), dst(1);
+  for (int round = 0; round < 5; ++round) {
+    auto serde = std::make_shared<GatedSerde>();
+    auto p = std::make_unique<AsyncSerdeProcessor>(serde, serde, 2);
+    // Duplicates outlive Close() and read the same counters.
+    const int serialize_signals = dup(p->serialize_event_fd());
+    const int deserialize_signals = dup(p->deserialize_event_fd());
+    ASSERT_GE(serialize_signals, 0);
+    ASSERT_GE(deserialize_signals, 0);
+    std::vector<AsyncSerdeProcessor::Submitted> stores, loads;
+    for (int i = 0; i < kBatches; ++i) {
+      stores.push_back(p->SubmitSerialize({{&layout, src, dst, nullptr, nullptr}}));
+      loads.push_back(p->SubmitDeserialize({{dst, &layout, src, nullptr}}));
+    }
+    ASSERT_TRUE(serde->WaitEntered(2));  // both workers hold a batch in the gate
+
+    std::mutex mu;
+    std::condition_variable cv;
+    int returned = 0;
+    std::vector<std::thread> closers;
+    for (int i = 0; i < kClosers; ++i) closers.emplace_back([&] {
+      p->Close();
+      std::lock_guard lock(mu);
+      ++returned;
+      cv.notify_all();
+    });
+    {
+      // The closers that lose the race come back at once; wait (bounded) for
+      // one, so that a Close() that did not wait for the batches would
+      // already have closed the fds before they finish.
+      std::unique_lock lock(mu);
+      cv.wait_for(lock, std::chrono::seconds(2), [&] { return returned > 0; });
+    }
+    serde->Open();
+    {
+      std::unique_lock lock(mu);
+      if (!cv.wait_for(lock, std::chrono::seconds(10), [&] { return returned == kClosers; })) {
+        ADD_FAILURE() << "Close() did not return";
+        std::abort();  // the closers cannot be joined; do not hang the suite
+      }
+    }
+    for (std::thread& t : closers) t.join();
+
+    for (int i = 0; i < kBatches; ++i) {
+      ASSERT_EQ(stores[static_cast<std::size_t>(i)].done.wait_for(std::chrono::seconds(0)), std::future_status::ready);
+      ASSERT_EQ(loads[static_cast<std::size_t>(i)].done.wait_for(std::chrono::seconds(0)), std::future_status::ready);
+      EXPECT_TRUE(stores[static_cast<std::size_t>(i)].done.get()) << "queued batches run to the end";
+      EXPECT_TRUE(loads[static_cast<std::size_t>(i)].done.get());
+      EXPECT_EQ(p->QuerySerializeResult(stores[static_cast<std::size_t>(i)].id), std::optional<bool>(true));
+      EXPECT_EQ(p->QuerySerializeResult(stores[static_cast<std::size_t>(i)].id), std::nullopt);
+      EXPECT_EQ(p->QueryDeserializeResult(loads[static_cast<std::size_t>(i)].id), std::optional<bool>(true));
+    }
+    EXPECT_EQ(CountNow(serialize_signals), std::uint64_t{kBatches}) << "each batch signalled once, before the close";
+    EXPECT_EQ(CountNow(deserialize_signals), std::uint64_t{kBatches});
+    EXPECT_EQ(p->serialize_event_fd(), -1);
+    EXPECT_EQ(p->deserialize_event_fd(), -1);
+
+    // The closed numbers are free again: new descriptors take them.
+    const int reuse_a = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    const int reuse_b = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    const auto late = p->SubmitSerialize({{&layout, src, dst, nullptr, nullptr}});
+    ASSERT_EQ(late.done.wait_for(std::chrono::seconds(0)), std::future_status::ready);  // at once
+    EXPECT_FALSE(late.done.get());
+    p.reset();  // the destructor closes once more
+    EXPECT_TRUE(FdOpen(reuse_a) && FdOpen(reuse_b)) << "a descriptor was closed twice";
+    EXPECT_EQ(CountNow(reuse_a) + CountNow(reuse_b), 0u) << "written after close";
+    EXPECT_EQ(CountNow(serialize_signals), 0u) << "the late submit is not signalled";
+    for (int fd : {reuse_a, reuse_b, serialize_signals, deserialize_signals}) close(fd);
+  }
 }
 
 }  // namespace

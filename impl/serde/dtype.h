@@ -27,7 +27,7 @@ enum class DType : std::uint8_t {
 
 // PyTorch's name ("bfloat16", "float16", "float32", "uint8", ...); aliases
 // PyTorch also accepts ("half", "float", "double", ...) parse too.
-std::optional<DType> ParseDType(std::string_view name);
+[[nodiscard]] std::optional<DType> ParseDType(std::string_view name);
 std::string_view DTypeName(DType t);
 std::size_t DTypeBytes(DType t);
 
@@ -43,8 +43,8 @@ struct Layout {
 
 // The number of elements of a shape; nullopt if a dimension is negative or
 // the product overflows (hostile shapes never wrap).
-std::optional<std::uint64_t> NumElements(const std::vector<std::int64_t>& shape);
+[[nodiscard]] std::optional<std::uint64_t> NumElements(const std::vector<std::int64_t>& shape);
 // Bytes of all groups in their own dtypes; nullopt on overflow.
-std::optional<std::uint64_t> LayoutBytes(const Layout& layout);
+[[nodiscard]] std::optional<std::uint64_t> LayoutBytes(const Layout& layout);
 
 }  // namespace lmc::serde

@@ -9,7 +9,11 @@
 
 #include <cmath>
 
+#include <cstring>
+#include <vector>
+
 #include "serde/fp8.h"
+#include "serde/fp8_kernels.h"
 #include "serde/fp8_oracle.h"
 
 namespace lmc::serde {
@@ -36,6 +40,38 @@ void CheckAll16BitPatterns(const char* name, float (*widen)(std::uint16_t),
 TEST(Fp8Oracle, AllBFloat16Inputs) { CheckAll16BitPatterns("bf16", BFloat16ToFloat, oracle::BFloat16ToFp8); }
 
 TEST(Fp8Oracle, AllFloat16Inputs) { CheckAll16BitPatterns("fp16", HalfToFloat, oracle::HalfToFp8); }
+
+// The batch kernels against CUDA directly, every form this CPU runs (the
+// portable one included, which the kernel tests otherwise check against a
+// reference of their own), on every 16-bit pattern in one batch.
+TEST(Fp8Oracle, EveryKernelFormMatchesCudaOnEvery16BitPattern) {
+  std::vector<std::byte> src(65536 * 2);
+  for (std::uint32_t b = 0; b < 65536; ++b) {
+    const auto bits = static_cast<std::uint16_t>(b);
+    std::memcpy(src.data() + 2 * b, &bits, 2);
+  }
+  for (const base::CpuLevel level : {base::CpuLevel::kPortable, base::CpuLevel::kAvx2, base::CpuLevel::kAvx512}) {
+    if (base::HardwareCpuLevel() < level) continue;
+    const detail::Fp8Kernels k = detail::KernelsFor(level);
+    for (const DType from : {DType::kBFloat16, DType::kFloat16}) {
+      for (const Fp8Format f : {Fp8Format::kE4M3FN, Fp8Format::kE5M2}) {
+        std::vector<std::uint8_t> got(65536);
+        k.encode(from, src.data(), got.data(), got.size(), f);
+        int mismatches = 0;
+        for (std::uint32_t b = 0; b < 65536; ++b) {
+          const auto bits = static_cast<std::uint16_t>(b);
+          const std::uint8_t want =
+              from == DType::kBFloat16 ? oracle::BFloat16ToFp8(bits, f) : oracle::HalfToFp8(bits, f);
+          if (got[b] != want && ++mismatches <= 5) {
+            ADD_FAILURE() << base::CpuLevelName(level) << " " << DTypeName(from) << " " << std::hex << b << ": "
+                          << int(got[b]) << " want " << int(want);
+          }
+        }
+        EXPECT_EQ(mismatches, 0) << base::CpuLevelName(level);
+      }
+    }
+  }
+}
 
 TEST(Fp8Oracle, DecodingMatchesCudaForEveryNonNaNCode) {
   for (const Fp8Format f : {Fp8Format::kE4M3FN, Fp8Format::kE5M2}) {

@@ -1,6 +1,8 @@
 #include "serde/registry.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 
@@ -178,13 +180,21 @@ SerdeFactory MakeAesGcm(std::string type) {
 
 SerdeRegistry SerdeRegistry::WithBuiltins() {
   SerdeRegistry r;
-  std::string ignored;
-  r.Register("fp8", MakeFp8, &ignored);
-  r.Register("zstd", MakeLossless(Codec::kZstd), &ignored);
-  r.Register("lz4", MakeLossless(Codec::kLz4), &ignored);
-  r.Register("checksum", MakeChecksum, &ignored);
-  r.Register("aesgcm", MakeAesGcm("aesgcm"), &ignored);
-  r.Register("encrypt", MakeAesGcm("encrypt"), &ignored);
+  // The built-in names are distinct and non-empty, so a refusal here is a
+  // bug in this list: stop at once rather than start without a serde.
+  const auto add = [&r](const std::string& name, SerdeFactory factory) {
+    std::string error;
+    if (!r.Register(name, std::move(factory), &error)) {
+      std::fprintf(stderr, "serde registry: built-in %s: %s\n", name.c_str(), error.c_str());
+      std::abort();
+    }
+  };
+  add("fp8", MakeFp8);
+  add("zstd", MakeLossless(Codec::kZstd));
+  add("lz4", MakeLossless(Codec::kLz4));
+  add("checksum", MakeChecksum);
+  add("aesgcm", MakeAesGcm("aesgcm"));
+  add("encrypt", MakeAesGcm("encrypt"));
   return r;
 }
 

@@ -34,23 +34,24 @@ class SerdeRegistry {
   // fp8 and the kit's other built-in serdes.
   static SerdeRegistry WithBuiltins();
 
-  bool Register(const std::string& name, SerdeFactory factory, std::string* error);
+  [[nodiscard]] bool Register(const std::string& name, SerdeFactory factory, std::string* error);
   std::vector<std::string> Names() const;
   // `config` is the "serde" object.
-  std::optional<SerdeInstance> Create(const nlohmann::json& config, std::string* error) const;
+  [[nodiscard]] std::optional<SerdeInstance> Create(const nlohmann::json& config, std::string* error) const;
   // The same from JSON text (never throws on bad text).
-  std::optional<SerdeInstance> CreateFromText(const std::string& text, std::string* error) const;
+  [[nodiscard]] std::optional<SerdeInstance> CreateFromText(const std::string& text,
+                                                            std::string* error) const;
 
  private:
   std::map<std::string, SerdeFactory> factories_;
 };
 
 // Helpers for factories: refuse keys outside `known`; read "max_workers".
-bool OnlyKnownKeys(const nlohmann::json& kwargs, const std::vector<std::string>& known, const std::string& type,
-                   std::string* error);
-bool ReadMaxWorkers(const nlohmann::json& kwargs, unsigned* out, std::string* error);
+[[nodiscard]] bool OnlyKnownKeys(const nlohmann::json& kwargs, const std::vector<std::string>& known,
+                                 const std::string& type, std::string* error);
+[[nodiscard]] bool ReadMaxWorkers(const nlohmann::json& kwargs, unsigned* out, std::string* error);
 // An integer that fits int64 (false for other types and for unsigned values
 // above INT64_MAX, which nlohmann would otherwise wrap).
-bool GetInt64(const nlohmann::json& value, std::int64_t* out);
+[[nodiscard]] bool GetInt64(const nlohmann::json& value, std::int64_t* out);
 
 }  // namespace lmc::serde

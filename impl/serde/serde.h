@@ -16,7 +16,7 @@
 
 namespace lmc::serde {
 
-enum class SerdeError : std::uint8_t {
+enum class [[nodiscard]] SerdeError : std::uint8_t {
   kOk = 0,
   kBadLayout,     // the layout is empty, overflows, or has a dtype the serde cannot take
   kSizeMismatch,  // the source bytes do not match the layout
@@ -26,7 +26,7 @@ enum class SerdeError : std::uint8_t {
   kWrongKey,      // the blob belongs to another key (checksum fingerprint)
   kAuth,          // authentication failed (AES-GCM tag): tampered or wrong key
 };
-std::string_view SerdeErrorName(SerdeError e);
+[[nodiscard]] std::string_view SerdeErrorName(SerdeError e);
 
 // LMCache's ObjectKey (serde.md §6.2): what Era G3 serdes are given with
 // each object (the checksum serde binds a blob to its chunk hash).
@@ -43,12 +43,14 @@ class Serializer {
   virtual ~Serializer() = default;
   // A true upper bound on Serialize's output for any object of `layout`,
   // depending on the layout only; 0 with *error set if the layout is refused.
-  virtual std::uint64_t EstimateSerializedSize(const Layout& layout, SerdeError* error) const = 0;
+  [[nodiscard]] virtual std::uint64_t EstimateSerializedSize(const Layout& layout,
+                                                             SerdeError* error) const = 0;
   // Writes the blob of `src` (the groups' bytes back to back, each in its
   // dtype) into `dst`; sets *written. `key` may be null for serdes that do
   // not use it.
-  virtual SerdeError Serialize(const Layout& layout, std::span<const std::byte> src, std::span<std::byte> dst,
-                               const ObjectKey* key, std::size_t* written) const = 0;
+  [[nodiscard]] virtual SerdeError Serialize(const Layout& layout, std::span<const std::byte> src,
+                                             std::span<std::byte> dst, const ObjectKey* key,
+                                             std::size_t* written) const = 0;
   // True when every blob of a layout is exactly EstimateSerializedSize
   // bytes (fp8): a reader then asks L2 for that exact size, and a shorter or
   // longer stored object is a per-key miss rather than a corrupt blob.
@@ -60,8 +62,8 @@ class Deserializer {
   virtual ~Deserializer() = default;
   // Fills `dst` (laid out as `layout`, which says the destination dtypes)
   // from `blob`. On an error, `dst` may have been partly written.
-  virtual SerdeError Deserialize(std::span<const std::byte> blob, const Layout& layout, std::span<std::byte> dst,
-                                 const ObjectKey* key) const = 0;
+  [[nodiscard]] virtual SerdeError Deserialize(std::span<const std::byte> blob, const Layout& layout,
+                                               std::span<std::byte> dst, const ObjectKey* key) const = 0;
 };
 
 }  // namespace lmc::serde

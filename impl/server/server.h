@@ -45,7 +45,7 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   // Binds and starts accepting. Returns the bound port in `*port`.
-  net::NetError Start(std::uint16_t* port);
+  [[nodiscard]] net::NetError Start(std::uint16_t* port);
   // Stops accepting and closes every connection.
   void Stop();
 

@@ -4,11 +4,16 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/socket.h>
+#include <sys/time.h>
+
 #include <asio.hpp>
+#include <condition_variable>
 #include <cstring>
 #include <functional>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include "net/asio_transport.h"
 
@@ -21,6 +26,12 @@ class RawClient {
  public:
   explicit RawClient(std::uint16_t port) : socket_(io_) {
     socket_.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+    // Every read gives up after 5 s (it then fails, never hangs the suite).
+    const timeval limit{5, 0};
+    setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+    // A request is two writes (PUT header, payload) and the next request a
+    // third: without this, Nagle holds each behind the server's delayed ACK.
+    socket_.set_option(tcp::no_delay(true));
   }
   void Send(const std::vector<std::byte>& bytes) { asio::write(socket_, asio::buffer(bytes.data(), bytes.size())); }
   void SendRequest(std::int32_t cmd, std::string_view key, std::string_view payload = {}, std::int32_t length = -2) {
@@ -52,6 +63,7 @@ class RawClient {
     }
     return h;
   }
+  // True when the server closed the connection with no byte before the end.
   bool AtEof() {
     std::array<char, 1> b{};
     std::error_code ec;
@@ -172,30 +184,44 @@ class ManualBelow : public protocol::MissSource {
   void FetchAsync(std::string key, std::function<void(store::L1Store::ObjectRef)> done) override {
     std::lock_guard lock(mu_);
     waiting_.emplace_back(std::move(key), std::move(done));
+    cv_.notify_all();
   }
   bool Contains(const std::string&) override { return false; }
   std::vector<std::string> Keys() override { return {}; }
-  // Waits (bounded) for one lookup and takes it.
+  // Waits (at most 5 s) for one lookup and takes it.
   bool Take(std::string* key, std::function<void(store::L1Store::ObjectRef)>* done) {
-    for (int i = 0; i < 500; ++i) {
-      {
-        std::lock_guard lock(mu_);
-        if (!waiting_.empty()) {
-          *key = waiting_.front().first;
-          *done = std::move(waiting_.front().second);
-          waiting_.erase(waiting_.begin());
-          return true;
-        }
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return false;
+    std::unique_lock lock(mu_);
+    if (!cv_.wait_for(lock, std::chrono::seconds(5), [&] { return !waiting_.empty(); })) return false;
+    *key = waiting_.front().first;
+    *done = std::move(waiting_.front().second);
+    waiting_.erase(waiting_.begin());
+    return true;
   }
 
  private:
   std::mutex mu_;
+  std::condition_variable cv_;
   std::vector<std::pair<std::string, std::function<void(store::L1Store::ObjectRef)>>> waiting_;
 };
+
+// True once `server` holds `n` connections (checked for at most 5 s: a
+// connection goes when its last handler has run, on the server's loop).
+bool AwaitOpenConnections(const Server& server, std::size_t n) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (server.open_connections() != n) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
+// An object of `bytes` published in `store` under `key`.
+store::L1Store::ObjectRef Publish(store::L1Store& store, const std::string& key, std::string_view bytes) {
+  store::L1Store::Reservation r;
+  EXPECT_EQ(store.Reserve(bytes.size(), &r), store::L1Store::ReserveError::kOk);
+  std::memcpy(r.data().data(), bytes.data(), bytes.size());
+  return store.PublishIfAbsent(key, {static_cast<std::int32_t>(bytes.size()), 1, 3, {2, 1, 1, 5}}, std::move(r));
+}
 
 TEST(ServerMiss, AGetWaitingBelowL1HoldsOnlyItsOwnConnection) {
   // One event loop: if the waiting GET blocked it, the other connection
@@ -223,20 +249,73 @@ TEST(ServerMiss, AGetWaitingBelowL1HoldsOnlyItsOwnConnection) {
   ASSERT_EQ(other.Reply(&body)->code, 200);  // served while the first GET waits
   EXPECT_EQ(body, "other");
   // The lookup ends (from this thread, as a tier's would from its own).
-  store::L1Store::Reservation r;
-  ASSERT_EQ(store->Reserve(5, &r), store::L1Store::ReserveError::kOk);
-  std::memcpy(r.data().data(), "below", 5);
-  done(store->PublishIfAbsent(key, {5, 1, 3, {2, 1, 1, 5}}, std::move(r)));
+  done(Publish(*store, key, "below"));
   ASSERT_EQ(waiting.Reply(&body)->code, 200);
   EXPECT_EQ(body, "below");
   EXPECT_EQ(waiting.Reply()->code, 200);  // the HEALTH behind it
-  // A connection closed while its GET waits: the late answer is dropped.
-  RawClient gone(port);
-  gone.SendRequest(2, "m@1@0@9@bfloat16");
+  // A connection whose client went away while its GET waited: the server
+  // reads nothing meanwhile (it takes no input behind the GET), so it learns
+  // of the close only when the answer comes; then the connection goes, and
+  // with it the answer's pin on the object.
+  ASSERT_TRUE(AwaitOpenConnections(server, 2));
+  {
+    RawClient gone(port);
+    gone.SendRequest(2, "m@1@0@9@bfloat16");
+    ASSERT_TRUE(below->Take(&key, &done));
+    ASSERT_TRUE(AwaitOpenConnections(server, 3));
+  }
+  store::L1Store::ObjectRef late = Publish(*store, key, "late!");
+  const long pins = late.use_count();
+  std::exchange(done, nullptr)(late);  // the source lets go of the callback, as a tier does
+  EXPECT_TRUE(AwaitOpenConnections(server, 2)) << server.open_connections();
+  EXPECT_EQ(late.use_count(), pins) << "the answer is still held";
+  // The loop and the other connections are unaffected.
+  waiting.SendRequest(5, "@0@0@0@half");
+  EXPECT_EQ(waiting.Reply()->code, 200);
+  server.Stop();
+  transport.Stop();
+  transport.Join();
+}
+
+// A GET that waits below L1 longer than the stall timeout: the server closes
+// the connection at the deadline without a reply (the client sees the end of
+// the stream and no byte before it), and the answer that comes after is
+// dropped: not written, not counted as a hit or a miss, and not held (the
+// connection then goes, releasing its pin on the object).
+TEST(ServerMiss, AnAnswerAfterTheConnectionsDeadlineIsDropped) {
+  net::AsioTransport transport(0, 1);
+  auto store = std::make_shared<store::L1Store>(store::L1Store::Options{1 << 20, 1 << 20});
+  auto below = std::make_shared<ManualBelow>();
+  ServerOptions o;
+  o.port = 0;
+  o.misses = below;
+  o.stall_timeout = std::chrono::milliseconds(150);
+  Server server(transport, store, o);
+  std::uint16_t port = 0;
+  ASSERT_EQ(server.Start(&port), net::NetError::kOk);
+  transport.Start(1);
+  RawClient c(port);
+  c.SendRequest(2, "m@1@0@9@bfloat16");
+  std::string key;
+  std::function<void(store::L1Store::ObjectRef)> done;
   ASSERT_TRUE(below->Take(&key, &done));
-  gone.Close();
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  done(nullptr);
+  EXPECT_TRUE(c.AtEof()) << "closed at the deadline, with no reply";
+  // The pending lookup still holds the connection object (closed).
+  EXPECT_EQ(server.open_connections(), 1u);
+  store::L1Store::ObjectRef late = Publish(*store, key, "late!");
+  const long pins = late.use_count();
+  std::exchange(done, nullptr)(late);  // the source lets go of the callback, as a tier does
+  EXPECT_TRUE(AwaitOpenConnections(server, 0)) << server.open_connections();
+  EXPECT_EQ(late.use_count(), pins) << "the dropped answer is still held";
+  EXPECT_EQ(server.counters().hits.load(), 0u) << "a dropped answer counted as served";
+  EXPECT_EQ(server.counters().misses.load(), 0u);
+  // The server goes on serving.
+  RawClient next(port);
+  next.SendRequest(2, key);
+  std::string body;
+  ASSERT_EQ(next.Reply(&body)->code, 200);
+  EXPECT_EQ(body, "late!");
+  EXPECT_EQ(server.counters().hits.load(), 1u);
   server.Stop();
   transport.Stop();
   transport.Join();

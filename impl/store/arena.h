@@ -32,7 +32,7 @@ class Arena {
   };
 
   // The smallest free block that fits `bytes` (> 0), or nullopt.
-  std::optional<Block> Allocate(std::size_t bytes);
+  [[nodiscard]] std::optional<Block> Allocate(std::size_t bytes);
   // Returns a block from Allocate; neighbours coalesce.
   void Free(Block b);
 

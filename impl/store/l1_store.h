@@ -105,7 +105,7 @@ class L1Store {
     std::size_t size_ = 0;
   };
 
-  enum class ReserveError : std::uint8_t { kOk, kTooLarge, kNoSpace };
+  enum class [[nodiscard]] ReserveError : std::uint8_t { kOk, kTooLarge, kNoSpace };
 
   explicit L1Store(Options options);
   ~L1Store();
@@ -115,7 +115,7 @@ class L1Store {
   // Sets aside `bytes` (evicting least-recently-used entries as needed).
   // kTooLarge: above max_object_bytes or the whole budget; kNoSpace: pinned
   // objects hold the room. Never allocates outside the arena.
-  ReserveError Reserve(std::size_t bytes, Reservation* out);
+  [[nodiscard]] ReserveError Reserve(std::size_t bytes, Reservation* out);
 
   // Makes the reservation visible under `key`, replacing any entry there.
   void Publish(std::string key, const ObjectMeta& meta, Reservation reservation);

@@ -67,12 +67,13 @@ struct TierStats {
 class Tier final : public protocol::MissSource, public std::enable_shared_from_this<Tier> {
  public:
   // Installs itself as `l1`'s eviction listener. Adapters are tried in order.
-  static std::shared_ptr<Tier> Create(std::shared_ptr<store::L1Store> l1,
-                                      std::vector<std::shared_ptr<l2::L2Adapter>> adapters, TierOptions options);
+  [[nodiscard]] static std::shared_ptr<Tier> Create(std::shared_ptr<store::L1Store> l1,
+                                                    std::vector<std::shared_ptr<l2::L2Adapter>> adapters,
+                                                    TierOptions options);
   ~Tier() override;
 
   // Blocking: waits at most load_timeout.
-  store::L1Store::ObjectRef Fetch(const std::string& key);
+  [[nodiscard]] store::L1Store::ObjectRef Fetch(const std::string& key);
   // Runs Fetch on one of the tier's fetch threads, then `done`.
   void FetchAsync(std::string key, std::function<void(store::L1Store::ObjectRef)> done) override;
   bool Contains(const std::string& key) override;

@@ -32,7 +32,7 @@ namespace lmc::wire {
 // test str.isdigit() passes for every string int() can then read as digits).
 [[nodiscard]] bool AllDecimalDigits(std::string_view s);
 
-enum class IntParseError : std::uint8_t {
+enum class [[nodiscard]] IntParseError : std::uint8_t {
   kOk = 0,
   kSyntax,    // int() raises ValueError
   kOverflow,  // a valid integer, but outside int64 (decimal parse only)
@@ -47,8 +47,7 @@ enum class IntParseError : std::uint8_t {
 // (one underscore may follow it). On success `*digits` holds the magnitude in
 // canonical form (lowercase, no leading zeros, "0" for zero) and
 // `*negative` is false for zero. Magnitudes of any size are accepted.
-[[nodiscard]] IntParseError ParsePythonHex(std::string_view s, bool* negative,
-                                           std::string* digits);
+[[nodiscard]] IntParseError ParsePythonHex(std::string_view s, bool* negative, std::string* digits);
 
 // bytes.hex(): two lowercase digits per byte.
 [[nodiscard]] std::string ToHex(std::span<const std::byte> bytes);
