@@ -11,7 +11,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${1:-$root/build}"
-[ -x "$build/bin/wire_bench" ] || "$root/ci/build.sh" "$build" >/dev/null
+[ -x "$build/bin/wire_bench" ] || "$root/ci/build.sh" default >/dev/null
 cpp_json="$("$build/bin/wire_bench" --benchmark_filter='BM_Request' --benchmark_repetitions=9 \
   --benchmark_min_time=0.2 --benchmark_format=json 2>/dev/null)"
 py_json="$(python3 "$root/bench/wire_struct_baseline.py")"

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Configures and builds the kit. Usage: ci/build.sh [BUILD_DIR [cmake args...]]
-# Every executable lands in BUILD_DIR/bin (default: build/bin).
+# Configures and builds the kit with one of CMakePresets.json's presets.
+#   ci/build.sh [PRESET [cmake args...]]     PRESET: default (build/), asan,
+#                                            tsan, fuzz, coverage (build-PRESET/)
+# Every executable lands in <build dir>/bin.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-dir="${1:-$root/build}"
+preset="${1:-default}"
 shift || true
-cmake -S "$root" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
-cmake --build "$dir" --parallel "$(nproc)"
+cd "$root"
+cmake --preset "$preset" "$@" >/dev/null
+cmake --build --preset "$preset" --parallel "$(nproc)"

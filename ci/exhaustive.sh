@@ -5,6 +5,6 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/ci/setup.sh"
-"$root/ci/build.sh" "$root/build"
+"$root/ci/build.sh" default
 cd "$root/build"
 ctest --output-on-failure -L exhaustive

@@ -11,8 +11,7 @@ shift || true
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(fuzz_request fuzz_reply fuzz_metadata fuzz_key fuzz_wire_tool fuzz_serde)
 "$root/ci/setup.sh" fuzz
-"$root/ci/build.sh" "$root/build-fuzz" -DCMAKE_CXX_COMPILER=clang++-14 -DLMC_FUZZ=ON \
-  -DLMC_BUILD_TESTS=OFF -DLMC_BUILD_BENCH=OFF
+"$root/ci/build.sh" fuzz
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 for t in "${targets[@]}"; do
   work="$root/fuzz/corpus-work/$t"

@@ -11,7 +11,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 echo "ci/main.sh: building the kit into $root/build (the first build takes several minutes on 2 cores)"
 mkdir -p "$root/build"
 log="$root/build/main-build.log"
-if ! "$root/ci/build.sh" "$root/build" 2>&1 | tee "$log" | awk '
+if ! "$root/ci/build.sh" default 2>&1 | tee "$log" | awk '
   /^\[[0-9]+\/[0-9]+\]/ { split(substr($1, 2), a, "/"); pct = int(100 * a[1] / a[2]);
     if (pct >= next_pct) { printf "ci/main.sh: built %d of %d steps\n", a[1], a[2]; fflush(); next_pct = pct + 10 } }'; then
   echo "ci/main.sh: the build failed; the end of $log:" >&2

@@ -4,6 +4,8 @@
 #   ci/setup.sh            the packages of the default build and tests
 #   ci/setup.sh fuzz       adds clang-14 and libFuzzer's runtime
 #   ci/setup.sh bench      adds what the benchmarks compare against
+#   ci/setup.sh coverage   adds gcovr (ci/coverage.sh)
+#   ci/setup.sh lint       adds clang-format-14 and clang-tidy-14 (ci/lint.sh)
 set -euo pipefail
 
 packages=(
@@ -16,6 +18,8 @@ for extra in "$@"; do
   case "$extra" in
     fuzz) packages+=(clang-14 libclang-rt-14-dev) ;;
     bench) packages+=(iperf3 redis-server redis-tools zstd lz4) ;;
+    coverage) packages+=(gcovr) ;;
+    lint) packages+=(clang-format-14 clang-tidy-14) ;;
     *) echo "ci/setup.sh: unknown extra '$extra'" >&2; exit 2 ;;
   esac
 done

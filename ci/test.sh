@@ -3,7 +3,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/ci/setup.sh"
-"$root/ci/build.sh" "$root/build"
+"$root/ci/build.sh" default
 cd "$root/build"
 # Long exhaustive sweeps (label "exhaustive") have their own command: ci/exhaustive.sh.
 # JUnit XML of the run for CI dashboards: build/ctest-junit.xml.
