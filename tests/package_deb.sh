@@ -13,9 +13,13 @@ for deb in "${debs[@]}"; do
   dpkg-deb --info "$deb" | grep -E '^ (Package|Depends):'
   dpkg -x "$deb" "$work/root"
 done
-dpkg-deb --info "$work"/out/lmcache-kit_*.deb | grep -q 'Depends:.*libzstd1'
+# Whole outputs first: `grep -q` closing a pipe early would fail the writer
+# under pipefail.
+info="$(dpkg-deb --info "$work"/out/lmcache-kit_*.deb)"
+grep -q 'Depends:.*libzstd1' <<<"$info"
 root="$work/root/usr"
-"$root/bin/lmcache-conformance" --help | grep -q "Exit status"
+help="$("$root/bin/lmcache-conformance" --help)"
+grep -q "Exit status" <<<"$help"
 "$root/bin/lmcache-server" --version
 "$root/bin/lmcache-conformance" vectors --tool "$root/bin/lmcache-wire" | tail -1
 test -f "$root/lib/cmake/lmcache-kit/lmcache-kitConfig.cmake"
