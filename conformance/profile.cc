@@ -111,6 +111,19 @@ bool ReadBool(const Json& v, const std::string& name, bool* out, std::string* er
   return true;
 }
 
+// null clears an optional field; anything else must be what `read` takes.
+template <typename T, typename Read>
+bool ReadOptional(const Json& v, const std::string& name, std::optional<T>* out, Read read, std::string* error) {
+  if (v.is_null()) {
+    out->reset();
+    return true;
+  }
+  T value{};
+  if (!read(v, name, &value, error)) return false;
+  *out = value;
+  return true;
+}
+
 bool CheckKeys(const Json& obj, const std::string& where, const std::set<std::string>& known, std::string* error) {
   if (!obj.is_object()) {
     *error = where + ": must be an object";
@@ -151,13 +164,7 @@ bool ParseServer(const Json& j, ServerProfile* s, std::string* error) {
     } else if (k == "bad_key") {
       ok = ReadReaction(v, name, &s->bad_key, error);
     } else if (k == "health_parses_key") {
-      if (v.is_null()) {
-        s->health_parses_key.reset();
-      } else {
-        bool b = false;
-        ok = ReadBool(v, name, &b, error);
-        s->health_parses_key = b;
-      }
+      ok = ReadOptional(v, name, &s->health_parses_key, ReadBool, error);
     } else if (k == "unknown_codes") {
       ok = ReadReaction(v, name, &s->unknown_codes, error);
     } else if (k == "negative_length") {
@@ -165,23 +172,11 @@ bool ParseServer(const Json& j, ServerProfile* s, std::string* error) {
     } else if (k == "truncated_put_placeholder") {
       ok = ReadBool(v, name, &s->truncated_put_placeholder, error);
     } else if (k == "half_echoed_as_float16") {
-      if (v.is_null()) {
-        s->half_echoed_as_float16.reset();
-      } else {
-        bool b = false;
-        ok = ReadBool(v, name, &b, error);
-        s->half_echoed_as_float16 = b;
-      }
+      ok = ReadOptional(v, name, &s->half_echoed_as_float16, ReadBool, error);
     } else if (k == "max_object_bytes") {
       ok = ReadUint(v, name, &s->max_object_bytes, error);
     } else if (k == "capacity_bytes") {
-      if (v.is_null()) {
-        s->capacity_bytes.reset();
-      } else {
-        std::uint64_t n = 0;
-        ok = ReadUint(v, name, &n, error);
-        s->capacity_bytes = n;
-      }
+      ok = ReadOptional(v, name, &s->capacity_bytes, ReadUint, error);
     } else if (k == "max_test_body_bytes") {
       ok = ReadUint(v, name, &s->max_test_body_bytes, error);
     }

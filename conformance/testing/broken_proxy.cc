@@ -42,6 +42,7 @@
 #include <thread>
 #include <vector>
 
+#include "tools/cli.h"
 #include "wire/cache_key.h"
 #include "wire/text.h"
 #include "wire/wire_format.h"
@@ -963,7 +964,8 @@ int main(int argc, char** argv) {
   app.add_option("--upstream", upstream, "the good server, HOST:PORT");
   app.add_option("--bug", bug_name, "the bug to inject (--list-bugs)")->capture_default_str();
   app.add_flag("--list-bugs", list_bugs, "print the bugs, one per line (name, then what it does), and exit");
-  CLI11_PARSE(app, argc, argv);
+  lmc::tools::SetConventions(app, "lmcache-broken-proxy", "1 cannot listen, 2 usage error (an unknown --bug, a malformed --upstream); otherwise it runs until killed");
+  if (const auto status = lmc::tools::Parse(app, argc, argv)) return *status;
 
   if (list_bugs) {
     for (const BugInfo& b : kBugs) std::cout << b.name << "\t" << b.what << "\n";
