@@ -73,10 +73,12 @@ Testee::Testee(const std::vector<std::string>& argv, std::uint16_t port, TraceSi
   const std::string url = "lm://127.0.0.1:" + std::to_string(port);
   env.push_back("LMCACHE_URL=" + url);
   std::vector<char*> envp;
+  envp.reserve(env.size() + 1);
   for (std::string& s : env) envp.push_back(s.data());
   envp.push_back(nullptr);
   std::vector<std::string> args = argv;
   std::vector<char*> argp;
+  argp.reserve(args.size() + 1);
   for (std::string& s : args) argp.push_back(s.data());
   argp.push_back(nullptr);
 

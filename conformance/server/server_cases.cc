@@ -52,7 +52,9 @@ struct Ctx {
   std::mt19937_64 rng;
 
   const Deadline& deadline() const { return env.deadline; }
-  Conn Dial(std::string label = "c") { return Conn::Dial(target.host, target.port, env.deadline, env.trace, label); }
+  Conn Dial(std::string label = "c") {
+    return Conn::Dial(target.host, target.port, env.deadline, env.trace, std::move(label));
+  }
   // An era F key of this case: model@1@0@<hash>@bfloat16[suffix].
   std::string Key(std::string_view hash, std::string_view suffix = "", std::string_view dtype = "bfloat16") const {
     return model + "@1@0@" + std::string(hash) + "@" + std::string(dtype) + std::string(suffix);
@@ -224,7 +226,7 @@ struct Builder {
     const Profile& p = profile;
     const std::uint64_t seed = std::hash<std::string>{}(id);
     cases.push_back(Case{{std::move(id), std::move(clause), level, std::move(title)},
-                         std::move(not_applicable), [&t, &p, model, seed, body](CaseEnv& env) {
+                         std::move(not_applicable), [&t, &p, model, seed, body = std::move(body)](CaseEnv& env) {
                            Ctx ctx{t, p, env, model, std::mt19937_64(seed)};
                            body(ctx);
                          }});
@@ -304,7 +306,7 @@ void AddPutGet(Builder& b) {
           int n = 0;
           for (const Stored& m : cases) {
             const std::string key = c.Key(std::to_string(20 + n++));
-            const std::string payload = c.Bytes(static_cast<std::size_t>(40 * n));
+            const std::string payload = c.Bytes(40 * static_cast<std::size_t>(n));
             conn.Send(PutBytes(key, payload, m), c.deadline());
             ExpectHit(conn, c.deadline(), key, payload, m, "GET of object " + std::to_string(n));
           }
@@ -547,7 +549,7 @@ void AddKeys(Builder& b) {
           conn.Send(PutBytes("   " + c.Key("300"), "spaced"), c.deadline());
           ExpectHit(conn, c.deadline(), c.Key("300"), "spaced", Stored{}, "GET with the stripped key");
         });
-  auto strip_case = [&b](std::string id, std::string title, std::vector<std::string_view> set, int base) {
+  auto strip_case = [&b](std::string id, std::string title, const std::vector<std::string_view>& set, int base) {
     b.Add(std::move(id), "protocol.md §3.1, §3.9, §9.2 (str.strip())", Level::kMust, std::move(title),
           [set, base](Ctx& c) {
             Conn conn = c.Dial();
@@ -885,7 +887,7 @@ void AddPipelining(Builder& b) {
           std::vector<std::string> payloads;
           for (int i = 0; i < 32; ++i) {
             conns.push_back(c.Dial("c" + std::to_string(i)));
-            payloads.push_back(c.Bytes(static_cast<std::size_t>(1000 + i)));
+            payloads.push_back(c.Bytes(1000 + static_cast<std::size_t>(i)));
           }
           for (int i = 0; i < 32; ++i) {
             conns[static_cast<std::size_t>(i)].Send(PutBytes(c.Key("1" + std::to_string(i) + "0"),

@@ -372,6 +372,7 @@ ToolRun RunTool(const std::vector<std::string>& argv, const std::string& input, 
   posix_spawnattr_setsigdefault(&attr, &defaults);
   std::vector<std::string> args = argv;
   std::vector<char*> cargs;
+  cargs.reserve(args.size() + 1);
   for (auto& a : args) cargs.push_back(a.data());
   cargs.push_back(nullptr);
   pid_t pid = -1;
@@ -656,7 +657,7 @@ struct Plan {
     return nullptr;
   }
   // A unique id: `id`, else `id` with "-2", "-3"... appended.
-  std::string UniqueId(std::string id) {
+  std::string UniqueId(const std::string& id) {
     std::string out = id;
     for (int n = 2; ids.count(out) != 0; ++n) out = id + "-" + std::to_string(n);
     ids.insert(out);

@@ -227,7 +227,7 @@ std::optional<std::string> LmWireKey(const ObjectKey& key) {
   return out;
 }
 
-LmBackend::LmBackend(net::Transport& transport, client::ClientOptions options)
+LmBackend::LmBackend(net::Transport& transport, const client::ClientOptions& options)
     : client_(transport, options), detail_("lm://" + options.host + ":" + std::to_string(options.port)) {}
 
 bool LmBackend::Store(const ObjectKey& key, std::span<const std::byte> bytes) {

@@ -74,7 +74,7 @@ class FsBackend final : public Backend {
 
 class LmBackend final : public Backend {
  public:
-  LmBackend(net::Transport& transport, client::ClientOptions options);
+  LmBackend(net::Transport& transport, const client::ClientOptions& options);
   std::string type() const override { return "lm"; }
   [[nodiscard]] bool Store(const ObjectKey& key, std::span<const std::byte> bytes) override;
   bool Exists(const ObjectKey& key) override;

@@ -108,7 +108,7 @@ bool SerdeL2Wrapper::RunStore(const std::vector<StoreItem>& items) {
 
 LoadResult SerdeL2Wrapper::RunLoad(const std::vector<LoadItem>& items) {
   const std::size_t n = items.size();
-  const LoadResult none{Bitmap(n, false), std::vector<std::size_t>(n, 0)};
+  LoadResult none{Bitmap(n, false), std::vector<std::size_t>(n, 0)};
   std::optional<std::vector<TempPool::Buffer>> temps = ReserveTemps(items);
   if (!temps) return none;  // §5.4 step 1
   std::vector<LoadItem> reads;

@@ -41,8 +41,9 @@ EventPump::EventPump(std::vector<int> fds, std::chrono::milliseconds period, std
     : stop_fd_(NewEventFd()),
       thread_([this, fds = std::move(fds), period, on_wake = std::move(on_wake)] { Run(fds, period, on_wake); }) {}
 
-void EventPump::Run(std::vector<int> fds, std::chrono::milliseconds period, const std::function<void()>& on_wake) {
+void EventPump::Run(const std::vector<int>& fds, std::chrono::milliseconds period, const std::function<void()>& on_wake) {
   std::vector<pollfd> polled;
+  polled.reserve(fds.size() + 1);
   for (int fd : fds) polled.push_back({fd, POLLIN, 0});
   polled.push_back({stop_fd_, POLLIN, 0});
   for (;;) {

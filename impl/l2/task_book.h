@@ -58,7 +58,7 @@ class EventPump {
   void Stop();
 
  private:
-  void Run(std::vector<int> fds, std::chrono::milliseconds period, const std::function<void()>& on_wake);
+  void Run(const std::vector<int>& fds, std::chrono::milliseconds period, const std::function<void()>& on_wake);
   int stop_fd_;
   std::thread thread_;
 };

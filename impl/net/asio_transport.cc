@@ -190,7 +190,7 @@ void AsioTransport::AsyncConnect(const std::string& host, std::uint16_t port,
   auto resolver = std::make_shared<tcp::resolver>(loop);
   resolver->async_resolve(
       host, std::to_string(port),
-      [&loop, resolver, h = std::move(handler)](std::error_code ec, tcp::resolver::results_type results) mutable {
+      [&loop, resolver, h = std::move(handler)](std::error_code ec, const tcp::resolver::results_type& results) mutable {
         if (ec) {
           h(NetError::kAddress, nullptr);
           return;

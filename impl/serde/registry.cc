@@ -129,7 +129,7 @@ std::optional<SerdeInstance> MakeChecksum(const nlohmann::json& kwargs, std::str
 
 // aesgcm and its earlier name, encrypt (serde.md §4.2).
 SerdeFactory MakeAesGcm(std::string type) {
-  return [type](const nlohmann::json& kwargs, std::string* error) -> std::optional<SerdeInstance> {
+  return [type = std::move(type)](const nlohmann::json& kwargs, std::string* error) -> std::optional<SerdeInstance> {
     if (!OnlyKnownKeys(kwargs, {"key_provider", "aes_bits", "master_key_path", "max_workers"}, type, error)) {
       return std::nullopt;
     }

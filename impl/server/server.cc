@@ -210,7 +210,7 @@ NetError Server::Start(std::uint16_t* port) {
 
 // The accept loop holds the shared state and the listener, never the Server:
 // a handler may still run after the Server is gone (it then sees `stopped`).
-void Server::AcceptLoop(std::shared_ptr<Shared> shared, std::shared_ptr<net::Listener> listener,
+void Server::AcceptLoop(const std::shared_ptr<Shared>& shared, const std::shared_ptr<net::Listener>& listener,
                         net::Transport& transport) {
   listener->AsyncAccept([shared, listener, &transport](NetError e, std::unique_ptr<net::Stream> stream) {
     if (e == NetError::kCancelled) return;

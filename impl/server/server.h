@@ -55,7 +55,7 @@ class Server {
  private:
   class Connection;
   struct Shared;
-  static void AcceptLoop(std::shared_ptr<Shared> shared, std::shared_ptr<net::Listener> listener,
+  static void AcceptLoop(const std::shared_ptr<Shared>& shared, const std::shared_ptr<net::Listener>& listener,
                          net::Transport& transport);
 
   net::Transport& transport_;  // must outlive the Server

@@ -58,7 +58,7 @@ struct Tier::Entry {
   std::weak_ptr<const store::L1Store::Object> promoted;
 };
 
-std::shared_ptr<Tier> Tier::Create(std::shared_ptr<store::L1Store> l1,
+std::shared_ptr<Tier> Tier::Create(const std::shared_ptr<store::L1Store>& l1,
                                    std::vector<std::shared_ptr<l2::L2Adapter>> adapters, TierOptions options) {
   std::shared_ptr<Tier> tier(new Tier(l1, std::move(adapters), options));
   std::weak_ptr<Tier> weak = tier;

@@ -67,7 +67,7 @@ struct TierStats {
 class Tier final : public protocol::MissSource, public std::enable_shared_from_this<Tier> {
  public:
   // Installs itself as `l1`'s eviction listener. Adapters are tried in order.
-  [[nodiscard]] static std::shared_ptr<Tier> Create(std::shared_ptr<store::L1Store> l1,
+  [[nodiscard]] static std::shared_ptr<Tier> Create(const std::shared_ptr<store::L1Store>& l1,
                                                     std::vector<std::shared_ptr<l2::L2Adapter>> adapters,
                                                     TierOptions options);
   ~Tier() override;

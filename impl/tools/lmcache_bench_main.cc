@@ -347,7 +347,7 @@ int main(int argc, char** argv) {
       }
       const std::string key = key_of(conn, s, k);
       // Runs on the I/O thread; completions of one connection never overlap.
-      auto done = [&, lane, op, s, k, t0](lmc::client::CallResult r) {
+      auto done = [&, lane, op, s, k, t0](const lmc::client::CallResult& r) {
         {
           // Uncontended but needed: a call that fails at once (no connection)
           // completes on the calling thread, not the I/O thread.
@@ -466,7 +466,7 @@ int main(int argc, char** argv) {
   std::uint64_t ops = 0;
   for (auto& v : all.latency_ns) ops += v.size();
   std::printf("connections %u, depth %u, sizes", connections, depth);
-  for (auto s : size_names) std::printf(" %s", s.c_str());
+  for (const auto& s : size_names) std::printf(" %s", s.c_str());
   std::printf(", %.2f s\n", elapsed);
   std::printf("throughput %.3f GB/s, %.0f ops/s, errors %" PRIu64 ", misses %" PRIu64 ", body mismatches %" PRIu64 "\n",
               static_cast<double>(all.bytes) / elapsed / 1e9, static_cast<double>(ops) / elapsed, all.errors,

@@ -93,8 +93,7 @@ LMC_INLINE LMC_AVX2 KeyScan ScanAvx2(const std::byte* wire, void* image_out) {
   const auto not_space = [&](std::size_t off) LMC_AVX2 {
     const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(key + off));
     bad = _mm256_or_si256(bad, _mm256_cmpgt_epi8(sp, v));  // signed: < 0x20 or >= 0x80
-    return static_cast<std::uint64_t>(
-        ~static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(v, sp))));
+    return std::uint64_t{~static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(v, sp)))};
   };
   const std::uint64_t lo = not_space(0) | not_space(32) << 32;
   const std::uint64_t mid = not_space(64) | not_space(96) << 32;
