@@ -39,8 +39,10 @@ int main(int argc, char** argv) {
     std::memcpy(copy.data(), src.data(), kBytes);
     sink = copy[kBytes / 2];
   });
-  const double t_encode = lmc::bench::BestSeconds(reps, [&] { CastToFp8(DType::kBFloat16, src, fp8, Fp8Format::kE4M3FN); });
-  const double t_decode = lmc::bench::BestSeconds(reps, [&] { CastFromFp8(fp8, DType::kBFloat16, back, Fp8Format::kE4M3FN); });
+  const double t_encode =
+      lmc::bench::BestSeconds(reps, [&] { CastToFp8(DType::kBFloat16, src, fp8, Fp8Format::kE4M3FN); });
+  const double t_decode =
+      lmc::bench::BestSeconds(reps, [&] { CastFromFp8(fp8, DType::kBFloat16, back, Fp8Format::kE4M3FN); });
   const double gb = static_cast<double>(kBytes) / 1e9;
   std::printf("kernel form: %s\n", std::string(lmc::base::CpuLevelName(detail::ActiveKernels().level)).c_str());
   std::printf("memcpy 32 MiB bf16:          %7.2f GB/s\n", gb / t_memcpy);

@@ -27,7 +27,6 @@
 
 namespace {
 
-
 void WriteFile(const std::string& path, const std::vector<std::byte>& bytes) {
   std::ofstream f(path, std::ios::binary);
   f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
@@ -85,7 +84,8 @@ int main(int argc, char** argv) {
     // The library alone, on what it compresses in the serde.
     const std::vector<std::byte>& input = c.o.byte_planes ? planes : data;
     const bool zstd = c.o.codec == Codec::kZstd;
-    std::vector<std::byte> lib_blob(zstd ? ZSTD_compressBound(kBytes) : static_cast<std::size_t>(LZ4_compressBound(kBytes)));
+    std::vector<std::byte> lib_blob(zstd ? ZSTD_compressBound(kBytes)
+                                         : static_cast<std::size_t>(LZ4_compressBound(kBytes)));
     std::vector<std::byte> lib_back(kBytes);
     std::size_t lib_written = 0;
     const auto lib_compress = [&] {
@@ -106,12 +106,13 @@ int main(int argc, char** argv) {
     double tc = 1e9, td = 1e9, lc = 1e9, ld = 1e9;
     for (int r = 0; r < reps; ++r) {
       tc = std::min(tc, lmc::bench::BestSeconds(1, [&] {
-        if (serde.Serialize(layout, data, blob, nullptr, &written) != SerdeError::kOk) std::abort();
-      }));
+                      if (serde.Serialize(layout, data, blob, nullptr, &written) != SerdeError::kOk) std::abort();
+                    }));
       lc = std::min(lc, lmc::bench::BestSeconds(1, lib_compress));
       td = std::min(td, lmc::bench::BestSeconds(1, [&] {
-        if (serde.Deserialize(std::span(blob).first(written), layout, back, nullptr) != SerdeError::kOk) std::abort();
-      }));
+                      if (serde.Deserialize(std::span(blob).first(written), layout, back, nullptr) != SerdeError::kOk)
+                        std::abort();
+                    }));
       ld = std::min(ld, lmc::bench::BestSeconds(1, lib_decompress));
     }
     if (back != data || lib_back != input) std::abort();

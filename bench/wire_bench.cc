@@ -5,9 +5,9 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <string_view>
 #include <type_traits>
-#include <string>
 #include <vector>
 
 #include "wire/headers.h"
@@ -179,8 +179,7 @@ void BM_RequestStreamEncodeDecode(benchmark::State& state) {
     benchmark::DoNotOptimize(out.data());
     benchmark::ClobberMemory();
   }
-  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) *
-                          static_cast<std::int64_t>(kStreamHeaders));
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(kStreamHeaders));
 }
 BENCHMARK(BM_RequestStreamEncodeDecode);
 
@@ -198,8 +197,7 @@ void BM_RequestBatchEncodeDecode(benchmark::State& state) {
     benchmark::DoNotOptimize(out.data());
     benchmark::ClobberMemory();
   }
-  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) *
-                          static_cast<std::int64_t>(kStreamHeaders));
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(kStreamHeaders));
 }
 BENCHMARK(BM_RequestBatchEncodeDecode);
 

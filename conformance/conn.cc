@@ -56,9 +56,7 @@ void StoreI32(std::string* b, std::int32_t v) {
 
 }  // namespace
 
-std::string Hex(std::string_view bytes, std::size_t max_bytes) {
-  return HexWithMark(bytes, std::nullopt, max_bytes);
-}
+std::string Hex(std::string_view bytes, std::size_t max_bytes) { return HexWithMark(bytes, std::nullopt, max_bytes); }
 
 std::string RequestBytes(std::int32_t command, std::string_view key, std::int32_t length, std::int32_t fmt,
                          std::int32_t dtype, wire::Shape shape, std::int32_t location, char pad) {
@@ -122,20 +120,19 @@ std::string DescribeRequest(std::string_view b) {
   if (b.size() < wire::kRequestHeaderBytes) return "(partial request header, " + std::to_string(b.size()) + " bytes)";
   std::string key(b.substr(36, wire::kKeyFieldBytes));
   while (!key.empty() && key.back() == ' ') key.pop_back();
-  return CommandName(LoadI32(b, 0)) + " len=" + std::to_string(LoadI32(b, 4)) + " fmt=" +
-         std::to_string(LoadI32(b, 8)) + " dtype=" + std::to_string(LoadI32(b, 12)) + " loc=" +
-         std::to_string(LoadI32(b, 16)) + " shape=[" + std::to_string(LoadI32(b, 20)) + "," +
-         std::to_string(LoadI32(b, 24)) + "," + std::to_string(LoadI32(b, 28)) + "," +
-         std::to_string(LoadI32(b, 32)) + "] key=" + QuoteBytes(key);
+  return CommandName(LoadI32(b, 0)) + " len=" + std::to_string(LoadI32(b, 4)) +
+         " fmt=" + std::to_string(LoadI32(b, 8)) + " dtype=" + std::to_string(LoadI32(b, 12)) +
+         " loc=" + std::to_string(LoadI32(b, 16)) + " shape=[" + std::to_string(LoadI32(b, 20)) + "," +
+         std::to_string(LoadI32(b, 24)) + "," + std::to_string(LoadI32(b, 28)) + "," + std::to_string(LoadI32(b, 32)) +
+         "] key=" + QuoteBytes(key);
 }
 
 std::string DescribeReply(std::string_view b) {
   if (b.size() < wire::kReplyHeaderBytes) return "(partial reply header, " + std::to_string(b.size()) + " bytes)";
-  return "code=" + std::to_string(LoadI32(b, 0)) + " len=" + std::to_string(LoadI32(b, 4)) + " fmt=" +
-         std::to_string(LoadI32(b, 8)) + " dtype=" + std::to_string(LoadI32(b, 12)) + " shape=[" +
-         std::to_string(LoadI32(b, 16)) + "," + std::to_string(LoadI32(b, 20)) + "," +
-         std::to_string(LoadI32(b, 24)) + "," + std::to_string(LoadI32(b, 28)) + "] loc=" +
-         std::to_string(LoadI32(b, 32));
+  return "code=" + std::to_string(LoadI32(b, 0)) + " len=" + std::to_string(LoadI32(b, 4)) +
+         " fmt=" + std::to_string(LoadI32(b, 8)) + " dtype=" + std::to_string(LoadI32(b, 12)) + " shape=[" +
+         std::to_string(LoadI32(b, 16)) + "," + std::to_string(LoadI32(b, 20)) + "," + std::to_string(LoadI32(b, 24)) +
+         "," + std::to_string(LoadI32(b, 28)) + "] loc=" + std::to_string(LoadI32(b, 32));
 }
 
 // --- Conn ---------------------------------------------------------------
@@ -157,8 +154,7 @@ Conn& Conn::operator=(Conn&& o) noexcept {
   return *this;
 }
 
-Conn Conn::Dial(const std::string& host, std::uint16_t port, const Deadline& d, TraceSink* trace,
-                std::string label) {
+Conn Conn::Dial(const std::string& host, std::uint16_t port, const Deadline& d, TraceSink* trace, std::string label) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;

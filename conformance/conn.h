@@ -17,10 +17,10 @@ namespace lmc::conformance {
 
 // What a bounded read ended with.
 enum class ReadEnd : std::uint8_t {
-  kComplete,   // all the bytes asked for arrived
-  kClosed,     // the peer closed (EOF) first
-  kReset,      // ECONNRESET or another socket error
-  kTimedOut,   // the deadline passed first
+  kComplete,  // all the bytes asked for arrived
+  kClosed,    // the peer closed (EOF) first
+  kReset,     // ECONNRESET or another socket error
+  kTimedOut,  // the deadline passed first
 };
 std::string_view ReadEndName(ReadEnd e);
 

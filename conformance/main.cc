@@ -103,8 +103,7 @@ bool ParseTarget(const std::string& url, lc::ServerTarget* out) {
     host = rest.substr(0, colon);
     port = rest.substr(colon + 1);
   }
-  if (host.empty() || port.empty() || port.size() > 5 ||
-      port.find_first_not_of("0123456789") != std::string::npos) {
+  if (host.empty() || port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos) {
     return false;
   }
   const unsigned long p = std::stoul(port);
@@ -218,8 +217,7 @@ int main(int argc, char** argv) {
   CLI::App app{
       "lmcache-conformance: checks an LMCache V1 lm:// server, client or codec against the protocol "
       "(docs/CONFORMANCE.md)."};
-  lmc::tools::SetConventions(app, "lmcache-conformance",
-                             "0 nothing unexpected, 1 unexpected failures, 2 usage error.");
+  lmc::tools::SetConventions(app, "lmcache-conformance", "0 nothing unexpected, 1 unexpected failures, 2 usage error.");
   app.require_subcommand(1);
 
   Common common;

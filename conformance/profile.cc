@@ -51,22 +51,22 @@ Profile LmcachePython() {
   p.description =
       "LMCache's main-line threaded server (protocol.md §5, Era IntEnum) and its reconnect-v2 client (§6.3)";
   ServerProfile& s = p.server;
-  s.list_answered = false;                 // §5.4: LIST is ignored, the connection stays usable
-  s.unknown_command = Reaction::kDrop;     // §5.5 Era IntEnum: ClientCommand(n) raises
-  s.bad_key = Reaction::kDrop;             // §5.5: the decode raises, the socket closes
-  s.health_parses_key = true;              // §3.8: the probe key is not looked up but still parsed
-  s.unknown_codes = Reaction::kDrop;       // §5.5: MemoryFormat(42), dtype 9, location 3 raise
-  s.negative_length = Reaction::kIgnore;   // §5.5: an empty payload is stored
-  s.truncated_put_placeholder = true;      // §5.5: the threaded server stores data=None
-  s.half_echoed_as_float16 = true;         // §2.3 / §5.4: dtype 1 comes back as 2
+  s.list_answered = false;                // §5.4: LIST is ignored, the connection stays usable
+  s.unknown_command = Reaction::kDrop;    // §5.5 Era IntEnum: ClientCommand(n) raises
+  s.bad_key = Reaction::kDrop;            // §5.5: the decode raises, the socket closes
+  s.health_parses_key = true;             // §3.8: the probe key is not looked up but still parsed
+  s.unknown_codes = Reaction::kDrop;      // §5.5: MemoryFormat(42), dtype 9, location 3 raise
+  s.negative_length = Reaction::kIgnore;  // §5.5: an empty payload is stored
+  s.truncated_put_placeholder = true;     // §5.5: the threaded server stores data=None
+  s.half_echoed_as_float16 = true;        // §2.3 / §5.4: dtype 1 comes back as 2
   s.max_object_bytes = (std::uint64_t{1} << 31) - 1;
-  s.capacity_bytes = std::nullopt;         // §5.2: no eviction, no capacity
+  s.capacity_bytes = std::nullopt;  // §5.2: no eviction, no capacity
   ClientProfile& c = p.client;
   c.attempts = 3;
   c.backoff_ms = {100, 200};
-  c.retries_invalid_reply = false;         // §6.3: ServerReturnCode(999) raises, not retried
-  c.supports_list = false;                 // §6.1: list() is not implemented
-  c.supports_health = false;               // §6.1: the connector never sends HEALTH
+  c.retries_invalid_reply = false;  // §6.3: ServerReturnCode(999) raises, not retried
+  c.supports_list = false;          // §6.1: list() is not implemented
+  c.supports_health = false;        // §6.1: the connector never sends HEALTH
   return p;
 }
 

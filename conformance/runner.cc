@@ -47,9 +47,7 @@ int Deadline::RemainingMs(std::chrono::milliseconds cap) const {
   return static_cast<int>(std::clamp(left, std::chrono::milliseconds(0), cap).count());
 }
 
-Deadline Deadline::Within(std::chrono::milliseconds d) const {
-  return Deadline(std::min(at_, Clock::now() + d));
-}
+Deadline Deadline::Within(std::chrono::milliseconds d) const { return Deadline(std::min(at_, Clock::now() + d)); }
 
 // --- Patterns -----------------------------------------------------------
 
@@ -121,9 +119,8 @@ bool LoadKnownFailures(const std::string& path, std::vector<KnownFailure>* out, 
 // --- Running ------------------------------------------------------------
 
 int RunReport::Count(Outcome o) const {
-  return static_cast<int>(std::count_if(results.begin(), results.end(), [o](const CaseResult& r) {
-    return r.outcome == o;
-  }));
+  return static_cast<int>(
+      std::count_if(results.begin(), results.end(), [o](const CaseResult& r) { return r.outcome == o; }));
 }
 
 bool RunReport::Clean() const { return Count(Outcome::kFailed) == 0 && unmatched_known.empty(); }
@@ -131,9 +128,8 @@ bool RunReport::Clean() const { return Count(Outcome::kFailed) == 0 && unmatched
 namespace {
 
 bool Selected(const RunOptions& o, const std::string& id) {
-  if (!o.run.empty() && std::none_of(o.run.begin(), o.run.end(), [&](const std::string& p) {
-        return MatchPattern(p, id);
-      })) {
+  if (!o.run.empty() &&
+      std::none_of(o.run.begin(), o.run.end(), [&](const std::string& p) { return MatchPattern(p, id); })) {
     return false;
   }
   return std::none_of(o.skip.begin(), o.skip.end(), [&](const std::string& p) { return MatchPattern(p, id); });
@@ -371,9 +367,9 @@ std::string FormatJunit(const RunReport& report) {
   out << "<testsuites name=\"lmcache-conformance\" tests=\"" << report.results.size() << "\" failures=\""
       << report.Count(Outcome::kFailed) << "\" skipped=\"" << report.Count(Outcome::kSkipped) << "\" time=\""
       << report.seconds << "\">\n";
-  out << "  <testsuite name=\"" << XmlEscape(report.mode) << "\" tests=\"" << report.results.size()
-      << "\" failures=\"" << report.Count(Outcome::kFailed) << "\" skipped=\"" << report.Count(Outcome::kSkipped)
-      << "\" time=\"" << report.seconds << "\">\n";
+  out << "  <testsuite name=\"" << XmlEscape(report.mode) << "\" tests=\"" << report.results.size() << "\" failures=\""
+      << report.Count(Outcome::kFailed) << "\" skipped=\"" << report.Count(Outcome::kSkipped) << "\" time=\""
+      << report.seconds << "\">\n";
   out << "    <properties>\n      <property name=\"target\" value=\"" << XmlEscape(report.target)
       << "\"/>\n      <property name=\"profile\" value=\"" << XmlEscape(report.profile)
       << "\"/>\n      <property name=\"protocol\" value=\"" << XmlEscape(kProtocolRevision)
@@ -385,8 +381,8 @@ std::string FormatJunit(const RunReport& report) {
     std::replace(classname.begin(), classname.end(), '/', '.');
     out << "    <testcase classname=\"" << XmlEscape(classname) << "\" name=\"" << XmlEscape(id) << "\" time=\""
         << r.seconds << "\"";
-    const std::string text = XmlEscape(ValidUtf8(r.spec.clause + " [" + std::string(LevelName(r.spec.level)) +
-                                                 "]\n" + r.message + "\n" + EvidenceText(r.evidence)));
+    const std::string text = XmlEscape(ValidUtf8(r.spec.clause + " [" + std::string(LevelName(r.spec.level)) + "]\n" +
+                                                 r.message + "\n" + EvidenceText(r.evidence)));
     switch (r.outcome) {
       case Outcome::kPassed: out << "/>\n"; break;
       case Outcome::kSkipped:

@@ -53,8 +53,7 @@ struct CaseSkipped {
 [[noreturn]] void Skip(std::string reason);
 
 // Fails with both byte strings when they differ.
-void ExpectBytes(std::string_view what, std::string_view expected, std::string_view actual,
-                 std::string_view sent = {});
+void ExpectBytes(std::string_view what, std::string_view expected, std::string_view actual, std::string_view sent = {});
 void Expect(bool ok, std::string_view message);
 
 // The time a case may still take. Every wait in a case body goes through one
@@ -85,7 +84,7 @@ struct CaseSpec {
   std::string id;      // stable: never renamed once released
   std::string clause;  // e.g. "protocol.md §5.4 PUT"
   Level level = Level::kMust;
-  std::string title;   // one line: what a passing implementation does
+  std::string title;  // one line: what a passing implementation does
 };
 
 // What a case body gets from the runner.
@@ -104,16 +103,16 @@ struct Case {
 
 enum class Outcome : std::uint8_t {
   kPassed,
-  kFailed,             // unexpectedly
-  kSkipped,            // not applicable to the profile, or excluded by --skip
-  kFailedAsExpected,   // listed in --known-failing (with a matching message) or --known-flaky
+  kFailed,            // unexpectedly
+  kSkipped,           // not applicable to the profile, or excluded by --skip
+  kFailedAsExpected,  // listed in --known-failing (with a matching message) or --known-flaky
 };
 std::string_view OutcomeName(Outcome o);
 
 struct CaseResult {
   CaseSpec spec;
   Outcome outcome = Outcome::kPassed;
-  std::string message;   // failure message or skip reason
+  std::string message;  // failure message or skip reason
   Evidence evidence;
   double seconds = 0;
   std::vector<std::string> trace;
@@ -148,9 +147,9 @@ struct RunOptions {
 };
 
 struct RunReport {
-  std::string mode;      // "server", "client", "vectors"
-  std::string target;    // what was tested
-  std::string profile;   // profile name
+  std::string mode;     // "server", "client", "vectors"
+  std::string target;   // what was tested
+  std::string profile;  // profile name
   std::vector<CaseResult> results;
   double seconds = 0;
   bool partial = false;  // --run/--skip narrowed the catalogue
@@ -178,8 +177,7 @@ std::string FormatJson(const RunReport& report);
 std::string SummaryLine(const RunReport& report);
 
 // Hex with a marker: "0a0b[0c]0d" marks the byte at `mark`.
-std::string HexWithMark(std::string_view bytes, std::optional<std::size_t> mark,
-                        std::size_t max_bytes = 256);
+std::string HexWithMark(std::string_view bytes, std::optional<std::size_t> mark, std::size_t max_bytes = 256);
 // Index of the first differing byte, or nullopt when equal.
 std::optional<std::size_t> FirstDifference(std::string_view a, std::string_view b);
 

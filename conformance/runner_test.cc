@@ -26,7 +26,9 @@ TEST(MatchPattern, OneLevelAndAnyDepth) {
   EXPECT_FALSE(MatchPattern("client/**", "server/get"));
 }
 
-Case Passing(std::string id) { return Case{{std::move(id), "c", Level::kMust, "t"}, "", [](CaseEnv&) {}}; }
+Case Passing(std::string id) {
+  return Case{{std::move(id), "c", Level::kMust, "t"}, "", [](CaseEnv&) {}};
+}
 Case Failing(std::string id, std::string msg) {
   return Case{{std::move(id), "c", Level::kMust, "t"}, "", [msg](CaseEnv&) { Fail(msg, Evidence{"a", "bc", "bd"}); }};
 }
@@ -107,8 +109,7 @@ TEST(Profiles, BuiltinsAndParsing) {
   EXPECT_EQ(p.server.list_answered, false);
   EXPECT_EQ(p.server.bad_key, Reaction::kDrop);
   std::string error;
-  ASSERT_TRUE(ParseProfile(R"({"name":"mine","base":"reference","server":{"list":"ignored"}})", &p, &error))
-      << error;
+  ASSERT_TRUE(ParseProfile(R"({"name":"mine","base":"reference","server":{"list":"ignored"}})", &p, &error)) << error;
   EXPECT_EQ(p.name, "mine");
   EXPECT_EQ(p.server.list_answered, false);
   EXPECT_EQ(p.server.bad_key, Reaction::kFailReply);  // from the base

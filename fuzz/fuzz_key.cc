@@ -10,8 +10,8 @@ using namespace lmc::wire;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
-  for (const KeyParseOptions o : {KeyParseOptions{KeyEra::kF, true}, KeyParseOptions{KeyEra::kE, true},
-                                  KeyParseOptions{KeyEra::kE, false}}) {
+  for (const KeyParseOptions o :
+       {KeyParseOptions{KeyEra::kF, true}, KeyParseOptions{KeyEra::kE, true}, KeyParseOptions{KeyEra::kE, false}}) {
     CacheKey k;
     if (ParseCacheKey(text, &k, o) != KeyError::kOk) continue;
     std::string rendered;

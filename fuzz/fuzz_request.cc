@@ -29,8 +29,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto field = in.subspan(request_offset::kKey);
   bool canonical = true;
   for (std::size_t i = owned.key.size(); i < kKeyFieldBytes; ++i) canonical &= field[i] == std::byte{' '};
-  canonical &= std::equal(owned.key.view().begin(), owned.key.view().end(),
-                          reinterpret_cast<const char*>(field.data()));
+  canonical &=
+      std::equal(owned.key.view().begin(), owned.key.view().end(), reinterpret_cast<const char*>(field.data()));
   if (canonical && !std::equal(out.begin(), out.end(), in.begin())) std::abort();
   return 0;
 }

@@ -20,8 +20,8 @@ using namespace lmc::serde;
 namespace {
 
 // Deserialise; on success the decoded bytes must survive our own round trip.
-void CheckRoundTrip(const Serializer& ser, const Deserializer& de, std::span<const std::byte> blob, const Layout& layout,
-                    std::vector<std::byte>& dst, const ObjectKey* key) {
+void CheckRoundTrip(const Serializer& ser, const Deserializer& de, std::span<const std::byte> blob,
+                    const Layout& layout, std::vector<std::byte>& dst, const ObjectKey* key) {
   if (de.Deserialize(blob, layout, dst, key) != SerdeError::kOk) return;
   SerdeError e;
   std::vector<std::byte> again(ser.EstimateSerializedSize(layout, &e)), back(dst.size());

@@ -51,8 +51,10 @@ int main(int argc, char** argv) {
       std::filesystem::recursive_directory_iterator it(arg, ec), end;
       for (; !ec && it != end; it.increment(ec)) {
         if (!it->is_regular_file()) continue;
-        if (RunFile(it->path())) ++ran;
-        else ok = false;
+        if (RunFile(it->path()))
+          ++ran;
+        else
+          ok = false;
       }
       if (ec) {
         std::fprintf(stderr, "replay: cannot list %s: %s\n", argv[i], ec.message().c_str());

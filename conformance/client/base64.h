@@ -12,8 +12,7 @@
 
 namespace lmc::conformance::base64 {
 
-inline constexpr std::string_view kAlphabet =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+inline constexpr std::string_view kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 // The padded encoding of `bytes` (4 characters per started 3 bytes).
 inline std::string Encode(std::string_view bytes) {

@@ -86,7 +86,9 @@ std::string MiB(std::uint64_t bytes) {
   return buf;
 }
 
-std::string Quote(std::string_view s) { return json(std::string(s)).dump(-1, ' ', false, json::error_handler_t::replace); }
+std::string Quote(std::string_view s) {
+  return json(std::string(s)).dump(-1, ' ', false, json::error_handler_t::replace);
+}
 
 // --- What the cases share -------------------------------------------------
 
@@ -176,8 +178,9 @@ class Session {
     server_.WaitFor([n](const auto& seen, const auto&) { return seen.size() >= n && seen[n - 1].complete; }, d);
     std::vector<Seen> seen = server_.Requests();
     if (seen.size() < n) {
-      Fail(std::string(what) + ": the server received " + std::to_string(seen.size()) + " request(s), expected at least " +
-           std::to_string(n) + " (within " + std::to_string(kArrivalWait.count()) + " ms of the testee's result)");
+      Fail(std::string(what) + ": the server received " + std::to_string(seen.size()) +
+           " request(s), expected at least " + std::to_string(n) + " (within " + std::to_string(kArrivalWait.count()) +
+           " ms of the testee's result)");
     }
     const Seen& last = seen[n - 1];
     if (!last.complete) {
@@ -215,13 +218,15 @@ void ExpectOk(const json& r, std::string_view what) {
 }
 
 void ExpectError(const json& r, std::string_view what, std::string_view why) {
-  if (r["ok"].get<bool>()) Fail(std::string(what) + " succeeded (" + r.dump().substr(0, 200) + "); " + std::string(why));
+  if (r["ok"].get<bool>())
+    Fail(std::string(what) + " succeeded (" + r.dump().substr(0, 200) + "); " + std::string(why));
 }
 
 bool Found(const json& r, std::string_view what) {
   ExpectOk(r, what);
   const auto f = r.find("found");
-  if (f == r.end() || !f->is_boolean()) Fail(std::string(what) + ": the result has no boolean 'found': " + r.dump().substr(0, 200));
+  if (f == r.end() || !f->is_boolean())
+    Fail(std::string(what) + ": the result has no boolean 'found': " + r.dump().substr(0, 200));
   return f->get<bool>();
 }
 
@@ -230,10 +235,12 @@ void ExpectSameBytes(std::string_view what, std::string_view expected, std::stri
   if (expected == actual) return;
   const std::size_t at = FirstDifference(expected, actual).value_or(0);
   const std::size_t from = at > 64 ? at - 64 : 0;
-  Fail(std::string(what) + ": " + std::to_string(actual.size()) + " bytes, expected " +
-           std::to_string(expected.size()) + "; first difference at byte " + std::to_string(at) +
-           (from > 0 ? " (evidence starts at byte " + std::to_string(from) + ")" : ""),
-       Evidence{{}, std::string(expected.substr(from, 256)), std::string(actual.substr(std::min(from, actual.size()), 256))});
+  Fail(
+      std::string(what) + ": " + std::to_string(actual.size()) + " bytes, expected " + std::to_string(expected.size()) +
+          "; first difference at byte " + std::to_string(at) +
+          (from > 0 ? " (evidence starts at byte " + std::to_string(from) + ")" : ""),
+      Evidence{
+          {}, std::string(expected.substr(from, 256)), std::string(actual.substr(std::min(from, actual.size()), 256))});
 }
 
 std::string DataOf(const json& r, std::string_view what) {
@@ -288,8 +295,7 @@ std::string Commands(const std::vector<Seen>& seen) {
   std::string out;
   for (const Seen& s : seen) {
     const std::string d = DescribeRequest(s.header);
-    out += (out.empty() ? "" : ", ") + d.substr(0, d.find(' ')) +
-           " on connection " + std::to_string(s.conn);
+    out += (out.empty() ? "" : ", ") + d.substr(0, d.find(' ')) + " on connection " + std::to_string(s.conn);
   }
   return out.empty() ? "nothing" : out;
 }
@@ -301,7 +307,8 @@ void ExpectSpacePadded(const Seen& s, std::string_view key, std::string_view wha
   for (std::size_t i = key.size(); i < field.size(); ++i) {
     if (field[i] != ' ') {
       Fail(std::string(what) + ": the key is padded with 0x" + Hex(field.substr(i, 1)) + " at byte " +
-               std::to_string(36 + i) + " of the header, not 0x20: LMCache's server strips only whitespace and "
+               std::to_string(36 + i) +
+               " of the header, not 0x20: LMCache's server strips only whitespace and "
                "would not parse the key (§3.1, §9 quirk 2)",
            Evidence{{}, RequestBytes(s.command, key, s.length, 0, 0).substr(36), std::string(field)});
     }
@@ -313,8 +320,10 @@ void ExpectSpacePadded(const Seen& s, std::string_view key, std::string_view wha
 void ExpectReplayed(const std::vector<Seen>& seen, std::int32_t command, std::string_view what) {
   const std::vector<Seen> calls = OfCommand(seen, command);
   if (calls.size() != 2) {
-    Fail(std::string(what) + ": expected the request twice (the first try, then one retry on a new connection); "
-         "the server received " + Commands(seen));
+    Fail(std::string(what) +
+         ": expected the request twice (the first try, then one retry on a new connection); "
+         "the server received " +
+         Commands(seen));
   }
   if (calls[1].conn == calls[0].conn) {
     Fail(std::string(what) + ": the retry came on the connection the server had dropped");
@@ -418,7 +427,8 @@ void AddPutCases(Builder& b) {
           const auto seen = s.WaitRequests(1, "put");
           const std::int64_t took = MsBetween(seen[0].at, s.result_at());
           if (took > 1000) {
-            Fail("the PUT's result came " + std::to_string(took) + " ms after the server had it (timeout_ms 3000): "
+            Fail("the PUT's result came " + std::to_string(took) +
+                 " ms after the server had it (timeout_ms 3000): "
                  "the client waited for a reply, and a PUT has none");
           }
           ExpectOk(r, "put");
@@ -435,8 +445,7 @@ void AddGetCases(Builder& b) {
         });
 
   b.Add("client/get/hit-returns-body-and-metadata", "protocol.md §1.3, §1.4", Level::kMust,
-        "a GET hit reports the reply's body byte for byte and its length, fmt, dtype and shape", "",
-        [](Session& s) {
+        "a GET hit reports the reply's body byte for byte and its length, fmt, dtype and shape", "", [](Session& s) {
           const StoredObject o = Object(Pattern(2048, 3));
           s.server().Preload(kKey, o);
           ExpectHit(s.Get(kKey), "get", o.bytes, &o);
@@ -450,76 +459,84 @@ void AddGetCases(Builder& b) {
           ExpectHit(s.Get(kKey), "get after the miss", Pattern(64, 4));
         });
 
-  b.Add("client/get/reply-split-into-single-bytes", "protocol.md §9 quirk 17", Level::kMust,
-        "replies that arrive one byte at a time are read whole (GET header and body, EXIST header)", "",
-        [](Session& s) {
-          s.server().Preload(kKey, Object(Pattern(64, 5)));
-          ExpectHit(s.Get(kKey), "get", Pattern(64, 5));
-          if (!Found(s.Exist(kKey), "exist")) Fail("exist: reported absent; the server answered 200");
-        },
-        Bugs{Bug::kSplitBytes, 0, -1});
+  b.Add(
+      "client/get/reply-split-into-single-bytes", "protocol.md §9 quirk 17", Level::kMust,
+      "replies that arrive one byte at a time are read whole (GET header and body, EXIST header)", "",
+      [](Session& s) {
+        s.server().Preload(kKey, Object(Pattern(64, 5)));
+        ExpectHit(s.Get(kKey), "get", Pattern(64, 5));
+        if (!Found(s.Exist(kKey), "exist")) Fail("exist: reported absent; the server answered 200");
+      },
+      Bugs{Bug::kSplitBytes, 0, -1});
 
-  b.Add("client/get/short-reply-then-close", "protocol.md §6.3 reconnect v2", Level::kMust,
-        "a reply header cut short by EOF is a connection error: the GET is retried on a new connection", RetryNa(b.profile()),
-        [](Session& s) {
-          s.server().Preload(kKey, Object(Pattern(300, 6)));
-          ExpectHit(s.Get(kKey), "get", Pattern(300, 6));
-          ExpectReplayed(s.Settle(), kGet, "get");
-        },
-        Bugs{Bug::kShortThenClose, kGet, 1});
+  b.Add(
+      "client/get/short-reply-then-close", "protocol.md §6.3 reconnect v2", Level::kMust,
+      "a reply header cut short by EOF is a connection error: the GET is retried on a new connection",
+      RetryNa(b.profile()),
+      [](Session& s) {
+        s.server().Preload(kKey, Object(Pattern(300, 6)));
+        ExpectHit(s.Get(kKey), "get", Pattern(300, 6));
+        ExpectReplayed(s.Settle(), kGet, "get");
+      },
+      Bugs{Bug::kShortThenClose, kGet, 1});
 
-  b.Add("client/get/close-before-reply-is-retried", "protocol.md §6.3 reconnect v2", Level::kMust,
-        "a connection closed before the reply is a connection error: the GET is replayed on a new connection",
-        RetryNa(b.profile()),
-        [](Session& s) {
-          s.server().Preload(kKey, Object(Pattern(300, 7)));
-          ExpectHit(s.Get(kKey), "get", Pattern(300, 7));
-          ExpectReplayed(s.Settle(), kGet, "get");
-        },
-        Bugs{Bug::kCloseBeforeReply, kGet, 1});
+  b.Add(
+      "client/get/close-before-reply-is-retried", "protocol.md §6.3 reconnect v2", Level::kMust,
+      "a connection closed before the reply is a connection error: the GET is replayed on a new connection",
+      RetryNa(b.profile()),
+      [](Session& s) {
+        s.server().Preload(kKey, Object(Pattern(300, 7)));
+        ExpectHit(s.Get(kKey), "get", Pattern(300, 7));
+        ExpectReplayed(s.Settle(), kGet, "get");
+      },
+      Bugs{Bug::kCloseBeforeReply, kGet, 1});
 
-  b.Add("client/get/reset-mid-body-is-retried", "protocol.md §6.3 reconnect v2, §6.5 test 3", Level::kMust,
-        "a reset in the middle of a GET body is retried, and the half-read body is not reported", RetryNa(b.profile()),
-        [](Session& s) {
-          s.server().Preload(kKey, Object(Pattern(65536, 8)));
-          ExpectHit(s.Get(kKey), "get", Pattern(65536, 8));
-          ExpectReplayed(s.Settle(), kGet, "get");
-        },
-        Bugs{Bug::kResetMidBody, kGet, 1});
+  b.Add(
+      "client/get/reset-mid-body-is-retried", "protocol.md §6.3 reconnect v2, §6.5 test 3", Level::kMust,
+      "a reset in the middle of a GET body is retried, and the half-read body is not reported", RetryNa(b.profile()),
+      [](Session& s) {
+        s.server().Preload(kKey, Object(Pattern(65536, 8)));
+        ExpectHit(s.Get(kKey), "get", Pattern(65536, 8));
+        ExpectReplayed(s.Settle(), kGet, "get");
+      },
+      Bugs{Bug::kResetMidBody, kGet, 1});
 
-  b.Add("client/get/huge-claimed-length-bounded-memory", "protocol.md §7, §9 quirk 10", Level::kMust,
-        "a GET reply that claims 2^31-1 bytes, sends 64 KiB and closes fails the call without the client "
-        "allocating the claimed length (peak RSS within the profile's max_rss_on_huge_reply_bytes)",
-        "", [](Session& s) {
-          const std::int64_t id = s.Send({{"op", "get"}, {"key", std::string(kKey)}}, 3000);
-          const std::uint64_t limit = s.client().max_rss_on_huge_reply_bytes;
-          // The peak RSS is sampled while waiting (the testee is alive, and
-          // one that allocates the claimed length fails as soon as it is over).
-          const Deadline d = s.ResultDeadline(3000);
-          std::optional<json> r;
-          std::optional<std::uint64_t> rss;
-          while (!r && !d.expired()) {
-            r = s.testee().Result(id, "get", d.Within(milliseconds(50)), /*silence_ok=*/true);
-            rss = s.testee().PeakRssBytes();
-            if (rss && *rss > limit) break;
-          }
-          if (rss && *rss > limit) {
-            Fail("the testee's peak RSS reached " + MiB(*rss) + ", over the profile's " + MiB(limit) +
-                 " (max_rss_on_huge_reply_bytes), after a reply that claimed 2147483647 bytes and sent " +
-                 std::to_string(client_mode::kHugeClaimSentBytes) + ": the client allocated the claimed length "
-                 "up front instead of as the bytes arrive");
-          }
-          if (!r) {
-            Fail("the testee gave no result for the GET by its deadline (timeout_ms 3000); its peak RSS so far is " +
-                 (rss ? MiB(*rss) : std::string("unknown")));
-          }
-          if ((*r)["ok"] == true && r->contains("found") && (*r)["found"] == true) {
-            Fail("the GET reported a hit, but the reply's body was cut short after " +
-                 std::to_string(client_mode::kHugeClaimSentBytes) + " of 2147483647 bytes");
-          }
-          if (!rss) Fail("cannot read VmHWM from /proc/" + std::to_string(s.testee().pid()) + "/status");
-        },
-        Bugs{Bug::kHugeClaim, kGet, -1});
+  b.Add(
+      "client/get/huge-claimed-length-bounded-memory", "protocol.md §7, §9 quirk 10", Level::kMust,
+      "a GET reply that claims 2^31-1 bytes, sends 64 KiB and closes fails the call without the client "
+      "allocating the claimed length (peak RSS within the profile's max_rss_on_huge_reply_bytes)",
+      "",
+      [](Session& s) {
+        const std::int64_t id = s.Send({{"op", "get"}, {"key", std::string(kKey)}}, 3000);
+        const std::uint64_t limit = s.client().max_rss_on_huge_reply_bytes;
+        // The peak RSS is sampled while waiting (the testee is alive, and
+        // one that allocates the claimed length fails as soon as it is over).
+        const Deadline d = s.ResultDeadline(3000);
+        std::optional<json> r;
+        std::optional<std::uint64_t> rss;
+        while (!r && !d.expired()) {
+          r = s.testee().Result(id, "get", d.Within(milliseconds(50)), /*silence_ok=*/true);
+          rss = s.testee().PeakRssBytes();
+          if (rss && *rss > limit) break;
+        }
+        if (rss && *rss > limit) {
+          Fail("the testee's peak RSS reached " + MiB(*rss) + ", over the profile's " + MiB(limit) +
+               " (max_rss_on_huge_reply_bytes), after a reply that claimed 2147483647 bytes and sent " +
+               std::to_string(client_mode::kHugeClaimSentBytes) +
+               ": the client allocated the claimed length "
+               "up front instead of as the bytes arrive");
+        }
+        if (!r) {
+          Fail("the testee gave no result for the GET by its deadline (timeout_ms 3000); its peak RSS so far is " +
+               (rss ? MiB(*rss) : std::string("unknown")));
+        }
+        if ((*r)["ok"] == true && r->contains("found") && (*r)["found"] == true) {
+          Fail("the GET reported a hit, but the reply's body was cut short after " +
+               std::to_string(client_mode::kHugeClaimSentBytes) + " of 2147483647 bytes");
+        }
+        if (!rss) Fail("cannot read VmHWM from /proc/" + std::to_string(s.testee().pid()) + "/status");
+      },
+      Bugs{Bug::kHugeClaim, kGet, -1});
 }
 
 void AddExistCases(Builder& b) {
@@ -533,18 +550,21 @@ void AddExistCases(Builder& b) {
   b.Add("client/exist/present-and-absent", "protocol.md §1.4", Level::kMust,
         "EXIST reports present for a 200 reply and absent for a 400 reply", "", [](Session& s) {
           s.server().Preload(kKey, Object("x"));
-          if (!Found(s.Exist(kKey), "exist of a stored key")) Fail("exist of a stored key: reported absent (the reply was 200)");
-          if (Found(s.Exist(kMissing), "exist of an absent key")) Fail("exist of an absent key: reported present (the reply was 400)");
+          if (!Found(s.Exist(kKey), "exist of a stored key"))
+            Fail("exist of a stored key: reported absent (the reply was 200)");
+          if (Found(s.Exist(kMissing), "exist of an absent key"))
+            Fail("exist of an absent key: reported present (the reply was 400)");
         });
 
-  b.Add("client/exist/dropped-reply-is-replayed", "protocol.md §6.3 reconnect v2, §6.5 test 2", Level::kMust,
-        "an EXIST whose connection is reset before the reply is replayed on a new connection", RetryNa(b.profile()),
-        [](Session& s) {
-          s.server().Preload(kKey, Object("x"));
-          if (!Found(s.Exist(kKey), "exist")) Fail("exist: reported absent; the replayed EXIST was answered 200");
-          ExpectReplayed(s.Settle(), kExist, "exist");
-        },
-        Bugs{Bug::kResetBeforeReply, kExist, 1});
+  b.Add(
+      "client/exist/dropped-reply-is-replayed", "protocol.md §6.3 reconnect v2, §6.5 test 2", Level::kMust,
+      "an EXIST whose connection is reset before the reply is replayed on a new connection", RetryNa(b.profile()),
+      [](Session& s) {
+        s.server().Preload(kKey, Object("x"));
+        if (!Found(s.Exist(kKey), "exist")) Fail("exist: reported absent; the replayed EXIST was answered 200");
+        ExpectReplayed(s.Settle(), kExist, "exist");
+      },
+      Bugs{Bug::kResetBeforeReply, kExist, 1});
 }
 
 void AddListCases(Builder& b) {
@@ -562,7 +582,9 @@ void AddListCases(Builder& b) {
           std::multiset<std::string> got;
           for (const json& k : r["keys"]) got.insert(k.is_string() ? k.get<std::string>() : k.dump());
           const std::multiset<std::string> want{std::string(kKey), std::string(kKey2)};
-          if (got != want) Fail("list: reported " + r["keys"].dump() + ", the reply listed [\"" + std::string(kKey) + "\",\"" + std::string(kKey2) + "\"]");
+          if (got != want)
+            Fail("list: reported " + r["keys"].dump() + ", the reply listed [\"" + std::string(kKey) + "\",\"" +
+                 std::string(kKey2) + "\"]");
         });
 
   b.Add("client/list/empty-store", "protocol.md §5.6", Level::kMust,
@@ -570,196 +592,218 @@ void AddListCases(Builder& b) {
           const json r = s.List();
           ExpectOk(r, "list");
           if (!r.contains("keys") || r["keys"] != json::array()) {
-            Fail("list of an empty store: reported " + (r.contains("keys") ? r["keys"].dump() : std::string("no 'keys'")) +
-                 ", expected []");
+            Fail("list of an empty store: reported " +
+                 (r.contains("keys") ? r["keys"].dump() : std::string("no 'keys'")) + ", expected []");
           }
         });
 
-  b.Add("client/list/never-answered-fails-by-deadline", "protocol.md §5.4, §9 quirk 5", Level::kMust,
-        "a LIST the server never answers (LMCache's main line) fails by the call's deadline, and the client "
-        "recovers for the next call", ListNa(b.profile()),
-        [](Session& s) {
-          s.server().Preload(kKey, Object("x"));
-          const json r = s.List(300);
-          const auto seen = s.WaitRequests(1, "list");
-          const std::int64_t took = MsBetween(seen[0].at, s.result_at());
-          ExpectError(r, "the unanswered LIST", "the server never replied to it");
-          if (took > 300 + kSlackMs) {
-            Fail("the unanswered LIST failed " + std::to_string(took) + " ms after it was sent, with timeout_ms 300");
-          }
-          if (!Found(s.Exist(kKey, 1000), "exist after the unanswered LIST")) {
-            Fail("exist after the unanswered LIST: reported absent; the server answered 200");
-          }
-        },
-        Bugs{Bug::kSilent, kList, -1});
+  b.Add(
+      "client/list/never-answered-fails-by-deadline", "protocol.md §5.4, §9 quirk 5", Level::kMust,
+      "a LIST the server never answers (LMCache's main line) fails by the call's deadline, and the client "
+      "recovers for the next call",
+      ListNa(b.profile()),
+      [](Session& s) {
+        s.server().Preload(kKey, Object("x"));
+        const json r = s.List(300);
+        const auto seen = s.WaitRequests(1, "list");
+        const std::int64_t took = MsBetween(seen[0].at, s.result_at());
+        ExpectError(r, "the unanswered LIST", "the server never replied to it");
+        if (took > 300 + kSlackMs) {
+          Fail("the unanswered LIST failed " + std::to_string(took) + " ms after it was sent, with timeout_ms 300");
+        }
+        if (!Found(s.Exist(kKey, 1000), "exist after the unanswered LIST")) {
+          Fail("exist after the unanswered LIST: reported absent; the server answered 200");
+        }
+      },
+      Bugs{Bug::kSilent, kList, -1});
 }
 
 void AddHealthCases(Builder& b) {
   b.Add("client/health/request-bytes", "protocol.md §1.4, §3.8", Level::kMust,
         "HEALTH is command 5 with the dummy fields and a space-padded key that parses as an era F key "
-        "(LMCache sends @0@0@0@half)", HealthNa(b.profile()), [](Session& s) {
+        "(LMCache sends @0@0@0@half)",
+        HealthNa(b.profile()), [](Session& s) {
           ExpectOk(s.Health(), "health");
           const auto seen = s.WaitRequests(1, "health");
-          ExpectBytes("HEALTH header, bytes 0-35", RequestBytes(kHealth, "").substr(0, 36), seen[0].header.substr(0, 36));
+          ExpectBytes("HEALTH header, bytes 0-35", RequestBytes(kHealth, "").substr(0, 36),
+                      seen[0].header.substr(0, 36));
           std::string key = seen[0].header.substr(36);
           while (!key.empty() && (key.back() == ' ' || key.back() == '\0')) key.pop_back();
           ExpectSpacePadded(seen[0], key, "HEALTH");
           if (!client_mode::CanonicalKey(key)) {
-            Fail("HEALTH: the probe key " + Quote(key) + " is not an era F key; LMCache's server parses it and "
-                 "would drop the connection (§3.8)", Evidence{{}, RequestBytes(kHealth, "@0@0@0@half"), seen[0].header});
+            Fail("HEALTH: the probe key " + Quote(key) +
+                     " is not an era F key; LMCache's server parses it and "
+                     "would drop the connection (§3.8)",
+                 Evidence{{}, RequestBytes(kHealth, "@0@0@0@half"), seen[0].header});
           }
         });
 
-  b.Add("client/health/fail-reply-is-not-ok", "protocol.md §1.4", Level::kShould,
-        "a HEALTH answered FAIL (400) is reported as a failure, not as healthy", HealthNa(b.profile()),
-        [](Session& s) { ExpectError(s.Health(), "health", "the server answered FAIL (400)"); },
-        Bugs{Bug::kFail400, kHealth, -1});
+  b.Add(
+      "client/health/fail-reply-is-not-ok", "protocol.md §1.4", Level::kShould,
+      "a HEALTH answered FAIL (400) is reported as a failure, not as healthy", HealthNa(b.profile()),
+      [](Session& s) { ExpectError(s.Health(), "health", "the server answered FAIL (400)"); },
+      Bugs{Bug::kFail400, kHealth, -1});
 }
 
 void AddReplyCases(Builder& b) {
   const std::string not_retried_na =
       b.profile().client.retries_invalid_reply ? "the profile says the client retries invalid replies" : "";
-  b.Add("client/reply/unknown-code-not-retried", "protocol.md §2.2, §6.3 reconnect v2, §6.5 test 8", Level::kMust,
-        "a reply code other than 200/400 (999) fails the call at once and is not retried", not_retried_na,
-        [](Session& s) {
-          s.server().Preload(kKey, Object("x"));
-          ExpectError(s.Get(kKey), "the GET answered with code 999", "999 is not a return code (§2.2)");
-          const auto gets = OfCommand(s.Settle(), kGet);
-          if (gets.size() != 1) {
-            Fail("the GET was sent " + std::to_string(gets.size()) + " times: a reply with code 999 must not be "
-                 "retried (§6.3 reconnect v2)");
-          }
-        },
-        Bugs{Bug::kCode999, kGet, -1});
+  b.Add(
+      "client/reply/unknown-code-not-retried", "protocol.md §2.2, §6.3 reconnect v2, §6.5 test 8", Level::kMust,
+      "a reply code other than 200/400 (999) fails the call at once and is not retried", not_retried_na,
+      [](Session& s) {
+        s.server().Preload(kKey, Object("x"));
+        ExpectError(s.Get(kKey), "the GET answered with code 999", "999 is not a return code (§2.2)");
+        const auto gets = OfCommand(s.Settle(), kGet);
+        if (gets.size() != 1) {
+          Fail("the GET was sent " + std::to_string(gets.size()) +
+               " times: a reply with code 999 must not be "
+               "retried (§6.3 reconnect v2)");
+        }
+      },
+      Bugs{Bug::kCode999, kGet, -1});
 
-  b.Add("client/reply/unknown-code-discards-connection", "protocol.md §6.3 reconnect v2", Level::kShould,
-        "after a reply with code 999 the connection is discarded: the next call comes on a new connection",
-        not_retried_na,
-        [](Session& s) {
-          s.server().Preload(kKey, Object(Pattern(40, 9)));
-          ExpectError(s.Get(kKey), "the GET answered with code 999", "999 is not a return code (§2.2)");
-          ExpectHit(s.Get(kKey), "the next get", Pattern(40, 9));
-          const auto gets = OfCommand(s.Settle(), kGet);
-          if (gets.size() >= 2 && gets.back().conn == gets.front().conn) {
-            Fail("the next GET reused the connection that carried the invalid reply");
-          }
-        },
-        Bugs{Bug::kCode999, kGet, 1});
+  b.Add(
+      "client/reply/unknown-code-discards-connection", "protocol.md §6.3 reconnect v2", Level::kShould,
+      "after a reply with code 999 the connection is discarded: the next call comes on a new connection",
+      not_retried_na,
+      [](Session& s) {
+        s.server().Preload(kKey, Object(Pattern(40, 9)));
+        ExpectError(s.Get(kKey), "the GET answered with code 999", "999 is not a return code (§2.2)");
+        ExpectHit(s.Get(kKey), "the next get", Pattern(40, 9));
+        const auto gets = OfCommand(s.Settle(), kGet);
+        if (gets.size() >= 2 && gets.back().conn == gets.front().conn) {
+          Fail("the next GET reused the connection that carried the invalid reply");
+        }
+      },
+      Bugs{Bug::kCode999, kGet, 1});
 
-  b.Add("client/reply/late-reply-after-deadline", "protocol.md §1.1, §6.3", Level::kMust,
-        "a GET whose reply comes after its deadline fails by the deadline, and the late reply is never taken as "
-        "the answer to the next call", "",
-        [](Session& s) {
-          s.server().Preload(kKey, Object(Pattern(50, 10)));
-          const json first = s.Get(kKey, 400);
-          const auto seen = s.WaitRequests(1, "get");
-          const std::int64_t took = MsBetween(seen[0].at, s.result_at());
-          ExpectError(first, "the GET whose reply came 600 ms late", "its timeout_ms was 400");
-          if (took > 400 + kSlackMs) {
-            Fail("the GET failed " + std::to_string(took) + " ms after it was sent, with timeout_ms 400");
-          }
-          const json next = s.Get(kMissing, 400);
-          if (Found(next, "the next get (of an absent key)")) {
-            Fail("the next GET reported a hit: the late reply of the timed-out GET was taken as its answer; a client "
-                 "must discard a connection whose call timed out");
-          }
-        },
-        Bugs{Bug::kLate, kGet, 1, milliseconds(600)});
+  b.Add(
+      "client/reply/late-reply-after-deadline", "protocol.md §1.1, §6.3", Level::kMust,
+      "a GET whose reply comes after its deadline fails by the deadline, and the late reply is never taken as "
+      "the answer to the next call",
+      "",
+      [](Session& s) {
+        s.server().Preload(kKey, Object(Pattern(50, 10)));
+        const json first = s.Get(kKey, 400);
+        const auto seen = s.WaitRequests(1, "get");
+        const std::int64_t took = MsBetween(seen[0].at, s.result_at());
+        ExpectError(first, "the GET whose reply came 600 ms late", "its timeout_ms was 400");
+        if (took > 400 + kSlackMs) {
+          Fail("the GET failed " + std::to_string(took) + " ms after it was sent, with timeout_ms 400");
+        }
+        const json next = s.Get(kMissing, 400);
+        if (Found(next, "the next get (of an absent key)")) {
+          Fail(
+              "the next GET reported a hit: the late reply of the timed-out GET was taken as its answer; a client "
+              "must discard a connection whose call timed out");
+        }
+      },
+      Bugs{Bug::kLate, kGet, 1, milliseconds(600)});
 }
 
 void AddRetryCases(Builder& b) {
   const Profile& p = b.profile();
-  b.Add("client/retry/put-replayed-after-reset", "protocol.md §6.4, §6.5 test 4", Level::kMust,
-        "a PUT written to a connection the server has reset is replayed, whole, on a new connection",
-        RetryNa(p), [](Session& s) {
-          ExpectMiss(s.Exist(kKey), "exist");
-          const Deadline d = Deadline::After(kArrivalWait);
-          s.server().WaitFor([](const auto&, const auto& conns) { return !conns.empty() && conns[0].dropped; }, d);
-          std::this_thread::sleep_for(milliseconds(30));  // the RST has reached the client
-          const std::string data = Pattern(512, 11);
-          ExpectOk(s.Put(kKey, data, Buffer(512)), "put after the reset");
-          const auto seen = s.WaitRequests(2, "put after the reset");
-          const auto puts = OfCommand(seen, kPut);
-          if (puts.empty()) Fail("the PUT never reached the server: it must be retried on a new connection (§6.4)");
-          ExpectBytes("the replayed PUT header", RequestBytes(kPut, kKey, 512, 5, 0, {512, 0, 0, 0}), puts.back().header);
-          ExpectSameBytes("the replayed PUT payload", data, puts.back().payload());
-          ExpectHit(s.Get(kKey), "get after the put", data);
-        },
-        Bugs{Bug::kResetAfterReply, kExist, 1});
+  b.Add(
+      "client/retry/put-replayed-after-reset", "protocol.md §6.4, §6.5 test 4", Level::kMust,
+      "a PUT written to a connection the server has reset is replayed, whole, on a new connection", RetryNa(p),
+      [](Session& s) {
+        ExpectMiss(s.Exist(kKey), "exist");
+        const Deadline d = Deadline::After(kArrivalWait);
+        s.server().WaitFor([](const auto&, const auto& conns) { return !conns.empty() && conns[0].dropped; }, d);
+        std::this_thread::sleep_for(milliseconds(30));  // the RST has reached the client
+        const std::string data = Pattern(512, 11);
+        ExpectOk(s.Put(kKey, data, Buffer(512)), "put after the reset");
+        const auto seen = s.WaitRequests(2, "put after the reset");
+        const auto puts = OfCommand(seen, kPut);
+        if (puts.empty()) Fail("the PUT never reached the server: it must be retried on a new connection (§6.4)");
+        ExpectBytes("the replayed PUT header", RequestBytes(kPut, kKey, 512, 5, 0, {512, 0, 0, 0}), puts.back().header);
+        ExpectSameBytes("the replayed PUT payload", data, puts.back().payload());
+        ExpectHit(s.Get(kKey), "get after the put", data);
+      },
+      Bugs{Bug::kResetAfterReply, kExist, 1});
 
-  b.Add("client/retry/gives-up-after-attempts", "protocol.md §6.3 reconnect v2, §6.5 test 7", Level::kMust,
-        "a GET whose every connection is reset is tried exactly the profile's `attempts` times, then fails", "",
-        [](Session& s) {
-          ExpectError(s.Get(kKey, 3000), "the GET whose connections were all reset", "no attempt got a reply");
-          const auto gets = OfCommand(s.Settle(), kGet);
-          const int attempts = s.client().attempts;
-          if (static_cast<int>(gets.size()) != attempts) {
-            Fail("the GET was sent " + std::to_string(gets.size()) + " times; the profile says " +
-                 std::to_string(attempts) + " attempts");
-          }
-        },
-        Bugs{Bug::kResetBeforeReply, kGet, -1});
+  b.Add(
+      "client/retry/gives-up-after-attempts", "protocol.md §6.3 reconnect v2, §6.5 test 7", Level::kMust,
+      "a GET whose every connection is reset is tried exactly the profile's `attempts` times, then fails", "",
+      [](Session& s) {
+        ExpectError(s.Get(kKey, 3000), "the GET whose connections were all reset", "no attempt got a reply");
+        const auto gets = OfCommand(s.Settle(), kGet);
+        const int attempts = s.client().attempts;
+        if (static_cast<int>(gets.size()) != attempts) {
+          Fail("the GET was sent " + std::to_string(gets.size()) + " times; the profile says " +
+               std::to_string(attempts) + " attempts");
+        }
+      },
+      Bugs{Bug::kResetBeforeReply, kGet, -1});
 
-  b.Add("client/retry/backoff-waits", "protocol.md §6.3 reconnect v2", Level::kShould,
-        "between attempts the client waits the profile's backoff_ms (0.8x to +250 ms)",
-        p.client.attempts >= 2 && !p.client.backoff_ms.empty() ? "" : "the profile's client does not retry",
-        [](Session& s) {
-          s.Get(kKey, 3000);
-          s.Settle();
-          const auto conns = s.server().Connections();
-          const auto& backoff = s.client().backoff_ms;
-          std::string gaps;
-          bool bad = false;
-          for (std::size_t k = 0; k + 1 < conns.size() && k + 1 < static_cast<std::size_t>(s.client().attempts); ++k) {
-            if (!conns[k].dropped) continue;
-            const std::int64_t gap = MsBetween(*conns[k].dropped, conns[k + 1].accepted);
-            const std::int64_t want = backoff[std::min(k, backoff.size() - 1)];
-            bad = bad || gap < want * 8 / 10 - 5 || gap > want + 250;
-            gaps += (gaps.empty() ? "" : ", ") + std::to_string(gap) + " ms (want " + std::to_string(want) + ")";
-          }
-          if (conns.size() < 2) Fail("the GET was not retried at all");
-          if (bad) Fail("waits between attempts: " + gaps);
-        },
-        Bugs{Bug::kResetBeforeReply, kGet, -1});
+  b.Add(
+      "client/retry/backoff-waits", "protocol.md §6.3 reconnect v2", Level::kShould,
+      "between attempts the client waits the profile's backoff_ms (0.8x to +250 ms)",
+      p.client.attempts >= 2 && !p.client.backoff_ms.empty() ? "" : "the profile's client does not retry",
+      [](Session& s) {
+        s.Get(kKey, 3000);
+        s.Settle();
+        const auto conns = s.server().Connections();
+        const auto& backoff = s.client().backoff_ms;
+        std::string gaps;
+        bool bad = false;
+        for (std::size_t k = 0; k + 1 < conns.size() && k + 1 < static_cast<std::size_t>(s.client().attempts); ++k) {
+          if (!conns[k].dropped) continue;
+          const std::int64_t gap = MsBetween(*conns[k].dropped, conns[k + 1].accepted);
+          const std::int64_t want = backoff[std::min(k, backoff.size() - 1)];
+          bad = bad || gap < want * 8 / 10 - 5 || gap > want + 250;
+          gaps += (gaps.empty() ? "" : ", ") + std::to_string(gap) + " ms (want " + std::to_string(want) + ")";
+        }
+        if (conns.size() < 2) Fail("the GET was not retried at all");
+        if (bad) Fail("waits between attempts: " + gaps);
+      },
+      Bugs{Bug::kResetBeforeReply, kGet, -1});
 
-  b.Add("client/retry/refused-fails-within-bound", "protocol.md §6.3 reconnect v2, §6.5 test 7", Level::kMust,
-        "against a refusing server a call gives up after its attempts and backoff, long before its deadline", "",
-        [](Session& s) {
-          const std::int64_t bound = TotalBackoffMs(s.client()) + 1000;
-          const json r = s.Get(kKey, 5000);
-          const std::int64_t took = MsBetween(s.sent_at(), s.result_at());
-          ExpectError(r, "the GET to a refusing server", "nothing listens on the port");
-          if (took > bound) {
-            Fail("the GET to a refusing server took " + std::to_string(took) + " ms; with the profile's attempts and "
-                 "backoff it should give up within " + std::to_string(bound) + " ms, not wait for its 5000 ms deadline");
-          }
-        },
-        Bugs{}, /*refuse=*/true);
+  b.Add(
+      "client/retry/refused-fails-within-bound", "protocol.md §6.3 reconnect v2, §6.5 test 7", Level::kMust,
+      "against a refusing server a call gives up after its attempts and backoff, long before its deadline", "",
+      [](Session& s) {
+        const std::int64_t bound = TotalBackoffMs(s.client()) + 1000;
+        const json r = s.Get(kKey, 5000);
+        const std::int64_t took = MsBetween(s.sent_at(), s.result_at());
+        ExpectError(r, "the GET to a refusing server", "nothing listens on the port");
+        if (took > bound) {
+          Fail("the GET to a refusing server took " + std::to_string(took) +
+               " ms; with the profile's attempts and "
+               "backoff it should give up within " +
+               std::to_string(bound) + " ms, not wait for its 5000 ms deadline");
+        }
+      },
+      Bugs{}, /*refuse=*/true);
 
-  b.Add("client/retry/recovers-after-refusal", "protocol.md §6.5 test 7", Level::kShould,
-        "after a call failed against a refusing server, the next call connects again once the server is back", "",
-        [](Session& s) {
-          ExpectError(s.Get(kKey, 2000), "the GET to a refusing server", "nothing listens on the port");
-          std::string error;
-          if (!s.server().Reopen(&error)) Skip("the runner cannot listen on its port again: " + error);
-          s.server().Preload(kKey, Object(Pattern(20, 12)));
-          ExpectHit(s.Get(kKey), "the GET once the server is back", Pattern(20, 12));
-        },
-        Bugs{}, /*refuse=*/true);
+  b.Add(
+      "client/retry/recovers-after-refusal", "protocol.md §6.5 test 7", Level::kShould,
+      "after a call failed against a refusing server, the next call connects again once the server is back", "",
+      [](Session& s) {
+        ExpectError(s.Get(kKey, 2000), "the GET to a refusing server", "nothing listens on the port");
+        std::string error;
+        if (!s.server().Reopen(&error)) Skip("the runner cannot listen on its port again: " + error);
+        s.server().Preload(kKey, Object(Pattern(20, 12)));
+        ExpectHit(s.Get(kKey), "the GET once the server is back", Pattern(20, 12));
+      },
+      Bugs{}, /*refuse=*/true);
 
-  b.Add("client/retry/deadline-bounds-retries", "protocol.md §6.3", Level::kMust,
-        "timeout_ms bounds the whole call: retries and backoff stop at the deadline", "",
-        [](Session& s) {
-          const json r = s.Get(kKey, 150);
-          const auto seen = s.WaitRequests(1, "get");
-          const std::int64_t took = MsBetween(seen[0].at, s.result_at());
-          ExpectError(r, "the GET whose connections were all reset", "no attempt got a reply");
-          if (took > 150 + kSlackMs) {
-            Fail("the GET took " + std::to_string(took) + " ms with timeout_ms 150: the deadline bounds the whole "
-                 "call, retries and backoff included");
-          }
-        },
-        Bugs{Bug::kResetBeforeReply, kGet, -1});
+  b.Add(
+      "client/retry/deadline-bounds-retries", "protocol.md §6.3", Level::kMust,
+      "timeout_ms bounds the whole call: retries and backoff stop at the deadline", "",
+      [](Session& s) {
+        const json r = s.Get(kKey, 150);
+        const auto seen = s.WaitRequests(1, "get");
+        const std::int64_t took = MsBetween(seen[0].at, s.result_at());
+        ExpectError(r, "the GET whose connections were all reset", "no attempt got a reply");
+        if (took > 150 + kSlackMs) {
+          Fail("the GET took " + std::to_string(took) +
+               " ms with timeout_ms 150: the deadline bounds the whole "
+               "call, retries and backoff included");
+        }
+      },
+      Bugs{Bug::kResetBeforeReply, kGet, -1});
 }
 
 void AddKeyCases(Builder& b) {
@@ -790,16 +834,16 @@ void AddKeyCases(Builder& b) {
         });
 
   b.Add("client/key/151-bytes-refused", "protocol.md §3.9", Level::kMust,
-        "a key of 151 bytes is refused by the client (an error, nothing sent, never truncated)", "",
-        [](Session& s) {
+        "a key of 151 bytes is refused by the client (an error, nothing sent, never truncated)", "", [](Session& s) {
           const std::string key = std::string(151 - 18, 'k') + "@1@0@3039@bfloat16";
           ExpectError(s.Put(key, "abc", Buffer(3)), "put of a 151-byte key", "the key field holds 150 bytes");
           ExpectError(s.Get(key), "get of a 151-byte key", "the key field holds 150 bytes");
           ExpectError(s.Exist(key), "exist of a 151-byte key", "the key field holds 150 bytes");
           const auto seen = s.Settle();
           if (!seen.empty()) {
-            Fail("the client sent " + Commands(seen) + " for a 151-byte key: it must refuse it without sending anything",
-                 Evidence{{}, {}, seen[0].header});
+            Fail(
+                "the client sent " + Commands(seen) + " for a 151-byte key: it must refuse it without sending anything",
+                Evidence{{}, {}, seen[0].header});
           }
           if (Found(s.Exist(kKey), "exist after the refusals")) Fail("exist after the refusals: reported present");
           if (s.WaitRequests(1, "exist").size() != 1) Fail("exist after the refusals: more than one request arrived");
@@ -807,8 +851,8 @@ void AddKeyCases(Builder& b) {
 
   b.Add("client/key/utf8-counted-in-bytes", "protocol.md §3.9, §9 quirk 11", Level::kMust,
         "the 150 limit counts UTF-8 bytes: a 150-byte key of 84 characters travels whole, a 151-byte key of 85 "
-        "characters is refused (LMCache counts characters and lets struct truncate)", "",
-        [](Session& s) {
+        "characters is refused (LMCache counts characters and lets struct truncate)",
+        "", [](Session& s) {
           std::string model;
           for (int i = 0; i < 66; ++i) model += "\xc3\xa9";  // U+00E9, 2 bytes
           const std::string key150 = model + "@1@0@3039@bfloat16";
@@ -821,7 +865,8 @@ void AddKeyCases(Builder& b) {
           const auto after = s.Settle();
           if (after.size() != 1) {
             Fail("the client sent a request for the 151-byte key (" + Describe(after.back().header) +
-                 "): it must refuse it, not truncate it", Evidence{{}, {}, after.back().header});
+                     "): it must refuse it, not truncate it",
+                 Evidence{{}, {}, after.back().header});
           }
         });
 }
@@ -838,8 +883,9 @@ void AddBodyCases(Builder& b) {
       const std::string data = Pattern(n, static_cast<std::uint32_t>(n));
       ExpectOk(s.Put(kKey, data, Buffer(n), 4000), "put of " + std::to_string(n) + " bytes");
       const auto seen = s.WaitRequests(1, "put");
-      ExpectHeader(seen, 0, "PUT header",
-                   RequestBytes(kPut, kKey, static_cast<std::int32_t>(n), 5, 0, {static_cast<std::int32_t>(n), 0, 0, 0}));
+      ExpectHeader(
+          seen, 0, "PUT header",
+          RequestBytes(kPut, kKey, static_cast<std::int32_t>(n), 5, 0, {static_cast<std::int32_t>(n), 0, 0, 0}));
       ExpectSameBytes("PUT payload", data, seen[0].payload());
       const StoredObject o = Object(data, Buffer(n));
       ExpectHit(s.Get(kKey, 4000), "get of " + std::to_string(n) + " bytes", data, &o);
@@ -858,8 +904,7 @@ void AddBodyCases(Builder& b) {
 
 void AddOrderAndAdapterCases(Builder& b) {
   b.Add("client/order/sequential-calls-in-order", "protocol.md §1.1", Level::kMust,
-        "calls go out in the order they were made and each result answers its own call", "",
-        [](Session& s) {
+        "calls go out in the order they were made and each result answers its own call", "", [](Session& s) {
           const std::string a = Pattern(10, 30), bb = Pattern(20, 31);
           std::vector<std::int64_t> ids;
           ids.push_back(s.Send(Session::PutRequest(kKey, a, Buffer(10))));
@@ -901,8 +946,8 @@ void AddOrderAndAdapterCases(Builder& b) {
           }
         });
 
-  b.Add("client/adapter/exits-zero-on-stdin-close", "docs/CONFORMANCE.md, client mode (the testee protocol)", Level::kMust,
-        "the testee exits with status 0 within 2 s of its stdin closing", "", [](Session& s) {
+  b.Add("client/adapter/exits-zero-on-stdin-close", "docs/CONFORMANCE.md, client mode (the testee protocol)",
+        Level::kMust, "the testee exits with status 0 within 2 s of its stdin closing", "", [](Session& s) {
           s.server().Preload(kKey, Object("x"));
           s.Exist(kKey);  // its outcome is other cases' business
           s.testee().CloseStdin();

@@ -50,9 +50,7 @@ struct BadRequest {
 
 json Error(const json& id, std::string_view why) { return {{"id", id}, {"ok", false}, {"error", why}}; }
 
-std::string Text(const std::vector<std::byte>& b) {
-  return {reinterpret_cast<const char*>(b.data()), b.size()};
-}
+std::string Text(const std::vector<std::byte>& b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
 
 const json& Field(const json& request, const char* name) {
   const auto it = request.find(name);
@@ -269,8 +267,8 @@ int main(int argc, char** argv) {
     } else if (a == "--max-body-bytes" && i + 1 < argc) {
       const std::string v = argv[++i];
       if (v.empty() || v.size() > 18 || v.find_first_not_of("0123456789") != std::string::npos) {
-        std::cerr << "lmcache-conformance-testee-cpp: --max-body-bytes wants a number of bytes, not '" << v
-                  << "'\n" << kUsage;
+        std::cerr << "lmcache-conformance-testee-cpp: --max-body-bytes wants a number of bytes, not '" << v << "'\n"
+                  << kUsage;
         return 2;
       }
       max_body_bytes = static_cast<std::size_t>(std::stoull(v));
@@ -291,8 +289,7 @@ int main(int argc, char** argv) {
   LineReader lines;
   for (std::string line; lines.Next(&line);) {
     const json request = lmc::conformance::line_json::Parse(std::move(line));
-    const json result = request.is_object() ? adapter.Handle(request)
-                                            : Error(nullptr, "request is not a JSON object");
+    const json result = request.is_object() ? adapter.Handle(request) : Error(nullptr, "request is not a JSON object");
     // Replace invalid UTF-8 (a key echoed in an error) rather than throw.
     std::cout << lmc::conformance::line_json::Dump(result) << '\n' << std::flush;
   }

@@ -67,7 +67,9 @@ FakeServer::FakeServer(Deadline deadline) : deadline_(deadline) {
 
 FakeServer::~FakeServer() { Stop(); }
 
-void FakeServer::Start() { accept_thread_ = std::thread([this] { AcceptLoop(); }); }
+void FakeServer::Start() {
+  accept_thread_ = std::thread([this] { AcceptLoop(); });
+}
 
 void FakeServer::SetBugs(const Bugs& b) {
   std::lock_guard lock(mu_);
@@ -264,7 +266,8 @@ void FakeServer::Drop(Connection* c, bool reset) {
   } else {
     c->conn.Close();
   }
-  c->trace.Note("s" + std::to_string(c->index) + (reset ? " reset the connection (RST)" : " closed the connection (FIN)"));
+  c->trace.Note("s" + std::to_string(c->index) +
+                (reset ? " reset the connection (RST)" : " closed the connection (FIN)"));
   std::lock_guard lock(mu_);
   conns_[static_cast<std::size_t>(c->index)].dropped = Clock::now();
   changed_.notify_all();
@@ -323,8 +326,10 @@ void FakeServer::ServeLoop(Connection* c) {
     if (end != End::kComplete) {
       if (!header.empty()) {
         c->trace.Note(label + " << " + std::to_string(header.size()) + " bytes of a request header, then " +
-                      (end == End::kClosed ? "EOF" : end == End::kReset ? "a reset" : "the case ended") + "\n    " +
-                      Hex(header, 256));
+                      (end == End::kClosed  ? "EOF"
+                       : end == End::kReset ? "a reset"
+                                            : "the case ended") +
+                      "\n    " + Hex(header, 256));
       } else if (end != End::kStopped) {
         c->trace.Note(label + (end == End::kClosed ? " << EOF" : " << connection reset"));
       }
@@ -356,8 +361,8 @@ void FakeServer::ServeLoop(Connection* c) {
         seen_[index].payload_have = have;
         changed_.notify_all();
       });
-      c->trace.Note(label + " << " + std::to_string(payload.size()) + " payload bytes (of " +
-                    std::to_string(s.length) + ")\n    " + Hex(payload, 64));
+      c->trace.Note(label + " << " + std::to_string(payload.size()) + " payload bytes (of " + std::to_string(s.length) +
+                    ")\n    " + Hex(payload, 64));
       s.payload_bytes = std::make_shared<const std::string>(std::move(payload));
       {
         std::lock_guard lock(mu_);
@@ -436,8 +441,7 @@ void FakeServer::ServeLoop(Connection* c) {
         if (!SleepFor(std::chrono::duration_cast<milliseconds>(late - (Clock::now() - s.at)))) return;
         if (!SendAll(c, reply)) return;
         break;
-      case Bug::kSilent:
-        break;
+      case Bug::kSilent: break;
       case Bug::kHugeClaim: {
         if (s.command != kGet) {
           if (!SendAll(c, reply)) return;

@@ -75,15 +75,15 @@ struct StoredObject {
 
 // One request as the server received it.
 struct Seen {
-  int conn = 0;            // connection index, from 0 in accept order
-  std::string header;      // the 186 bytes, exactly
+  int conn = 0;        // connection index, from 0 in accept order
+  std::string header;  // the 186 bytes, exactly
   std::int32_t command = 0;
   std::int32_t length = 0;
-  std::string key;         // the stripped key text ("" when not UTF-8)
+  std::string key;  // the stripped key text ("" when not UTF-8)
   bool key_utf8 = true;
-  std::size_t payload_have = 0;  // PUT: how many payload bytes arrived so far
-  bool complete = true;    // PUT: every announced payload byte arrived
-  Bug bug = Bug::kNone;    // the misbehaviour applied to it
+  std::size_t payload_have = 0;      // PUT: how many payload bytes arrived so far
+  bool complete = true;              // PUT: every announced payload byte arrived
+  Bug bug = Bug::kNone;              // the misbehaviour applied to it
   Deadline::Clock::time_point at{};  // when its header was complete
   // PUT: the payload bytes that arrived (set when the read ended). Shared,
   // so that copying a request list never copies a large body.

@@ -22,8 +22,8 @@ inline constexpr std::size_t kFastPathBytes = 4096;
 
 inline bool IsBase64Text(std::string_view s) {
   for (const char c : s) {
-    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
-                    c == '/' || c == '=';
+    const bool ok =
+        (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/' || c == '=';
     if (!ok) return false;
   }
   return true;
@@ -34,8 +34,8 @@ inline bool IsBase64Text(std::string_view s) {
 inline std::string Dump(nlohmann::json j) {
   constexpr auto kReplace = nlohmann::json::error_handler_t::replace;
   const auto it = j.find("data");
-  if (!j.is_object() || it == j.end() || !it->is_string() || it->get_ref<const std::string&>().size() < kFastPathBytes ||
-      !IsBase64Text(it->get_ref<const std::string&>())) {
+  if (!j.is_object() || it == j.end() || !it->is_string() ||
+      it->get_ref<const std::string&>().size() < kFastPathBytes || !IsBase64Text(it->get_ref<const std::string&>())) {
     return j.dump(-1, ' ', false, kReplace);
   }
   std::string data = std::move(it->get_ref<std::string&>());

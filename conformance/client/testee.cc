@@ -128,7 +128,8 @@ Testee::Testee(const std::vector<std::string>& argv, std::uint16_t port, TraceSi
   for (const int fd : {in_, out_}) fcntl(fd, F_SETPIPE_SZ, kPipeBytes);
   std::string shown;
   for (const auto& a : argv) shown += (shown.empty() ? "" : " ") + a;
-  if (trace_ != nullptr) trace_->Note("testee started: pid " + std::to_string(pid_) + ", LMCACHE_URL=" + url + ", " + shown);
+  if (trace_ != nullptr)
+    trace_->Note("testee started: pid " + std::to_string(pid_) + ", LMCACHE_URL=" + url + ", " + shown);
 }
 
 Testee::~Testee() {

@@ -18,9 +18,9 @@
 namespace lmc::conformance {
 namespace {
 
+using std::chrono::milliseconds;
 using wire::ReplyHeader;
 using wire::Shape;
-using std::chrono::milliseconds;
 
 constexpr std::int32_t kPut = 1, kGet = 2, kExist = 3, kList = 4, kHealth = 5;
 constexpr std::int32_t kSuccess = 200, kFail = 400;
@@ -226,7 +226,8 @@ struct Builder {
     const Profile& p = profile;
     const std::uint64_t seed = std::hash<std::string>{}(id);
     cases.push_back(Case{{std::move(id), std::move(clause), level, std::move(title)},
-                         std::move(not_applicable), [&t, &p, model, seed, body = std::move(body)](CaseEnv& env) {
+                         std::move(not_applicable),
+                         [&t, &p, model, seed, body = std::move(body)](CaseEnv& env) {
                            Ctx ctx{t, p, env, model, std::mt19937_64(seed)};
                            body(ctx);
                          }});
@@ -238,44 +239,41 @@ std::string NotApplicableUnless(bool applies, std::string why) { return applies 
 // Whitespace that Python's str.strip() removes, as UTF-8 (protocol.md §9.2,
 // wire-json.md): the ASCII set, then a sample of the Unicode set.
 constexpr std::string_view kAsciiWhitespace[] = {"\t", "\n", "\x0b", "\x0c", "\r", "\x1c", "\x1d", "\x1e", "\x1f"};
-constexpr std::string_view kUnicodeWhitespace[] = {"\xc2\x85", "\xc2\xa0", "\xe1\x9a\x80", "\xe2\x80\x80",
+constexpr std::string_view kUnicodeWhitespace[] = {"\xc2\x85",     "\xc2\xa0",     "\xe1\x9a\x80", "\xe2\x80\x80",
                                                    "\xe2\x80\x8a", "\xe2\x80\xa8", "\xe2\x80\xa9", "\xe2\x80\xaf",
                                                    "\xe2\x81\x9f", "\xe3\x80\x80"};
 
 void AddHealth(Builder& b) {
   b.Add("server/health/replies-success-dummy", "protocol.md §1.4 HEALTH, §1.5", Level::kMust,
-        "HEALTH gets the SUCCESS dummy header: 200, length 0, fmt 1, dtype 2, shape 0, location 0",
-        [](Ctx& c) {
+        "HEALTH gets the SUCCESS dummy header: 200, length 0, fmt 1, dtype 2, shape 0, location 0", [](Ctx& c) {
           Conn conn = c.Dial();
           ExpectHealthy(conn, c.deadline(), "HEALTH");
         });
   b.Add("server/health/probe-key-not-looked-up", "protocol.md §3.8", Level::kMust,
-        "HEALTH with a key that was never stored still answers 200",
-        [](Ctx& c) {
+        "HEALTH with a key that was never stored still answers 200", [](Ctx& c) {
           Conn conn = c.Dial();
           const std::string req = RequestBytes(kHealth, c.Key("abc"));
           conn.Send(req, c.deadline());
           ExpectReply(conn, c.deadline(), Dummy(kSuccess), "HEALTH with an unstored key", req);
         });
   const ServerProfile& s = b.profile.server;
-  b.Add("server/health/unparsable-key", "protocol.md §3.8, §5.5", Level::kMust,
-        "HEALTH with a key that does not parse answers 200 (profile: key not parsed) or gets the bad_key reaction",
-        [](Ctx& c) {
-          Conn conn = c.Dial();
-          const std::string req = RequestBytes(kHealth, c.model + "-not-a-key");
-          conn.Send(req, c.deadline());
-          if (*c.profile.server.health_parses_key) {
-            ExpectReaction(conn, c.deadline(), c.profile.server.bad_key, req, "HEALTH with an unparsable key");
-          } else {
-            ExpectReply(conn, c.deadline(), Dummy(kSuccess), "HEALTH with an unparsable key (never looked at)", req);
-          }
-        },
-        NotApplicableUnless(s.health_parses_key.has_value() &&
-                                (!*s.health_parses_key || s.bad_key != Reaction::kAny),
-                            "the profile does not say whether HEALTH's key is parsed"));
+  b.Add(
+      "server/health/unparsable-key", "protocol.md §3.8, §5.5", Level::kMust,
+      "HEALTH with a key that does not parse answers 200 (profile: key not parsed) or gets the bad_key reaction",
+      [](Ctx& c) {
+        Conn conn = c.Dial();
+        const std::string req = RequestBytes(kHealth, c.model + "-not-a-key");
+        conn.Send(req, c.deadline());
+        if (*c.profile.server.health_parses_key) {
+          ExpectReaction(conn, c.deadline(), c.profile.server.bad_key, req, "HEALTH with an unparsable key");
+        } else {
+          ExpectReply(conn, c.deadline(), Dummy(kSuccess), "HEALTH with an unparsable key (never looked at)", req);
+        }
+      },
+      NotApplicableUnless(s.health_parses_key.has_value() && (!*s.health_parses_key || s.bad_key != Reaction::kAny),
+                          "the profile does not say whether HEALTH's key is parsed"));
   b.Add("server/health/repeated-on-one-connection", "protocol.md §1.1", Level::kMust,
-        "ten HEALTH requests on one connection get ten replies",
-        [](Ctx& c) {
+        "ten HEALTH requests on one connection get ten replies", [](Ctx& c) {
           Conn conn = c.Dial();
           for (int i = 0; i < 10; ++i) ExpectHealthy(conn, c.deadline(), "HEALTH #" + std::to_string(i + 1));
         });
@@ -322,9 +320,11 @@ void AddPutGet(Builder& b) {
           conn.ReadReply(c.deadline(), "GET", &raw);
           const std::string want = ReplyBytes(Hit(16, m));
           if (raw.substr(16) != want.substr(16)) {
-            Fail("reply fields 16-35 are not shape[0..3] then location 0 (a reply laid out in request order puts "
-                 "location 5th)\n  expected " + DescribeReply(want) + "\n  got      " + DescribeReply(raw),
-                 Evidence{{}, want, raw});
+            Fail(
+                "reply fields 16-35 are not shape[0..3] then location 0 (a reply laid out in request order puts "
+                "location 5th)\n  expected " +
+                    DescribeReply(want) + "\n  got      " + DescribeReply(raw),
+                Evidence{{}, want, raw});
           }
         });
   b.Add("server/get/hit-echoes-every-shape-int", "protocol.md §5.4, §8", Level::kMust,
@@ -433,16 +433,17 @@ void AddCodes(Builder& b) {
             ExpectHit(conn, c.deadline(), key, "0123456789abcdef", m, "GET of dtype " + std::to_string(dt));
           }
         });
-  b.Add("server/codes/dtype-half-echo", "protocol.md §2.3 (the float16/half collapse), §9.8", Level::kMust,
-        "dtype 1 (half) comes back as the profile says: 2 (Python re-encodes float16) or 1 (as sent)",
-        [](Ctx& c) {
-          Conn conn = c.Dial();
-          const bool as2 = *c.profile.server.half_echoed_as_float16;
-          conn.Send(PutBytes(c.Key("110"), "ab", Stored{kKv2ltd, 1, {1, 1, 1, 2}}), c.deadline());
-          ExpectHit(conn, c.deadline(), c.Key("110"), "ab", Stored{kKv2ltd, as2 ? 2 : 1, {1, 1, 1, 2}},
-                    as2 ? "GET of a dtype-1 object (expected back as 2)" : "GET of a dtype-1 object (expected as sent)");
-        },
-        NotApplicableUnless(s.half_echoed_as_float16.has_value(), "the profile does not say how dtype 1 is echoed"));
+  b.Add(
+      "server/codes/dtype-half-echo", "protocol.md §2.3 (the float16/half collapse), §9.8", Level::kMust,
+      "dtype 1 (half) comes back as the profile says: 2 (Python re-encodes float16) or 1 (as sent)",
+      [](Ctx& c) {
+        Conn conn = c.Dial();
+        const bool as2 = *c.profile.server.half_echoed_as_float16;
+        conn.Send(PutBytes(c.Key("110"), "ab", Stored{kKv2ltd, 1, {1, 1, 1, 2}}), c.deadline());
+        ExpectHit(conn, c.deadline(), c.Key("110"), "ab", Stored{kKv2ltd, as2 ? 2 : 1, {1, 1, 1, 2}},
+                  as2 ? "GET of a dtype-1 object (expected back as 2)" : "GET of a dtype-1 object (expected as sent)");
+      },
+      NotApplicableUnless(s.half_echoed_as_float16.has_value(), "the profile does not say how dtype 1 is echoed"));
   b.Add("server/codes/every-fmt-code", "protocol.md §2.5 Era renumbered", Level::kMust,
         "MemoryFormat values 0..6 are stored and echoed as sent", [](Ctx& c) {
           Conn conn = c.Dial();
@@ -472,22 +473,23 @@ void AddCodes(Builder& b) {
                              {"server/codes/unknown-dtype", "dtype 9", {kKv2ltd, 9, {1, 1, 1, 4}}, 0},
                              {"server/codes/unknown-location", "location 3", {kKv2ltd, kBf16, {1, 1, 1, 4}}, 3}};
   for (const Unknown& u : unknown) {
-    b.Add(u.id, "protocol.md §2.3-§2.5, §5.5, §9.7", Level::kMust,
-          "a PUT with " + u.what + " is echoed as given (profile 'ignore') or drops the connection ('drop')",
-          [u](Ctx& c) {
-            Conn conn = c.Dial();
-            const std::string key = c.Key(std::to_string(140 + u.m.fmt + u.m.dtype + u.location));
-            conn.Send(PutBytes(key, "data", u.m, u.location), c.deadline());
-            if (c.profile.server.unknown_codes == Reaction::kDrop) {
-              ExpectDropped(conn, c.deadline(), "PUT with " + u.what);
-              Conn other = c.Dial("c2");
-              ExpectExist(other, c.deadline(), key, false, "EXIST on a new connection after the dropped PUT");
-            } else {
-              ExpectHit(conn, c.deadline(), key, "data", u.m, "GET of an object PUT with " + u.what);
-            }
-          },
-          NotApplicableUnless(s.unknown_codes == Reaction::kDrop || s.unknown_codes == Reaction::kIgnore,
-                              "the profile does not say what unknown codes get"));
+    b.Add(
+        u.id, "protocol.md §2.3-§2.5, §5.5, §9.7", Level::kMust,
+        "a PUT with " + u.what + " is echoed as given (profile 'ignore') or drops the connection ('drop')",
+        [u](Ctx& c) {
+          Conn conn = c.Dial();
+          const std::string key = c.Key(std::to_string(140 + u.m.fmt + u.m.dtype + u.location));
+          conn.Send(PutBytes(key, "data", u.m, u.location), c.deadline());
+          if (c.profile.server.unknown_codes == Reaction::kDrop) {
+            ExpectDropped(conn, c.deadline(), "PUT with " + u.what);
+            Conn other = c.Dial("c2");
+            ExpectExist(other, c.deadline(), key, false, "EXIST on a new connection after the dropped PUT");
+          } else {
+            ExpectHit(conn, c.deadline(), key, "data", u.m, "GET of an object PUT with " + u.what);
+          }
+        },
+        NotApplicableUnless(s.unknown_codes == Reaction::kDrop || s.unknown_codes == Reaction::kIgnore,
+                            "the profile does not say what unknown codes get"));
   }
 }
 
@@ -496,25 +498,31 @@ void AddBodies(Builder& b) {
     std::string name;
     std::size_t bytes;
   };
-  const Size sizes[] = {{"bytes-1", 1},          {"bytes-4095", 4095},          {"bytes-4097", 4097},
-                        {"bytes-65539", 65539},  {"bytes-1mib", 1 << 20},       {"bytes-4mib-plus-1", (4 << 20) + 1},
-                        {"bytes-16mib", 16 << 20}, {"bytes-64mib", 64 << 20}};
+  const Size sizes[] = {{"bytes-1", 1},
+                        {"bytes-4095", 4095},
+                        {"bytes-4097", 4097},
+                        {"bytes-65539", 65539},
+                        {"bytes-1mib", 1 << 20},
+                        {"bytes-4mib-plus-1", (4 << 20) + 1},
+                        {"bytes-16mib", 16 << 20},
+                        {"bytes-64mib", 64 << 20}};
   const ServerProfile& s = b.profile.server;
   for (const Size& z : sizes) {
     const bool fits = z.bytes <= s.max_test_body_bytes && z.bytes <= s.max_object_bytes;
-    b.Add("server/body/" + z.name, "protocol.md §1.2, §1.4", Level::kMust,
-          "a PUT of " + std::to_string(z.bytes) + " bytes comes back from GET byte for byte",
-          [z](Ctx& c) {
-            Conn conn = c.Dial();
-            const std::string payload = c.Bytes(z.bytes);
-            const Stored m{kKv2ltd, 6, {1, 1, 1, static_cast<std::int32_t>(z.bytes)}};
-            // Header and payload in two sends: no copy of a 64 MiB payload.
-            conn.Send(RequestBytes(kPut, c.Key("200"), static_cast<std::int32_t>(z.bytes), m.fmt, m.dtype, m.shape),
-                      c.deadline());
-            conn.Send(payload, c.deadline());
-            ExpectHit(conn, c.deadline(), c.Key("200"), payload, m, "GET of the " + z.name + " object");
-          },
-          NotApplicableUnless(fits, "over the profile's max_test_body_bytes or max_object_bytes"));
+    b.Add(
+        "server/body/" + z.name, "protocol.md §1.2, §1.4", Level::kMust,
+        "a PUT of " + std::to_string(z.bytes) + " bytes comes back from GET byte for byte",
+        [z](Ctx& c) {
+          Conn conn = c.Dial();
+          const std::string payload = c.Bytes(z.bytes);
+          const Stored m{kKv2ltd, 6, {1, 1, 1, static_cast<std::int32_t>(z.bytes)}};
+          // Header and payload in two sends: no copy of a 64 MiB payload.
+          conn.Send(RequestBytes(kPut, c.Key("200"), static_cast<std::int32_t>(z.bytes), m.fmt, m.dtype, m.shape),
+                    c.deadline());
+          conn.Send(payload, c.deadline());
+          ExpectHit(conn, c.deadline(), c.Key("200"), payload, m, "GET of the " + z.name + " object");
+        },
+        NotApplicableUnless(fits, "over the profile's max_test_body_bytes or max_object_bytes"));
   }
   b.Add("server/body/put-in-small-pieces", "protocol.md §1.1, §5.3", Level::kMust,
         "a PUT whose header and payload arrive 7 bytes at a time is stored whole", [](Ctx& c) {
@@ -543,8 +551,8 @@ void AddBodies(Builder& b) {
 
 void AddKeys(Builder& b) {
   const ServerProfile& s = b.profile.server;
-  b.Add("server/key/strip-leading-and-trailing-spaces", "protocol.md §3.1, §9.2; wire-json.md client.key",
-        Level::kMust, "a key field with leading spaces is the same key once stripped", [](Ctx& c) {
+  b.Add("server/key/strip-leading-and-trailing-spaces", "protocol.md §3.1, §9.2; wire-json.md client.key", Level::kMust,
+        "a key field with leading spaces is the same key once stripped", [](Ctx& c) {
           Conn conn = c.Dial();
           conn.Send(PutBytes("   " + c.Key("300"), "spaced"), c.deadline());
           ExpectHit(conn, c.deadline(), c.Key("300"), "spaced", Stored{}, "GET with the stripped key");
@@ -574,8 +582,7 @@ void AddKeys(Builder& b) {
              "U+3000) around a key is stripped",
              {std::begin(kUnicodeWhitespace), std::end(kUnicodeWhitespace)}, 330);
   b.Add("server/key/hash-is-semantic", "protocol.md §3.5, §9.3", Level::kMust,
-        "00003039, 0x3039, 3_039, 0X3039 and 3039 address one entry (the hash is compared as an int)",
-        [](Ctx& c) {
+        "00003039, 0x3039, 3_039, 0X3039 and 3039 address one entry (the hash is compared as an int)", [](Ctx& c) {
           Conn conn = c.Dial();
           conn.Send(PutBytes(c.Key("0x3039"), "semantic"), c.deadline());
           for (const char* spelling : {"3039", "00003039", "3_039", "0X3039", " 3039"}) {
@@ -675,16 +682,16 @@ void AddKeys(Builder& b) {
           conn.Send(PutBytes(c.Key(h), "big"), c.deadline());
           ExpectHit(conn, c.deadline(), c.Key("0000" + h), "big", Stored{}, "GET of the hash with leading zeros");
         });
-  const std::string bad_na =
-      NotApplicableUnless(s.bad_key == Reaction::kDrop || s.bad_key == Reaction::kFailReply ||
-                              s.bad_key == Reaction::kIgnore,
-                          "the profile does not say what an undecodable key gets");
+  const std::string bad_na = NotApplicableUnless(
+      s.bad_key == Reaction::kDrop || s.bad_key == Reaction::kFailReply || s.bad_key == Reaction::kIgnore,
+      "the profile does not say what an undecodable key gets");
   struct BadKey {
     std::string id, title, clause;
     std::function<std::string(Ctx&)> request;
   };
   const BadKey bad_keys[] = {
-      {"server/key/nul-padding-rejected", "a key padded with NUL instead of spaces is not the space-padded key (NUL is not whitespace)",
+      {"server/key/nul-padding-rejected",
+       "a key padded with NUL instead of spaces is not the space-padded key (NUL is not whitespace)",
        "protocol.md §3.9, §9.2, §9.12",
        [](Ctx& c) {
          // Stored first with space padding, so a server that strips NUL
@@ -706,27 +713,29 @@ void AddKeys(Builder& b) {
        "protocol.md §3.5", [](Ctx& c) { return RequestBytes(kGet, c.Key("1", "@notatag")); }},
   };
   for (const BadKey& k : bad_keys) {
-    b.Add(k.id, k.clause, Level::kMust, k.title + " (the profile's bad_key reaction)",
-          [k](Ctx& c) {
-            Conn conn = c.Dial();
-            const std::string req = k.request(c);
-            conn.Send(req, c.deadline());
-            ExpectReaction(conn, c.deadline(), c.profile.server.bad_key, req, "GET with a bad key");
-          },
-          bad_na);
-  }
-  b.Add("server/key/bad-key-put-stores-nothing", "protocol.md §5.5; docs/SERVER.md bad input", Level::kMust,
-        "a PUT with a bad key stores nothing and does not desynchronise the stream (or drops the connection)",
-        [](Ctx& c) {
+    b.Add(
+        k.id, k.clause, Level::kMust, k.title + " (the profile's bad_key reaction)",
+        [k](Ctx& c) {
           Conn conn = c.Dial();
-          conn.Send(PutBytes(c.model + "-garbage", c.Bytes(1000)), c.deadline());
-          if (c.profile.server.bad_key == Reaction::kDrop) {
-            ExpectDropped(conn, c.deadline(), "PUT with a bad key");
-          } else {
-            ExpectHealthy(conn, c.deadline(), "HEALTH after a PUT with a bad key (its payload must be skipped)");
-          }
+          const std::string req = k.request(c);
+          conn.Send(req, c.deadline());
+          ExpectReaction(conn, c.deadline(), c.profile.server.bad_key, req, "GET with a bad key");
         },
         bad_na);
+  }
+  b.Add(
+      "server/key/bad-key-put-stores-nothing", "protocol.md §5.5; docs/SERVER.md bad input", Level::kMust,
+      "a PUT with a bad key stores nothing and does not desynchronise the stream (or drops the connection)",
+      [](Ctx& c) {
+        Conn conn = c.Dial();
+        conn.Send(PutBytes(c.model + "-garbage", c.Bytes(1000)), c.deadline());
+        if (c.profile.server.bad_key == Reaction::kDrop) {
+          ExpectDropped(conn, c.deadline(), "PUT with a bad key");
+        } else {
+          ExpectHealthy(conn, c.deadline(), "HEALTH after a PUT with a bad key (its payload must be skipped)");
+        }
+      },
+      bad_na);
   b.Add("server/key/bad-key-spares-other-connections", "protocol.md §5.5, §9.7", Level::kMust,
         "a bad key on one connection leaves other connections and stored data intact", [](Ctx& c) {
           Conn keep = c.Dial("keep");
@@ -742,29 +751,32 @@ void AddKeys(Builder& b) {
 
 void AddCommands(Builder& b) {
   const ServerProfile& s = b.profile.server;
-  const std::string na = NotApplicableUnless(s.unknown_command != Reaction::kAny,
-                                             "the profile does not say what an unknown command gets");
+  const std::string na =
+      NotApplicableUnless(s.unknown_command != Reaction::kAny, "the profile does not say what an unknown command gets");
   for (const std::int32_t cmd : {0, 6, 9, -1}) {
     const std::string name = cmd < 0 ? "minus-1" : std::to_string(cmd);
-    b.Add("server/command/unknown-" + name, "protocol.md §2.1, §5.5, §9.6", Level::kMust,
-          "command " + std::to_string(cmd) + " gets the profile's unknown-command reaction",
-          [cmd](Ctx& c) {
-            Conn conn = c.Dial();
-            const std::string req = RequestBytes(cmd, c.Key("d0"));
-            conn.Send(req, c.deadline());
-            const Reaction r = c.profile.server.unknown_command;
-            ExpectReaction(conn, c.deadline(), r, req, "command " + std::to_string(cmd));
-          },
-          na);
-  }
-  b.Add("server/command/unknown-flushes-earlier-replies", "protocol.md §1.1, §5.5", Level::kShould,
-        "replies owed before an unknown command are still delivered, in order", [](Ctx& c) {
+    b.Add(
+        "server/command/unknown-" + name, "protocol.md §2.1, §5.5, §9.6", Level::kMust,
+        "command " + std::to_string(cmd) + " gets the profile's unknown-command reaction",
+        [cmd](Ctx& c) {
           Conn conn = c.Dial();
-          conn.Send(HealthBytes() + ExistBytes(c.Key("d1")) + RequestBytes(9, c.Key("d1")), c.deadline());
-          ExpectReply(conn, c.deadline(), Dummy(kSuccess), "HEALTH before the unknown command");
-          ExpectReply(conn, c.deadline(), Dummy(kFail), "EXIST before the unknown command");
+          const std::string req = RequestBytes(cmd, c.Key("d0"));
+          conn.Send(req, c.deadline());
+          const Reaction r = c.profile.server.unknown_command;
+          ExpectReaction(conn, c.deadline(), r, req, "command " + std::to_string(cmd));
         },
         na);
+  }
+  b.Add(
+      "server/command/unknown-flushes-earlier-replies", "protocol.md §1.1, §5.5", Level::kShould,
+      "replies owed before an unknown command are still delivered, in order",
+      [](Ctx& c) {
+        Conn conn = c.Dial();
+        conn.Send(HealthBytes() + ExistBytes(c.Key("d1")) + RequestBytes(9, c.Key("d1")), c.deadline());
+        ExpectReply(conn, c.deadline(), Dummy(kSuccess), "HEALTH before the unknown command");
+        ExpectReply(conn, c.deadline(), Dummy(kFail), "EXIST before the unknown command");
+      },
+      na);
   b.Add("server/command/unknown-spares-other-connections", "protocol.md §5.5", Level::kMust,
         "an unknown command on one connection leaves the others and the stored data intact", [](Ctx& c) {
           Conn keep = c.Dial("keep");
@@ -776,59 +788,62 @@ void AddCommands(Builder& b) {
           bad.ExpectSilence(c.deadline().Within(milliseconds(100)), &ignored);
           ExpectHit(keep, c.deadline(), c.Key("d2"), "kept", Stored{}, "GET on the other connection");
         });
-  b.Add("server/list/answered-with-keys", "protocol.md §5.6 Variant asyncio server (LIST)", Level::kMust,
-        "LIST gets SUCCESS, length = body size, then the stored keys joined by '\\n', no trailing newline",
-        [](Ctx& c) {
-          Conn conn = c.Dial();
-          conn.Send(PutBytes(c.Key("e1"), "1") + PutBytes(c.Key("e2"), "2"), c.deadline());
-          ExpectExist(conn, c.deadline(), c.Key("e2"), true, "EXIST before LIST");
-          const std::string req = ListBytes();
-          conn.Send(req, c.deadline());
-          std::string raw;
-          const ReplyHeader h = conn.ReadReply(c.deadline(), "LIST", &raw);
-          if (h.code != kSuccess || h.length < 0 || h.fmt != 1 || h.dtype != 2 || h.shape != Shape{} ||
-              h.location != 0) {
-            Fail("LIST reply header is not SUCCESS with the dummy fields: " + DescribeReply(raw),
-                 Evidence{req, {}, raw});
+  b.Add(
+      "server/list/answered-with-keys", "protocol.md §5.6 Variant asyncio server (LIST)", Level::kMust,
+      "LIST gets SUCCESS, length = body size, then the stored keys joined by '\\n', no trailing newline",
+      [](Ctx& c) {
+        Conn conn = c.Dial();
+        conn.Send(PutBytes(c.Key("e1"), "1") + PutBytes(c.Key("e2"), "2"), c.deadline());
+        ExpectExist(conn, c.deadline(), c.Key("e2"), true, "EXIST before LIST");
+        const std::string req = ListBytes();
+        conn.Send(req, c.deadline());
+        std::string raw;
+        const ReplyHeader h = conn.ReadReply(c.deadline(), "LIST", &raw);
+        if (h.code != kSuccess || h.length < 0 || h.fmt != 1 || h.dtype != 2 || h.shape != Shape{} || h.location != 0) {
+          Fail("LIST reply header is not SUCCESS with the dummy fields: " + DescribeReply(raw), Evidence{req, {}, raw});
+        }
+        const std::string body = conn.ReadExact(static_cast<std::size_t>(h.length), c.deadline(), "LIST body");
+        if (!body.empty() && body.back() == '\n') Fail("the LIST body ends with a newline", Evidence{{}, {}, body});
+        std::vector<std::string> keys;
+        for (std::size_t at = 0; at <= body.size();) {
+          const auto nl = std::min(body.find('\n', at), body.size());
+          keys.push_back(body.substr(at, nl - at));
+          at = nl + 1;
+        }
+        for (const std::string& want : {c.Key("e1"), c.Key("e2")}) {
+          if (std::find(keys.begin(), keys.end(), want) == keys.end()) {
+            Fail("LIST does not name the stored key '" + want + "'", Evidence{{}, want, body.substr(0, 4096)});
           }
-          const std::string body = conn.ReadExact(static_cast<std::size_t>(h.length), c.deadline(), "LIST body");
-          if (!body.empty() && body.back() == '\n') Fail("the LIST body ends with a newline", Evidence{{}, {}, body});
-          std::vector<std::string> keys;
-          for (std::size_t at = 0; at <= body.size();) {
-            const auto nl = std::min(body.find('\n', at), body.size());
-            keys.push_back(body.substr(at, nl - at));
-            at = nl + 1;
-          }
-          for (const std::string& want : {c.Key("e1"), c.Key("e2")}) {
-            if (std::find(keys.begin(), keys.end(), want) == keys.end()) {
-              Fail("LIST does not name the stored key '" + want + "'", Evidence{{}, want, body.substr(0, 4096)});
-            }
-          }
-        },
-        NotApplicableUnless(s.list_answered == true, "the profile says LIST is not answered"));
-  b.Add("server/list/keys-are-canonical", "protocol.md §3.5, §3.6; docs/SERVER.md LIST", Level::kShould,
-        "LIST names a key PUT as 0x00AB in its canonical form ab", [](Ctx& c) {
-          Conn conn = c.Dial();
-          conn.Send(PutBytes(c.Key("0x00AB"), "1"), c.deadline());
-          ExpectExist(conn, c.deadline(), c.Key("ab"), true, "EXIST before LIST");
-          conn.Send(ListBytes(), c.deadline());
-          const ReplyHeader h = conn.ReadReply(c.deadline(), "LIST");
-          Expect(h.code == kSuccess && h.length >= 0, "LIST did not answer SUCCESS");
-          const std::string body = conn.ReadExact(static_cast<std::size_t>(h.length), c.deadline(), "LIST body");
-          if (("\n" + body + "\n").find("\n" + c.Key("ab") + "\n") == std::string::npos) {
-            Fail("LIST does not name '" + c.Key("ab") + "' (the canonical form of the key PUT as 0x00AB)",
-                 Evidence{{}, c.Key("ab"), body.substr(0, 4096)});
-          }
-        },
-        NotApplicableUnless(s.list_answered == true, "the profile says LIST is not answered"));
-  b.Add("server/list/ignored-connection-usable", "protocol.md §1.4 LIST, §5.4, §9.5", Level::kMust,
-        "LIST gets no reply and the connection stays usable: the next reply is the next request's", [](Ctx& c) {
-          Conn conn = c.Dial();
-          conn.Send(ListBytes(), c.deadline());
-          ExpectNoReply(conn, c.deadline(), "after LIST");
-          ExpectHealthy(conn, c.deadline(), "HEALTH after the ignored LIST");
-        },
-        NotApplicableUnless(s.list_answered == false, "the profile says LIST is answered"));
+        }
+      },
+      NotApplicableUnless(s.list_answered == true, "the profile says LIST is not answered"));
+  b.Add(
+      "server/list/keys-are-canonical", "protocol.md §3.5, §3.6; docs/SERVER.md LIST", Level::kShould,
+      "LIST names a key PUT as 0x00AB in its canonical form ab",
+      [](Ctx& c) {
+        Conn conn = c.Dial();
+        conn.Send(PutBytes(c.Key("0x00AB"), "1"), c.deadline());
+        ExpectExist(conn, c.deadline(), c.Key("ab"), true, "EXIST before LIST");
+        conn.Send(ListBytes(), c.deadline());
+        const ReplyHeader h = conn.ReadReply(c.deadline(), "LIST");
+        Expect(h.code == kSuccess && h.length >= 0, "LIST did not answer SUCCESS");
+        const std::string body = conn.ReadExact(static_cast<std::size_t>(h.length), c.deadline(), "LIST body");
+        if (("\n" + body + "\n").find("\n" + c.Key("ab") + "\n") == std::string::npos) {
+          Fail("LIST does not name '" + c.Key("ab") + "' (the canonical form of the key PUT as 0x00AB)",
+               Evidence{{}, c.Key("ab"), body.substr(0, 4096)});
+        }
+      },
+      NotApplicableUnless(s.list_answered == true, "the profile says LIST is not answered"));
+  b.Add(
+      "server/list/ignored-connection-usable", "protocol.md §1.4 LIST, §5.4, §9.5", Level::kMust,
+      "LIST gets no reply and the connection stays usable: the next reply is the next request's",
+      [](Ctx& c) {
+        Conn conn = c.Dial();
+        conn.Send(ListBytes(), c.deadline());
+        ExpectNoReply(conn, c.deadline(), "after LIST");
+        ExpectHealthy(conn, c.deadline(), "HEALTH after the ignored LIST");
+      },
+      NotApplicableUnless(s.list_answered == false, "the profile says LIST is answered"));
 }
 
 void AddPipelining(Builder& b) {
@@ -890,9 +905,8 @@ void AddPipelining(Builder& b) {
             payloads.push_back(c.Bytes(1000 + static_cast<std::size_t>(i)));
           }
           for (int i = 0; i < 32; ++i) {
-            conns[static_cast<std::size_t>(i)].Send(PutBytes(c.Key("1" + std::to_string(i) + "0"),
-                                                             payloads[static_cast<std::size_t>(i)]),
-                                                    c.deadline());
+            conns[static_cast<std::size_t>(i)].Send(
+                PutBytes(c.Key("1" + std::to_string(i) + "0"), payloads[static_cast<std::size_t>(i)]), c.deadline());
           }
           for (int i = 31; i >= 0; --i) {
             conns[static_cast<std::size_t>(i)].Send(GetBytes(c.Key("1" + std::to_string(i) + "0")), c.deadline());
@@ -901,7 +915,8 @@ void AddPipelining(Builder& b) {
             Conn& conn = conns[static_cast<std::size_t>(i)];
             ExpectReply(conn, c.deadline(), Hit(payloads[static_cast<std::size_t>(i)].size(), Stored{}),
                         "GET on connection " + std::to_string(i));
-            ExpectBody(conn, c.deadline(), payloads[static_cast<std::size_t>(i)], "GET on connection " + std::to_string(i));
+            ExpectBody(conn, c.deadline(), payloads[static_cast<std::size_t>(i)],
+                       "GET on connection " + std::to_string(i));
           }
         });
   b.Add("server/connection/reply-after-half-close", "protocol.md §5.3", Level::kShould,
@@ -924,62 +939,71 @@ void AddTruncation(Builder& b) {
   const ServerProfile& s = b.profile.server;
   const std::string na =
       NotApplicableUnless(!s.truncated_put_placeholder, "the profile allows a truncated PUT to leave a placeholder");
-  b.Add("server/put/truncated-stores-nothing", "protocol.md §5.5, §9.9; LMCache test_lm_connector_reconnect #9",
-        Level::kMust, "a PUT cut short by a disconnect leaves nothing: EXIST 400 on a new connection", [](Ctx& c) {
-          {
-            Conn conn = c.Dial();
-            const std::string req = PutBytes(c.Key("e00"), c.Bytes(1000));
-            conn.Send(std::string_view(req).substr(0, 186 + 500), c.deadline());
-          }
-          Settle();
-          Conn other = c.Dial("c2");
-          ExpectExist(other, c.deadline(), c.Key("e00"), false, "EXIST after a truncated PUT");
-        },
-        na);
-  b.Add("server/put/truncated-does-not-overwrite", "protocol.md §5.5, §6.4", Level::kMust,
-        "a truncated PUT of a stored key leaves the stored object as it was", [](Ctx& c) {
-          Conn keep = c.Dial("keep");
-          const std::string good = c.Bytes(2000);
-          keep.Send(PutBytes(c.Key("e10"), good), c.deadline());
-          ExpectExist(keep, c.deadline(), c.Key("e10"), true, "EXIST of the complete PUT");
-          {
-            Conn cut = c.Dial("cut");
-            const std::string req = PutBytes(c.Key("e10"), c.Bytes(2000));
-            cut.Send(std::string_view(req).substr(0, 186 + 1999), c.deadline());
-          }
-          Settle();
-          ExpectHit(keep, c.deadline(), c.Key("e10"), good, Stored{}, "GET after the truncated overwrite");
-        },
-        na);
-  b.Add("server/put/reset-mid-payload-stores-nothing", "protocol.md §5.5, §9.9", Level::kMust,
-        "a PUT whose connection is reset (RST) mid-payload leaves nothing", [](Ctx& c) {
-          {
-            Conn conn = c.Dial();
-            const std::string req = PutBytes(c.Key("e20"), c.Bytes(100000));
-            conn.Send(std::string_view(req).substr(0, 186 + 50000), c.deadline());
-            conn.Reset();
-          }
-          Settle();
-          Conn other = c.Dial("c2");
-          ExpectExist(other, c.deadline(), c.Key("e20"), false, "EXIST after a reset PUT");
-        },
-        na);
-  b.Add("server/put/replay-after-truncation-wins", "protocol.md §6.4; LMCache test_incomplete_old_put_cannot_"
-        "overwrite_a_completed_retry", Level::kMust,
-        "a PUT replayed in full on a new connection while the first attempt is cut short keeps the full copy",
-        [](Ctx& c) {
-          const std::string payload = c.Bytes(50000);
-          const std::string req = PutBytes(c.Key("e30"), payload);
-          Conn first = c.Dial("first");
-          first.Send(std::string_view(req).substr(0, 186 + 20000), c.deadline());
-          Conn replay = c.Dial("replay");
-          replay.Send(req, c.deadline());
-          ExpectExist(replay, c.deadline(), c.Key("e30"), true, "EXIST after the replay");
-          first.Close();
-          Settle();
-          ExpectHit(replay, c.deadline(), c.Key("e30"), payload, Stored{}, "GET after the first attempt was cut");
-        },
-        na);
+  b.Add(
+      "server/put/truncated-stores-nothing", "protocol.md §5.5, §9.9; LMCache test_lm_connector_reconnect #9",
+      Level::kMust, "a PUT cut short by a disconnect leaves nothing: EXIST 400 on a new connection",
+      [](Ctx& c) {
+        {
+          Conn conn = c.Dial();
+          const std::string req = PutBytes(c.Key("e00"), c.Bytes(1000));
+          conn.Send(std::string_view(req).substr(0, 186 + 500), c.deadline());
+        }
+        Settle();
+        Conn other = c.Dial("c2");
+        ExpectExist(other, c.deadline(), c.Key("e00"), false, "EXIST after a truncated PUT");
+      },
+      na);
+  b.Add(
+      "server/put/truncated-does-not-overwrite", "protocol.md §5.5, §6.4", Level::kMust,
+      "a truncated PUT of a stored key leaves the stored object as it was",
+      [](Ctx& c) {
+        Conn keep = c.Dial("keep");
+        const std::string good = c.Bytes(2000);
+        keep.Send(PutBytes(c.Key("e10"), good), c.deadline());
+        ExpectExist(keep, c.deadline(), c.Key("e10"), true, "EXIST of the complete PUT");
+        {
+          Conn cut = c.Dial("cut");
+          const std::string req = PutBytes(c.Key("e10"), c.Bytes(2000));
+          cut.Send(std::string_view(req).substr(0, 186 + 1999), c.deadline());
+        }
+        Settle();
+        ExpectHit(keep, c.deadline(), c.Key("e10"), good, Stored{}, "GET after the truncated overwrite");
+      },
+      na);
+  b.Add(
+      "server/put/reset-mid-payload-stores-nothing", "protocol.md §5.5, §9.9", Level::kMust,
+      "a PUT whose connection is reset (RST) mid-payload leaves nothing",
+      [](Ctx& c) {
+        {
+          Conn conn = c.Dial();
+          const std::string req = PutBytes(c.Key("e20"), c.Bytes(100000));
+          conn.Send(std::string_view(req).substr(0, 186 + 50000), c.deadline());
+          conn.Reset();
+        }
+        Settle();
+        Conn other = c.Dial("c2");
+        ExpectExist(other, c.deadline(), c.Key("e20"), false, "EXIST after a reset PUT");
+      },
+      na);
+  b.Add(
+      "server/put/replay-after-truncation-wins",
+      "protocol.md §6.4; LMCache test_incomplete_old_put_cannot_"
+      "overwrite_a_completed_retry",
+      Level::kMust,
+      "a PUT replayed in full on a new connection while the first attempt is cut short keeps the full copy",
+      [](Ctx& c) {
+        const std::string payload = c.Bytes(50000);
+        const std::string req = PutBytes(c.Key("e30"), payload);
+        Conn first = c.Dial("first");
+        first.Send(std::string_view(req).substr(0, 186 + 20000), c.deadline());
+        Conn replay = c.Dial("replay");
+        replay.Send(req, c.deadline());
+        ExpectExist(replay, c.deadline(), c.Key("e30"), true, "EXIST after the replay");
+        first.Close();
+        Settle();
+        ExpectHit(replay, c.deadline(), c.Key("e30"), payload, Stored{}, "GET after the first attempt was cut");
+      },
+      na);
   b.Add("server/put/truncated-header-harmless", "protocol.md §5.5 (short read inside the header)", Level::kMust,
         "a connection that closes 100 bytes into a header harms nothing stored", [](Ctx& c) {
           Conn keep = c.Dial("keep");
@@ -992,19 +1016,20 @@ void AddTruncation(Builder& b) {
           Settle();
           ExpectHit(keep, c.deadline(), c.Key("e40"), "kept", Stored{}, "GET after the cut header");
         });
-  b.Add("server/put/negative-length", "protocol.md §5.5, §9.10", Level::kMust,
-        "a PUT with length -5 drops the connection (profile 'drop') or stores an empty object ('ignore')",
-        [](Ctx& c) {
-          Conn conn = c.Dial();
-          conn.Send(RequestBytes(kPut, c.Key("e50"), -5, kKv2ltd, kBf16, {1, 1, 1, 1}), c.deadline());
-          if (c.profile.server.negative_length == Reaction::kDrop) {
-            ExpectDropped(conn, c.deadline(), "PUT with a negative length");
-          } else {
-            ExpectExist(conn, c.deadline(), c.Key("e50"), true, "EXIST after a negative-length PUT");
-          }
-        },
-        NotApplicableUnless(s.negative_length == Reaction::kDrop || s.negative_length == Reaction::kIgnore,
-                            "the profile does not say what a negative length gets"));
+  b.Add(
+      "server/put/negative-length", "protocol.md §5.5, §9.10", Level::kMust,
+      "a PUT with length -5 drops the connection (profile 'drop') or stores an empty object ('ignore')",
+      [](Ctx& c) {
+        Conn conn = c.Dial();
+        conn.Send(RequestBytes(kPut, c.Key("e50"), -5, kKv2ltd, kBf16, {1, 1, 1, 1}), c.deadline());
+        if (c.profile.server.negative_length == Reaction::kDrop) {
+          ExpectDropped(conn, c.deadline(), "PUT with a negative length");
+        } else {
+          ExpectExist(conn, c.deadline(), c.Key("e50"), true, "EXIST after a negative-length PUT");
+        }
+      },
+      NotApplicableUnless(s.negative_length == Reaction::kDrop || s.negative_length == Reaction::kIgnore,
+                          "the profile does not say what a negative length gets"));
 }
 
 void AddRobustness(Builder& b) {
@@ -1030,32 +1055,35 @@ void AddRobustness(Builder& b) {
           Conn conn = c.Dial("c");
           ExpectHealthy(conn, c.deadline(), "HEALTH beside an idle connection");
         });
-  b.Add("server/robustness/unread-replies-harmless", "docs/SERVER.md (a client that never reads)", Level::kShould,
-        "a client that stops reading a large GET does not stop others being served", [](Ctx& c) {
-          Conn slow = c.Dial("slow");
-          const std::string payload = c.Bytes(std::size_t{8} << 20);
-          slow.Send(PutBytes(c.Key("d10"), payload), c.deadline());
-          ExpectExist(slow, c.deadline(), c.Key("d10"), true, "EXIST before");
-          slow.Send(GetBytes(c.Key("d10")), c.deadline());  // never read
-          Conn other = c.Dial("other");
-          ExpectHealthy(other, c.deadline(), "HEALTH while another client does not read");
-        },
-        NotApplicableUnless(b.profile.server.max_test_body_bytes >= (std::size_t{8} << 20),
-                            "over the profile's max_test_body_bytes"));
+  b.Add(
+      "server/robustness/unread-replies-harmless", "docs/SERVER.md (a client that never reads)", Level::kShould,
+      "a client that stops reading a large GET does not stop others being served",
+      [](Ctx& c) {
+        Conn slow = c.Dial("slow");
+        const std::string payload = c.Bytes(std::size_t{8} << 20);
+        slow.Send(PutBytes(c.Key("d10"), payload), c.deadline());
+        ExpectExist(slow, c.deadline(), c.Key("d10"), true, "EXIST before");
+        slow.Send(GetBytes(c.Key("d10")), c.deadline());  // never read
+        Conn other = c.Dial("other");
+        ExpectHealthy(other, c.deadline(), "HEALTH while another client does not read");
+      },
+      NotApplicableUnless(b.profile.server.max_test_body_bytes >= (std::size_t{8} << 20),
+                          "over the profile's max_test_body_bytes"));
 }
 
 void AddCapacity(Builder& b) {
   const auto capacity = b.profile.server.capacity_bytes;
-  b.Add("server/capacity/lru-evicts-oldest", "docs/SERVER.md Store (profile capacity_bytes)", Level::kMust,
-        "once the store is full, a new PUT evicts the least recently used object and keeps the newest",
-        [capacity](Ctx& c) {
-          const std::size_t object = static_cast<std::size_t>(std::max<std::uint64_t>(*capacity / 8, 1));
-          Conn conn = c.Dial();
-          for (int i = 0; i < 12; ++i) conn.Send(PutBytes(c.Key("9" + std::to_string(i)), c.Bytes(object)), c.deadline());
-          ExpectExist(conn, c.deadline(), c.Key("911"), true, "EXIST of the newest object");
-          ExpectExist(conn, c.deadline(), c.Key("90"), false, "EXIST of the oldest object");
-        },
-        NotApplicableUnless(capacity.has_value(), "the profile declares no capacity"));
+  b.Add(
+      "server/capacity/lru-evicts-oldest", "docs/SERVER.md Store (profile capacity_bytes)", Level::kMust,
+      "once the store is full, a new PUT evicts the least recently used object and keeps the newest",
+      [capacity](Ctx& c) {
+        const std::size_t object = static_cast<std::size_t>(std::max<std::uint64_t>(*capacity / 8, 1));
+        Conn conn = c.Dial();
+        for (int i = 0; i < 12; ++i) conn.Send(PutBytes(c.Key("9" + std::to_string(i)), c.Bytes(object)), c.deadline());
+        ExpectExist(conn, c.deadline(), c.Key("911"), true, "EXIST of the newest object");
+        ExpectExist(conn, c.deadline(), c.Key("90"), false, "EXIST of the oldest object");
+      },
+      NotApplicableUnless(capacity.has_value(), "the profile declares no capacity"));
 }
 
 }  // namespace

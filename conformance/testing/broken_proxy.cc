@@ -125,8 +125,7 @@ constexpr BugInfo kBugs[] = {
     {Bug::kDropOverwrite, "drop-overwrite", "a second PUT of a key already PUT is read and discarded"},
     {Bug::kTornBody, "torn-body", "one byte in the middle of GET bodies over 1 KiB is flipped"},
     {Bug::kReplyToPut, "reply-to-put", "a SUCCESS reply is sent after each PUT"},
-    {Bug::kListUnanswered, "list-unanswered",
-     "LIST is swallowed (LMCache's main line; the reference answers)"},
+    {Bug::kListUnanswered, "list-unanswered", "LIST is swallowed (LMCache's main line; the reference answers)"},
     {Bug::kUnknownCommandHangs, "unknown-command-hangs",
      "an unknown command is swallowed and the connection kept open, instead of closed"},
     {Bug::kStripSpacesOnly, "strip-spaces-only",
@@ -136,8 +135,7 @@ constexpr BugInfo kBugs[] = {
      "dtype 1 echoed as 2 (what LMCache's Python does; the reference profile wants it as sent)"},
     {Bug::kTruncatedPutPublished, "truncated-put-published",
      "a PUT cut short by a disconnect is padded with zeros and stored"},
-    {Bug::kOneRequestPerConnection, "one-request-per-connection",
-     "the connection is closed after the first reply"},
+    {Bug::kOneRequestPerConnection, "one-request-per-connection", "the connection is closed after the first reply"},
     {Bug::kRepliesReordered, "replies-reordered", "two pipelined replies are sent in swapped order"},
     {Bug::kPipelinedRequestsLost, "pipelined-requests-lost",
      "one request per read: bytes that arrive after a complete request in the same read are discarded"},
@@ -149,10 +147,8 @@ constexpr BugInfo kBugs[] = {
     {Bug::kNulPaddingAccepted, "nul-padding-accepted", "NUL padding of the key field is taken as spaces"},
     {Bug::kMissAsEmptyHit, "miss-as-empty-hit", "a GET miss is answered SUCCESS with length 0"},
     {Bug::kMissDropsConnection, "miss-drops-connection", "a GET miss closes the connection instead of FAIL"},
-    {Bug::kListTrailingNewline, "list-trailing-newline",
-     "the LIST body ends with a newline (counted in length)"},
-    {Bug::kReplyShortHeader, "reply-short-header",
-     "replies are 32 bytes: the last int (location) is not sent"},
+    {Bug::kListTrailingNewline, "list-trailing-newline", "the LIST body ends with a newline (counted in length)"},
+    {Bug::kReplyShortHeader, "reply-short-header", "replies are 32 bytes: the last int (location) is not sent"},
     {Bug::kHeader188Bytes, "header-188-bytes",
      "request headers read as a naive 188-byte struct: 2 bytes after each header are lost"},
     {Bug::kNegativeLengthStored, "negative-length-stored",
@@ -321,8 +317,8 @@ void KeepNonSpaceWhitespace(std::string* header) {
     char32_t cp = 0;
     if (DecodeUtf8(field, start, &cp) != end - start || !lmc::wire::IsPythonWhitespace(cp)) break;
     if (cp != U' ')
-      std::fill(field.begin() + static_cast<std::ptrdiff_t>(start),
-                field.begin() + static_cast<std::ptrdiff_t>(end), '_');
+      std::fill(field.begin() + static_cast<std::ptrdiff_t>(start), field.begin() + static_cast<std::ptrdiff_t>(end),
+                '_');
     end = start;
   }
   header->replace(kKeyOffset, field.size(), field);
@@ -457,14 +453,13 @@ void Relay::FeedClient(std::string_view bytes) {
   while (!bytes.empty()) {
     if (in_ == In::kHalted || close_when_flushed_) return;  // read and ignored
     if (in_ == In::kPayload) {
-      const auto n = static_cast<std::size_t>(
-          std::min<std::int64_t>(payload_left_, static_cast<std::int64_t>(bytes.size())));
+      const auto n =
+          static_cast<std::size_t>(std::min<std::int64_t>(payload_left_, static_cast<std::int64_t>(bytes.size())));
       if (payload_forward_) to_up_.append(bytes.substr(0, n));
       payload_left_ -= static_cast<std::int64_t>(n);
       bytes.remove_prefix(n);
       if (payload_left_ == 0) OnPutDone();
-      if (g_bug == Bug::kPipelinedRequestsLost && in_ == In::kHeader)
-        return;  // the rest of this read is lost
+      if (g_bug == Bug::kPipelinedRequestsLost && in_ == In::kHeader) return;  // the rest of this read is lost
       continue;
     }
     // header-188-bytes: a naive struct of nine ints and 150 chars is 188
@@ -492,12 +487,9 @@ void Relay::OnRequestHeader() {
     case Bug::kBytewiseKeys:
       if (cmd == kPut || cmd == kGet || cmd == kExist) SpellingIsTheKey(&h);
       break;
-    case Bug::kStripSpacesOnly:
-      KeepNonSpaceWhitespace(&h);
-      break;
+    case Bug::kStripSpacesOnly: KeepNonSpaceWhitespace(&h); break;
     case Bug::kNulPaddingAccepted: {
-      for (std::size_t i = h.size(); i > kKeyOffset && (h[i - 1] == '\0' || h[i - 1] == ' '); --i)
-        h[i - 1] = ' ';
+      for (std::size_t i = h.size(); i > kKeyOffset && (h[i - 1] == '\0' || h[i - 1] == ' '); --i) h[i - 1] = ' ';
       break;
     }
     case Bug::kDropOverwrite:
@@ -543,10 +535,10 @@ void Relay::OnRequestHeader() {
     case Bug::kAsciiKeysOnly:
     case Bug::kKey149Max: {
       const std::string_view field = std::string_view(h).substr(kKeyOffset);
-      const bool refused = g_bug == Bug::kAsciiKeysOnly
-                               ? std::any_of(field.begin(), field.end(),
-                                             [](char c) { return static_cast<unsigned char>(c) >= 0x80; })
-                               : field.back() != ' ';
+      const bool refused =
+          g_bug == Bug::kAsciiKeysOnly
+              ? std::any_of(field.begin(), field.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; })
+              : field.back() != ' ';
       if (refused && (cmd == kGet || cmd == kExist)) {
         owed_.push_back({cmd, Owed::Kind::kSynthetic, kFail, {}});
         FlushSynthetic();
@@ -564,15 +556,13 @@ void Relay::OnRequestHeader() {
         if (it == g_put_fields.end() || g_bug == Bug::kLocationEchoed) g_put_fields[field] = h.substr(8, 28);
       }
       break;
-    default:
-      break;
+    default: break;
   }
   switch (act) {
     case Act::kForward:
       to_up_.append(h);
       if (cmd == kGet || cmd == kExist || cmd == kList || cmd == kHealth) {
-        owed_.push_back(
-            {cmd, Owed::Kind::kUpstream, kSuccess, cmd == kGet ? h.substr(kKeyOffset) : std::string()});
+        owed_.push_back({cmd, Owed::Kind::kUpstream, kSuccess, cmd == kGet ? h.substr(kKeyOffset) : std::string()});
       }
       if (cmd == kPut && length > 0) {
         in_ = In::kPayload;
@@ -584,8 +574,7 @@ void Relay::OnRequestHeader() {
         FlushSynthetic();
       }
       return;
-    case Act::kSwallow:
-      return;
+    case Act::kSwallow: return;
     case Act::kDiscard:
       if (length > 0) {
         in_ = In::kPayload;
@@ -594,12 +583,8 @@ void Relay::OnRequestHeader() {
         put_owes_reply_ = false;
       }
       return;
-    case Act::kClose:
-      CloseAfterReplies();
-      return;
-    case Act::kHalt:
-      in_ = In::kHalted;
-      return;
+    case Act::kClose: CloseAfterReplies(); return;
+    case Act::kHalt: in_ = In::kHalted; return;
   }
 }
 
@@ -648,8 +633,8 @@ void Relay::FeedUpstream(std::string_view bytes) {
   while (!bytes.empty()) {
     if (close_when_flushed_) return;
     if (body_left_ > 0) {
-      const auto n = static_cast<std::size_t>(
-          std::min<std::int64_t>(body_left_, static_cast<std::int64_t>(bytes.size())));
+      const auto n =
+          static_cast<std::size_t>(std::min<std::int64_t>(body_left_, static_cast<std::int64_t>(bytes.size())));
       std::string piece(bytes.substr(0, n));
       if (g_bug == Bug::kTornBody && current_.command == kGet && body_length_ > 1024) {
         const std::int64_t at = body_length_ / 2 - (body_length_ - body_left_);  // index in this piece
@@ -716,9 +701,7 @@ void Relay::OnReplyHeader() {
         body_newline_ = true;
       }
       break;
-    case Bug::kReplyShortHeader:
-      h.resize(32);
-      break;
+    case Bug::kReplyShortHeader: h.resize(32); break;
     case Bug::kNegativeShapeZeroed:
       if (cmd == kGet && code == kSuccess) {
         for (std::size_t off = 16; off < 32; off += 4) {
@@ -743,8 +726,7 @@ void Relay::OnReplyHeader() {
         }
       }
       break;
-    default:
-      break;
+    default: break;
   }
   if (!swallow_current_) EmitHeader(h);
   if (has_body) {
@@ -772,8 +754,7 @@ void Relay::OnReplyDone() {
 }
 
 void Relay::FlushSynthetic() {
-  while (!owed_.empty() && owed_.front().kind == Owed::Kind::kSynthetic && reply_.empty() &&
-         body_left_ == 0) {
+  while (!owed_.empty() && owed_.front().kind == Owed::Kind::kSynthetic && reply_.empty() && body_left_ == 0) {
     const std::int32_t code = owed_.front().code;
     owed_.pop_front();
     EmitHeader(DummyReply(code));
@@ -825,8 +806,7 @@ bool Relay::FlushTo(int fd, std::string* queue, std::size_t* off, bool* dead) {
     bool split = false;
     if (fd == client_ && g_bug == Bug::kSplitReplies) {
       // Header bytes one send each; bodies in as few sends as they take.
-      while (!header_ranges_.empty() && header_ranges_.front().second <= client_sent_)
-        header_ranges_.pop_front();
+      while (!header_ranges_.empty() && header_ranges_.front().second <= client_sent_) header_ranges_.pop_front();
       if (!header_ranges_.empty()) {
         const auto [begin, end] = header_ranges_.front();
         split = begin <= client_sent_;
@@ -964,7 +944,9 @@ int main(int argc, char** argv) {
   app.add_option("--upstream", upstream, "the good server, HOST:PORT");
   app.add_option("--bug", bug_name, "the bug to inject (--list-bugs)")->capture_default_str();
   app.add_flag("--list-bugs", list_bugs, "print the bugs, one per line (name, then what it does), and exit");
-  lmc::tools::SetConventions(app, "lmcache-broken-proxy", "1 cannot listen, 2 usage error (an unknown --bug, a malformed --upstream); otherwise it runs until killed");
+  lmc::tools::SetConventions(
+      app, "lmcache-broken-proxy",
+      "1 cannot listen, 2 usage error (an unknown --bug, a malformed --upstream); otherwise it runs until killed");
   if (const auto status = lmc::tools::Parse(app, argc, argv)) return *status;
 
   if (list_bugs) {
@@ -984,8 +966,7 @@ int main(int argc, char** argv) {
   }
   const auto colon = upstream.rfind(':');
   int up_port = 0;
-  if (colon == std::string::npos || (up_port = std::atoi(upstream.c_str() + colon + 1)) <= 0 ||
-      up_port > 65535) {
+  if (colon == std::string::npos || (up_port = std::atoi(upstream.c_str() + colon + 1)) <= 0 || up_port > 65535) {
     std::cerr << "lmcache-broken-proxy: --upstream wants HOST:PORT, not '" << upstream << "'\n";
     return 2;
   }
@@ -1000,10 +981,9 @@ int main(int argc, char** argv) {
   a.sin_port = htons(listen_port);
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t len = sizeof a;
-  if (lfd < 0 || ::bind(lfd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0 ||
-      ::listen(lfd, 128) != 0 || ::getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-    std::cerr << "lmcache-broken-proxy: cannot listen on port " << listen_port << ": " << std::strerror(errno)
-              << "\n";
+  if (lfd < 0 || ::bind(lfd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0 || ::listen(lfd, 128) != 0 ||
+      ::getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    std::cerr << "lmcache-broken-proxy: cannot listen on port " << listen_port << ": " << std::strerror(errno) << "\n";
     return 1;
   }
   std::cout << "listening on " << ntohs(a.sin_port) << std::endl;

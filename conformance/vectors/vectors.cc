@@ -170,8 +170,7 @@ std::string IdPart(std::string_view s) {
 }
 
 // Reads a whole file of at most `max_bytes`; nullopt with *error otherwise.
-std::optional<std::string> ReadFile(const std::filesystem::path& path, std::size_t max_bytes,
-                                    std::string* error) {
+std::optional<std::string> ReadFile(const std::filesystem::path& path, std::size_t max_bytes, std::string* error) {
   std::error_code ec;
   const std::uintmax_t size = std::filesystem::file_size(path, ec);
   if (ec) {
@@ -278,16 +277,11 @@ struct ToolRun {
   // One phrase: "exited with status 1", "was killed by signal 11 (...)".
   std::string Describe() const {
     switch (end) {
-      case End::kExited:
-        return "exited with status " + std::to_string(exit_status);
-      case End::kSignaled:
-        return "was killed by signal " + std::to_string(signal) + " (" + strsignal(signal) + ")";
-      case End::kTimedOut:
-        return "did not finish before the deadline and was killed";
-      case End::kOverflow:
-        return "printed more than " + std::to_string(kOutputBytesMax >> 20) + " MiB and was killed";
-      case End::kNotStarted:
-        return "could not be started: " + error;
+      case End::kExited: return "exited with status " + std::to_string(exit_status);
+      case End::kSignaled: return "was killed by signal " + std::to_string(signal) + " (" + strsignal(signal) + ")";
+      case End::kTimedOut: return "did not finish before the deadline and was killed";
+      case End::kOverflow: return "printed more than " + std::to_string(kOutputBytesMax >> 20) + " MiB and was killed";
+      case End::kNotStarted: return "could not be started: " + error;
     }
     return "?";
   }
@@ -345,8 +339,7 @@ ToolRun RunTool(const std::vector<std::string>& argv, const std::string& input, 
   std::array<int, 2> in{-1, -1};
   std::array<int, 2> out{-1, -1};
   std::array<int, 2> err{-1, -1};
-  if (pipe2(in.data(), O_CLOEXEC) != 0 || pipe2(out.data(), O_CLOEXEC) != 0 ||
-      pipe2(err.data(), O_CLOEXEC) != 0) {
+  if (pipe2(in.data(), O_CLOEXEC) != 0 || pipe2(out.data(), O_CLOEXEC) != 0 || pipe2(err.data(), O_CLOEXEC) != 0) {
     run.error = std::string("pipe: ") + std::strerror(errno);
     for (auto* p : {&in, &out, &err}) {
       CloseFd(&(*p)[0]);
@@ -561,9 +554,8 @@ class Batch {
     }
     if (env.trace) {
       env.trace->Note(std::string(first ? "" : "(earlier run) ") + Name() + ": the tool " + run_->Describe() +
-                      " after " + std::to_string(run_->seconds) + " s, " +
-                      std::to_string(run_->lines.size()) + " output lines for " +
-                      std::to_string(lines_.size()) + " inputs");
+                      " after " + std::to_string(run_->seconds) + " s, " + std::to_string(run_->lines.size()) +
+                      " output lines for " + std::to_string(lines_.size()) + " inputs");
     }
     return *run_;
   }
@@ -806,8 +798,7 @@ std::vector<std::string> LoadGolden(const std::string& path, Plan* plan, std::si
           e.expect_error = true;
           plan->Add(std::move(e), "encode", kind, false);
         } else {
-          problems.push_back(
-              id + ": an invalid case needs direction decode (with a file) or encode (with an object)");
+          problems.push_back(id + ": an invalid case needs direction decode (with a file) or encode (with an object)");
           continue;
         }
       } else {
@@ -838,9 +829,8 @@ std::vector<std::string> LoadReference(const std::string& path, Plan* plan, std:
   for (const Json& c : list) {
     ++n;
     const bool shaped = c.is_object() && c.contains("id") && c["id"].is_string() && c.contains("kind") &&
-                        c["kind"].is_string() && KnownKind(c["kind"].get<std::string>()) &&
-                        c.contains("op") && (c["op"] == "encode" || c["op"] == "decode") &&
-                        c.contains("input") && c.contains("expect");
+                        c["kind"].is_string() && KnownKind(c["kind"].get<std::string>()) && c.contains("op") &&
+                        (c["op"] == "encode" || c["op"] == "decode") && c.contains("input") && c.contains("expect");
     if (!shaped) {
       problems.push_back("vector " + std::to_string(n) +
                          " is not {id, kind, op, input, expect} with a known kind and op");
@@ -858,8 +848,7 @@ std::vector<std::string> LoadReference(const std::string& path, Plan* plan, std:
     v.expect_error = expect == "error";
     if (op == "encode") {
       if (!input.is_object() || !(v.expect_error || expect.is_string())) {
-        problems.push_back(id +
-                           ": an encode vector needs an object input and a string (or \"error\") expect");
+        problems.push_back(id + ": an encode vector needs an object input and a string (or \"error\") expect");
         continue;
       }
       v.input = input.dump();
@@ -879,8 +868,8 @@ std::vector<std::string> LoadReference(const std::string& path, Plan* plan, std:
         v.expect_object = expect;
         v.check_field_order = true;
       }
-      v.spec.title = v.expect_error ? "rejects the input"
-                                    : "decodes to LMCache's object, fields in wire-json.md's order";
+      v.spec.title =
+          v.expect_error ? "rejects the input" : "decodes to LMCache's object, fields in wire-json.md's order";
     }
     plan->Add(std::move(v), op, kind, true);
     ++*loaded;
@@ -901,8 +890,8 @@ Case SourceCase(std::string id, std::string title, std::string path, std::vector
   c.body = [path = std::move(path), problems = std::move(problems), loaded](CaseEnv& env) {
     if (env.trace) env.trace->Note(path + ": " + std::to_string(loaded) + " cases loaded");
     if (problems.empty()) return;
-    std::string msg = path + ": " + std::to_string(problems.size()) + " problem(s), " +
-                      std::to_string(loaded) + " cases usable";
+    std::string msg =
+        path + ": " + std::to_string(problems.size()) + " problem(s), " + std::to_string(loaded) + " cases usable";
     constexpr std::size_t kShownProblemsMax = 20;
     for (std::size_t i = 0; i < problems.size() && i < kShownProblemsMax; ++i) msg += "\n  " + problems[i];
     if (problems.size() > kShownProblemsMax) msg += "\n  ...";
@@ -918,13 +907,12 @@ std::vector<Case> VectorCatalogue(const TesteeCommand& tool, const VectorSources
   std::size_t golden_loaded = 0;
   std::size_t reference_loaded = 0;
   std::vector<std::string> golden_problems = LoadGolden(sources.golden_manifest, &plan, &golden_loaded);
-  std::vector<std::string> reference_problems =
-      LoadReference(sources.reference_vectors, &plan, &reference_loaded);
+  std::vector<std::string> reference_problems = LoadReference(sources.reference_vectors, &plan, &reference_loaded);
 
   std::vector<Case> out;
   out.push_back(SourceCase("vectors/sources/golden-manifest",
-                           "the golden manifest loads and every fixture matches its sha256",
-                           sources.golden_manifest, std::move(golden_problems), golden_loaded));
+                           "the golden manifest loads and every fixture matches its sha256", sources.golden_manifest,
+                           std::move(golden_problems), golden_loaded));
   out.push_back(SourceCase("vectors/sources/reference-vectors", "the reference-vectors file loads",
                            sources.reference_vectors, std::move(reference_problems), reference_loaded));
 
@@ -933,9 +921,8 @@ std::vector<Case> VectorCatalogue(const TesteeCommand& tool, const VectorSources
     if (batch->size() == 0) continue;
     const std::string base = "vectors/contract/" + batch->Name() + "/";
     Case lines;
-    lines.spec = {
-        base + "one-line-per-input", "wire-json.md lmcache-wire", Level::kMust,
-        "`" + batch->op() + " " + batch->kind() + "` prints exactly one output line per input line"};
+    lines.spec = {base + "one-line-per-input", "wire-json.md lmcache-wire", Level::kMust,
+                  "`" + batch->op() + " " + batch->kind() + "` prints exactly one output line per input line"};
     lines.body = [batch, argv](CaseEnv& env) {
       const ToolRun& run = batch->Get(*argv, env);
       if (run.end == ToolRun::End::kNotStarted) Fail("the tool " + run.Describe());
@@ -952,8 +939,7 @@ std::vector<Case> VectorCatalogue(const TesteeCommand& tool, const VectorSources
     const int want = batch->any_error() ? 1 : 0;
     status.spec = {base + "exit-status", "wire-json.md lmcache-wire", Level::kMust,
                    "`" + batch->op() + " " + batch->kind() + "` ends on its own and exits with " +
-                       std::to_string(want) +
-                       (want ? " (some line must fail)" : " (every line must succeed)")};
+                       std::to_string(want) + (want ? " (some line must fail)" : " (every line must succeed)")};
     status.body = [batch, argv, want](CaseEnv& env) {
       const ToolRun& run = batch->Get(*argv, env);
       if (run.end != ToolRun::End::kExited) Fail("the tool " + run.Describe() + run.StderrNote());

@@ -205,10 +205,9 @@ std::shared_ptr<Client::Connection> Client::Connected(net::Clock::time_point dea
   connection_.reset();
   auto promise = std::make_shared<std::promise<std::unique_ptr<net::Stream>>>();
   auto future = promise->get_future();
-  transport_.AsyncConnect(options_.host, options_.port,
-                          [promise](NetError e, std::unique_ptr<net::Stream> s) {
-                            promise->set_value(e == NetError::kOk ? std::move(s) : nullptr);
-                          });
+  transport_.AsyncConnect(options_.host, options_.port, [promise](NetError e, std::unique_ptr<net::Stream> s) {
+    promise->set_value(e == NetError::kOk ? std::move(s) : nullptr);
+  });
   const auto limit = std::min(deadline, net::Clock::now() + options_.connect_timeout);
   if (future.wait_until(limit) != std::future_status::ready) {
     *error = net::Clock::now() >= deadline ? CallStatus::kTimedOut : CallStatus::kUnavailable;
@@ -290,11 +289,11 @@ std::future<CallResult> Client::GetAsync(std::string_view key) {
   return Start({Op::kGet, std::string(key), {}, {}, {}, {}}, net::Clock::now() + options_.call_timeout);
 }
 std::future<CallResult> Client::GetAsync(std::string_view key, std::span<std::byte> into,
-                                        protocol::BodyObserver on_body) {
-  return Start({Op::kGet, std::string(key), {}, {}, into, std::move(on_body)}, net::Clock::now() + options_.call_timeout);
+                                         protocol::BodyObserver on_body) {
+  return Start({Op::kGet, std::string(key), {}, {}, into, std::move(on_body)},
+               net::Clock::now() + options_.call_timeout);
 }
-void Client::GetAsync(std::string_view key, std::span<std::byte> into, protocol::BodyObserver on_body,
-                      Callback done) {
+void Client::GetAsync(std::string_view key, std::span<std::byte> into, protocol::BodyObserver on_body, Callback done) {
   Start({Op::kGet, std::string(key), {}, {}, into, std::move(on_body)}, net::Clock::now() + options_.call_timeout,
         std::move(done));
 }

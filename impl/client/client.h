@@ -27,21 +27,21 @@
 
 namespace lmc::client {
 
-enum class [[nodiscard]] CallStatus : std::uint8_t {
-  kOk,            // PUT sent; GET hit; EXIST present; LIST/HEALTH success
-  kMiss,          // GET miss; EXIST absent; LIST/HEALTH answered FAIL
-  kInvalidReply,  // the server broke the protocol (not retried)
-  kTimedOut,      // the call's deadline passed
-  kUnavailable,   // every attempt failed to connect or lost the connection
-  kBadRequest,    // the request cannot be encoded (e.g. a key over 150 bytes)
-  kClientClosed,  // Close() was called
+enum class [[nodiscard]] CallStatus : std::uint8_t{
+    kOk,            // PUT sent; GET hit; EXIST present; LIST/HEALTH success
+    kMiss,          // GET miss; EXIST absent; LIST/HEALTH answered FAIL
+    kInvalidReply,  // the server broke the protocol (not retried)
+    kTimedOut,      // the call's deadline passed
+    kUnavailable,   // every attempt failed to connect or lost the connection
+    kBadRequest,    // the request cannot be encoded (e.g. a key over 150 bytes)
+    kClientClosed,  // Close() was called
 };
 [[nodiscard]] std::string_view CallStatusName(CallStatus s);
 
 struct CallResult {
   CallStatus status = CallStatus::kOk;
-  wire::ReplyHeader reply;      // GET hit: the stored length, fmt, dtype, shape
-  std::vector<std::byte> body;  // GET hit payload; LIST body (empty if in place)
+  wire::ReplyHeader reply;         // GET hit: the stored length, fmt, dtype, shape
+  std::vector<std::byte> body;     // GET hit payload; LIST body (empty if in place)
   std::size_t in_place_bytes = 0;  // GET into a caller buffer: payload size there
   int attempts = 0;
 };

@@ -112,7 +112,8 @@ TEST_F(ClientTest, EveryCommandAgainstTheReferenceServer) {
   // Pipelined: several calls in flight on one connection, answered in order.
   std::vector<std::future<CallResult>> fs;
   for (int i = 0; i < 20; ++i) fs.push_back(c.ExistAsync(i % 2 ? "m@1@0@3039@bfloat16" : "m@1@0@2@half"));
-  for (std::size_t i = 0; i < fs.size(); ++i) EXPECT_EQ(fs[i].get().status, i % 2 ? CallStatus::kOk : CallStatus::kMiss);
+  for (std::size_t i = 0; i < fs.size(); ++i)
+    EXPECT_EQ(fs[i].get().status, i % 2 ? CallStatus::kOk : CallStatus::kMiss);
   EXPECT_EQ(c.Put(std::string(151, 'k'), {}, {}).status, CallStatus::kBadRequest);
   server.Stop();
 }
@@ -189,8 +190,8 @@ TEST(ParseLmUrl, AcceptsOnlyLmUrls) {
   EXPECT_EQ(port, 65432);
   EXPECT_TRUE(ParseLmUrl("lm://[::1]:1", &host, &port));
   EXPECT_EQ(host, "::1");
-  for (const char* bad : {"http://x:1", "lm://x", "lm://:1", "lm://x:", "lm://x:0", "lm://x:65536",
-                          "lm://x:abc", "lm://x:1a", "lm://x:999999999999"}) {
+  for (const char* bad : {"http://x:1", "lm://x", "lm://:1", "lm://x:", "lm://x:0", "lm://x:65536", "lm://x:abc",
+                          "lm://x:1a", "lm://x:999999999999"}) {
     EXPECT_FALSE(ParseLmUrl(bad, &host, &port)) << bad;
   }
 }
@@ -246,9 +247,7 @@ RC_GTEST_PROP(LiveServerProp, MatchesAModelMap, ()) {
           if (model.count(canonical)) RC_ASSERT(Text(r.body) == model[canonical]);
           break;
         }
-        case 2:
-          RC_ASSERT(c.Exist(key).status == (model.count(canonical) ? CallStatus::kOk : CallStatus::kMiss));
-          break;
+        case 2: RC_ASSERT(c.Exist(key).status == (model.count(canonical) ? CallStatus::kOk : CallStatus::kMiss)); break;
         case 3: {
           const CallResult r = c.List();
           RC_ASSERT(r.status == CallStatus::kOk);
@@ -265,8 +264,7 @@ RC_GTEST_PROP(LiveServerProp, MatchesAModelMap, ()) {
           RC_ASSERT(listed == want);
           break;
         }
-        default:
-          RC_ASSERT(c.Health().status == CallStatus::kOk);
+        default: RC_ASSERT(c.Health().status == CallStatus::kOk);
       }
     }
     c.Close();

@@ -20,29 +20,33 @@ TaskId BackendAdapter::SubmitStore(std::vector<StoreItem> items) {
 
 TaskId BackendAdapter::SubmitLookupAndLock(std::vector<ObjectKey> keys) {
   const TaskId id = book_.NextId();
-  jobs_.Enqueue([this, id, keys = std::move(keys)](bool closing) {
-    Bitmap found(keys.size(), false);
-    if (!closing)
-      for (std::size_t i = 0; i < keys.size(); ++i) found[i] = backend_->Exists(keys[i]);
-    book_.CompleteLookup(id, std::move(found));
-  }, /*urgent=*/true);
+  jobs_.Enqueue(
+      [this, id, keys = std::move(keys)](bool closing) {
+        Bitmap found(keys.size(), false);
+        if (!closing)
+          for (std::size_t i = 0; i < keys.size(); ++i) found[i] = backend_->Exists(keys[i]);
+        book_.CompleteLookup(id, std::move(found));
+      },
+      /*urgent=*/true);
   return id;
 }
 
 TaskId BackendAdapter::SubmitLoad(std::vector<LoadItem> items) {
   const TaskId id = book_.NextId();
-  jobs_.Enqueue([this, id, items = std::move(items)](bool closing) {
-    LoadResult r{Bitmap(items.size(), false), std::vector<std::size_t>(items.size(), 0)};
-    if (!closing)
-      for (std::size_t i = 0; i < items.size(); ++i) {
-        const std::optional<std::size_t> n = backend_->Load(items[i].key, items[i].dst);
-        if (n && (!items[i].exact || *n == items[i].dst.size())) {
-          r.loaded[i] = true;
-          r.sizes[i] = *n;
-        }
-      }
-    book_.CompleteLoad(id, std::move(r));
-  }, /*urgent=*/true);
+  jobs_.Enqueue(
+      [this, id, items = std::move(items)](bool closing) {
+        LoadResult r{Bitmap(items.size(), false), std::vector<std::size_t>(items.size(), 0)};
+        if (!closing)
+          for (std::size_t i = 0; i < items.size(); ++i) {
+            const std::optional<std::size_t> n = backend_->Load(items[i].key, items[i].dst);
+            if (n && (!items[i].exact || *n == items[i].dst.size())) {
+              r.loaded[i] = true;
+              r.sizes[i] = *n;
+            }
+          }
+        book_.CompleteLoad(id, std::move(r));
+      },
+      /*urgent=*/true);
   return id;
 }
 

@@ -295,8 +295,7 @@ FaultBackend::Fault FaultBackend::Next(char op, const ObjectKey& key, std::uint6
 bool FaultBackend::Store(const ObjectKey& key, std::span<const std::byte> bytes) {
   std::uint64_t entropy;
   switch (Next('s', key, &entropy)) {
-    case Fault::kFail:
-      return false;
+    case Fault::kFail: return false;
     case Fault::kShort:  // a torn write that claims success
       return inner_->Store(key, bytes.first(bytes.empty() ? 0 : bytes.size() - 1));
     case Fault::kCorrupt: {
@@ -304,8 +303,7 @@ bool FaultBackend::Store(const ObjectKey& key, std::span<const std::byte> bytes)
       if (!copy.empty()) copy[entropy % copy.size()] ^= std::byte{1} << (entropy >> 61);
       return inner_->Store(key, copy);
     }
-    default:
-      return inner_->Store(key, bytes);
+    default: return inner_->Store(key, bytes);
   }
 }
 

@@ -60,9 +60,10 @@ std::unique_ptr<Backend> MakeBackend(const json& c, net::Transport* transport, s
     return std::make_unique<MemoryBackend>();
   }
   if (type == "fs") {
-    if (!OnlyKnownKeys(c, {"type", "num_workers", "serde", "base_path", "relative_tmp_dir", "read_ahead_size",
-                                  "use_odirect", "fsync"},
-                              "l2 fs", error))
+    if (!OnlyKnownKeys(c,
+                       {"type", "num_workers", "serde", "base_path", "relative_tmp_dir", "read_ahead_size",
+                        "use_odirect", "fsync"},
+                       "l2 fs", error))
       return nullptr;
     FsOptions o;
     if (!c.contains("base_path") || !c["base_path"].is_string()) {
@@ -114,9 +115,10 @@ std::unique_ptr<Backend> MakeBackend(const json& c, net::Transport* transport, s
     return std::make_unique<LmBackend>(*transport, o);
   }
   if (type == "fault") {
-    if (!OnlyKnownKeys(c, {"type", "num_workers", "serde", "inner", "seed", "fail_rate", "short_rate",
-                                  "corrupt_rate", "delay_rate", "delay_ms"},
-                              "l2 fault", error))
+    if (!OnlyKnownKeys(c,
+                       {"type", "num_workers", "serde", "inner", "seed", "fail_rate", "short_rate", "corrupt_rate",
+                        "delay_rate", "delay_ms"},
+                       "l2 fault", error))
       return nullptr;
     if (!c.contains("inner")) {
       *error = "l2 fault: \"inner\" (an adapter object) is required";
@@ -154,7 +156,8 @@ std::shared_ptr<L2Adapter> Make(const json& config, net::Transport* transport, s
   std::uint64_t workers = 2;
   if (!ReadUnsigned(config, "num_workers", 64, &workers, error)) return nullptr;
   if (workers == 0) workers = 1;
-  std::shared_ptr<L2Adapter> adapter = std::make_shared<BackendAdapter>(std::move(backend), static_cast<unsigned>(workers));
+  std::shared_ptr<L2Adapter> adapter =
+      std::make_shared<BackendAdapter>(std::move(backend), static_cast<unsigned>(workers));
   const auto s = config.find("serde");
   if (s == config.end() || s->is_null()) return adapter;
   if (!s->is_object()) {

@@ -22,7 +22,7 @@ namespace lmc::l2 {
 // `transport` is needed by "lm" adapters only (may be null otherwise).
 [[nodiscard]] std::shared_ptr<L2Adapter> MakeAdapter(const nlohmann::json& config, net::Transport* transport,
                                                      std::string* error);
-[[nodiscard]] std::shared_ptr<L2Adapter> MakeAdapterFromText(const std::string& text,
-                                                             net::Transport* transport, std::string* error);
+[[nodiscard]] std::shared_ptr<L2Adapter> MakeAdapterFromText(const std::string& text, net::Transport* transport,
+                                                             std::string* error);
 
 }  // namespace lmc::l2

@@ -7,16 +7,16 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <set>
 #include <random>
+#include <set>
 
 #include "l2/backends.h"
 #include "l2/config.h"
 #include "l2/kv_testdata.h"
 #include "l2/serde_wrapper.h"
+#include "net/asio_transport.h"
 #include "serde/fp8.h"
 #include "serde/registry.h"
-#include "net/asio_transport.h"
 #include "server/server.h"
 
 namespace lmc::l2 {
@@ -103,8 +103,9 @@ TEST(FsFileName, MatchesLmcacheCodec) {
   k.kv_rank = (2 << 24) | (1 << 16) | (1 << 8);
   k.object_group_id = 26;
   k.cache_salt = "tenant-a";
-  EXPECT_EQ(FsFileName(k).value(),
-            "org-SEP-model@0x02010100@1a@0000000000000000000000000000000000000000000000000000000000000002@tenant-a.data");
+  EXPECT_EQ(
+      FsFileName(k).value(),
+      "org-SEP-model@0x02010100@1a@0000000000000000000000000000000000000000000000000000000000000002@tenant-a.data");
   k.kv_rank = 0x123456789;  // more than eight digits: "%#010x" widens
   EXPECT_EQ(FsFileName(k).value().substr(0, 26), "org-SEP-model@0x123456789@");
 }
@@ -112,7 +113,8 @@ TEST(FsFileName, MatchesLmcacheCodec) {
 TEST(FsFileName, RefusesKeysThatCouldEscapeOrCollide) {
   for (std::string model : {std::string("a@b"), std::string("a\0b", 3), std::string("a\nb")})
     EXPECT_FALSE(FsFileName(Key(1, model))) << model;
-  for (std::string salt : {std::string("../x"), std::string("a/b"), std::string("a\\b"), std::string("a@b"), std::string(129, 's')}) {
+  for (std::string salt :
+       {std::string("../x"), std::string("a/b"), std::string("a\\b"), std::string("a@b"), std::string(129, 's')}) {
     ObjectKey k = Key(1);
     k.cache_salt = salt;
     EXPECT_FALSE(FsFileName(k)) << salt;
@@ -152,9 +154,11 @@ TEST(FsAdapter, StoresLoadsNeverOverwritesAndLeavesNoTempFiles) {
 TEST(FsAdapter, RefusesUnsafeConfigAndDoesNotFollowSymlinks) {
   TempDir dir;
   std::string error;
-  EXPECT_FALSE(MakeAdapter({{"type", "fs"}, {"base_path", dir.path.string()}, {"relative_tmp_dir", "/tmp"}}, nullptr, &error));
+  EXPECT_FALSE(
+      MakeAdapter({{"type", "fs"}, {"base_path", dir.path.string()}, {"relative_tmp_dir", "/tmp"}}, nullptr, &error));
   EXPECT_NE(error.find("relative"), std::string::npos);
-  EXPECT_FALSE(MakeAdapter({{"type", "fs"}, {"base_path", dir.path.string()}, {"relative_tmp_dir", "a/../.."}}, nullptr, &error));
+  EXPECT_FALSE(MakeAdapter({{"type", "fs"}, {"base_path", dir.path.string()}, {"relative_tmp_dir", "a/../.."}}, nullptr,
+                           &error));
   EXPECT_FALSE(MakeAdapter({{"type", "fs"}, {"base_path", dir.path.string()}, {"bogus", 1}}, nullptr, &error));
   EXPECT_NE(error.find("unknown key 'bogus'"), std::string::npos) << error;
   EXPECT_FALSE(MakeAdapter({{"type", "fs"}}, nullptr, &error));
@@ -172,8 +176,8 @@ TEST(FsAdapter, RefusesUnsafeConfigAndDoesNotFollowSymlinks) {
 TEST(BackendAdapter, ResultsAreConsumeOnceAndFdsDistinct) {
   auto a = Make({{"type", "memory"}});
   auto b = Make({{"type", "memory"}});
-  std::set<int> fds{a->store_event_fd(), a->lookup_event_fd(), a->load_event_fd(), b->store_event_fd(),
-                    b->lookup_event_fd(), b->load_event_fd()};
+  std::set<int> fds{a->store_event_fd(), a->lookup_event_fd(), a->load_event_fd(),
+                    b->store_event_fd(), b->lookup_event_fd(), b->load_event_fd()};
   EXPECT_EQ(fds.size(), 6u);
   const auto v = Bytes(64, 3);
   EXPECT_TRUE(StoreResult(*a, a->SubmitStore({{Key(1), v}})));
@@ -202,7 +206,9 @@ TEST(LmAdapter, StoresLooksUpAndLoadsThroughAServer) {
   std::uint16_t port = 0;
   ASSERT_EQ(srv.Start(&port), net::NetError::kOk);
   std::string error;
-  const nlohmann::json config = {{"type", "lm"}, {"url", "lm://127.0.0.1:" + std::to_string(port)}, {"timeout_ms", 5000},
+  const nlohmann::json config = {{"type", "lm"},
+                                 {"url", "lm://127.0.0.1:" + std::to_string(port)},
+                                 {"timeout_ms", 5000},
                                  {"serde", {{"type", "lz4"}}}};
   auto w = MakeAdapter(config, &transport, &error);
   ASSERT_TRUE(w) << error;
@@ -220,8 +226,7 @@ TEST(LmAdapter, StoresLooksUpAndLoadsThroughAServer) {
   EXPECT_EQ(o1, v);
   EXPECT_EQ(o2, v);
   EXPECT_EQ(store->Stats().objects, 2u);
-  EXPECT_EQ(LmWireKey(salted).value(),
-            "test-model@4@3@2@uint8@r%4030000@g%0@s%tenant%1");
+  EXPECT_EQ(LmWireKey(salted).value(), "test-model@4@3@2@uint8@r%4030000@g%0@s%tenant%1");
   w->Close();
   srv.Stop();
   transport.Stop();
@@ -401,7 +406,8 @@ Outcome RunFaultScenario(std::uint64_t seed, const std::string& serde_type, std:
   for (std::size_t b = 0; b < batches; ++b) {
     std::vector<std::vector<std::byte>> dst(per_batch, std::vector<std::byte>(8 * 33 * 2));
     std::vector<LoadItem> items;
-    for (std::size_t i = 0; i < per_batch; ++i) items.push_back({Key(static_cast<std::uint8_t>(b * per_batch + i)), dst[i], &layout});
+    for (std::size_t i = 0; i < per_batch; ++i)
+      items.push_back({Key(static_cast<std::uint8_t>(b * per_batch + i)), dst[i], &layout});
     const LoadResult r = Load(*w, std::move(items));
     RC_ASSERT(r.loaded.size() == per_batch);
     for (std::size_t i = 0; i < per_batch; ++i)

@@ -134,18 +134,20 @@ LoadResult SerdeL2Wrapper::RunLoad(const std::vector<LoadItem>& items) {
 
 TaskId SerdeL2Wrapper::SubmitStore(std::vector<StoreItem> items) {
   const TaskId id = book_.NextId();
-  drivers_.Enqueue([this, id, items = std::move(items)](bool closing) {
-    book_.CompleteStore(id, !closing && RunStore(items));
-  });
+  drivers_.Enqueue(
+      [this, id, items = std::move(items)](bool closing) { book_.CompleteStore(id, !closing && RunStore(items)); });
   return id;
 }
 
 TaskId SerdeL2Wrapper::SubmitLoad(std::vector<LoadItem> items) {
   const TaskId id = book_.NextId();
-  drivers_.Enqueue([this, id, items = std::move(items)](bool closing) {
-    book_.CompleteLoad(id, closing ? LoadResult{Bitmap(items.size(), false), std::vector<std::size_t>(items.size(), 0)}
+  drivers_.Enqueue(
+      [this, id, items = std::move(items)](bool closing) {
+        book_.CompleteLoad(id, closing
+                                   ? LoadResult{Bitmap(items.size(), false), std::vector<std::size_t>(items.size(), 0)}
                                    : RunLoad(items));
-  }, /*urgent=*/true);
+      },
+      /*urgent=*/true);
   return id;
 }
 

@@ -51,9 +51,7 @@ class SerdeL2Wrapper final : public L2Adapter {
   [[nodiscard]] TaskId SubmitLookupAndLock(std::vector<ObjectKey> keys) override {
     return inner_->SubmitLookupAndLock(std::move(keys));
   }
-  [[nodiscard]] std::optional<Bitmap> QueryLookupAndLock(TaskId id) override {
-    return inner_->QueryLookupAndLock(id);
-  }
+  [[nodiscard]] std::optional<Bitmap> QueryLookupAndLock(TaskId id) override { return inner_->QueryLookupAndLock(id); }
   void SubmitUnlock(std::vector<ObjectKey> keys) override { inner_->SubmitUnlock(std::move(keys)); }
   [[nodiscard]] TaskId SubmitLoad(std::vector<LoadItem> items) override;
   [[nodiscard]] std::optional<LoadResult> QueryLoad(TaskId id) override { return book_.TakeLoad(id); }
@@ -76,7 +74,7 @@ class SerdeL2Wrapper final : public L2Adapter {
   // this caller): see the .cc for why no wake-up is lost.
   [[nodiscard]] bool WaitInnerStore(TaskId inner_id);
   LoadResult WaitInnerLoad(TaskId inner_id);
-  void OnInnerEvent();  // the pump's wake-up: collect inner completions
+  void OnInnerEvent();    // the pump's wake-up: collect inner completions
   void PopInnerStores();  // with mu_ held
 
   std::shared_ptr<L2Adapter> inner_;

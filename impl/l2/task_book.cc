@@ -41,7 +41,8 @@ EventPump::EventPump(std::vector<int> fds, std::chrono::milliseconds period, std
     : stop_fd_(NewEventFd()),
       thread_([this, fds = std::move(fds), period, on_wake = std::move(on_wake)] { Run(fds, period, on_wake); }) {}
 
-void EventPump::Run(const std::vector<int>& fds, std::chrono::milliseconds period, const std::function<void()>& on_wake) {
+void EventPump::Run(const std::vector<int>& fds, std::chrono::milliseconds period,
+                    const std::function<void()>& on_wake) {
   std::vector<pollfd> polled;
   polled.reserve(fds.size() + 1);
   for (int fd : fds) polled.push_back({fd, POLLIN, 0});
@@ -85,7 +86,6 @@ void TaskBook::CompleteStore(TaskId id, bool ok) {
   }
   SignalEventFd(store_fd_);
 }
-
 
 std::map<TaskId, bool> TaskBook::PopStores() {
   std::lock_guard lock(mu_);

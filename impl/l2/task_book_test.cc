@@ -161,7 +161,9 @@ TEST(EventPump, WakesEveryPeriodWithoutASignalAndStopsPromptly) {
 
   // A long period does not delay Stop(): the stop fd wakes the thread.
   const auto start = std::chrono::steady_clock::now();
-  { EventPump idle({}, 3600s, [] {}); }
+  {
+    EventPump idle({}, 3600s, [] {});
+  }
   EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
 }
 

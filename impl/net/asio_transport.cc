@@ -25,9 +25,8 @@ NetError FromAsio(const std::error_code& ec) {
   if (ec == asio::error::operation_aborted) return NetError::kCancelled;
   if (ec == asio::error::connection_refused) return NetError::kRefused;
   if (ec == asio::error::timed_out) return NetError::kTimedOut;
-  if (ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
-      ec == asio::error::connection_aborted || ec == asio::error::not_connected ||
-      ec == asio::error::shut_down) {
+  if (ec == asio::error::connection_reset || ec == asio::error::broken_pipe || ec == asio::error::connection_aborted ||
+      ec == asio::error::not_connected || ec == asio::error::shut_down) {
     return NetError::kReset;
   }
   if (ec == asio::error::address_in_use || ec == std::errc::address_not_available ||
@@ -138,7 +137,6 @@ class AsioListener final : public Listener {
   tcp::acceptor acceptor_;
 };
 
-
 }  // namespace
 
 AsioTransport::AsioTransport(std::uint64_t seed, unsigned loops) : rng_(seed) {
@@ -188,22 +186,23 @@ void AsioTransport::AsyncConnect(const std::string& host, std::uint16_t port,
                                  std::function<void(NetError, std::unique_ptr<Stream>)> handler) {
   asio::io_context& loop = NextLoop();
   auto resolver = std::make_shared<tcp::resolver>(loop);
-  resolver->async_resolve(
-      host, std::to_string(port),
-      [&loop, resolver, h = std::move(handler)](std::error_code ec, const tcp::resolver::results_type& results) mutable {
-        if (ec) {
-          h(NetError::kAddress, nullptr);
-          return;
-        }
-        auto socket = std::make_shared<tcp::socket>(asio::make_strand(loop));
-        asio::async_connect(*socket, results, [socket, h = std::move(h)](std::error_code ec2, const tcp::endpoint&) {
-          if (ec2) {
-            h(FromAsio(ec2), nullptr);
-            return;
-          }
-          h(NetError::kOk, std::make_unique<AsioStream>(std::move(*socket)));
-        });
-      });
+  resolver->async_resolve(host, std::to_string(port),
+                          [&loop, resolver, h = std::move(handler)](
+                              std::error_code ec, const tcp::resolver::results_type& results) mutable {
+                            if (ec) {
+                              h(NetError::kAddress, nullptr);
+                              return;
+                            }
+                            auto socket = std::make_shared<tcp::socket>(asio::make_strand(loop));
+                            asio::async_connect(*socket, results,
+                                                [socket, h = std::move(h)](std::error_code ec2, const tcp::endpoint&) {
+                                                  if (ec2) {
+                                                    h(FromAsio(ec2), nullptr);
+                                                    return;
+                                                  }
+                                                  h(NetError::kOk, std::make_unique<AsioStream>(std::move(*socket)));
+                                                });
+                          });
 }
 
 std::unique_ptr<Timer> AsioTransport::MakeTimer() { return std::make_unique<AsioTimer>(context().get_executor()); }

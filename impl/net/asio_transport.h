@@ -23,8 +23,7 @@ class AsioTransport final : public Transport {
   explicit AsioTransport(std::uint64_t seed = 0, unsigned loops = 1);
   ~AsioTransport() override;
 
-  [[nodiscard]] std::unique_ptr<Listener> Listen(const std::string& host, std::uint16_t port,
-                                                 NetError* error) override;
+  [[nodiscard]] std::unique_ptr<Listener> Listen(const std::string& host, std::uint16_t port, NetError* error) override;
   void AsyncConnect(const std::string& host, std::uint16_t port,
                     std::function<void(NetError, std::unique_ptr<Stream>)> handler) override;
   std::unique_ptr<Timer> MakeTimer() override;

@@ -21,15 +21,15 @@
 
 namespace lmc::net {
 
-enum class [[nodiscard]] NetError : std::uint8_t {
-  kOk = 0,
-  kEof,          // the peer closed its sending side
-  kReset,        // connection reset / broken pipe
-  kRefused,      // connection refused
-  kTimedOut,
-  kCancelled,    // the operation was cancelled (Close, Cancel)
-  kAddress,      // bad address or port, or the address is in use
-  kOther,
+enum class [[nodiscard]] NetError : std::uint8_t{
+    kOk = 0,
+    kEof,      // the peer closed its sending side
+    kReset,    // connection reset / broken pipe
+    kRefused,  // connection refused
+    kTimedOut,
+    kCancelled,  // the operation was cancelled (Close, Cancel)
+    kAddress,    // bad address or port, or the address is in use
+    kOther,
 };
 [[nodiscard]] std::string_view NetErrorName(NetError e);
 
@@ -75,7 +75,6 @@ class Listener {
   virtual std::uint16_t port() const = 0;
   virtual void Close() = 0;
 };
-
 
 class Transport {
  public:

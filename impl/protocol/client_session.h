@@ -34,12 +34,12 @@ struct ClientLimits {
   std::size_t body_first_alloc_bytes = std::size_t{1} << 20;
 };
 
-enum class [[nodiscard]] ClientStatus : std::uint8_t {
-  kOk,            // PUT written; GET hit; EXIST present; HEALTH/LIST success
-  kMiss,          // GET miss; EXIST absent; HEALTH/LIST answered FAIL
-  kInvalidReply,  // the server broke the protocol (never retried)
-  kClosed,        // the connection ended before this request completed
-  kBadRequest,    // the request itself cannot be encoded (key too long, ...)
+enum class [[nodiscard]] ClientStatus : std::uint8_t{
+    kOk,            // PUT written; GET hit; EXIST present; HEALTH/LIST success
+    kMiss,          // GET miss; EXIST absent; HEALTH/LIST answered FAIL
+    kInvalidReply,  // the server broke the protocol (never retried)
+    kClosed,        // the connection ended before this request completed
+    kBadRequest,    // the request itself cannot be encoded (key too long, ...)
 };
 [[nodiscard]] std::string_view ClientStatusName(ClientStatus s);
 
@@ -47,8 +47,8 @@ struct Completion {
   std::uint64_t id = 0;
   std::int32_t command = 0;
   ClientStatus status = ClientStatus::kOk;
-  wire::ReplyHeader reply;       // as received (not for PUT)
-  std::vector<std::byte> body;   // GET hit payload, LIST body (unless `in_place`)
+  wire::ReplyHeader reply;      // as received (not for PUT)
+  std::vector<std::byte> body;  // GET hit payload, LIST body (unless `in_place`)
   // A GET given a caller buffer big enough: the payload is its first
   // `in_place_bytes` bytes and `body` stays empty.
   bool in_place = false;
@@ -134,7 +134,7 @@ class ClientSession {
   std::optional<Completion> body_for_;
   std::span<std::byte> body_target_;  // where body_for_'s payload is read
   std::size_t body_have_ = 0;
-  std::size_t body_total_ = 0;        // the reply's length (body_target_ may be shorter while it grows)
+  std::size_t body_total_ = 0;  // the reply's length (body_target_ may be shorter while it grows)
 };
 
 }  // namespace lmc::protocol

@@ -157,7 +157,7 @@ TEST(ClientSession, BodyObserverSeesEveryPieceInOrder) {
   };
   client.Get("m@1@0@1@uint8", roomy, collect(&seen_roomy));
   client.Get("m@1@0@1@uint8", tight, collect(&seen_tight));  // body lands in its own vector
-  client.Get("m@1@0@9@uint8", roomy, collect(&seen_roomy));   // a miss: no body
+  client.Get("m@1@0@9@uint8", roomy, collect(&seen_roomy));  // a miss: no body
   Pump(client, server, 777);
   EXPECT_EQ(seen_roomy, payload);
   EXPECT_EQ(seen_tight, payload);

@@ -50,8 +50,7 @@ std::span<const std::byte> ServerSession::Chunk::Bytes() const {
   return {};
 }
 
-ServerSession::ServerSession(store::L1Store& store, ServerCounters& counters, SessionLimits limits,
-                             MissSource* misses)
+ServerSession::ServerSession(store::L1Store& store, ServerCounters& counters, SessionLimits limits, MissSource* misses)
     : store_(store), counters_(counters), misses_(misses), limits_(limits), in_(limits.input_buffer_bytes) {
   assert(limits_.input_buffer_bytes >= wire::kRequestHeaderBytes);
   counters_.connections.fetch_add(1, std::memory_order_relaxed);
@@ -160,9 +159,7 @@ void ServerSession::HandleHeader(const RequestView& h, bool key_decoded) {
   }
   std::string key;
   switch (static_cast<Command>(h.command)) {
-    case Command::kPut:
-      HandlePut(h, key_decoded);
-      return;
+    case Command::kPut: HandlePut(h, key_decoded); return;
     case Command::kGet:
       if (CanonicalKey(h, key_decoded, &key)) {
         store::L1Store::ObjectRef o = store_.Get(key);

@@ -18,11 +18,11 @@
 #pragma once
 
 #include <array>
-#include <functional>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -33,15 +33,15 @@
 namespace lmc::protocol {
 
 // Why a request was refused. Each has a counter.
-enum class [[nodiscard]] Reject : std::uint8_t {
-  kUnknownCommand,  // closes the connection
-  kNegativeLength,  // closes the connection
-  kBadKey,          // the key is not UTF-8 or does not parse: FAIL / PUT discarded
-  kTooLarge,        // PUT above --max-object-bytes or the budget: payload discarded
-  kNoSpace,         // PUT while pinned objects hold the budget: payload discarded
-  kListTooLarge,    // LIST body above its limit: FAIL
-  kTruncated,       // EOF inside a header or payload: nothing stored
-  kCount,
+enum class [[nodiscard]] Reject : std::uint8_t{
+    kUnknownCommand,  // closes the connection
+    kNegativeLength,  // closes the connection
+    kBadKey,          // the key is not UTF-8 or does not parse: FAIL / PUT discarded
+    kTooLarge,        // PUT above --max-object-bytes or the budget: payload discarded
+    kNoSpace,         // PUT while pinned objects hold the budget: payload discarded
+    kListTooLarge,    // LIST body above its limit: FAIL
+    kTruncated,       // EOF inside a header or payload: nothing stored
+    kCount,
 };
 [[nodiscard]] std::string_view RejectName(Reject r);
 
@@ -131,9 +131,9 @@ class ServerSession {
 
   struct Chunk {
     std::array<std::byte, wire::kReplyHeaderBytes> header{};
-    std::vector<std::byte> body;         // LIST
-    store::L1Store::ObjectRef object;    // GET hit payload (pinned)
-    std::size_t size = 0;                // header (36) or body or object bytes
+    std::vector<std::byte> body;       // LIST
+    store::L1Store::ObjectRef object;  // GET hit payload (pinned)
+    std::size_t size = 0;              // header (36) or body or object bytes
     std::size_t written = 0;
     enum class Kind : std::uint8_t { kHeader, kBody, kObject } kind = Kind::kHeader;
     std::span<const std::byte> Bytes() const;

@@ -106,9 +106,9 @@ TEST(ServerSession, PutGetExistHealthList) {
   store::L1Store store({1 << 20, 1 << 20});
   Harness h(store);
   h.Feed(Cat({Request(1, "m@1@0@3039@bfloat16", "payload!"),  // PUT: no reply
-              Request(2, "m@1@0@0x3039@bfloat16"),             // same key, other spelling
-              Request(3, "m@1@0@3039@bfloat16"), Request(3, "m@1@0@ff@bfloat16"),
-              Request(5, "@0@0@0@half"), Request(4, "")}));
+              Request(2, "m@1@0@0x3039@bfloat16"),            // same key, other spelling
+              Request(3, "m@1@0@3039@bfloat16"), Request(3, "m@1@0@ff@bfloat16"), Request(5, "@0@0@0@half"),
+              Request(4, "")}));
   std::string body;
   auto r = h.NextReply(&body);
   ASSERT_TRUE(r);
@@ -157,7 +157,7 @@ TEST(ServerSession, AnL1MissWaitsForTheMissSourceAndKeepsReplyOrder) {
   h.Feed(pipelined);
   std::string key;
   ASSERT_TRUE(h.session().TakeMissRequest(&key));
-  EXPECT_EQ(key, "m@1@0@7@bfloat16");  // canonical
+  EXPECT_EQ(key, "m@1@0@7@bfloat16");               // canonical
   EXPECT_FALSE(h.session().TakeMissRequest(&key));  // once per miss
   EXPECT_FALSE(h.NextReply());                      // nothing overtakes the GET
   EXPECT_TRUE(h.session().ReadBuffer().empty());    // and no input is taken meanwhile

@@ -25,11 +25,10 @@ class AesGcmSerde final : public Serializer, public Deserializer {
  public:
   AesGcmSerde(std::vector<std::byte> master_key, int aes_bits);
   [[nodiscard]] std::uint64_t EstimateSerializedSize(const Layout& layout, SerdeError* error) const override;
-  [[nodiscard]] SerdeError Serialize(const Layout& layout, std::span<const std::byte> src,
-                                     std::span<std::byte> dst, const ObjectKey* key,
-                                     std::size_t* written) const override;
-  [[nodiscard]] SerdeError Deserialize(std::span<const std::byte> blob, const Layout& layout,
-                                       std::span<std::byte> dst, const ObjectKey* key) const override;
+  [[nodiscard]] SerdeError Serialize(const Layout& layout, std::span<const std::byte> src, std::span<std::byte> dst,
+                                     const ObjectKey* key, std::size_t* written) const override;
+  [[nodiscard]] SerdeError Deserialize(std::span<const std::byte> blob, const Layout& layout, std::span<std::byte> dst,
+                                       const ObjectKey* key) const override;
   // The object key's AES key (HKDF), exposed for tests.
   [[nodiscard]] bool DeriveKey(const std::string& cache_salt, std::vector<unsigned char>* out) const;
 

@@ -56,8 +56,8 @@ TEST(AesGcm, LayoutRoundTripAndTampering) {
     std::vector<std::byte> back(300);
     ASSERT_EQ(serde.Deserialize(blob, layout, back, &key), SerdeError::kOk);
     EXPECT_EQ(back, src);
-    for (const std::size_t at : {std::size_t{1}, std::size_t{12}, std::size_t{13}, std::size_t{200}, std::size_t{312},
-                                 std::size_t{328}}) {
+    for (const std::size_t at :
+         {std::size_t{1}, std::size_t{12}, std::size_t{13}, std::size_t{200}, std::size_t{312}, std::size_t{328}}) {
       auto bad = blob;
       bad[at] ^= std::byte{0x10};
       EXPECT_EQ(serde.Deserialize(bad, layout, back, &key), SerdeError::kAuth) << at;
@@ -81,8 +81,8 @@ TEST(AesGcm, RegistryReadsTheMasterKeyFile) {
   }
   const SerdeRegistry r = SerdeRegistry::WithBuiltins();
   std::string error;
-  auto s = r.CreateFromText(R"({"type":"aesgcm","key_provider":"hkdf","aes_bits":256,"master_key_path":")" + path + R"("})",
-                            &error);
+  auto s = r.CreateFromText(
+      R"({"type":"aesgcm","key_provider":"hkdf","aes_bits":256,"master_key_path":")" + path + R"("})", &error);
   ASSERT_TRUE(s) << error;
   std::vector<unsigned char> key;
   ASSERT_TRUE(dynamic_cast<const AesGcmSerde&>(*s->serializer).DeriveKey("", &key));
@@ -93,7 +93,8 @@ TEST(AesGcm, RegistryReadsTheMasterKeyFile) {
   // Not a regular file: refused without reading (/dev/zero would never end).
   EXPECT_FALSE(r.CreateFromText(R"({"type":"aesgcm","master_key_path":"/dev/zero"})", &error));
   EXPECT_FALSE(r.CreateFromText(R"({"type":"aesgcm","aes_bits":192,"master_key_path":")" + path + R"("})", &error));
-  EXPECT_FALSE(r.CreateFromText(R"({"type":"aesgcm","key_provider":"kms","master_key_path":")" + path + R"("})", &error));
+  EXPECT_FALSE(
+      r.CreateFromText(R"({"type":"aesgcm","key_provider":"kms","master_key_path":")" + path + R"("})", &error));
   std::remove(path.c_str());
 }
 

@@ -26,8 +26,10 @@ std::uint64_t ReadCount(int fd) {
 struct Fixture {
   std::shared_ptr<Fp8Serde> serde = std::make_shared<Fp8Serde>(Fp8Format::kE4M3FN);
   Layout layout{{{{64}, DType::kBFloat16}}};
-  std::vector<std::vector<std::byte>> src = std::vector<std::vector<std::byte>>(3, std::vector<std::byte>(128, std::byte{0x3f}));
-  std::vector<std::vector<std::byte>> dst = std::vector<std::vector<std::byte>>(3, std::vector<std::byte>(64, std::byte{0xAA}));
+  std::vector<std::vector<std::byte>> src =
+      std::vector<std::vector<std::byte>>(3, std::vector<std::byte>(128, std::byte{0x3f}));
+  std::vector<std::vector<std::byte>> dst =
+      std::vector<std::vector<std::byte>>(3, std::vector<std::byte>(64, std::byte{0xAA}));
   std::vector<std::size_t> used = std::vector<std::size_t>(3, 0);
   std::vector<SerializeItem> Batch() {
     std::vector<SerializeItem> b;
@@ -44,7 +46,7 @@ TEST(AsyncSerdeProcessor, BatchSucceedsAndSignalsAllThreeWays) {
   EXPECT_TRUE(task.done.get());
   EXPECT_EQ(ReadCount(p.serialize_event_fd()), 1u);
   EXPECT_EQ(p.QuerySerializeResult(task.id), std::optional<bool>(true));
-  EXPECT_EQ(p.QuerySerializeResult(task.id), std::nullopt);  // consume-once
+  EXPECT_EQ(p.QuerySerializeResult(task.id), std::nullopt);       // consume-once
   for (std::size_t i = 0; i < 3; ++i) EXPECT_EQ(f.used[i], 64u);  // the exact size, as set_used_size
   std::vector<std::byte> back(128);
   const auto load = p.SubmitDeserialize({{f.dst[0], &f.layout, back, nullptr}});
@@ -66,8 +68,8 @@ TEST(AsyncSerdeProcessor, OneFailingObjectFailsTheWholeTask) {
   const auto task = p.SubmitSerialize(batch);
   EXPECT_FALSE(task.done.get());
   EXPECT_EQ(p.QuerySerializeResult(task.id), std::optional<bool>(false));
-  EXPECT_EQ(f.used[0], 64u);  // transformed before the failure: not rolled back
-  EXPECT_EQ(f.used[1], 0u);   // never set on failure
+  EXPECT_EQ(f.used[0], 64u);                                         // transformed before the failure: not rolled back
+  EXPECT_EQ(f.used[1], 0u);                                          // never set on failure
   EXPECT_EQ(f.dst[2], std::vector<std::byte>(64, std::byte{0xAA}));  // the walk stopped
   EXPECT_EQ(p.QuerySerializeResult(12345), std::nullopt);            // unknown id
 }
@@ -167,12 +169,13 @@ TEST(AsyncSerdeProcessor, ConcurrentClosesAreSafe) {
     std::condition_variable cv;
     int returned = 0;
     std::vector<std::thread> closers;
-    for (int i = 0; i < kClosers; ++i) closers.emplace_back([&] {
-      p->Close();
-      std::lock_guard lock(mu);
-      ++returned;
-      cv.notify_all();
-    });
+    for (int i = 0; i < kClosers; ++i)
+      closers.emplace_back([&] {
+        p->Close();
+        std::lock_guard lock(mu);
+        ++returned;
+        cv.notify_all();
+      });
     {
       // The closers that lose the race come back at once; wait (bounded) for
       // one, so that a Close() that did not wait for the batches would

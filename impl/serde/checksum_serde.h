@@ -15,11 +15,10 @@ inline constexpr std::size_t kChecksumHeaderBytes = 17;
 class ChecksumSerde final : public Serializer, public Deserializer {
  public:
   [[nodiscard]] std::uint64_t EstimateSerializedSize(const Layout& layout, SerdeError* error) const override;
-  [[nodiscard]] SerdeError Serialize(const Layout& layout, std::span<const std::byte> src,
-                                     std::span<std::byte> dst, const ObjectKey* key,
-                                     std::size_t* written) const override;
-  [[nodiscard]] SerdeError Deserialize(std::span<const std::byte> blob, const Layout& layout,
-                                       std::span<std::byte> dst, const ObjectKey* key) const override;
+  [[nodiscard]] SerdeError Serialize(const Layout& layout, std::span<const std::byte> src, std::span<std::byte> dst,
+                                     const ObjectKey* key, std::size_t* written) const override;
+  [[nodiscard]] SerdeError Deserialize(std::span<const std::byte> blob, const Layout& layout, std::span<std::byte> dst,
+                                       const ObjectKey* key) const override;
 };
 
 }  // namespace lmc::serde

@@ -19,11 +19,11 @@ float FromBits(std::uint32_t u) {
 
 // Parameters of one fp8 format as seen from float32's bit pattern.
 struct Format {
-  int mantissa_bits;          // 3 or 2
-  int bias;                   // 7 or 15
-  std::uint32_t overflow_at;  // |x| bits at or above this: the overflow code
-  std::uint8_t overflow_code; // NaN (e4m3fn) or inf (e5m2), before the sign
-  float subnormal_scale;      // 1 / smallest subnormal
+  int mantissa_bits;           // 3 or 2
+  int bias;                    // 7 or 15
+  std::uint32_t overflow_at;   // |x| bits at or above this: the overflow code
+  std::uint8_t overflow_code;  // NaN (e4m3fn) or inf (e5m2), before the sign
+  float subnormal_scale;       // 1 / smallest subnormal
 };
 
 constexpr Format kE4M3{3, 7, 0x43E80001u /* just above 464 */, 0x7F, 512.0f};
@@ -36,7 +36,7 @@ std::uint8_t FloatToFp8(float x, Fp8Format fmt) {
   const std::uint32_t u = Bits(x);
   const auto sign = static_cast<std::uint8_t>((u >> 24) & 0x80);
   const std::uint32_t a = u & 0x7FFFFFFFu;
-  if (a > 0x7F800000u) return static_cast<std::uint8_t>(0x7F | sign);     // NaN keeps its sign
+  if (a > 0x7F800000u) return static_cast<std::uint8_t>(0x7F | sign);  // NaN keeps its sign
   if (a >= f.overflow_at) return static_cast<std::uint8_t>(f.overflow_code | sign);
   // Smallest normal of the format: exponent field 1.
   const std::uint32_t min_normal = static_cast<std::uint32_t>(127 - f.bias + 1) << 23;
@@ -61,14 +61,16 @@ float Fp8ToFloat(std::uint8_t code, Fp8Format fmt) {
   if (fmt == Fp8Format::kE4M3FN) {
     if (body == 0x7F) return negative ? -std::nanf("") : std::nanf("");
     const unsigned e = body >> 3, m = body & 7u;
-    v = e == 0 ? std::ldexp(static_cast<float>(m), -9) : std::ldexp(1.0f + static_cast<float>(m) / 8.0f, static_cast<int>(e) - 7);
+    v = e == 0 ? std::ldexp(static_cast<float>(m), -9)
+               : std::ldexp(1.0f + static_cast<float>(m) / 8.0f, static_cast<int>(e) - 7);
   } else {
     const unsigned e = body >> 2, m = body & 3u;
     if (e == 31) {
       if (m == 0) return negative ? -INFINITY : INFINITY;
       return negative ? -std::nanf("") : std::nanf("");
     }
-    v = e == 0 ? std::ldexp(static_cast<float>(m), -16) : std::ldexp(1.0f + static_cast<float>(m) / 4.0f, static_cast<int>(e) - 15);
+    v = e == 0 ? std::ldexp(static_cast<float>(m), -16)
+               : std::ldexp(1.0f + static_cast<float>(m) / 4.0f, static_cast<int>(e) - 15);
   }
   return negative ? -v : v;
 }

@@ -55,14 +55,14 @@ template <Fp8Format F>
 struct P;
 template <>
 struct P<Fp8Format::kE4M3FN> {
-  static constexpr int kDrop = 20;                       // 23 - 3 mantissa bits
-  static constexpr std::uint32_t kMinNormal = 121u << 23; // 2^-6
+  static constexpr int kDrop = 20;                         // 23 - 3 mantissa bits
+  static constexpr std::uint32_t kMinNormal = 121u << 23;  // 2^-6
   static constexpr std::uint32_t kOverflowAt = 0x43E80001u;
   static constexpr std::uint32_t kOverflowCode = 0x7F;
   static constexpr std::uint32_t kRebias = 120u << 3;
-  static constexpr float kSubScale = 512.0f;             // 2^9
+  static constexpr float kSubScale = 512.0f;  // 2^9
   static constexpr float kSubUnit = 1.0f / 512.0f;
-  static constexpr std::uint32_t kSubBelow = 8;          // codes below: subnormal
+  static constexpr std::uint32_t kSubBelow = 8;  // codes below: subnormal
 };
 template <>
 struct P<Fp8Format::kE5M2> {
@@ -71,7 +71,7 @@ struct P<Fp8Format::kE5M2> {
   static constexpr std::uint32_t kOverflowAt = 0x47700000u;
   static constexpr std::uint32_t kOverflowCode = 0x7C;
   static constexpr std::uint32_t kRebias = 112u << 2;
-  static constexpr float kSubScale = 65536.0f;             // 2^16
+  static constexpr float kSubScale = 65536.0f;  // 2^16
   static constexpr float kSubUnit = 1.0f / 65536.0f;
   static constexpr std::uint32_t kSubBelow = 4;
 };
@@ -105,7 +105,8 @@ LMC_AVX2 inline __m256i EncodeLanes8(__m256i u) {
 LMC_AVX2 inline void Store8Bytes(std::uint8_t* dst, __m256i code) {
   const __m256i pick = _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,  //
                                         0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
-  const __m256i packed = _mm256_permutevar8x32_epi32(_mm256_shuffle_epi8(code, pick), _mm256_setr_epi32(0, 4, 0, 0, 0, 0, 0, 0));
+  const __m256i packed =
+      _mm256_permutevar8x32_epi32(_mm256_shuffle_epi8(code, pick), _mm256_setr_epi32(0, 4, 0, 0, 0, 0, 0, 0));
   _mm_storel_epi64(reinterpret_cast<__m128i*>(dst), _mm256_castsi256_si128(packed));
 }
 
@@ -141,8 +142,8 @@ LMC_AVX2 inline __m256i DecodeLanes8(__m256i c) {
   } else {
     const __m256i special = _mm256_cmpgt_epi32(body, _mm256_set1_epi32(0x7B));
     const __m256i inf = _mm256_cmpeq_epi32(body, _mm256_set1_epi32(0x7C));
-    bits = _mm256_blendv_epi8(bits, _mm256_blendv_epi8(_mm256_set1_epi32(0x7FC00000), _mm256_set1_epi32(0x7F800000), inf),
-                              special);
+    bits = _mm256_blendv_epi8(
+        bits, _mm256_blendv_epi8(_mm256_set1_epi32(0x7FC00000), _mm256_set1_epi32(0x7F800000), inf), special);
   }
   return _mm256_or_si256(bits, sign);
 }
@@ -151,7 +152,8 @@ template <Fp8Format F>
 LMC_AVX2 void DecodeAvx2T(const std::uint8_t* src, DType to, std::byte* dst, std::size_t n) {
   std::size_t i = 0;
   for (; i + 8 <= n; i += 8) {
-    const __m256i bits = DecodeLanes8<F>(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(src + i))));
+    const __m256i bits =
+        DecodeLanes8<F>(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(src + i))));
     if (to == DType::kFloat32) {
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 4 * i), bits);
     } else if (to == DType::kBFloat16) {
@@ -198,7 +200,8 @@ LMC_AVX512 inline __m512i EncodeLanes16(__m512i u) {
   __m512i code = _mm512_mask_blend_epi32(_mm512_cmpge_epu32_mask(a, _mm512_set1_epi32(K::kMinNormal)), sub, normal);
   code = _mm512_mask_mov_epi32(code, _mm512_cmpge_epu32_mask(a, _mm512_set1_epi32(static_cast<int>(K::kOverflowAt))),
                                _mm512_set1_epi32(K::kOverflowCode));
-  code = _mm512_mask_mov_epi32(code, _mm512_cmpgt_epu32_mask(a, _mm512_set1_epi32(0x7F800000)), _mm512_set1_epi32(0x7F));
+  code =
+      _mm512_mask_mov_epi32(code, _mm512_cmpgt_epu32_mask(a, _mm512_set1_epi32(0x7F800000)), _mm512_set1_epi32(0x7F));
   return _mm512_or_si512(code, sign);
 }
 
@@ -217,7 +220,8 @@ LMC_AVX512 inline __m512i EncodeBf16Lanes32(__m512i b) {
   const __m512i a = _mm512_and_si512(b, _mm512_set1_epi16(0x7FFF));
   const __m512i lsb = _mm512_and_si512(_mm512_srli_epi16(a, kDrop), one);
   const __m512i rounded = _mm512_add_epi16(_mm512_add_epi16(a, _mm512_set1_epi16((1 << (kDrop - 1)) - 1)), lsb);
-  const __m512i normal = _mm512_sub_epi16(_mm512_srli_epi16(rounded, kDrop), _mm512_set1_epi16(static_cast<short>(K::kRebias)));
+  const __m512i normal =
+      _mm512_sub_epi16(_mm512_srli_epi16(rounded, kDrop), _mm512_set1_epi16(static_cast<short>(K::kRebias)));
   // Subnormal: the significand with its hidden bit, shifted right by
   // gap - exponent and rounded to nearest even the same way. Lanes whose
   // shift is 16 or more (tiny values, and bf16 zeros and subnormals, whose
@@ -228,7 +232,8 @@ LMC_AVX512 inline __m512i EncodeBf16Lanes32(__m512i b) {
   const __m512i kept_lsb = _mm512_and_si512(_mm512_srlv_epi16(sig, shift), one);
   const __m512i half_minus_one = _mm512_sub_epi16(_mm512_sllv_epi16(one, _mm512_subs_epu16(shift, one)), one);
   const __m512i sub = _mm512_srlv_epi16(_mm512_add_epi16(_mm512_add_epi16(sig, half_minus_one), kept_lsb), shift);
-  __m512i code = _mm512_mask_blend_epi16(_mm512_cmpge_epu16_mask(a, _mm512_set1_epi16(static_cast<short>(K::kMinNormal >> 16))), sub, normal);
+  __m512i code = _mm512_mask_blend_epi16(
+      _mm512_cmpge_epu16_mask(a, _mm512_set1_epi16(static_cast<short>(K::kMinNormal >> 16))), sub, normal);
   if constexpr (F == Fp8Format::kE4M3FN) {
     // Overflow and NaN both give 0x7F: one compare (NaN patterns are above
     // the threshold; its float form's low half is 1, so "> 0x43E8").
@@ -255,7 +260,8 @@ LMC_AVX512 void EncodeAvx512T(DType from, const std::byte* src, std::uint8_t* ds
     }
     for (; i < n; i += 32) {
       const __mmask32 m = TailMask32(n - i);
-      _mm256_mask_storeu_epi8(dst + i, m, _mm512_cvtepi16_epi8(EncodeBf16Lanes32<F>(_mm512_maskz_loadu_epi16(m, src + 2 * i))));
+      _mm256_mask_storeu_epi8(dst + i, m,
+                              _mm512_cvtepi16_epi8(EncodeBf16Lanes32<F>(_mm512_maskz_loadu_epi16(m, src + 2 * i))));
     }
     return;
   }
@@ -282,10 +288,13 @@ LMC_AVX512 inline __m512i DecodeLanes16(__m512i c) {
   const __m512i sub = _mm512_castps_si512(_mm512_mul_ps(_mm512_cvtepi32_ps(body), _mm512_set1_ps(K::kSubUnit)));
   __m512i bits = _mm512_mask_blend_epi32(_mm512_cmplt_epu32_mask(body, _mm512_set1_epi32(K::kSubBelow)), normal, sub);
   if constexpr (F == Fp8Format::kE4M3FN) {
-    bits = _mm512_mask_mov_epi32(bits, _mm512_cmpeq_epu32_mask(body, _mm512_set1_epi32(0x7F)), _mm512_set1_epi32(0x7FC00000));
+    bits = _mm512_mask_mov_epi32(bits, _mm512_cmpeq_epu32_mask(body, _mm512_set1_epi32(0x7F)),
+                                 _mm512_set1_epi32(0x7FC00000));
   } else {
-    bits = _mm512_mask_mov_epi32(bits, _mm512_cmpgt_epu32_mask(body, _mm512_set1_epi32(0x7C)), _mm512_set1_epi32(0x7FC00000));
-    bits = _mm512_mask_mov_epi32(bits, _mm512_cmpeq_epu32_mask(body, _mm512_set1_epi32(0x7C)), _mm512_set1_epi32(0x7F800000));
+    bits = _mm512_mask_mov_epi32(bits, _mm512_cmpgt_epu32_mask(body, _mm512_set1_epi32(0x7C)),
+                                 _mm512_set1_epi32(0x7FC00000));
+    bits = _mm512_mask_mov_epi32(bits, _mm512_cmpeq_epu32_mask(body, _mm512_set1_epi32(0x7C)),
+                                 _mm512_set1_epi32(0x7F800000));
   }
   return _mm512_or_si512(bits, sign);
 }
@@ -309,10 +318,13 @@ LMC_AVX512 inline __m512i DecodeBf16Lanes32(__m256i codes) {
   const __m512i sub = _mm512_permutexvar_epi16(body, _mm512_loadu_si512(kSubTable.data()));
   __m512i bits = _mm512_mask_blend_epi16(_mm512_cmplt_epu16_mask(body, _mm512_set1_epi16(K::kSubBelow)), normal, sub);
   if constexpr (F == Fp8Format::kE4M3FN) {
-    bits = _mm512_mask_mov_epi16(bits, _mm512_cmpeq_epu16_mask(body, _mm512_set1_epi16(0x7F)), _mm512_set1_epi16(0x7FC0));
+    bits =
+        _mm512_mask_mov_epi16(bits, _mm512_cmpeq_epu16_mask(body, _mm512_set1_epi16(0x7F)), _mm512_set1_epi16(0x7FC0));
   } else {
-    bits = _mm512_mask_mov_epi16(bits, _mm512_cmpgt_epu16_mask(body, _mm512_set1_epi16(0x7C)), _mm512_set1_epi16(0x7FC0));
-    bits = _mm512_mask_mov_epi16(bits, _mm512_cmpeq_epu16_mask(body, _mm512_set1_epi16(0x7C)), _mm512_set1_epi16(0x7F80));
+    bits =
+        _mm512_mask_mov_epi16(bits, _mm512_cmpgt_epu16_mask(body, _mm512_set1_epi16(0x7C)), _mm512_set1_epi16(0x7FC0));
+    bits =
+        _mm512_mask_mov_epi16(bits, _mm512_cmpeq_epu16_mask(body, _mm512_set1_epi16(0x7C)), _mm512_set1_epi16(0x7F80));
   }
   return _mm512_or_si512(bits, sign);
 }
@@ -334,8 +346,8 @@ LMC_AVX512 void DecodeAvx512T(const std::uint8_t* src, DType to, std::byte* dst,
     } else if (to == DType::kBFloat16) {
       _mm256_mask_storeu_epi16(dst + 2 * i, m, _mm512_cvtepi32_epi16(_mm512_srli_epi32(bits, 16)));
     } else {
-      _mm256_mask_storeu_epi16(dst + 2 * i, m,
-                               _mm512_cvtps_ph(_mm512_castsi512_ps(bits), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+      _mm256_mask_storeu_epi16(
+          dst + 2 * i, m, _mm512_cvtps_ph(_mm512_castsi512_ps(bits), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
     }
   }
 }

@@ -176,12 +176,12 @@ TEST(Fp8Reference, AgreesWithTheStatedEdges) {
   EXPECT_EQ(CodeValue(0x7B, Def(kE5)), 57344.0);
   EXPECT_EQ(CodeValue(0x01, Def(kE4)), std::ldexp(1.0, -9));
   EXPECT_EQ(CodeValue(0x01, Def(kE5)), std::ldexp(1.0, -16));
-  EXPECT_EQ(RefEncode(464.0, false, kE4), 0x7E);   // the tie goes to the even code
-  EXPECT_EQ(RefEncode(464.5, false, kE4), 0x7F);   // past it: NaN, not 448
+  EXPECT_EQ(RefEncode(464.0, false, kE4), 0x7E);  // the tie goes to the even code
+  EXPECT_EQ(RefEncode(464.5, false, kE4), 0x7F);  // past it: NaN, not 448
   EXPECT_EQ(RefEncode(-inf, false, kE4), 0xFF);
   EXPECT_EQ(RefEncode(61440.0, false, kE5), 0x7C);  // the tie goes to infinity (even)
   EXPECT_EQ(RefEncode(57345.0, false, kE5), 0x7B);
-  EXPECT_EQ(RefEncode(1.0625, false, kE4), 0x38);   // tie between 1 and 1.125: even
+  EXPECT_EQ(RefEncode(1.0625, false, kE4), 0x38);  // tie between 1 and 1.125: even
   EXPECT_EQ(RefEncode(1.1875, false, kE4), 0x3A);
   EXPECT_EQ(RefEncode(-std::ldexp(1.0, -11), false, kE4), 0x80);
   EXPECT_EQ(RefEncode(std::ldexp(1.5, -10), false, kE4), 0x01);

@@ -20,11 +20,10 @@ class Fp8Serde final : public Serializer, public Deserializer {
   explicit Fp8Serde(Fp8Format format) : format_(format) {}
   [[nodiscard]] std::uint64_t EstimateSerializedSize(const Layout& layout, SerdeError* error) const override;
   bool FixedSize() const override { return true; }
-  [[nodiscard]] SerdeError Serialize(const Layout& layout, std::span<const std::byte> src,
-                                     std::span<std::byte> dst, const ObjectKey* key,
-                                     std::size_t* written) const override;
-  [[nodiscard]] SerdeError Deserialize(std::span<const std::byte> blob, const Layout& layout,
-                                       std::span<std::byte> dst, const ObjectKey* key) const override;
+  [[nodiscard]] SerdeError Serialize(const Layout& layout, std::span<const std::byte> src, std::span<std::byte> dst,
+                                     const ObjectKey* key, std::size_t* written) const override;
+  [[nodiscard]] SerdeError Deserialize(std::span<const std::byte> blob, const Layout& layout, std::span<std::byte> dst,
+                                       const ObjectKey* key) const override;
   Fp8Format format() const { return format_; }
 
  private:

@@ -139,8 +139,8 @@ TEST(SerdeRegistry, ConfigRules) {
 TEST(SerdeRegistry, DuplicateNamesAreRefused) {
   SerdeRegistry r = SerdeRegistry::WithBuiltins();
   std::string error;
-  EXPECT_FALSE(r.Register("fp8", [](const nlohmann::json&, std::string*) { return std::optional<SerdeInstance>(); },
-                          &error));
+  EXPECT_FALSE(r.Register(
+      "fp8", [](const nlohmann::json&, std::string*) { return std::optional<SerdeInstance>(); }, &error));
   EXPECT_NE(error.find("already registered"), std::string::npos);
 }
 

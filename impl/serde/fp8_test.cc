@@ -23,12 +23,28 @@ TEST(Fp8, EdgeValuesMatchTorch) {
     int want;
   };
   const Case cases[] = {
-      {kE4, 448.0f, 0x7e},     {kE4, 449.0f, 0x7e},      {kE4, 464.0f, 0x7e},    {kE4, 464.5f, 0x7f},
-      {kE4, 479.9f, 0x7f},     {kE4, 480.0f, 0x7f},      {kE4, 1e6f, 0x7f},      {kE4, inf, 0x7f},
-      {kE4, -inf, 0xff},       {kE4, -nan, 0xff},        {kE4, nan, 0x7f},       {kE4, -0.0f, 0x80},
-      {kE4, std::ldexp(1.0f, -10), 0x00}, {kE4, 1.5f * std::ldexp(1.0f, -10), 0x01},
-      {kE4, 1.0625f, 0x38},    {kE4, 1.1875f, 0x3a},     {kE5, 57345.0f, 0x7b},  {kE5, 61440.0f, 0x7c},
-      {kE5, inf, 0x7c},        {kE5, -inf, 0xfc},        {kE5, -nan, 0xff},      {kE5, std::ldexp(1.0f, -17), 0x00},
+      {kE4, 448.0f, 0x7e},
+      {kE4, 449.0f, 0x7e},
+      {kE4, 464.0f, 0x7e},
+      {kE4, 464.5f, 0x7f},
+      {kE4, 479.9f, 0x7f},
+      {kE4, 480.0f, 0x7f},
+      {kE4, 1e6f, 0x7f},
+      {kE4, inf, 0x7f},
+      {kE4, -inf, 0xff},
+      {kE4, -nan, 0xff},
+      {kE4, nan, 0x7f},
+      {kE4, -0.0f, 0x80},
+      {kE4, std::ldexp(1.0f, -10), 0x00},
+      {kE4, 1.5f * std::ldexp(1.0f, -10), 0x01},
+      {kE4, 1.0625f, 0x38},
+      {kE4, 1.1875f, 0x3a},
+      {kE5, 57345.0f, 0x7b},
+      {kE5, 61440.0f, 0x7c},
+      {kE5, inf, 0x7c},
+      {kE5, -inf, 0xfc},
+      {kE5, -nan, 0xff},
+      {kE5, std::ldexp(1.0f, -17), 0x00},
       {kE4, -std::ldexp(1.0f, -11), 0x80},  // a negative value that rounds to zero keeps its sign
   };
   for (const Case& c : cases) {
@@ -57,7 +73,8 @@ TEST(Fp8, EveryFiniteCodeRoundTripsExactly) {
 TEST(Fp8, NaNCodesDecodeToNaNWithTheirSign) {
   EXPECT_TRUE(std::isnan(Fp8ToFloat(0x7f, kE4)));
   EXPECT_TRUE(std::signbit(Fp8ToFloat(0xff, kE4)));
-  for (int code : {0x7d, 0x7e, 0x7f, 0xfd, 0xfe, 0xff}) EXPECT_TRUE(std::isnan(Fp8ToFloat(static_cast<std::uint8_t>(code), kE5)));
+  for (int code : {0x7d, 0x7e, 0x7f, 0xfd, 0xfe, 0xff})
+    EXPECT_TRUE(std::isnan(Fp8ToFloat(static_cast<std::uint8_t>(code), kE5)));
   EXPECT_EQ(FloatToBFloat16Exact(Fp8ToFloat(0xff, kE4)), 0xFFC0);
   EXPECT_EQ(FloatToHalfExact(Fp8ToFloat(0x7f, kE4)), 0x7E00);
 }

@@ -111,7 +111,8 @@ namespace {
 
 // 16 elements per step: each 128-bit half gathers its low bytes then its
 // high bytes, and a qword permute puts all low bytes before all high ones.
-__attribute__((target("avx2"))) std::size_t SplitAvx2(const std::byte* in, std::byte* lo, std::byte* hi, std::size_t n) {
+__attribute__((target("avx2"))) std::size_t SplitAvx2(const std::byte* in, std::byte* lo, std::byte* hi,
+                                                      std::size_t n) {
   const __m256i gather = _mm256_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15,  //
                                           0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
   std::size_t i = 0;
@@ -299,7 +300,8 @@ SerdeError LosslessSerde::Deserialize(std::span<const std::byte> blob, const Lay
       XXH3_64bits_update(t.hash, chunk.data(), chunk.size());
     in = in.subspan(4 + std::size_t{n});
   }
-  if (!in.empty() || XXH3_64bits_digest(t.hash) != base::LoadLe<std::uint64_t>(blob.data() + 24)) return SerdeError::kCorrupt;
+  if (!in.empty() || XXH3_64bits_digest(t.hash) != base::LoadLe<std::uint64_t>(blob.data() + 24))
+    return SerdeError::kCorrupt;
   return SerdeError::kOk;
 }
 

@@ -43,11 +43,10 @@ class LosslessSerde final : public Serializer, public Deserializer {
  public:
   explicit LosslessSerde(LosslessOptions options) : options_(options) {}
   [[nodiscard]] std::uint64_t EstimateSerializedSize(const Layout& layout, SerdeError* error) const override;
-  [[nodiscard]] SerdeError Serialize(const Layout& layout, std::span<const std::byte> src,
-                                     std::span<std::byte> dst, const ObjectKey* key,
-                                     std::size_t* written) const override;
-  [[nodiscard]] SerdeError Deserialize(std::span<const std::byte> blob, const Layout& layout,
-                                       std::span<std::byte> dst, const ObjectKey* key) const override;
+  [[nodiscard]] SerdeError Serialize(const Layout& layout, std::span<const std::byte> src, std::span<std::byte> dst,
+                                     const ObjectKey* key, std::size_t* written) const override;
+  [[nodiscard]] SerdeError Deserialize(std::span<const std::byte> blob, const Layout& layout, std::span<std::byte> dst,
+                                       const ObjectKey* key) const override;
   const LosslessOptions& options() const { return options_; }
 
  private:

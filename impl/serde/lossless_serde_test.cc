@@ -88,8 +88,9 @@ TEST_P(LosslessCorruption, EveryFlippedByteAndEveryTruncationIsDetected) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Codecs, LosslessCorruption,
-                         testing::Values(LosslessOptions{Codec::kZstd, 3, false}, LosslessOptions{Codec::kZstd, 3, true},
-                                         LosslessOptions{Codec::kLz4, 0, false}, LosslessOptions{Codec::kLz4, 9, true}));
+                         testing::Values(LosslessOptions{Codec::kZstd, 3, false},
+                                         LosslessOptions{Codec::kZstd, 3, true}, LosslessOptions{Codec::kLz4, 0, false},
+                                         LosslessOptions{Codec::kLz4, 9, true}));
 
 TEST(Lossless, ObjectsOfManyChunksRoundTripAndEveryChunkIsChecked) {
   // 2.5 chunks: two full chunks and a shorter last one.
@@ -129,7 +130,8 @@ TEST(Lossless, ObjectsOfManyChunksRoundTripAndEveryChunkIsChecked) {
 TEST(Lossless, AnotherConfigurationIsDetectedNotDecoded) {
   const Layout layout{{{{256}, DType::kFloat16}}};
   const auto src = KvLikeBytes(512, 3);
-  const LosslessSerde zstd({Codec::kZstd, 3, false}), zstd_planes({Codec::kZstd, 3, true}), lz4({Codec::kLz4, 0, false});
+  const LosslessSerde zstd({Codec::kZstd, 3, false}), zstd_planes({Codec::kZstd, 3, true}),
+      lz4({Codec::kLz4, 0, false});
   SerdeError e;
   std::vector<std::byte> blob(zstd.EstimateSerializedSize(layout, &e)), back(512);
   std::size_t written = 0;
@@ -163,7 +165,8 @@ TEST(Checksum, LmcacheLayout) {
   EXPECT_EQ(blob[0], std::byte{1});
   for (std::size_t i = 0; i < 8; ++i) EXPECT_EQ(blob[1 + i], static_cast<std::byte>(i + 1));
   const std::uint64_t h = XXH3_64bits(src.data(), src.size());
-  for (std::size_t i = 0; i < 8; ++i) EXPECT_EQ(blob[9 + i], static_cast<std::byte>(h >> (56 - 8 * i))) << i;  // big-endian
+  for (std::size_t i = 0; i < 8; ++i)
+    EXPECT_EQ(blob[9 + i], static_cast<std::byte>(h >> (56 - 8 * i))) << i;  // big-endian
   EXPECT_EQ(std::memcmp(blob.data() + 17, src.data(), 5), 0);
 
   std::vector<std::byte> back(5);

@@ -164,7 +164,8 @@ SerdeFactory MakeAesGcm(std::string type) {
       raw.resize(static_cast<std::size_t>(std::max<std::streamsize>(file.gcount(), 0)));
     }
     if (raw.size() < 16 || raw.size() > 4096) {
-      *error = "serde '" + type + "': cannot read a master key of 16 to 4096 bytes from '" + path->get<std::string>() + "'";
+      *error =
+          "serde '" + type + "': cannot read a master key of 16 to 4096 bytes from '" + path->get<std::string>() + "'";
       return std::nullopt;
     }
     std::vector<std::byte> key(raw.size());

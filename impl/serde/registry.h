@@ -39,8 +39,7 @@ class SerdeRegistry {
   // `config` is the "serde" object.
   [[nodiscard]] std::optional<SerdeInstance> Create(const nlohmann::json& config, std::string* error) const;
   // The same from JSON text (never throws on bad text).
-  [[nodiscard]] std::optional<SerdeInstance> CreateFromText(const std::string& text,
-                                                            std::string* error) const;
+  [[nodiscard]] std::optional<SerdeInstance> CreateFromText(const std::string& text, std::string* error) const;
 
  private:
   std::map<std::string, SerdeFactory> factories_;

@@ -16,15 +16,15 @@
 
 namespace lmc::serde {
 
-enum class [[nodiscard]] SerdeError : std::uint8_t {
-  kOk = 0,
-  kBadLayout,     // the layout is empty, overflows, or has a dtype the serde cannot take
-  kSizeMismatch,  // the source bytes do not match the layout
-  kTooSmall,      // the destination cannot hold the result
-  kCorrupt,       // the blob is truncated, has a wrong header or fails its check
-  kWrongSerde,    // the blob was written by another serde or configuration
-  kWrongKey,      // the blob belongs to another key (checksum fingerprint)
-  kAuth,          // authentication failed (AES-GCM tag): tampered or wrong key
+enum class [[nodiscard]] SerdeError : std::uint8_t{
+    kOk = 0,
+    kBadLayout,     // the layout is empty, overflows, or has a dtype the serde cannot take
+    kSizeMismatch,  // the source bytes do not match the layout
+    kTooSmall,      // the destination cannot hold the result
+    kCorrupt,       // the blob is truncated, has a wrong header or fails its check
+    kWrongSerde,    // the blob was written by another serde or configuration
+    kWrongKey,      // the blob belongs to another key (checksum fingerprint)
+    kAuth,          // authentication failed (AES-GCM tag): tampered or wrong key
 };
 [[nodiscard]] std::string_view SerdeErrorName(SerdeError e);
 
@@ -43,8 +43,7 @@ class Serializer {
   virtual ~Serializer() = default;
   // A true upper bound on Serialize's output for any object of `layout`,
   // depending on the layout only; 0 with *error set if the layout is refused.
-  [[nodiscard]] virtual std::uint64_t EstimateSerializedSize(const Layout& layout,
-                                                             SerdeError* error) const = 0;
+  [[nodiscard]] virtual std::uint64_t EstimateSerializedSize(const Layout& layout, SerdeError* error) const = 0;
   // Writes the blob of `src` (the groups' bytes back to back, each in its
   // dtype) into `dst`; sets *written. `key` may be null for serdes that do
   // not use it.

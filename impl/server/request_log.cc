@@ -48,18 +48,12 @@ void AppendShape(std::string* out, const wire::Shape& shape) {
 
 std::string CommandName(std::int32_t command) {
   switch (command) {
-    case static_cast<std::int32_t>(wire::Command::kPut):
-      return "PUT";
-    case static_cast<std::int32_t>(wire::Command::kGet):
-      return "GET";
-    case static_cast<std::int32_t>(wire::Command::kExist):
-      return "EXIST";
-    case static_cast<std::int32_t>(wire::Command::kList):
-      return "LIST";
-    case static_cast<std::int32_t>(wire::Command::kHealth):
-      return "HEALTH";
-    default:
-      return "command=" + std::to_string(command);
+    case static_cast<std::int32_t>(wire::Command::kPut): return "PUT";
+    case static_cast<std::int32_t>(wire::Command::kGet): return "GET";
+    case static_cast<std::int32_t>(wire::Command::kExist): return "EXIST";
+    case static_cast<std::int32_t>(wire::Command::kList): return "LIST";
+    case static_cast<std::int32_t>(wire::Command::kHealth): return "HEALTH";
+    default: return "command=" + std::to_string(command);
   }
 }
 
@@ -67,8 +61,8 @@ std::string DescribeRequestHeader(std::span<const std::byte, wire::kRequestHeade
   wire::RequestView h;
   const wire::WireError e = wire::DecodeRequestView(bytes, &h);
   std::string out = CommandName(h.command);
-  out += " length=" + std::to_string(h.length) + " fmt=" + std::to_string(h.fmt) +
-         " dtype=" + std::to_string(h.dtype) + " location=" + std::to_string(h.location) + " ";
+  out += " length=" + std::to_string(h.length) + " fmt=" + std::to_string(h.fmt) + " dtype=" + std::to_string(h.dtype) +
+         " location=" + std::to_string(h.location) + " ";
   AppendShape(&out, h.shape);
   if (e == wire::WireError::kOk) {
     out += " key=\"";
@@ -114,14 +108,11 @@ void RequestLog::Write(std::string_view line) {
   sink_(line);
 }
 
-ConnectionTrace::ConnectionTrace(std::shared_ptr<RequestLog> log, std::uint64_t id)
-    : log_(std::move(log)), id_(id) {
+ConnectionTrace::ConnectionTrace(std::shared_ptr<RequestLog> log, std::uint64_t id) : log_(std::move(log)), id_(id) {
   Line("open");
 }
 
-void ConnectionTrace::Line(const std::string& text) {
-  log_->Write("conn=" + std::to_string(id_) + " " + text);
-}
+void ConnectionTrace::Line(const std::string& text) { log_->Write("conn=" + std::to_string(id_) + " " + text); }
 
 void ConnectionTrace::OnReceived(std::span<const std::byte> bytes) {
   while (!bytes.empty()) {
@@ -130,8 +121,8 @@ void ConnectionTrace::OnReceived(std::span<const std::byte> bytes) {
       return;
     }
     if (payload_left_ > 0) {
-      const std::size_t take = static_cast<std::size_t>(
-          std::min<std::int64_t>(payload_left_, static_cast<std::int64_t>(bytes.size())));
+      const std::size_t take =
+          static_cast<std::size_t>(std::min<std::int64_t>(payload_left_, static_cast<std::int64_t>(bytes.size())));
       payload_left_ -= static_cast<std::int64_t>(take);
       bytes = bytes.subspan(take);
       continue;
@@ -163,9 +154,7 @@ void ConnectionTrace::OnRequestHeader() {
     case wire::Command::kGet:
     case wire::Command::kExist:
     case wire::Command::kList:
-    case wire::Command::kHealth:
-      owed_.push_back(h.command);
-      break;
+    case wire::Command::kHealth: owed_.push_back(h.command); break;
     default:
       text += " (unknown command: the connection closes)";
       input_stopped_ = true;
@@ -215,8 +204,7 @@ void ConnectionTrace::OnReplyHeader() {
 void ConnectionTrace::OnReadEnd(std::string_view error) {
   std::string text = error.empty() ? "recv eof" : "recv error " + std::string(error);
   if (input_stopped_) {
-    if (ignored_bytes_ > 0)
-      text += " (" + std::to_string(ignored_bytes_) + " bytes after the last request ignored)";
+    if (ignored_bytes_ > 0) text += " (" + std::to_string(ignored_bytes_) + " bytes after the last request ignored)";
   } else if (payload_left_ > 0) {
     text += " inside a PUT payload: " + std::to_string(payload_length_ - payload_left_) + " of " +
             std::to_string(payload_length_) + " bytes arrived; nothing is stored";

@@ -43,8 +43,7 @@ void Append(std::vector<std::byte>* to, const std::vector<std::byte>& more) {
 
 struct Captured {
   std::vector<std::string> lines;
-  std::shared_ptr<RequestLog> log =
-      std::make_shared<RequestLog>([this](std::string_view l) { lines.emplace_back(l); });
+  std::shared_ptr<RequestLog> log = std::make_shared<RequestLog>([this](std::string_view l) { lines.emplace_back(l); });
 };
 
 TEST(RequestLog, LinesForPutGetExistInAnyChunking) {
@@ -101,8 +100,7 @@ TEST(RequestLog, TruncatedPutAndHeaderAreExplained) {
     const std::vector<std::byte> in = Request(1, "m@1@0@1@uint8", 100, "abc");
     t.OnReceived(in);
     t.OnReadEnd({});
-    EXPECT_EQ(c.lines.back(),
-              "conn=1 recv eof inside a PUT payload: 3 of 100 bytes arrived; nothing is stored");
+    EXPECT_EQ(c.lines.back(), "conn=1 recv eof inside a PUT payload: 3 of 100 bytes arrived; nothing is stored");
   }
   {
     Captured c;

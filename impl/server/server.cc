@@ -256,16 +256,16 @@ std::string FormatCounters(const protocol::ServerCounters& c, const store::Store
   std::ostringstream o;
   const auto v = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
   o << "connections " << v(c.connections) << "\n"
-    << "commands put " << v(c.commands[1]) << " get " << v(c.commands[2]) << " exist " << v(c.commands[3])
-    << " list " << v(c.commands[4]) << " health " << v(c.commands[5]) << "\n"
+    << "commands put " << v(c.commands[1]) << " get " << v(c.commands[2]) << " exist " << v(c.commands[3]) << " list "
+    << v(c.commands[4]) << " health " << v(c.commands[5]) << "\n"
     << "bytes_in " << v(c.bytes_in) << " bytes_out " << v(c.bytes_out) << "\n"
     << "hits " << v(c.hits) << " misses " << v(c.misses) << " evictions " << s.evictions << "\n"
     << "rejects";
   for (int r = 0; r < static_cast<int>(protocol::Reject::kCount); ++r) {
     o << " " << protocol::RejectName(static_cast<protocol::Reject>(r)) << " " << v(c.rejects[r]);
   }
-  o << "\nstore objects " << s.objects << " used_bytes " << s.used_bytes << " capacity_bytes "
-    << s.capacity_bytes << "\n";
+  o << "\nstore objects " << s.objects << " used_bytes " << s.used_bytes << " capacity_bytes " << s.capacity_bytes
+    << "\n";
   return o.str();
 }
 

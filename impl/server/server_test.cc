@@ -95,7 +95,8 @@ class ServerTest : public ::testing::Test {
   }
   // Two event loops, as lmcache-server runs them: connections land on both.
   net::AsioTransport transport_{0, 2};
-  std::shared_ptr<store::L1Store> store_ = std::make_shared<store::L1Store>(store::L1Store::Options{64 << 20, 32 << 20});
+  std::shared_ptr<store::L1Store> store_ =
+      std::make_shared<store::L1Store>(store::L1Store::Options{64 << 20, 32 << 20});
   std::unique_ptr<Server> server_;
   std::uint16_t port_ = 0;
 };

@@ -15,8 +15,7 @@ std::size_t RoundUp(std::size_t n) {
 
 Arena::Arena(std::size_t capacity_bytes) : capacity_(RoundUp(capacity_bytes)) {
   if (capacity_ == 0) return;
-  void* p = mmap(nullptr, capacity_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
-                 -1, 0);
+  void* p = mmap(nullptr, capacity_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
   if (p == MAP_FAILED) throw std::bad_alloc();
   base_ = static_cast<std::byte*>(p);
   // MAP_POPULATE maps the pages; writing them makes them private and warm.
@@ -88,8 +87,6 @@ void Arena::Free(Block b) {
   InsertFree(offset, bytes);
 }
 
-std::size_t Arena::largest_free_bytes() const {
-  return free_by_size_.empty() ? 0 : free_by_size_.rbegin()->first;
-}
+std::size_t Arena::largest_free_bytes() const { return free_by_size_.empty() ? 0 : free_by_size_.rbegin()->first; }
 
 }  // namespace lmc::store

@@ -49,8 +49,8 @@ class Arena {
   std::byte* base_ = nullptr;
   std::size_t capacity_ = 0;
   std::size_t used_ = 0;
-  std::map<std::size_t, std::size_t> free_by_offset_;        // offset -> bytes
-  std::multimap<std::size_t, std::size_t> free_by_size_;     // bytes -> offset
+  std::map<std::size_t, std::size_t> free_by_offset_;     // offset -> bytes
+  std::multimap<std::size_t, std::size_t> free_by_size_;  // bytes -> offset
 };
 
 }  // namespace lmc::store

@@ -55,8 +55,7 @@ void L1Store::Reservation::Release() {
   shared_ = nullptr;
 }
 
-L1Store::L1Store(Options options)
-    : shared_(std::make_shared<Shared>(options.capacity_bytes)), options_(options) {
+L1Store::L1Store(Options options) : shared_(std::make_shared<Shared>(options.capacity_bytes)), options_(options) {
   shared_->stats.capacity_bytes = shared_->arena.capacity_bytes();
 }
 
@@ -121,8 +120,7 @@ L1Store::ReserveError L1Store::Reserve(std::size_t bytes, Reservation* out) {
 
 void L1Store::Publish(std::string key, const ObjectMeta& meta, Reservation reservation) {
   assert(reservation.valid() && reservation.shared_ == shared_);
-  auto object = ObjectRef(new Object(shared_, reservation.block_, reservation.data_,
-                                     reservation.size_, meta));
+  auto object = ObjectRef(new Object(shared_, reservation.block_, reservation.data_, reservation.size_, meta));
   reservation.shared_ = nullptr;  // the object owns the block now
   ObjectRef replaced;
   {
@@ -145,8 +143,7 @@ L1Store::ObjectRef L1Store::PublishIfAbsent(std::string key, const ObjectMeta& m
   assert(reservation.valid() && reservation.shared_ == shared_);
   // Declared before the lock guard: if it loses, it is released (which
   // takes the lock to free its block) after the guard has unlocked.
-  auto object = ObjectRef(new Object(shared_, reservation.block_, reservation.data_,
-                                     reservation.size_, meta));
+  auto object = ObjectRef(new Object(shared_, reservation.block_, reservation.data_, reservation.size_, meta));
   reservation.shared_ = nullptr;  // the object owns the block now
   std::lock_guard lock(shared_->mu);
   if (const auto it = shared_->index.find(key); it != shared_->index.end()) return it->second.object;

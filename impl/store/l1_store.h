@@ -44,7 +44,7 @@ struct ObjectMeta {
 
 struct StoreStats {
   std::uint64_t objects = 0;
-  std::uint64_t used_bytes = 0;       // in the arena, pinned leftovers included
+  std::uint64_t used_bytes = 0;  // in the arena, pinned leftovers included
   std::uint64_t capacity_bytes = 0;
   std::uint64_t evictions = 0;
   std::uint64_t publishes = 0;
@@ -71,8 +71,7 @@ class L1Store {
 
    private:
     friend class L1Store;
-    Object(std::shared_ptr<Shared> shared, Arena::Block block, std::byte* data, std::size_t size,
-           ObjectMeta meta)
+    Object(std::shared_ptr<Shared> shared, Arena::Block block, std::byte* data, std::size_t size, ObjectMeta meta)
         : shared_(std::move(shared)), block_(block), data_(data), size_(size), meta_(meta) {}
     std::shared_ptr<Shared> shared_;
     Arena::Block block_;
@@ -105,7 +104,7 @@ class L1Store {
     std::size_t size_ = 0;
   };
 
-  enum class [[nodiscard]] ReserveError : std::uint8_t { kOk, kTooLarge, kNoSpace };
+  enum class [[nodiscard]] ReserveError : std::uint8_t{kOk, kTooLarge, kNoSpace};
 
   explicit L1Store(Options options);
   ~L1Store();

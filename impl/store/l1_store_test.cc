@@ -36,14 +36,15 @@ TEST(L1Store, PublishGetReplace) {
   Put(s, "k", "world!", Meta(6, 1));
   EXPECT_EQ(Read(s.Get("k")), "world!");
   EXPECT_EQ(s.Get("k")->meta().dtype, 1);  // stored exactly as received
-  EXPECT_EQ(Read(o), "hello");              // the old reference still reads its bytes
+  EXPECT_EQ(Read(o), "hello");             // the old reference still reads its bytes
   EXPECT_EQ(s.Stats().objects, 1u);
 }
 
 TEST(L1Store, EvictionListenerSeesEvictedEntriesWithTheirBytes) {
   L1Store s({4096, 4096});
   std::vector<std::pair<std::string, std::string>> evicted;
-  s.SetEvictionListener([&](const std::string& key, const L1Store::ObjectRef& o) { evicted.emplace_back(key, Read(o)); });
+  s.SetEvictionListener(
+      [&](const std::string& key, const L1Store::ObjectRef& o) { evicted.emplace_back(key, Read(o)); });
   Put(s, "a", std::string(2000, 'a'), Meta(2000));
   Put(s, "b", std::string(2000, 'b'), Meta(2000));
   ASSERT_NE(s.Get("a"), nullptr);  // a is now the most recent

@@ -50,8 +50,8 @@ struct Tier::Entry {
   serde::Layout layout;
   std::shared_ptr<l2::TempPool::Buffer> staged;  // a copy, while being written
   std::size_t writes_left = 0;
-  std::uint64_t stored_mask = 0;     // adapters that hold it
-  bool superseded = false;           // a newer value of the key was evicted
+  std::uint64_t stored_mask = 0;  // adapters that hold it
+  bool superseded = false;        // a newer value of the key was evicted
   // The L1 object last loaded from it. A weak reference, not an address:
   // once that object is gone (replaced by a PUT), its block may come back
   // under a newer value of the key, which must not pass for it.
@@ -239,9 +239,8 @@ store::L1Store::ObjectRef Tier::Fetch(const std::string& key) {
 }
 
 void Tier::FetchAsync(std::string key, std::function<void(store::L1Store::ObjectRef)> done) {
-  fetchers_.Enqueue([this, key = std::move(key), done = std::move(done)](bool closing) {
-    done(closing ? nullptr : Fetch(key));
-  });
+  fetchers_.Enqueue(
+      [this, key = std::move(key), done = std::move(done)](bool closing) { done(closing ? nullptr : Fetch(key)); });
 }
 
 bool Tier::Contains(const std::string& key) {

@@ -58,9 +58,9 @@ struct TierStats {
   std::uint64_t evictions_dropped = 0;  // over max_pending_bytes, or no adapter could take it
   std::uint64_t stores_ok = 0;          // per adapter task
   std::uint64_t stores_failed = 0;
-  std::uint64_t l2_hits = 0;            // GETs answered from L2 (or from a pending write)
-  std::uint64_t l2_load_failures = 0;   // indexed, but no adapter produced it in time
-  std::uint64_t indexed = 0;            // keys held below L1 now
+  std::uint64_t l2_hits = 0;           // GETs answered from L2 (or from a pending write)
+  std::uint64_t l2_load_failures = 0;  // indexed, but no adapter produced it in time
+  std::uint64_t indexed = 0;           // keys held below L1 now
   std::uint64_t pending_bytes = 0;
 };
 
@@ -94,7 +94,8 @@ class Tier final : public protocol::MissSource, public std::enable_shared_from_t
   void SupersedeLocked(const std::string& key);
   // Publishes `bytes` under `key` in L1 (unless present) and returns L1's
   // entry; null if L1 has no room.
-  store::L1Store::ObjectRef Promote(const std::string& key, const store::ObjectMeta& meta, std::span<const std::byte> bytes);
+  store::L1Store::ObjectRef Promote(const std::string& key, const store::ObjectMeta& meta,
+                                    std::span<const std::byte> bytes);
 
   std::shared_ptr<store::L1Store> l1_;
   std::vector<std::shared_ptr<l2::L2Adapter>> adapters_;

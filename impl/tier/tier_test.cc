@@ -15,8 +15,8 @@
 #include "l2/config.h"
 #include "l2/kv_testdata.h"
 #include "l2/serde_wrapper.h"
-#include "serde/registry.h"
 #include "net/asio_transport.h"
+#include "serde/registry.h"
 #include "server/server.h"
 
 namespace lmc::tier {
@@ -84,7 +84,8 @@ TEST(Tier, ANewerValueSupersedesTheL2CopyAndTheOldCopyIsDeleted) {
   Put(*m.l1, "z", std::string(3000, 'z'));  // evicts y
   Put(*m.l1, "w", std::string(3000, 'w'));  // evicts k (v2)
   Settle(*m.tier);
-  for (int i = 0; i < 100 && m.backend->object_count() != 3; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  for (int i = 0; i < 100 && m.backend->object_count() != 3; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_EQ(m.backend->object_count(), 3u);  // x, y, k v2: v1 was deleted
   EXPECT_EQ(Read(m.tier->Fetch("k")), std::string(3000, '2'));
 }
@@ -96,7 +97,8 @@ TEST(Tier, APromotedObjectEvictedAgainIsNotRewritten) {
   ASSERT_NE(m.tier->Fetch("a"), nullptr);  // back in L1, evicting b
   Settle(*m.tier);
   const auto before = m.tier->Stats().stores_ok;
-  for (char c = 'f'; c <= 'i'; ++c) Put(*m.l1, std::string(1, c), std::string(2000, c));  // evicts a again, among others
+  for (char c = 'f'; c <= 'i'; ++c)
+    Put(*m.l1, std::string(1, c), std::string(2000, c));  // evicts a again, among others
   Settle(*m.tier);
   EXPECT_EQ(m.tier->Stats().stores_ok - before, 3u);  // c, d, e written; a kept its copy
   EXPECT_EQ(Read(m.tier->Fetch("a")), std::string(2000, 'a'));
@@ -144,8 +146,9 @@ TEST(Tier, AFailingAdapterLosesTheObjectButNeverServesWrongData) {
 TEST(Tier, EvictionsOverThePendingBudgetAreDropped) {
   auto l1 = std::make_shared<L1Store>(L1Store::Options{8192, 8192});
   // A slow adapter: every store waits 200 ms, so writes pile up.
-  auto slow = std::make_unique<l2::FaultBackend>(std::make_unique<l2::MemoryBackend>(),
-                                                 l2::FaultOptions{.seed = 1, .delay_rate = 1.0, .delay = std::chrono::milliseconds(200)});
+  auto slow = std::make_unique<l2::FaultBackend>(
+      std::make_unique<l2::MemoryBackend>(),
+      l2::FaultOptions{.seed = 1, .delay_rate = 1.0, .delay = std::chrono::milliseconds(200)});
   auto tier = Tier::Create(l1, {std::make_shared<l2::BackendAdapter>(std::move(slow), 1)}, {.max_pending_bytes = 2048});
   for (char c = 'a'; c <= 'f'; ++c) Put(*l1, std::string(1, c), std::string(2000, c));
   EXPECT_EQ(tier->Stats().evictions_dropped, 1u);
@@ -167,9 +170,9 @@ RC_GTEST_PROP(TierProp, AGetIsAMissOrTheLastValuePut, ()) {
   auto serde = serde::SerdeRegistry::WithBuiltins().Create({{"type", "checksum"}}, &error);
   RC_ASSERT(serde.has_value());
   auto faulty = std::make_shared<l2::BackendAdapter>(
-      std::make_unique<l2::FaultBackend>(std::make_unique<l2::MemoryBackend>(),
-                                         l2::FaultOptions{.seed = seed, .fail_rate = rate / 3, .short_rate = rate / 3,
-                                                          .corrupt_rate = rate / 3}),
+      std::make_unique<l2::FaultBackend>(
+          std::make_unique<l2::MemoryBackend>(),
+          l2::FaultOptions{.seed = seed, .fail_rate = rate / 3, .short_rate = rate / 3, .corrupt_rate = rate / 3}),
       2);
   auto wrapped = std::make_shared<l2::SerdeL2Wrapper>(faulty, *serde, l2::WrapperOptions{});
   auto tier = Tier::Create(l1, {wrapped}, {.load_timeout = std::chrono::milliseconds(2000), .max_pending_bytes = 4000});
@@ -226,10 +229,9 @@ TEST(TierServer, Fp8OnFsTwoBf16ChunksEvictedAndServedBackWithCorrelationAbove099
   net::AsioTransport transport;
   transport.Start(2);
   std::string error;
-  auto adapter = l2::MakeAdapter({{"type", "fs"},
-                                  {"base_path", dir.string()},
-                                  {"serde", {{"type", "fp8"}, {"fp8_dtype", "float8_e4m3fn"}}}},
-                                 &transport, &error);
+  auto adapter = l2::MakeAdapter(
+      {{"type", "fs"}, {"base_path", dir.string()}, {"serde", {{"type", "fp8"}, {"fp8_dtype", "float8_e4m3fn"}}}},
+      &transport, &error);
   ASSERT_TRUE(adapter) << error;
   constexpr std::int32_t kBytes = 2 * 4 * 256 * 128 * 2;  // [2,4,256,128] bf16: 512 KiB
   auto l1 = std::make_shared<L1Store>(L1Store::Options{3 * kBytes, kBytes});
@@ -254,7 +256,8 @@ TEST(TierServer, Fp8OnFsTwoBf16ChunksEvictedAndServedBackWithCorrelationAbove099
   // Three more chunks push both out of L1 and into the fs tier.
   const std::vector<std::byte> filler(kBytes, std::byte{0});
   for (int i = 0; i < 3; ++i)
-    ASSERT_EQ(c.Put("test-model@1@0@f" + std::to_string(i) + "@bfloat16", fields, filler).status, client::CallStatus::kOk);
+    ASSERT_EQ(c.Put("test-model@1@0@f" + std::to_string(i) + "@bfloat16", fields, filler).status,
+              client::CallStatus::kOk);
   ASSERT_EQ(c.Health().status, client::CallStatus::kOk);  // every PUT before it has been handled
   Settle(*tier);
   EXPECT_FALSE(l1->Contains(keys[0]));

@@ -30,8 +30,7 @@ inline constexpr int kExitUsage = 2;
 // Adds --version and the help's exit-status footer ("Exit status: " then
 // `exit_statuses`). Call it before adding subcommands: they copy the footer.
 inline void SetConventions(CLI::App& app, std::string_view tool, std::string_view exit_statuses) {
-  app.set_version_flag("--version", base::VersionLine(tool),
-                       "print the version and the protocol revision, and exit");
+  app.set_version_flag("--version", base::VersionLine(tool), "print the version and the protocol revision, and exit");
   app.footer("Exit status: " + std::string(exit_statuses));
 }
 

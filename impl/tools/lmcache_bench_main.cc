@@ -8,8 +8,8 @@
 //
 // Each connection first PUTs its K keys of every size, then runs the mix on
 // them for the duration, with up to D requests in flight (pipelined; D = 1 is
-// one blocking call after another, as an LMCache worker makes them). Payloads are a seeded pattern per (connection, key,
-// size), so a GET body that differs from what was PUT is caught.
+// one blocking call after another, as an LMCache worker makes them). Payloads are a seeded pattern per (connection,
+// key, size), so a GET body that differs from what was PUT is caught.
 //
 // Time is bounded: nothing is issued after --duration-s (or, with --ops and
 // no --duration-s, after the N-th operation), and every call has
@@ -26,8 +26,8 @@
 #include <atomic>
 #include <cinttypes>
 #include <cmath>
-#include <cstdio>
 #include <condition_variable>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <future>
@@ -41,8 +41,8 @@
 #include <sstream>
 #include <thread>
 
-#include <CLI/CLI.hpp>
 #include <xxhash.h>
+#include <CLI/CLI.hpp>
 
 #include "client/client.h"
 #include "net/asio_transport.h"
@@ -67,15 +67,18 @@ std::size_t ParseSize(const std::string& s) {
     used = 0;
   }
   if (used == 0 || !std::isfinite(v) || v < 0) {
-    throw std::invalid_argument("bad size '" + s +
-                                "' (want a number of bytes with an optional K, M or G suffix)");
+    throw std::invalid_argument("bad size '" + s + "' (want a number of bytes with an optional K, M or G suffix)");
   }
   const std::string unit = s.substr(used);
   double mult = 1;
-  if (unit == "K" || unit == "KiB") mult = 1024.0;
-  else if (unit == "M" || unit == "MiB") mult = 1024.0 * 1024;
-  else if (unit == "G" || unit == "GiB") mult = 1024.0 * 1024 * 1024;
-  else if (!unit.empty() && unit != "B") throw std::invalid_argument("bad size unit in '" + s + "'");
+  if (unit == "K" || unit == "KiB")
+    mult = 1024.0;
+  else if (unit == "M" || unit == "MiB")
+    mult = 1024.0 * 1024;
+  else if (unit == "G" || unit == "GiB")
+    mult = 1024.0 * 1024 * 1024;
+  else if (!unit.empty() && unit != "B")
+    throw std::invalid_argument("bad size unit in '" + s + "'");
   const double bytes = v * mult;
   if (bytes > static_cast<double>(kMaxObjectBytes)) {
     throw std::invalid_argument("size '" + s + "' is over the protocol's largest object, " +
@@ -121,7 +124,7 @@ struct Stats {
   std::uint64_t bytes = 0;
   std::uint64_t errors = 0;
   std::map<std::string, std::uint64_t> reasons;  // "get timed out" -> count; sums to errors
-  std::uint64_t misses = 0;  // GET/EXIST of an evicted key: expected under eviction
+  std::uint64_t misses = 0;                      // GET/EXIST of an evicted key: expected under eviction
   std::uint64_t mismatches = 0;
 
   void Error(int op, std::string_view why) {
@@ -169,19 +172,22 @@ int main(int argc, char** argv) {
   std::uint64_t seed = 1;
   std::string json_out;
   app.add_option("--url", url)->capture_default_str();
-  app.add_option("--connections", connections, "parallel connections")->capture_default_str()->check(CLI::Range(1u, 4096u));
+  app.add_option("--connections", connections, "parallel connections")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 4096u));
   app.add_option("--sizes", size_names, "object sizes (K, M, G suffixes; at most 2147483647 bytes)")
       ->delimiter(',')
       ->capture_default_str();
   app.add_option("--mix", mix, "relative weights of put, get and exist")->capture_default_str();
-  auto* duration_opt = app.add_option("--duration-s", duration_s,
-                                      "how long to issue the mix (with --ops: at most this long, if given)")
-                           ->capture_default_str()
-                           ->check(CLI::Range(0.001, 86400.0));
+  auto* duration_opt =
+      app.add_option("--duration-s", duration_s, "how long to issue the mix (with --ops: at most this long, if given)")
+          ->capture_default_str()
+          ->check(CLI::Range(0.001, 86400.0));
   app.add_option("--ops", ops_limit, "stop after this many mixed operations per connection (0: no limit)");
   app.add_option("--keys", keys, "keys per size per connection")->capture_default_str()->check(CLI::Range(1u, 100000u));
   app.add_option("--depth", depth, "requests in flight per connection (1: no pipelining)")
-      ->capture_default_str()->check(CLI::Range(1u, 64u));
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 64u));
   app.add_option("--timeout-ms", timeout_ms,
                  "deadline of each call; one that runs over is an error and closes its connection")
       ->capture_default_str()
@@ -224,10 +230,14 @@ int main(int argc, char** argv) {
       if (!whole || !std::isfinite(w) || w < 0) {
         return usage_error("--mix: bad item '" + item + "' (want NAME=WEIGHT, a weight of 0 or more)");
       }
-      if (name == "put") weights[0] = w;
-      else if (name == "get") weights[1] = w;
-      else if (name == "exist") weights[2] = w;
-      else return usage_error("--mix: unknown command '" + name + "' (put, get or exist)");
+      if (name == "put")
+        weights[0] = w;
+      else if (name == "get")
+        weights[1] = w;
+      else if (name == "exist")
+        weights[2] = w;
+      else
+        return usage_error("--mix: unknown command '" + name + "' (put, get or exist)");
     }
   }
   if (weights[0] + weights[1] + weights[2] <= 0) return usage_error("--mix: every weight is 0");
@@ -252,9 +262,9 @@ int main(int argc, char** argv) {
   // its own.
   const bool timed = ops_limit == 0 || duration_opt->count() > 0;
   const auto start = Clock::now();
-  const auto issue_deadline = timed ? start + std::chrono::duration_cast<Clock::duration>(
-                                                  std::chrono::duration<double>(duration_s))
-                                    : Clock::time_point::max();
+  const auto issue_deadline =
+      timed ? start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(duration_s))
+            : Clock::time_point::max();
   const auto wait_deadline = timed ? issue_deadline + timeout : Clock::time_point::max();
   const auto issuing = [&] { return Clock::now() < issue_deadline; };
 
@@ -415,8 +425,8 @@ int main(int argc, char** argv) {
         abandon = true;
         for (unsigned lane = 0; lane < depth; ++lane) {
           if (!in_flight[lane]) continue;
-          verdict[lane] = now >= *in_flight[lane] + timeout ? "timed out"
-                                                            : "abandoned (another call on its connection timed out)";
+          verdict[lane] =
+              now >= *in_flight[lane] + timeout ? "timed out" : "abandoned (another call on its connection timed out)";
         }
         lock.unlock();
         client.Close();
@@ -441,8 +451,8 @@ int main(int argc, char** argv) {
       if (!issuing()) stop = true;
       if (t - last >= 1.0) {
         last = t;
-        std::fprintf(stderr, "%s[%6.1f s] %" PRIu64 " ops, %.2f GB/s%s", tty ? "\r" : "", t,
-                     done_ops.load(), static_cast<double>(done_bytes.load()) / t / 1e9, tty ? "" : "\n");
+        std::fprintf(stderr, "%s[%6.1f s] %" PRIu64 " ops, %.2f GB/s%s", tty ? "\r" : "", t, done_ops.load(),
+                     static_cast<double>(done_bytes.load()) / t / 1e9, tty ? "" : "\n");
       }
     }
   });
@@ -456,7 +466,8 @@ int main(int argc, char** argv) {
 
   Stats all;
   for (auto& st : stats) {
-    for (int i = 0; i < 3; ++i) all.latency_ns[i].insert(all.latency_ns[i].end(), st.latency_ns[i].begin(), st.latency_ns[i].end());
+    for (int i = 0; i < 3; ++i)
+      all.latency_ns[i].insert(all.latency_ns[i].end(), st.latency_ns[i].begin(), st.latency_ns[i].end());
     all.bytes += st.bytes;
     all.errors += st.errors;
     for (const auto& [why, n] : st.reasons) all.reasons[why] += n;
@@ -494,9 +505,10 @@ int main(int argc, char** argv) {
   for (int i = 0; i < 3; ++i) {
     auto& v = all.latency_ns[i];
     if (v.empty()) continue;
-    const double p50 = Percentile(v, 0.5), p90 = Percentile(v, 0.9), p99 = Percentile(v, 0.99), p100 = Percentile(v, 1.0);
-    std::printf("%-5s %8zu ops  latency us p50 %9.1f  p90 %9.1f  p99 %9.1f  max %9.1f\n", kOpNames[i], v.size(),
-                p50, p90, p99, p100);
+    const double p50 = Percentile(v, 0.5), p90 = Percentile(v, 0.9), p99 = Percentile(v, 0.99),
+                 p100 = Percentile(v, 1.0);
+    std::printf("%-5s %8zu ops  latency us p50 %9.1f  p90 %9.1f  p99 %9.1f  max %9.1f\n", kOpNames[i], v.size(), p50,
+                p90, p99, p100);
     json += std::string(",\"") + kOpNames[i] + "\":{\"ops\":" + std::to_string(v.size()) +
             ",\"p50_us\":" + std::to_string(p50) + ",\"p99_us\":" + std::to_string(p99) + "}";
   }

@@ -96,7 +96,8 @@ int main(int argc, char** argv) {
   if (const auto status = lmc::tools::Parse(app, argc, argv)) return *status;
 
   lmc::client::ClientOptions options;
-  if (!lmc::client::ParseLmUrl(url, &options.host, &options.port)) return Fail("bad --url '" + url + "' (want lm://HOST:PORT)");
+  if (!lmc::client::ParseLmUrl(url, &options.host, &options.port))
+    return Fail("bad --url '" + url + "' (want lm://HOST:PORT)");
   options.call_timeout = std::chrono::milliseconds(timeout_ms);
   lmc::net::AsioTransport transport;
   transport.Start(1);
@@ -119,7 +120,8 @@ int main(int argc, char** argv) {
     const auto r = client.Put(key, fields, payload);
     if (r.status != CallStatus::kOk) return error(r);
     const auto check = client.Exist(key);
-    if (check.status == CallStatus::kMiss) return Fail("the server did not store the object (a bad key, too large, or no room)");
+    if (check.status == CallStatus::kMiss)
+      return Fail("the server did not store the object (a bad key, too large, or no room)");
     status = check.status == CallStatus::kOk ? kOk : error(check);
   } else if (*get) {
     const auto r = client.Get(key);

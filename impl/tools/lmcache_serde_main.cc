@@ -65,10 +65,14 @@ bool ParseHex(const std::string& hex, std::vector<std::byte>* out) {
     for (std::size_t k = 0; k < 2; ++k) {
       const char c = hex[i + k];
       v <<= 4;
-      if (c >= '0' && c <= '9') v |= static_cast<unsigned>(c - '0');
-      else if (c >= 'a' && c <= 'f') v |= static_cast<unsigned>(c - 'a' + 10);
-      else if (c >= 'A' && c <= 'F') v |= static_cast<unsigned>(c - 'A' + 10);
-      else return false;
+      if (c >= '0' && c <= '9')
+        v |= static_cast<unsigned>(c - '0');
+      else if (c >= 'a' && c <= 'f')
+        v |= static_cast<unsigned>(c - 'a' + 10);
+      else if (c >= 'A' && c <= 'F')
+        v |= static_cast<unsigned>(c - 'A' + 10);
+      else
+        return false;
     }
     out->push_back(static_cast<std::byte>(v));
   }
@@ -160,8 +164,8 @@ int Run(int argc, char** argv) {
   std::vector<std::byte> output;
   if (serialize) {
     if (input.size() != *layout_bytes) {
-      return Fail(1, "input is " + std::to_string(input.size()) + " bytes; the layout needs " +
-                         std::to_string(*layout_bytes));
+      return Fail(
+          1, "input is " + std::to_string(input.size()) + " bytes; the layout needs " + std::to_string(*layout_bytes));
     }
     output.resize(static_cast<std::size_t>(estimate));
     std::size_t written = 0;

@@ -62,8 +62,7 @@ int main(int argc, char** argv) {
   app.add_option("storage", cfg.storage, "storage backend; only 'cpu' exists, as in LMCache")
       ->check(CLI::IsMember({"cpu"}))
       ->capture_default_str();
-  auto* gb = app.add_option("--l1-size-gb", cfg.l1_size_gb, "L1 budget in GiB (default 1)")
-                 ->check(CLI::PositiveNumber);
+  auto* gb = app.add_option("--l1-size-gb", cfg.l1_size_gb, "L1 budget in GiB (default 1)")->check(CLI::PositiveNumber);
   app.add_option("--l1-size-bytes", cfg.l1_size_bytes, "L1 budget in bytes (overrides --l1-size-gb)")
       ->excludes(gb)
       ->check(CLI::PositiveNumber);
@@ -151,8 +150,8 @@ int main(int argc, char** argv) {
   lmc::server::Server server(transport, store, options);
   std::uint16_t port = 0;
   if (const auto e = server.Start(&port); e != lmc::net::NetError::kOk) {
-    std::cerr << "lmcache-server: cannot listen on " << cfg.host << ":" << cfg.port << ": "
-              << lmc::net::NetErrorName(e) << "\n";
+    std::cerr << "lmcache-server: cannot listen on " << cfg.host << ":" << cfg.port << ": " << lmc::net::NetErrorName(e)
+              << "\n";
     return 1;
   }
   if (!quiet) {

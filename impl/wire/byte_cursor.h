@@ -13,7 +13,6 @@
 
 namespace lmc::wire {
 
-
 // Reads from the front of a byte span. A failed read consumes nothing and
 // returns false; the caller turns that into its own error code.
 class ByteReader {

@@ -12,13 +12,11 @@ namespace {
 // Spec §3.3. The fnuz types exist only on builds of torch that have them,
 // but LMCache peers with such a torch send them, so both are accepted.
 constexpr std::array<std::string_view, 14> kEraFDtypes = {
-    "half",       "bfloat16",     "float",    "double",       "int8",
-    "uint8",      "int16",        "int32",    "int64",        "bool",
-    "fp8_e4m3fn", "fp8_e4m3fnuz", "fp8_e5m2", "fp8_e5m2fnuz"};
+    "half",  "bfloat16", "float", "double",     "int8",         "uint8",    "int16",
+    "int32", "int64",    "bool",  "fp8_e4m3fn", "fp8_e4m3fnuz", "fp8_e5m2", "fp8_e5m2fnuz"};
 // Era E mapped both e4m3 types to "fp8_e4m3" and both e5m2 to "fp8_e5m2".
 constexpr std::array<std::string_view, 12> kEraEDtypes = {
-    "half",  "bfloat16", "float", "double", "int8",     "uint8",
-    "int16", "int32",    "int64", "bool",   "fp8_e4m3", "fp8_e5m2"};
+    "half", "bfloat16", "float", "double", "int8", "uint8", "int16", "int32", "int64", "bool", "fp8_e4m3", "fp8_e5m2"};
 
 std::vector<std::string_view> Split(std::string_view s, char sep) {
   std::vector<std::string_view> parts;
@@ -140,12 +138,10 @@ KeyError ParseCacheKey(std::string_view text, CacheKey* out, KeyParseOptions opt
   CacheKey k;
   if (era_e) k.fmt = all[0];
   k.model = p[0];
-  if (KeyError e = ParseDecimalField(p[1], &k.world_size, KeyError::kBadWorldSize);
-      e != KeyError::kOk) {
+  if (KeyError e = ParseDecimalField(p[1], &k.world_size, KeyError::kBadWorldSize); e != KeyError::kOk) {
     return e;
   }
-  if (KeyError e = ParseDecimalField(p[2], &k.worker_id, KeyError::kBadWorkerId);
-      e != KeyError::kOk) {
+  if (KeyError e = ParseDecimalField(p[2], &k.worker_id, KeyError::kBadWorkerId); e != KeyError::kOk) {
     return e;
   }
   if (!ChunkHash::Parse(p[3], &k.chunk_hash)) return KeyError::kBadHash;

@@ -25,21 +25,21 @@ enum class KeyEra : std::uint8_t {
   kE,  // #1859: leading fmt field ("vllm", "huggingface", "" in probes)
 };
 
-enum class [[nodiscard]] KeyError : std::uint8_t {
-  kOk = 0,
-  kNotUtf8,           // the text is not valid UTF-8
-  kTooFewParts,       // fewer '@'-separated fields than the era needs
-  kBadWorldSize,      // int() rejects it
-  kBadWorkerId,       // int() rejects it
-  kBadHash,           // int(x, 16) rejects it
-  kUnknownDtype,      // not in the era's dtype table
-  kBadLayerId,        // a layer field int() rejects
-  kTagWithoutPercent, // a field after the dtype (or layer) without '%'
-  kIntOutOfRange,     // a decimal field beyond int64 (Python has no limit)
-  // Rendering refuses objects whose string would not parse back to them:
-  kReservedChar,      // '@' in model/fmt/tag, or '%' in a tag name
-  kNegativeLayer,     // a negative layer id would not read back as a layer
-  kDuplicateTag,      // two tags with one name (Python keeps them in a dict)
+enum class [[nodiscard]] KeyError : std::uint8_t{
+    kOk = 0,
+    kNotUtf8,            // the text is not valid UTF-8
+    kTooFewParts,        // fewer '@'-separated fields than the era needs
+    kBadWorldSize,       // int() rejects it
+    kBadWorkerId,        // int() rejects it
+    kBadHash,            // int(x, 16) rejects it
+    kUnknownDtype,       // not in the era's dtype table
+    kBadLayerId,         // a layer field int() rejects
+    kTagWithoutPercent,  // a field after the dtype (or layer) without '%'
+    kIntOutOfRange,      // a decimal field beyond int64 (Python has no limit)
+    // Rendering refuses objects whose string would not parse back to them:
+    kReservedChar,   // '@' in model/fmt/tag, or '%' in a tag name
+    kNegativeLayer,  // a negative layer id would not read back as a layer
+    kDuplicateTag,   // two tags with one name (Python keeps them in a dict)
 };
 
 std::string_view KeyErrorMessage(KeyError e);
@@ -76,7 +76,7 @@ struct CacheKey {
   std::int64_t world_size = 0;
   std::int64_t worker_id = 0;
   ChunkHash chunk_hash;
-  std::string dtype;  // the era's dtype string, e.g. "bfloat16", "half"
+  std::string dtype;                     // the era's dtype string, e.g. "bfloat16", "half"
   std::optional<std::int64_t> layer_id;  // set for a LayerCacheEngineKey
   std::vector<KeyTag> tags;              // in order; names are unique
 

@@ -24,9 +24,9 @@ std::string Render(const CacheKey& k, KeyEra era = KeyEra::kF) {
 }
 
 TEST(CacheKey, SpecExamplesRoundTrip) {
-  for (const char* s : {"test_model@3@1@0@bfloat16", "meta-llama/Llama-3.1-8B-Instruct@1@0@1234abcd@half",
-                        "m@1@0@3039@bfloat16", "reconnect-test@1@0@ded@uint8",
-                        "m@2@1@ff@fp8_e4m3fn@user%alice", "m@1@0@ded@uint8@7", "@0@0@0@half"}) {
+  for (const char* s :
+       {"test_model@3@1@0@bfloat16", "meta-llama/Llama-3.1-8B-Instruct@1@0@1234abcd@half", "m@1@0@3039@bfloat16",
+        "reconnect-test@1@0@ded@uint8", "m@2@1@ff@fp8_e4m3fn@user%alice", "m@1@0@ded@uint8@7", "@0@0@0@half"}) {
     EXPECT_EQ(Render(Parse(s)), s);
   }
 }
@@ -107,10 +107,8 @@ TEST(CacheKey, EraE) {
   EXPECT_EQ(Parse("vllm@m@1@0@ff@fp8_e4m3", e).dtype, "fp8_e4m3");
   EXPECT_EQ(ParseError("vllm@m@1@0@ff@fp8_e4m3fn", e), KeyError::kUnknownDtype);
   // The era E layer-key bug (#2135) and its fix (#2138).
-  EXPECT_EQ(ParseError("vllm@Qwen/Qwen3-4B@1@0@-5d1b8de6da1b6d09@bfloat16@0", e),
-            KeyError::kTagWithoutPercent);
-  EXPECT_EQ(Parse("vllm@Qwen/Qwen3-4B@1@0@-5d1b8de6da1b6d09@bfloat16@0", {KeyEra::kE, false}).layer_id,
-            0);
+  EXPECT_EQ(ParseError("vllm@Qwen/Qwen3-4B@1@0@-5d1b8de6da1b6d09@bfloat16@0", e), KeyError::kTagWithoutPercent);
+  EXPECT_EQ(Parse("vllm@Qwen/Qwen3-4B@1@0@-5d1b8de6da1b6d09@bfloat16@0", {KeyEra::kE, false}).layer_id, 0);
 }
 
 TEST(CacheKey, RenderRefusesKeysThatWouldNotParseBack) {
@@ -174,7 +172,8 @@ RC_GTEST_PROP(CacheKeyProp, RenderThenParseIsIdentity, ()) {
 
 // Property: the parser is total on arbitrary text.
 RC_GTEST_PROP(CacheKeyProp, ParseIsTotal, ()) {
-  const std::string s = *rc::gen::container<std::string>(rc::gen::elementOf(std::string("@%0x1f_ -\xc3\xa9\xff\x00m", 14)));
+  const std::string s =
+      *rc::gen::container<std::string>(rc::gen::elementOf(std::string("@%0x1f_ -\xc3\xa9\xff\x00m", 14)));
   CacheKey k;
   const KeyError e = ParseCacheKey(s, &k);
   if (e == KeyError::kOk) {

@@ -21,8 +21,8 @@ static_assert(offsetof(RequestHeader, command) == request_offset::kCommand &&
               offsetof(RequestHeader, dtype) == request_offset::kDtype &&
               offsetof(RequestHeader, location) == request_offset::kLocation &&
               offsetof(RequestHeader, shape) == request_offset::kShape &&
-              offsetof(RequestHeader, key) == request_offset::kKey &&
-              sizeof(Shape) == 4 * kShapeDims && sizeof(RequestHeader) >= kRequestHeaderBytes);
+              offsetof(RequestHeader, key) == request_offset::kKey && sizeof(Shape) == 4 * kShapeDims &&
+              sizeof(RequestHeader) >= kRequestHeaderBytes);
 static_assert(KeyFieldAccess::kBytesOffset == 0);
 static_assert(std::is_standard_layout_v<RequestView> && offsetof(RequestView, command) == 0 &&
               offsetof(RequestView, location) == request_offset::kLocation &&
@@ -57,8 +57,8 @@ void ReadRequestInts(std::span<const std::byte> in, Header* out) {
 
 template <typename Header>
 void WriteRequestInts(const Header& h, ByteWriter& w) {
-  bool ok = w.WriteI32(h.command) && w.WriteI32(h.length) && w.WriteI32(h.fmt) &&
-            w.WriteI32(h.dtype) && w.WriteI32(h.location);
+  bool ok = w.WriteI32(h.command) && w.WriteI32(h.length) && w.WriteI32(h.fmt) && w.WriteI32(h.dtype) &&
+            w.WriteI32(h.location);
   for (std::int32_t d : h.shape) ok = ok && w.WriteI32(d);
   assert(ok && w.remaining() == kKeyFieldBytes);
   (void)ok;
@@ -93,8 +93,7 @@ namespace detail {
 WireError RequestSizeError(std::size_t size) { return CheckExactSize(size, kRequestHeaderBytes); }
 
 WireError StripKeyField(const std::byte* wire, std::string_view* key) {
-  const std::string_view text(reinterpret_cast<const char*>(wire) + request_offset::kKey,
-                              kKeyFieldBytes);
+  const std::string_view text(reinterpret_cast<const char*>(wire) + request_offset::kKey, kKeyFieldBytes);
   if (!IsValidUtf8(text)) return WireError::kKeyNotUtf8;
   *key = PythonStrip(text);
   return WireError::kOk;
@@ -114,8 +113,8 @@ WireError EncodeRequestFields(const RequestView& h, std::span<std::byte, kReques
   if (!IsValidUtf8(h.key)) return WireError::kKeyNotUtf8;
   ByteWriter w(out);
   WriteRequestInts(h, w);
-  const bool ok = w.WriteBytes(std::as_bytes(std::span(h.key))) &&
-                  w.Fill(std::byte{kKeyPadByte}, kKeyFieldBytes - h.key.size());
+  const bool ok =
+      w.WriteBytes(std::as_bytes(std::span(h.key))) && w.Fill(std::byte{kKeyPadByte}, kKeyFieldBytes - h.key.size());
   assert(ok && w.remaining() == 0);
   (void)ok;
   return WireError::kOk;
@@ -178,8 +177,8 @@ void EncodeReply(const ReplyHeader& h, std::span<std::byte, kReplyHeaderBytes> o
 WireError DecodeReply(std::span<const std::byte> in, ReplyHeader* out) {
   if (WireError e = CheckExactSize(in.size(), kReplyHeaderBytes); e != WireError::kOk) return e;
   ByteReader r(in);
-  const bool ok = r.ReadI32(&out->code) && r.ReadI32(&out->length) && r.ReadI32(&out->fmt) &&
-                  r.ReadI32(&out->dtype) && ReadShape(r, &out->shape) && r.ReadI32(&out->location);
+  const bool ok = r.ReadI32(&out->code) && r.ReadI32(&out->length) && r.ReadI32(&out->fmt) && r.ReadI32(&out->dtype) &&
+                  ReadShape(r, &out->shape) && r.ReadI32(&out->location);
   assert(ok && r.empty());
   (void)ok;
   return WireError::kOk;
@@ -200,8 +199,8 @@ WireError EncodeMetadata(const RemoteMetadata& m, std::span<std::byte> out) {
   return WireError::kOk;
 }
 
-WireError DecodeMetadataPrefix(std::span<const std::byte> in, std::size_t groups,
-                               RemoteMetadata* out, std::size_t* consumed) {
+WireError DecodeMetadataPrefix(std::span<const std::byte> in, std::size_t groups, RemoteMetadata* out,
+                               std::size_t* consumed) {
   if (groups == 0) return WireError::kNoGroups;
   if (groups > kMetadataGroupsMax) return WireError::kTooManyGroups;
   const std::size_t size = MetadataBytes(groups);

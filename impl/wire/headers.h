@@ -20,16 +20,16 @@
 
 namespace lmc::wire {
 
-enum class [[nodiscard]] WireError : std::uint8_t {
-  kOk = 0,
-  kShortInput,       // fewer bytes than the object's size
-  kTrailingInput,    // more bytes than the object's size
-  kKeyNotUtf8,       // the 150-byte key field is not valid UTF-8
-  kKeyTooLong,       // a key longer than 150 bytes (never truncated)
-  kMetadataSize,     // a byte count that is not 4*(2+5g) with g >= 1
-  kTooManyGroups,    // more than kMetadataGroupsMax metadata groups
-  kNoGroups,         // RemoteMetadata with zero groups
-  kBufferTooSmall,   // the output span cannot hold the encoding
+enum class [[nodiscard]] WireError : std::uint8_t{
+    kOk = 0,
+    kShortInput,      // fewer bytes than the object's size
+    kTrailingInput,   // more bytes than the object's size
+    kKeyNotUtf8,      // the 150-byte key field is not valid UTF-8
+    kKeyTooLong,      // a key longer than 150 bytes (never truncated)
+    kMetadataSize,    // a byte count that is not 4*(2+5g) with g >= 1
+    kTooManyGroups,   // more than kMetadataGroupsMax metadata groups
+    kNoGroups,        // RemoteMetadata with zero groups
+    kBufferTooSmall,  // the output span cannot hold the encoding
 };
 
 // A short, stable, human-readable reason ("short input", ...).
@@ -56,7 +56,7 @@ class KeyField {
   friend bool operator==(const KeyField& a, const KeyField& b) { return a.view() == b.view(); }
 
  private:
-  friend struct KeyFieldAccess;  // lets the header decoder fill it in place
+  friend struct KeyFieldAccess;             // lets the header decoder fill it in place
   std::array<char, kKeyFieldBytes> bytes_;  // invariant: bytes_[size_..] are all 0x20
   std::uint8_t size_ = 0;
   static_assert(kKeyFieldBytes <= UINT8_MAX);
@@ -152,8 +152,8 @@ WireError DecodeMetadata(std::span<const std::byte> in, RemoteMetadata* out);
 // Reads RemoteMetadata with a known group count (as LMCache's connectors do)
 // from the front of `in`; `*consumed` receives its size. Trailing bytes (the
 // payload) are left alone.
-WireError DecodeMetadataPrefix(std::span<const std::byte> in, std::size_t groups,
-                               RemoteMetadata* out, std::size_t* consumed);
+WireError DecodeMetadataPrefix(std::span<const std::byte> in, std::size_t groups, RemoteMetadata* out,
+                               std::size_t* consumed);
 
 namespace detail {
 // The request codec's kernels. On little-endian hosts the first 186 bytes of
@@ -180,10 +180,8 @@ struct RequestKernels {
   WireError (*decode)(const std::byte* wire, RequestHeader* out);
   WireError (*decode_view)(const std::byte* wire, RequestView* out);
   // The batch forms below: `count` headers back to back at `wire`.
-  WireError (*encode_batch)(const RequestView* h, std::size_t count, std::byte* wire,
-                            std::size_t* done);
-  WireError (*decode_batch)(const std::byte* wire, std::size_t count, RequestHeader* out,
-                            std::size_t* done);
+  WireError (*encode_batch)(const RequestView* h, std::size_t count, std::byte* wire, std::size_t* done);
+  WireError (*decode_batch)(const std::byte* wire, std::size_t count, RequestHeader* out, std::size_t* done);
 };
 // Every form this CPU can run, narrowest first; the last one is in use.
 std::span<const RequestKernels> AvailableRequestKernels();
@@ -227,7 +225,8 @@ inline WireError EncodeRequest(const RequestView& h, std::span<std::byte, kReque
 }
 
 inline WireError DecodeRequest(std::span<const std::byte> in, RequestHeader* out) {
-  if (in.size() != kRequestHeaderBytes) [[unlikely]] return detail::RequestSizeError(in.size());
+  if (in.size() != kRequestHeaderBytes) [[unlikely]]
+    return detail::RequestSizeError(in.size());
   if constexpr (detail::kWireImage) {
     return detail::g_request_kernels->decode(in.data(), out);
   } else {
@@ -236,7 +235,8 @@ inline WireError DecodeRequest(std::span<const std::byte> in, RequestHeader* out
 }
 
 inline WireError DecodeRequestView(std::span<const std::byte> in, RequestView* out) {
-  if (in.size() != kRequestHeaderBytes) [[unlikely]] return detail::RequestSizeError(in.size());
+  if (in.size() != kRequestHeaderBytes) [[unlikely]]
+    return detail::RequestSizeError(in.size());
   if constexpr (detail::kWireImage) {
     return detail::g_request_kernels->decode_view(in.data(), out);
   } else {

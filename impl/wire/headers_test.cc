@@ -32,9 +32,8 @@ std::vector<std::byte> Unhex(std::string_view h) {
   return out;
 }
 
-
-RequestHeader Request(std::int32_t cmd, std::int32_t len, std::int32_t fmt, std::int32_t dtype,
-                      Shape shape, std::string_view key) {
+RequestHeader Request(std::int32_t cmd, std::int32_t len, std::int32_t fmt, std::int32_t dtype, Shape shape,
+                      std::string_view key) {
   RequestHeader h;
   h.command = cmd;
   h.length = len;
@@ -186,16 +185,16 @@ TEST(RemoteMetadata, PrefixLeavesPayloadAlone) {
 namespace gen {
 rc::Gen<Shape> AnyShape() {
   return rc::gen::map(rc::gen::container<std::vector<std::int32_t>>(4, rc::gen::arbitrary<std::int32_t>()),
-                      [](const std::vector<std::int32_t>& v) { return Shape{v[0], v[1], v[2], v[3]}; });
+                      [](const std::vector<std::int32_t>& v) {
+                        return Shape{v[0], v[1], v[2], v[3]};
+                      });
 }
 // Keys without leading/trailing whitespace round-trip (padding is stripped).
 rc::Gen<std::string> WireKey() {
-  return rc::gen::map(
-      rc::gen::container<std::string>(rc::gen::inRange<char>(0x21, 0x7f)),
-      [](std::string s) {
-        if (s.size() > kKeyFieldBytes) s.resize(kKeyFieldBytes);
-        return s;
-      });
+  return rc::gen::map(rc::gen::container<std::string>(rc::gen::inRange<char>(0x21, 0x7f)), [](std::string s) {
+    if (s.size() > kKeyFieldBytes) s.resize(kKeyFieldBytes);
+    return s;
+  });
 }
 }  // namespace gen
 
@@ -216,8 +215,8 @@ RC_GTEST_PROP(RequestHeaderProp, RoundTrips, ()) {
 }
 
 RC_GTEST_PROP(ReplyHeaderProp, RoundTripsBothWays, ()) {
-  const auto raw = *rc::gen::container<std::vector<std::uint8_t>>(kReplyHeaderBytes,
-                                                                   rc::gen::arbitrary<std::uint8_t>());
+  const auto raw =
+      *rc::gen::container<std::vector<std::uint8_t>>(kReplyHeaderBytes, rc::gen::arbitrary<std::uint8_t>());
   const auto bytes = std::as_bytes(std::span(raw));
   ReplyHeader h;
   RC_ASSERT(DecodeReply(bytes, &h) == WireError::kOk);
@@ -228,8 +227,8 @@ RC_GTEST_PROP(ReplyHeaderProp, RoundTripsBothWays, ()) {
 
 RC_GTEST_PROP(RemoteMetadataProp, RoundTripsBothWays, ()) {
   const std::size_t groups = *rc::gen::inRange<std::size_t>(1, 6);
-  const auto raw = *rc::gen::container<std::vector<std::uint8_t>>(MetadataBytes(groups),
-                                                                   rc::gen::arbitrary<std::uint8_t>());
+  const auto raw =
+      *rc::gen::container<std::vector<std::uint8_t>>(MetadataBytes(groups), rc::gen::arbitrary<std::uint8_t>());
   const auto bytes = std::as_bytes(std::span(raw));
   RemoteMetadata m;
   RC_ASSERT(DecodeMetadata(bytes, &m) == WireError::kOk);
@@ -242,8 +241,7 @@ RC_GTEST_PROP(RemoteMetadataProp, RoundTripsBothWays, ()) {
 // encode(decode(b)) == b for every valid request b whose key field is the
 // canonical padding of its text.
 RC_GTEST_PROP(RequestHeaderProp, ReencodesValidBytes, ()) {
-  auto raw = *rc::gen::container<std::vector<std::uint8_t>>(kRequestHeaderBytes,
-                                                             rc::gen::arbitrary<std::uint8_t>());
+  auto raw = *rc::gen::container<std::vector<std::uint8_t>>(kRequestHeaderBytes, rc::gen::arbitrary<std::uint8_t>());
   const std::string key = *gen::WireKey();
   for (std::size_t i = 0; i < kKeyFieldBytes; ++i) {
     raw[36 + i] = i < key.size() ? static_cast<std::uint8_t>(key[i]) : 0x20;
@@ -295,9 +293,10 @@ namespace {
 // leading/trailing spaces, control characters (some are whitespace to
 // Python), multi-byte UTF-8 and invalid bytes, at every length.
 rc::Gen<std::string> HostileKeyField() {
-  const std::vector<std::string> pieces = {"a", "Z", "0", "@", "%", "/", " ", " ", " ", "\t", "\x1f",
-                                           "\x0b", "\x7f", "\xc3\xa9", "\xe2\x80\x80", "\xc2\xa0",
-                                           "\xff", "\x80", "\x00"};
+  const std::vector<std::string> pieces = {"a",        "Z",    "0",    "@",        "%",
+                                           "/",        " ",    " ",    " ",        "\t",
+                                           "\x1f",     "\x0b", "\x7f", "\xc3\xa9", "\xe2\x80\x80",
+                                           "\xc2\xa0", "\xff", "\x80", "\x00"};
   return rc::gen::map(rc::gen::container<std::vector<std::string>>(rc::gen::elementOf(pieces)),
                       [](const std::vector<std::string>& parts) {
                         std::string s;
@@ -407,8 +406,8 @@ TEST(RequestKernels, EncodeFromTextValidates) {
 TEST(RequestKernels, RunsTheRequestedLevel) {
   const char* want = std::getenv("LMC_CPU_LEVEL");
   const std::string_view active = detail::AvailableRequestKernels().back().name;
-  std::printf("request kernels in use: %.*s (hardware: %.*s)\n", static_cast<int>(active.size()),
-              active.data(), static_cast<int>(base::CpuLevelName(base::HardwareCpuLevel()).size()),
+  std::printf("request kernels in use: %.*s (hardware: %.*s)\n", static_cast<int>(active.size()), active.data(),
+              static_cast<int>(base::CpuLevelName(base::HardwareCpuLevel()).size()),
               base::CpuLevelName(base::HardwareCpuLevel()).data());
   if (want == nullptr) return;
   if (active != want) {
@@ -426,11 +425,30 @@ namespace {
 // Fixed edge cases for every kernel form, so each branch is hit on every run
 // (the properties above draw them only by chance).
 TEST(RequestKernels, EdgeCasesInEveryForm) {
-  const std::vector<std::string> fields = {
-      "", " ", " k", "  k  ", "k", "k ", "k\t", "\tk", "\x1f" "k", "k\x1c", "k\x7f", "\x7f",
-      "\xc3\xa9", "k\xc2\xa0", "\xe2\x80\x80k", "k\xff", std::string(150, 'x'),
-      std::string(149, 'x') + "\t", " " + std::string(149, 'x'), std::string(64, 'a') + " b",
-      std::string(127, ' ') + "z", std::string(128, ' ') + "z", std::string(63, ' ') + "z"};
+  const std::vector<std::string> fields = {"",
+                                           " ",
+                                           " k",
+                                           "  k  ",
+                                           "k",
+                                           "k ",
+                                           "k\t",
+                                           "\tk",
+                                           "\x1f"
+                                           "k",
+                                           "k\x1c",
+                                           "k\x7f",
+                                           "\x7f",
+                                           "\xc3\xa9",
+                                           "k\xc2\xa0",
+                                           "\xe2\x80\x80k",
+                                           "k\xff",
+                                           std::string(150, 'x'),
+                                           std::string(149, 'x') + "\t",
+                                           " " + std::string(149, 'x'),
+                                           std::string(64, 'a') + " b",
+                                           std::string(127, ' ') + "z",
+                                           std::string(128, ' ') + "z",
+                                           std::string(63, ' ') + "z"};
   for (const std::string& f : fields) {
     SCOPED_TRACE(testing::PrintToString(f));
     const auto wire = WireWithKeyField(f.substr(0, kKeyFieldBytes) +

@@ -34,9 +34,7 @@ LMC_INLINE KeyScan ScanPortable(const std::byte* wire, void* image_out) {
   return MakeScan(unprintable, key[0] == ' ', end);
 }
 
-LMC_INLINE void CopyPortable(const void* image, std::byte* wire) {
-  std::memcpy(wire, image, kRequestHeaderBytes);
-}
+LMC_INLINE void CopyPortable(const void* image, std::byte* wire) { std::memcpy(wire, image, kRequestHeaderBytes); }
 
 // Writes the request; returns true when the key is printable ASCII (then it
 // needs no UTF-8 check).
@@ -44,8 +42,7 @@ LMC_INLINE bool EncodeKeyPortable(const RequestView& h, std::byte* wire) {
   assert(h.key.size() <= kKeyFieldBytes);
   std::memcpy(wire, &h, kKeyOffset);  // the nine ints (little-endian host)
   std::memcpy(wire + kKeyOffset, h.key.data(), h.key.size());
-  std::memset(wire + kKeyOffset + h.key.size(), static_cast<int>(kKeyPadByte),
-              kKeyFieldBytes - h.key.size());
+  std::memset(wire + kKeyOffset + h.key.size(), static_cast<int>(kKeyPadByte), kKeyFieldBytes - h.key.size());
   bool unprintable = false;
   for (char c : h.key) unprintable |= static_cast<signed char>(c) < 0x20;
   return !unprintable;
@@ -212,47 +209,42 @@ LMC_INLINE LMC_AVX512 bool EncodeKeyAvx512(const RequestView& h, std::byte* wire
 
 // Each form's four entry points, stamped out with its own target so that its
 // scan, copy and encode inline into them.
-#define LMC_REQUEST_ENTRY_POINTS(ISA, TARGET, SCAN, COPY, ENCODE_KEY)                    \
-  TARGET void Encode##ISA(const RequestHeader& h, std::byte* wire) { COPY(&h, wire); }   \
-  TARGET WireError EncodeView##ISA(const RequestView& h, std::byte* wire) {              \
-    if (h.key.size() > kKeyFieldBytes) return WireError::kKeyTooLong;                    \
-    if (ENCODE_KEY(h, wire) || IsValidUtf8(h.key)) return WireError::kOk;                \
-    return WireError::kKeyNotUtf8;                                                       \
-  }                                                                                      \
-  TARGET WireError Decode##ISA(const std::byte* wire, RequestHeader* out) {              \
-    return FinishDecode(SCAN(wire, out), wire, out);                                     \
-  }                                                                                      \
-  TARGET WireError DecodeView##ISA(const std::byte* wire, RequestView* out) {            \
-    return FinishDecodeView(SCAN(wire, nullptr), wire, out);                             \
-  }                                                                                      \
-  TARGET KeyScan Scan##ISA##Entry(const std::byte* wire, void* image_out) {              \
-    return SCAN(wire, image_out);                                                        \
-  }                                                                                      \
-  TARGET WireError EncodeBatch##ISA(const RequestView* h, std::size_t count, std::byte* wire, \
-                                    std::size_t* done) {                                 \
-    for (std::size_t i = 0; i < count; ++i) {                                            \
-      std::byte* at = wire + i * kRequestHeaderBytes;                                    \
-      if (h[i].key.size() > kKeyFieldBytes) return *done = i, WireError::kKeyTooLong;    \
-      if (!ENCODE_KEY(h[i], at) && !IsValidUtf8(h[i].key)) return *done = i, WireError::kKeyNotUtf8; \
-    }                                                                                    \
-    *done = count;                                                                       \
-    return WireError::kOk;                                                               \
-  }                                                                                      \
-  TARGET WireError DecodeBatch##ISA(const std::byte* wire, std::size_t count, RequestHeader* out, \
-                                    std::size_t* done) {                                 \
-    for (std::size_t i = 0; i < count; ++i) {                                            \
-      const std::byte* at = wire + i * kRequestHeaderBytes;                              \
-      if (WireError e = FinishDecode(SCAN(at, out + i), at, out + i); e != WireError::kOk) { \
-        *done = i;                                                                       \
-        return e;                                                                        \
-      }                                                                                  \
-    }                                                                                    \
-    *done = count;                                                                       \
-    return WireError::kOk;                                                               \
-  }                                                                                      \
-  constexpr RequestKernels k##ISA##Kernels{#ISA,            &Scan##ISA##Entry, &Encode##ISA,  \
-                                           &EncodeView##ISA, &Decode##ISA,      &DecodeView##ISA, \
-                                           &EncodeBatch##ISA, &DecodeBatch##ISA};
+#define LMC_REQUEST_ENTRY_POINTS(ISA, TARGET, SCAN, COPY, ENCODE_KEY)                                                  \
+  TARGET void Encode##ISA(const RequestHeader& h, std::byte* wire) { COPY(&h, wire); }                                 \
+  TARGET WireError EncodeView##ISA(const RequestView& h, std::byte* wire) {                                            \
+    if (h.key.size() > kKeyFieldBytes) return WireError::kKeyTooLong;                                                  \
+    if (ENCODE_KEY(h, wire) || IsValidUtf8(h.key)) return WireError::kOk;                                              \
+    return WireError::kKeyNotUtf8;                                                                                     \
+  }                                                                                                                    \
+  TARGET WireError Decode##ISA(const std::byte* wire, RequestHeader* out) {                                            \
+    return FinishDecode(SCAN(wire, out), wire, out);                                                                   \
+  }                                                                                                                    \
+  TARGET WireError DecodeView##ISA(const std::byte* wire, RequestView* out) {                                          \
+    return FinishDecodeView(SCAN(wire, nullptr), wire, out);                                                           \
+  }                                                                                                                    \
+  TARGET KeyScan Scan##ISA##Entry(const std::byte* wire, void* image_out) { return SCAN(wire, image_out); }            \
+  TARGET WireError EncodeBatch##ISA(const RequestView* h, std::size_t count, std::byte* wire, std::size_t* done) {     \
+    for (std::size_t i = 0; i < count; ++i) {                                                                          \
+      std::byte* at = wire + i * kRequestHeaderBytes;                                                                  \
+      if (h[i].key.size() > kKeyFieldBytes) return *done = i, WireError::kKeyTooLong;                                  \
+      if (!ENCODE_KEY(h[i], at) && !IsValidUtf8(h[i].key)) return *done = i, WireError::kKeyNotUtf8;                   \
+    }                                                                                                                  \
+    *done = count;                                                                                                     \
+    return WireError::kOk;                                                                                             \
+  }                                                                                                                    \
+  TARGET WireError DecodeBatch##ISA(const std::byte* wire, std::size_t count, RequestHeader* out, std::size_t* done) { \
+    for (std::size_t i = 0; i < count; ++i) {                                                                          \
+      const std::byte* at = wire + i * kRequestHeaderBytes;                                                            \
+      if (WireError e = FinishDecode(SCAN(at, out + i), at, out + i); e != WireError::kOk) {                           \
+        *done = i;                                                                                                     \
+        return e;                                                                                                      \
+      }                                                                                                                \
+    }                                                                                                                  \
+    *done = count;                                                                                                     \
+    return WireError::kOk;                                                                                             \
+  }                                                                                                                    \
+  constexpr RequestKernels k##ISA##Kernels{#ISA,         &Scan##ISA##Entry, &Encode##ISA,      &EncodeView##ISA,       \
+                                           &Decode##ISA, &DecodeView##ISA,  &EncodeBatch##ISA, &DecodeBatch##ISA};
 
 #define LMC_NO_TARGET
 LMC_REQUEST_ENTRY_POINTS(Portable, LMC_NO_TARGET, ScanPortable, CopyPortable, EncodeKeyPortable)
@@ -263,9 +255,7 @@ LMC_REQUEST_ENTRY_POINTS(Avx512, LMC_AVX512, ScanAvx512, CopyAvx512, EncodeKeyAv
 #endif
 
 // Picks the widest form before main(); until then the portable one serves.
-[[gnu::constructor]] void SelectRequestKernels() {
-  g_request_kernels = &AvailableRequestKernels().back();
-}
+[[gnu::constructor]] void SelectRequestKernels() { g_request_kernels = &AvailableRequestKernels().back(); }
 
 }  // namespace
 

@@ -22,8 +22,7 @@ struct KeyFieldAccess {
   static void Set(KeyField* k, std::string_view text) {
     assert(text.size() <= kKeyFieldBytes);
     std::memmove(k->bytes_.data(), text.data(), text.size());
-    std::memset(k->bytes_.data() + text.size(), static_cast<int>(kKeyPadByte),
-                kKeyFieldBytes - text.size());
+    std::memset(k->bytes_.data() + text.size(), static_cast<int>(kKeyPadByte), kKeyFieldBytes - text.size());
     SetSize(k, text.size());
   }
 };

@@ -37,8 +37,7 @@ std::size_t DecodeOne(std::string_view s, std::size_t i, char32_t* cp) {
   }
   if (c0 >= 0xF0 && c0 <= 0xF4) {
     if (!cont(1) || !cont(2) || !cont(3)) return 0;
-    const char32_t v = ((c0 & 0x07u) << 18) | ((b(1) & 0x3Fu) << 12) | ((b(2) & 0x3Fu) << 6) |
-                       (b(3) & 0x3Fu);
+    const char32_t v = ((c0 & 0x07u) << 18) | ((b(1) & 0x3Fu) << 12) | ((b(2) & 0x3Fu) << 6) | (b(3) & 0x3Fu);
     if (v < 0x10000 || v > 0x10FFFF) return 0;
     *cp = v;
     return 4;

@@ -32,10 +32,10 @@ namespace lmc::wire {
 // test str.isdigit() passes for every string int() can then read as digits).
 [[nodiscard]] bool AllDecimalDigits(std::string_view s);
 
-enum class [[nodiscard]] IntParseError : std::uint8_t {
-  kOk = 0,
-  kSyntax,    // int() raises ValueError
-  kOverflow,  // a valid integer, but outside int64 (decimal parse only)
+enum class [[nodiscard]] IntParseError : std::uint8_t{
+    kOk = 0,
+    kSyntax,    // int() raises ValueError
+    kOverflow,  // a valid integer, but outside int64 (decimal parse only)
 };
 
 // int(s) for base 10 into an int64: surrounding whitespace, a sign, single

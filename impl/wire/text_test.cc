@@ -14,15 +14,41 @@ struct IntCase {
 // Each row was checked against CPython 3.11's int(text).
 TEST(PythonDecimal, AgreesWithCPython) {
   const IntCase cases[] = {
-      {"0", true, 0},          {"007", true, 7},        {" 5 ", true, 5},
-      {"\t5\n", true, 5},      {"\x0b" "5", true, 5},   {"+5", true, 5},
-      {"-5", true, -5},        {"1_000", true, 1000},   {"\xc2\xa0" "5", true, 5},
-      {"\xe2\x80\x80" "5", true, 5},                    {"\xc2\x85" "5", true, 5},
-      {"\xd9\xa5", true, 5},   {"\xef\xbc\x91\xef\xbc\x92", true, 12},
-      {"", false, 0},          {" ", false, 0},         {"-", false, 0},
-      {"- 1", false, 0},       {"_1", false, 0},        {"1_", false, 0},
-      {"1__0", false, 0},      {"1 2", false, 0},       {"\x1c" "5", false, 0},
-      {"5\x1f", false, 0},     {"0x5", false, 0},       {"a", false, 0},
+      {"0", true, 0},
+      {"007", true, 7},
+      {" 5 ", true, 5},
+      {"\t5\n", true, 5},
+      {"\x0b"
+       "5",
+       true, 5},
+      {"+5", true, 5},
+      {"-5", true, -5},
+      {"1_000", true, 1000},
+      {"\xc2\xa0"
+       "5",
+       true, 5},
+      {"\xe2\x80\x80"
+       "5",
+       true, 5},
+      {"\xc2\x85"
+       "5",
+       true, 5},
+      {"\xd9\xa5", true, 5},
+      {"\xef\xbc\x91\xef\xbc\x92", true, 12},
+      {"", false, 0},
+      {" ", false, 0},
+      {"-", false, 0},
+      {"- 1", false, 0},
+      {"_1", false, 0},
+      {"1_", false, 0},
+      {"1__0", false, 0},
+      {"1 2", false, 0},
+      {"\x1c"
+       "5",
+       false, 0},
+      {"5\x1f", false, 0},
+      {"0x5", false, 0},
+      {"a", false, 0},
       {"\xc2\xb2", false, 0},
       {"9223372036854775807", true, INT64_MAX},
       {"-9223372036854775808", true, INT64_MIN},
@@ -51,18 +77,14 @@ struct HexCase {
 
 TEST(PythonHex, AgreesWithCPython) {
   const HexCase cases[] = {
-      {"3039", true, false, "3039"},     {"00003039", true, false, "3039"},
-      {"0x3039", true, false, "3039"},   {"0X3039", true, false, "3039"},
-      {"3_039", true, false, "3039"},    {"  3039  ", true, false, "3039"},
-      {"-1f", true, true, "1f"},         {"+0x1", true, false, "1"},
-      {"-0", true, false, "0"},          {"0", true, false, "0"},
-      {"0x_ff", true, false, "ff"},      {"ABCDEF", true, false, "abcdef"},
-      {"\xd9\xa3", true, false, "3"},    {"0x0", true, false, "0"},
-      {"0x", false, false, ""},          {"0x__ff", false, false, ""},
-      {"_ff", false, false, ""},         {"ff_", false, false, ""},
-      {"f__f", false, false, ""},        {"- 1", false, false, ""},
-      {"g", false, false, ""},           {"", false, false, ""},
-      {"0xx1", false, false, ""},        {"--1", false, false, ""},
+      {"3039", true, false, "3039"},   {"00003039", true, false, "3039"}, {"0x3039", true, false, "3039"},
+      {"0X3039", true, false, "3039"}, {"3_039", true, false, "3039"},    {"  3039  ", true, false, "3039"},
+      {"-1f", true, true, "1f"},       {"+0x1", true, false, "1"},        {"-0", true, false, "0"},
+      {"0", true, false, "0"},         {"0x_ff", true, false, "ff"},      {"ABCDEF", true, false, "abcdef"},
+      {"\xd9\xa3", true, false, "3"},  {"0x0", true, false, "0"},         {"0x", false, false, ""},
+      {"0x__ff", false, false, ""},    {"_ff", false, false, ""},         {"ff_", false, false, ""},
+      {"f__f", false, false, ""},      {"- 1", false, false, ""},         {"g", false, false, ""},
+      {"", false, false, ""},          {"0xx1", false, false, ""},        {"--1", false, false, ""},
   };
   for (const HexCase& c : cases) {
     bool neg = true;
@@ -84,10 +106,17 @@ TEST(PythonHex, AgreesWithCPython) {
 
 TEST(PythonStrip, MatchesStrStrip) {
   EXPECT_EQ(PythonStrip("  a b  "), "a b");
-  EXPECT_EQ(PythonStrip("\x1c\x1d\x1e\x1f" "a\t\n\v\f\r "), "a");
-  EXPECT_EQ(PythonStrip("\xc2\xa0\xe3\x80\x80" "a\xe2\x80\xa8"), "a");
+  EXPECT_EQ(PythonStrip("\x1c\x1d\x1e\x1f"
+                        "a\t\n\v\f\r "),
+            "a");
+  EXPECT_EQ(PythonStrip("\xc2\xa0\xe3\x80\x80"
+                        "a\xe2\x80\xa8"),
+            "a");
   EXPECT_EQ(PythonStrip(std::string_view("\0a\0", 3)), std::string_view("\0a\0", 3));
-  EXPECT_EQ(PythonStrip("\xe2\x80\x8b" "a"), "\xe2\x80\x8b" "a");  // U+200B stays
+  EXPECT_EQ(PythonStrip("\xe2\x80\x8b"
+                        "a"),
+            "\xe2\x80\x8b"
+            "a");  // U+200B stays
   EXPECT_EQ(PythonStrip("   "), "");
   EXPECT_EQ(PythonRStrip("  a  "), "  a");
 }

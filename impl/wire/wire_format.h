@@ -38,17 +38,14 @@ static_assert(kKeyPadByte == ' ', "spec §3.1: keys are padded with spaces, neve
 constexpr std::size_t MetadataBytes(std::size_t groups) {
   return 4 * (kMetadataFixedInts + kMetadataIntsPerGroup * groups);
 }
-static_assert(MetadataBytes(1) == 28 && MetadataBytes(2) == 48 && MetadataBytes(3) == 68,
-              "spec §4");
+static_assert(MetadataBytes(1) == 28 && MetadataBytes(2) == 48 && MetadataBytes(3) == 68, "spec §4");
 
 // Offsets of the request fields (§1.2) and reply fields (§1.3).
 namespace request_offset {
-inline constexpr std::size_t kCommand = 0, kLength = 4, kFmt = 8, kDtype = 12, kLocation = 16,
-                             kShape = 20, kKey = 36;
+inline constexpr std::size_t kCommand = 0, kLength = 4, kFmt = 8, kDtype = 12, kLocation = 16, kShape = 20, kKey = 36;
 }
 namespace reply_offset {
-inline constexpr std::size_t kCode = 0, kLength = 4, kFmt = 8, kDtype = 12, kShape = 16,
-                             kLocation = 32;
+inline constexpr std::size_t kCode = 0, kLength = 4, kFmt = 8, kDtype = 12, kShape = 16, kLocation = 32;
 }
 static_assert(request_offset::kKey + kKeyFieldBytes == kRequestHeaderBytes);
 static_assert(reply_offset::kLocation + 4 == kReplyHeaderBytes);
@@ -89,10 +86,14 @@ constexpr std::int32_t CanonicalDtypeCode(std::int32_t v) {
 // Bytes per element of a wire dtype code; nullopt for kNone and unknown codes.
 constexpr std::optional<std::size_t> DtypeCodeElementBytes(std::int32_t v) {
   switch (v) {
-    case 1: case 2: case 3: return 2;
+    case 1:
+    case 2:
+    case 3: return 2;
     case 4: return 4;
     case 5: return 8;
-    case 6: case 7: case 8: return 1;
+    case 6:
+    case 7:
+    case 8: return 1;
     default: return std::nullopt;
   }
 }
@@ -100,11 +101,11 @@ constexpr std::optional<std::size_t> DtypeCodeElementBytes(std::int32_t v) {
 // §2.5: `MemoryFormat` numbering changed between LMCache eras, so a number is
 // only meaningful together with a profile. The wire keeps the int32 opaque.
 enum class MemoryFormatEra : std::uint8_t {
-  kEarlyV1a,     // UNDEFINED=0, KV_BLOB=1, BINARY=2
-  kEarlyV1b,     // adds BINARY_BUFFER=3
-  kRenumbered,   // UNDEFINED=0 .. KV_MLA_FMT=6
-  kNewestMain,   // adds EC_TD=7, HS_TD=8
-  kAscendFork,   // KV_MLA_FMT=6, KV_DSA_INDEX_FMT=7 (not main line)
+  kEarlyV1a,    // UNDEFINED=0, KV_BLOB=1, BINARY=2
+  kEarlyV1b,    // adds BINARY_BUFFER=3
+  kRenumbered,  // UNDEFINED=0 .. KV_MLA_FMT=6
+  kNewestMain,  // adds EC_TD=7, HS_TD=8
+  kAscendFork,  // KV_MLA_FMT=6, KV_DSA_INDEX_FMT=7 (not main line)
 };
 
 // The member name of `value` in `era`, or empty when that era rejects it

@@ -18,8 +18,7 @@ using wire::ReplyHeader;
 using wire::RequestHeader;
 
 // Reads an integer field within [lo, hi]; "" on success.
-std::string GetInt(const Json& j, const char* name, std::int64_t lo, std::int64_t hi,
-                   std::int64_t* out) {
+std::string GetInt(const Json& j, const char* name, std::int64_t lo, std::int64_t hi, std::int64_t* out) {
   const auto it = j.find(name);
   if (it == j.end()) return std::string("missing field \"") + name + "\"";
   if (!it->is_number_integer()) return std::string("field \"") + name + "\" is not an integer";
@@ -37,8 +36,8 @@ std::string GetInt(const Json& j, const char* name, std::int64_t lo, std::int64_
 
 std::string GetI32(const Json& j, const char* name, std::int32_t* out) {
   std::int64_t v = 0;
-  std::string e = GetInt(j, name, std::numeric_limits<std::int32_t>::min(),
-                         std::numeric_limits<std::int32_t>::max(), &v);
+  std::string e =
+      GetInt(j, name, std::numeric_limits<std::int32_t>::min(), std::numeric_limits<std::int32_t>::max(), &v);
   if (e.empty()) *out = static_cast<std::int32_t>(v);
   return e;
 }
@@ -69,9 +68,7 @@ std::string GetString(const Json& j, const char* name, std::string* out) {
 
 Json ShapeJson(const wire::Shape& s) { return Json::array({s[0], s[1], s[2], s[3]}); }
 
-std::string Dump(const Json& j) {
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
+std::string Dump(const Json& j) { return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
 
 }  // namespace
 
@@ -375,8 +372,7 @@ bool ReadLine(std::istream& in, std::string* line, bool* too_long) {
 
 }  // namespace
 
-int RunWireTool(std::span<const std::string_view> args, std::istream& in, std::ostream& out,
-                std::ostream& err) {
+int RunWireTool(std::span<const std::string_view> args, std::istream& in, std::ostream& out, std::ostream& err) {
   if (args.size() == 1 && (args[0] == "--help" || args[0] == "-h")) {
     out << kUsage;
     return 0;

@@ -59,7 +59,6 @@ inline constexpr std::size_t kLineBytesMax = 1 << 20;
 // succeeded, 1 when any failed, 2 for a usage error (reported on `err`).
 // `--help` (the usage, with the exit statuses) and `--version` (the kit's
 // version and protocol revision, base/version.h) write to `out` and return 0.
-int RunWireTool(std::span<const std::string_view> args, std::istream& in, std::ostream& out,
-                std::ostream& err);
+int RunWireTool(std::span<const std::string_view> args, std::istream& in, std::ostream& out, std::ostream& err);
 
 }  // namespace lmc::wirejson

@@ -19,10 +19,10 @@ std::string RunTool(std::vector<std::string_view> args, const std::string& input
 TEST(WireTool, EncodesClientExactlyAsTheSpecShows) {
   int status = -1;
   const std::string out = RunTool({"encode", "client"},
-                              R"({"command":1,"length":8192,"fmt":1,"dtype":3,"location":0,)"
-                              R"("shape":[2,32,256,1024],"key":"test_model@3@1@0@bfloat16"})"
-                              "\n",
-                              &status);
+                                  R"({"command":1,"length":8192,"fmt":1,"dtype":3,"location":0,)"
+                                  R"("shape":[2,32,256,1024],"key":"test_model@3@1@0@bfloat16"})"
+                                  "\n",
+                                  &status);
   EXPECT_EQ(status, 0);
   EXPECT_EQ(out.substr(0, 72), "010000000020000001000000030000000000000002000000200000000001000000040000");
   EXPECT_EQ(out.size(), 186u * 2 + 1);
@@ -30,8 +30,8 @@ TEST(WireTool, EncodesClientExactlyAsTheSpecShows) {
 
 TEST(WireTool, DecodeOutputIsCompactAndOrdered) {
   int status = -1;
-  EXPECT_EQ(RunTool({"decode", "server"},
-                "C80000000020000001000000030000000200000020000000000100000004000000000000\n", &status),
+  EXPECT_EQ(RunTool({"decode", "server"}, "C80000000020000001000000030000000200000020000000000100000004000000000000\n",
+                    &status),
             R"({"code":200,"length":8192,"fmt":1,"dtype":3,"shape":[2,32,256,1024],"location":0})"
             "\n");
   EXPECT_EQ(status, 0);
@@ -48,11 +48,11 @@ TEST(WireTool, DecodeOutputIsCompactAndOrdered) {
 TEST(WireTool, ErrorLinesKeepOrderAndSetStatus) {
   int status = -1;
   const std::string out = RunTool({"decode", "server"},
-                              "zz\n"
-                              "900100000000000001000000020000000000000000000000000000000000000000000000\n"
-                              "\n"
-                              "90010000",
-                              &status);
+                                  "zz\n"
+                                  "900100000000000001000000020000000000000000000000000000000000000000000000\n"
+                                  "\n"
+                                  "90010000",
+                                  &status);
   EXPECT_EQ(status, 1);
   std::istringstream lines(out);
   std::string l1, l2, l3, l4, extra;
@@ -69,17 +69,18 @@ TEST(WireTool, ErrorLinesKeepOrderAndSetStatus) {
 
 TEST(WireTool, EncodeRejectsOutOfRangeAndWrongTypes) {
   int status = -1;
-  const std::string out = RunTool({"encode", "server"},
-                              R"({"code":200,"length":4294967296,"fmt":1,"dtype":2,"shape":[0,0,0,0],"location":0})"
-                              "\n"
-                              R"({"code":200,"length":1.0,"fmt":1,"dtype":2,"shape":[0,0,0,0],"location":0})"
-                              "\n"
-                              R"({"code":200,"length":0,"fmt":1,"dtype":2,"shape":[0,0,0],"location":0})"
-                              "\n"
-                              R"({"code":200,"length":0,"fmt":1,"dtype":2,"shape":[0,0,0,-2147483648],"location":0,"x":[{}]})"
-                              "\n"
-                              "not json\n",
-                              &status);
+  const std::string out =
+      RunTool({"encode", "server"},
+              R"({"code":200,"length":4294967296,"fmt":1,"dtype":2,"shape":[0,0,0,0],"location":0})"
+              "\n"
+              R"({"code":200,"length":1.0,"fmt":1,"dtype":2,"shape":[0,0,0,0],"location":0})"
+              "\n"
+              R"({"code":200,"length":0,"fmt":1,"dtype":2,"shape":[0,0,0],"location":0})"
+              "\n"
+              R"({"code":200,"length":0,"fmt":1,"dtype":2,"shape":[0,0,0,-2147483648],"location":0,"x":[{}]})"
+              "\n"
+              "not json\n",
+              &status);
   EXPECT_EQ(status, 1);
   EXPECT_EQ(out,
             "error: field \"length\" out of range\n"
@@ -114,7 +115,8 @@ TEST(WireTool, VersionAndHelpExitZero) {
 
 TEST(WireTool, OverlongLinesAreRejectedNotBuffered) {
   int status = -1;
-  const std::string out = RunTool({"decode", "key"}, std::string(kLineBytesMax + 10, 'a') + "\nm@1@0@1@half\n", &status);
+  const std::string out =
+      RunTool({"decode", "key"}, std::string(kLineBytesMax + 10, 'a') + "\nm@1@0@1@half\n", &status);
   EXPECT_EQ(status, 1);
   EXPECT_EQ(out.substr(0, out.find('\n')), "error: input line longer than 1 MiB");
   EXPECT_NE(out.find("\"chunk_hash\":\"1\""), std::string::npos);
