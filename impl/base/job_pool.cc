@@ -38,13 +38,22 @@ void JobPool::Run() {
 bool JobPool::Close() {
   std::vector<std::thread> threads;
   {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
+    if (closing_) {
+      joined_cv_.wait(lock, [&] { return joined_; });
+      return false;
+    }
     closing_ = true;
     threads.swap(threads_);
   }
   cv_.notify_all();
   for (std::thread& t : threads) t.join();
-  return !threads.empty();
+  {
+    std::lock_guard lock(mu_);
+    joined_ = true;
+  }
+  joined_cv_.notify_all();
+  return true;
 }
 
 bool JobPool::closing() const {

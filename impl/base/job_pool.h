@@ -23,10 +23,12 @@ class JobPool {
   JobPool& operator=(const JobPool&) = delete;
 
   void Enqueue(Job job, bool urgent = false);
-  // True for the one call that stopped the threads (a concurrent or later
-  // call returns false at once, possibly before the first has joined). Not
-  // [[nodiscard]]: a caller that only needs the pool stopped (the destructor)
-  // has no use for the answer.
+  // Runs what is queued, joins the threads, and returns only once they are
+  // joined, from every caller: a concurrent Close() waits for the one that
+  // stops the threads. True for that one call, false for the others. Never
+  // called from a job (it would wait for itself). Not [[nodiscard]]: a
+  // caller that only needs the pool stopped (the destructor) has no use for
+  // the answer.
   bool Close();
   bool closing() const;
 
@@ -36,6 +38,8 @@ class JobPool {
   std::condition_variable cv_;
   std::deque<Job> queue_, urgent_;
   bool closing_ = false;
+  bool joined_ = false;  // the threads are joined (Close() done)
+  std::condition_variable joined_cv_;
   std::vector<std::thread> threads_;
 };
 

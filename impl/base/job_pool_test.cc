@@ -157,6 +157,35 @@ TEST(JobPool, OneOfConcurrentClosesStopsTheThreads) {
   }
 }
 
+TEST(JobPool, ASecondCloseWaitsUntilTheRunningJobsFinished) {
+  JobPool pool(1);
+  Gate gate;
+  Log log;
+  pool.Enqueue([&](bool) {
+    log.Add("held");
+    gate.Wait();
+    log.Add("done");
+  });
+  ASSERT_TRUE(log.WaitFor(1));
+  std::promise<bool> first, second;
+  std::thread closer1([&] { first.set_value(pool.Close()); });
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (!pool.closing() && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  ASSERT_TRUE(pool.closing());
+  std::thread closer2([&] { second.set_value(pool.Close()); });
+  // The held job still runs: neither Close() may have returned.
+  auto f1 = first.get_future(), f2 = second.get_future();
+  EXPECT_EQ(f2.wait_for(200ms), std::future_status::timeout);
+  EXPECT_EQ(f1.wait_for(0ms), std::future_status::timeout);
+  gate.Open();
+  ASSERT_EQ(f1.wait_for(5s), std::future_status::ready);
+  ASSERT_EQ(f2.wait_for(5s), std::future_status::ready);
+  EXPECT_NE(f1.get(), f2.get());  // exactly one of them stopped the threads
+  closer1.join();
+  closer2.join();
+  EXPECT_EQ(log.entries(), (std::vector<std::string>{"held", "done"}));
+}
+
 TEST(JobPool, TheDestructorRunsQueuedJobsAndZeroThreadsMeansOne) {
   std::atomic<int> runs{0};
   {

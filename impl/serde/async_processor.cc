@@ -98,9 +98,9 @@ std::optional<bool> AsyncSerdeProcessor::QuerySerializeResult(TaskId id) { retur
 std::optional<bool> AsyncSerdeProcessor::QueryDeserializeResult(TaskId id) { return Consume(deserialize_done_, id); }
 
 void AsyncSerdeProcessor::Close() {
-  // The first caller stops the pool (queued and running batches finish); a
-  // concurrent or later Close() (or the destructor) leaves the fds to it.
-  if (!pool_.Close()) return;
+  // Every caller returns after the queued and running batches finished (the
+  // pool's Close() waits for the one that joins); the fds close once.
+  pool_.Close();
   std::lock_guard lock(mu_);
   for (int* fd : {&serialize_fd_, &deserialize_fd_}) {
     if (*fd >= 0) close(*fd);

@@ -73,7 +73,8 @@ class AsyncSerdeProcessor {
     return serializer_->EstimateSerializedSize(layout, error);
   }
   // Runs the queued and running batches to the end, stops the threads and
-  // closes the fds. Idempotent and safe to call from several threads.
+  // closes the fds. Idempotent and safe to call from several threads; each
+  // caller returns once all of that is done.
   void Close();
 
  private:

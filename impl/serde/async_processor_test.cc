@@ -177,11 +177,11 @@ TEST(AsyncSerdeProcessor, ConcurrentClosesAreSafe) {
         cv.notify_all();
       });
     {
-      // The closers that lose the race come back at once; wait (bounded) for
-      // one, so that a Close() that did not wait for the batches would
-      // already have closed the fds before they finish.
+      // While the batches are held no Close() may return: not the one that
+      // joins the workers, nor those that lost the race to it.
       std::unique_lock lock(mu);
-      cv.wait_for(lock, std::chrono::seconds(2), [&] { return returned > 0; });
+      cv.wait_for(lock, std::chrono::milliseconds(200), [&] { return returned > 0; });
+      EXPECT_EQ(returned, 0) << "a Close() returned before the running batches finished";
     }
     serde->Open();
     {
