@@ -54,10 +54,16 @@ class AsioTimer final : public Timer {
   asio::steady_timer timer_;
 };
 
+// The socket is shared with a Close() still queued on the strand: a stream
+// may be closed from another thread and destroyed at once (the server does
+// so when it refuses a connection), and the queued close must not reach
+// into the destroyed stream.
 class AsioStream final : public Stream {
  public:
   explicit AsioStream(tcp::socket socket)
-      : strand_(asio::make_strand(socket.get_executor())), socket_(std::move(socket)) {
+      : strand_(asio::make_strand(socket.get_executor())),
+        owned_(std::make_shared<tcp::socket>(std::move(socket))),
+        socket_(*owned_) {
     std::error_code ignored;
     socket_.set_option(tcp::no_delay(true), ignored);
   }
@@ -79,10 +85,10 @@ class AsioStream final : public Stream {
   }
 
   void Close() override {
-    asio::dispatch(strand_, [this] {
+    asio::dispatch(strand_, [socket = owned_] {
       std::error_code ignored;
-      socket_.shutdown(tcp::socket::shutdown_both, ignored);
-      socket_.close(ignored);
+      socket->shutdown(tcp::socket::shutdown_both, ignored);
+      socket->close(ignored);
     });
   }
 
@@ -104,7 +110,8 @@ class AsioStream final : public Stream {
 
  private:
   asio::strand<tcp::socket::executor_type> strand_;
-  tcp::socket socket_;
+  std::shared_ptr<tcp::socket> owned_;
+  tcp::socket& socket_;
   std::vector<asio::const_buffer> gather_;
   int low_water_ = 1;
 };

@@ -160,6 +160,27 @@ TEST(AsioTransport, CloseCancelsAPendingRead) {
 
 // Two loops, one thread each: a stream's timer handlers run on the thread
 // that runs the stream's own handlers, whichever loop it was placed on.
+// The server refuses a connection by closing the stream on the accepting
+// loop and destroying it at once, while the close is queued on the stream's
+// own loop; that close must not touch the destroyed stream (ASan in
+// ci/asan.sh reports it if it does) and must still reach the peer.
+TEST(AsioTransport, AStreamClosedAndDestroyedOffItsLoopStillCloses) {
+  AsioTransport t(1, 2);
+  t.Start(2);
+  for (int round = 0; round < 50; ++round) {
+    Pair p;
+    ASSERT_TRUE(Connect(t, &p));
+    auto end = ReadUpTo(*p.connected, 1);
+    p.accepted->Close();  // on this thread, off the stream's strand
+    p.accepted.reset();
+    const auto e = Within(end);
+    ASSERT_TRUE(e) << "round " << round;
+    EXPECT_TRUE(e->first == NetError::kEof || e->first == NetError::kReset) << NetErrorName(e->first);
+  }
+  t.Stop();
+  t.Join();
+}
+
 TEST(AsioTransport, AStreamsTimersFireOnThatStreamsLoop) {
   AsioTransport t(1, 2);
   t.Start(2);
