@@ -92,12 +92,7 @@ said err "errors 1: 1 put server unavailable \(connection refused or lost\)" "  
 
 "$bin/lmcache-server" --port 0 --l1-size-bytes 67108864 2>"$work/server.err" &
 server=$!
-for _ in $(seq 100); do
-  grep -q "listening on" "$work/server.err" 2>/dev/null && break
-  sleep 0.05
-done
-port="$(sed -n 's/.*listening on lm:\/\/[^:]*:\([0-9]*\).*/\1/p' "$work/server.err")"
-[ -n "$port" ] || { echo "FAIL: server did not start"; cat "$work/server.err"; exit 1; }
+port="$(server_port "$work/server.err" "$server")" || exit 1
 url="lm://127.0.0.1:$port"
 check_bounded "reference server" 0 3000 bench --url "$url" --sizes 4K,64K --depth 2 --connections 2 \
   --mix put=1,get=2,exist=1 --json "$work/r.json"

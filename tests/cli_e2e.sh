@@ -7,16 +7,11 @@ set -euo pipefail
 bin="$1"
 work="$(mktemp -d)"
 trap 'kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
+. "$(dirname "${BASH_SOURCE[0]}")/e2e_lib.sh"
 "$bin/lmcache-server" --port 0 --l1-size-bytes 67108864 --max-object-bytes 1048576 2>"$work/server.err" &
 server=$!
-for _ in $(seq 100); do
-  grep -q "listening on" "$work/server.err" 2>/dev/null && break
-  sleep 0.05
-done
-port="$(sed -n 's/.*listening on lm:\/\/[^:]*:\([0-9]*\).*/\1/p' "$work/server.err")"
-[ -n "$port" ] || { echo "FAIL: server did not start"; cat "$work/server.err"; exit 1; }
+port="$(server_port "$work/server.err" "$server")" || exit 1
 client() { "$bin/lmcache-client" --url "lm://127.0.0.1:$port" --timeout-ms 5000 "$@"; }
-. "$(dirname "${BASH_SOURCE[0]}")/e2e_lib.sh"
 head -c 300000 /dev/urandom >"$work/payload"
 check "put" 0 client put 'm@1@0@0x3039@bfloat16' "$work/payload" --fmt 1 --dtype 3 --shape 2,1,1
 check "get hit" 0 client get 'm@1@0@3039@bfloat16' "$work/back"

@@ -14,9 +14,7 @@ start() {  # start NAME ARGS... ; sets $port
   local name="$1"; shift
   "$bin/lmcache-server" --port 0 --threads 2 "$@" 2>"$work/$name.err" &
   pids+=($!)
-  for _ in $(seq 100); do grep -q "listening on" "$work/$name.err" 2>/dev/null && break; sleep 0.05; done
-  port="$(sed -n 's/.*listening on lm:\/\/[^:]*:\([0-9]*\).*/\1/p' "$work/$name.err")"
-  [ -n "$port" ] || { echo "FAIL: $name did not start"; cat "$work/$name.err"; exit 1; }
+  port="$(server_port "$work/$name.err" "${pids[-1]}")" || { echo "FAIL: $name did not start"; exit 1; }
 }
 . "$(dirname "${BASH_SOURCE[0]}")/e2e_lib.sh"
 

@@ -10,21 +10,19 @@ work="$(mktemp -d)"
 pid=""
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
-cmake --install "$build" --prefix "$work/prefix" >/dev/null
+. "$src/tests/e2e_lib.sh"
+# A step's output is shown only when it fails.
+quiet() { "$@" >"$work/step.log" 2>&1 || { cat "$work/step.log" >&2; echo "package_consumer: failed: $*" >&2; return 1; }; }
+quiet cmake --install "$build" --prefix "$work/prefix"
 test -f "$work/prefix/lib/cmake/lmcache-kit/lmcache-kitConfig.cmake"
 # Internal headers stay internal.
 test ! -e "$work/prefix/include/lmcache-kit/wire/request_kernels.h"
 test ! -e "$work/prefix/include/lmcache-kit/serde/fp8_kernels.h"
-cmake -S "$src/tests/consumer" -B "$work/consumer" -G Ninja -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
-cmake --build "$work/consumer" >/dev/null
+quiet cmake -S "$src/tests/consumer" -B "$work/consumer" -G Ninja -DCMAKE_PREFIX_PATH="$work/prefix"
+quiet cmake --build "$work/consumer"
 "$work/prefix/bin/lmcache-server" --port 0 --l1-size-bytes $((64 << 20)) 2>"$work/server.log" &
 pid=$!
-port=""
-for _ in $(seq 100); do
-  port="$(grep -o 'lm://127.0.0.1:[0-9]*' "$work/server.log" | sed 's/.*://')" || true
-  [ -n "$port" ] && break
-  sleep 0.1
-done
+port="$(server_port "$work/server.log" "$pid")"
 out="$("$work/consumer/consumer" "$src/golden/fixtures/client/001-put-kv2ltd-bf16.bin" "$port")"
 echo "$out"
 grep -q '"key":"test_model@3@1@0@bfloat16"' <<<"$out"

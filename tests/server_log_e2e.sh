@@ -16,12 +16,7 @@ start_server() {
   : >"$work/server.err"
   "$bin/lmcache-server" --port 0 --l1-size-bytes 16777216 --log-level "$1" 2>"$work/server.err" &
   server=$!
-  for _ in $(seq 200); do
-    grep -q "listening on" "$work/server.err" 2>/dev/null && break
-    sleep 0.05
-  done
-  port="$(sed -n 's/.*listening on lm:\/\/[^:]*:\([0-9]*\).*/\1/p' "$work/server.err")"
-  [ -n "$port" ] || { echo "FAIL: server did not start"; cat "$work/server.err"; exit 1; }
+  port="$(server_port "$work/server.err" "$server")" || exit 1
 }
 stop_server() { kill -TERM "$server"; wait "$server" || true; server=""; }
 client() { "$bin/lmcache-client" --url "lm://127.0.0.1:$port" --timeout-ms 5000 "$@"; }
