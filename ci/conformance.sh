@@ -5,19 +5,22 @@
 # Python), and the vectors catalogue with lmcache-wire. Prints each mode's
 # report and a closing total; exit 0 only when every mode is clean.
 #
-#   ci/conformance.sh [BIN_DIR] [--profile NAME] [--out DIR]
+#   ci/conformance.sh [BIN_DIR] [--profile NAME] [--out DIR] [--case-timeout-ms MS]
 #
-# --out DIR also writes each mode's JUnit XML and JSON there.
+# --out DIR also writes each mode's JUnit XML and JSON there. --case-timeout-ms
+# gives each case longer than its 5 s (unoptimised or instrumented builds).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin="$root/build/bin"
 if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then bin="$(cd "$1" && pwd)"; shift; fi
 profile=reference
 out=""
+case_timeout=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --profile) profile="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
+    --case-timeout-ms) case_timeout=(--case-timeout-ms "$2"); shift 2 ;;
     *) echo "ci/conformance.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -52,10 +55,10 @@ summaries=()
 # any `--` that starts a testee's command line.
 run_mode() {
   local name="$1" mode="$2"; shift 2
-  local extra=()
+  local extra=("${case_timeout[@]}")
   if [ -n "$out" ]; then
     mkdir -p "$out"
-    extra=(--junit "$out/$name.xml" --json "$out/$name.json")
+    extra+=(--junit "$out/$name.xml" --json "$out/$name.json")
   fi
   echo "== $name"
   local rc=0

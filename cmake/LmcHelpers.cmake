@@ -19,6 +19,11 @@ function(lmc_library name)
     $<BUILD_INTERFACE:${root}>
     $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}/lmcache-kit>)
   target_link_libraries(${name} PUBLIC ${A_DEPS} PRIVATE ${A_PRIVATE_DEPS} $<BUILD_INTERFACE:lmc_options>)
+  # An instrumented build (coverage, sanitizers) makes instrumented archives:
+  # whoever links them from the installed package needs the same runtime.
+  if(LMC_INSTRUMENT_LINK_FLAGS)
+    target_link_options(${name} INTERFACE $<INSTALL_INTERFACE:${LMC_INSTRUMENT_LINK_FLAGS}>)
+  endif()
   # The exported name drops the prefix: lmc_wire is lmc::wire.
   string(REGEX REPLACE "^lmc_" "" short ${name})
   set_target_properties(${name} PROPERTIES EXPORT_NAME ${short})

@@ -27,6 +27,7 @@ function(lmc_require_flags what flags)
 endfunction()
 
 set(LMC_SANITIZER_FLAGS "")
+set(LMC_INSTRUMENT_LINK_FLAGS "")  # what links an installed instrumented archive needs
 if(LMC_SANITIZE STREQUAL "address")
   set(LMC_SANITIZER_FLAGS -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
 elseif(LMC_SANITIZE STREQUAL "thread")
@@ -44,6 +45,7 @@ if(LMC_SANITIZER_FLAGS)
   lmc_require_flags("sanitizer_${LMC_SANITIZE}" "${flags}")
   add_compile_options(${LMC_SANITIZER_FLAGS})
   add_link_options(${LMC_SANITIZER_FLAGS})
+  list(APPEND LMC_INSTRUMENT_LINK_FLAGS ${LMC_SANITIZER_FLAGS})
 endif()
 
 if(LMC_FUZZ)
@@ -59,7 +61,10 @@ if(LMC_FUZZ)
 endif()
 
 if(LMC_COVERAGE)
-  lmc_require_flags(coverage "--coverage")
-  target_compile_options(lmc_options INTERFACE --coverage)
+  # Atomic counters: the suite's threads would otherwise race on them, and
+  # gcovr rejects the negative counts that result ("branch 5 taken -7").
+  lmc_require_flags(coverage_atomic "--coverage -fprofile-update=atomic")
+  target_compile_options(lmc_options INTERFACE --coverage -fprofile-update=atomic)
   target_link_options(lmc_options INTERFACE --coverage)
+  list(APPEND LMC_INSTRUMENT_LINK_FLAGS --coverage)
 endif()
