@@ -54,6 +54,11 @@ struct ServerCounters {
   std::atomic<std::uint64_t> hits{0};
   std::atomic<std::uint64_t> misses{0};
   std::atomic<std::uint64_t> rejects[static_cast<int>(Reject::kCount)] = {};
+  // Set by the server's accept loop: accepts that failed (out of descriptors,
+  // most often; retried after a back-off) and connections closed at once
+  // because max_connections were open.
+  std::atomic<std::uint64_t> accept_errors{0};
+  std::atomic<std::uint64_t> connections_refused{0};
 
   void Count(Reject r) { rejects[static_cast<int>(r)].fetch_add(1, std::memory_order_relaxed); }
 };

@@ -1,5 +1,6 @@
 #include "server/server.h"
 
+#include <algorithm>
 #include <array>
 #include <sstream>
 
@@ -204,32 +205,55 @@ NetError Server::Start(std::uint16_t* port) {
   listener_ = transport_.Listen(shared_->options.host, shared_->options.port, &e);
   if (!listener_) return e;
   *port = listener_->port();
-  AcceptLoop(shared_, listener_, transport_);
+  AcceptLoop(std::make_shared<Acceptor>(shared_, listener_, transport_));
   return NetError::kOk;
 }
 
 // The accept loop holds the shared state and the listener, never the Server:
 // a handler may still run after the Server is gone (it then sees `stopped`).
-void Server::AcceptLoop(const std::shared_ptr<Shared>& shared, const std::shared_ptr<net::Listener>& listener,
-                        net::Transport& transport) {
-  listener->AsyncAccept([shared, listener, &transport](NetError e, std::unique_ptr<net::Stream> stream) {
+// Its handlers and its retry timer run on the transport's loop.
+struct Server::Acceptor {
+  Acceptor(std::shared_ptr<Shared> s, std::shared_ptr<net::Listener> l, net::Transport& t)
+      : shared(std::move(s)), listener(std::move(l)), transport(t), retry(t.MakeTimer()) {}
+  std::shared_ptr<Shared> shared;
+  std::shared_ptr<net::Listener> listener;
+  net::Transport& transport;
+  std::unique_ptr<net::Timer> retry;
+  std::chrono::milliseconds backoff{0};  // 0 while accepts succeed
+};
+
+void Server::AcceptLoop(const std::shared_ptr<Acceptor>& a) {
+  a->listener->AsyncAccept([a](NetError e, std::unique_ptr<net::Stream> stream) {
     if (e == NetError::kCancelled) return;
+    Shared& shared = *a->shared;
     std::shared_ptr<Connection> c;
     {
-      std::lock_guard lock(shared->mu);
-      if (shared->stopped) {
+      std::lock_guard lock(shared.mu);
+      if (shared.stopped) {
         if (stream) stream->Close();
         return;
       }
-      if (e == NetError::kOk && shared->connections.size() < shared->options.max_connections) {
-        c = std::make_shared<Connection>(shared, transport, std::move(stream));
-        shared->connections.emplace(c.get(), c);
+      if (e == NetError::kOk && shared.connections.size() < shared.options.max_connections) {
+        c = std::make_shared<Connection>(a->shared, a->transport, std::move(stream));
+        shared.connections.emplace(c.get(), c);
       } else if (stream) {
+        shared.counters.connections_refused.fetch_add(1, std::memory_order_relaxed);
         stream->Close();
       }
     }
     if (c) c->Begin();
-    AcceptLoop(shared, listener, transport);
+    if (e == NetError::kOk) {
+      a->backoff = std::chrono::milliseconds(0);
+      AcceptLoop(a);
+      return;
+    }
+    // The pending connection stays queued in the kernel; try again later
+    // instead of at once (an accept out of descriptors fails immediately).
+    shared.counters.accept_errors.fetch_add(1, std::memory_order_relaxed);
+    a->backoff = std::clamp(a->backoff * 2, std::chrono::milliseconds(1), shared.options.accept_retry_max);
+    a->retry->AsyncWait(a->backoff, [a](NetError te) {
+      if (te == NetError::kOk) AcceptLoop(a);
+    });
   });
 }
 
@@ -260,6 +284,7 @@ std::string FormatCounters(const protocol::ServerCounters& c, const store::Store
     << v(c.commands[4]) << " health " << v(c.commands[5]) << "\n"
     << "bytes_in " << v(c.bytes_in) << " bytes_out " << v(c.bytes_out) << "\n"
     << "hits " << v(c.hits) << " misses " << v(c.misses) << " evictions " << s.evictions << "\n"
+    << "accept_errors " << v(c.accept_errors) << " connections_refused " << v(c.connections_refused) << "\n"
     << "rejects";
   for (int r = 0; r < static_cast<int>(protocol::Reject::kCount); ++r) {
     o << " " << protocol::RejectName(static_cast<protocol::Reject>(r)) << " " << v(c.rejects[r]);

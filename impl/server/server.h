@@ -27,6 +27,10 @@ struct ServerOptions {
   protocol::SessionLimits limits;
   std::chrono::milliseconds stall_timeout{30000};
   std::size_t max_connections = 4096;  // further connections are closed at once
+  // After a failed accept (out of descriptors: EMFILE, ENFILE) the next one
+  // waits, from 1 ms doubling up to this, so the loop does not spin while
+  // the limit holds; the open connections are served meanwhile.
+  std::chrono::milliseconds accept_retry_max{100};
   // Where an L1 miss is looked up (the L2 tiers); none by default.
   std::shared_ptr<protocol::MissSource> misses;
   // One line per request and per reply (--log-level debug); null: none, at
@@ -55,8 +59,8 @@ class Server {
  private:
   class Connection;
   struct Shared;
-  static void AcceptLoop(const std::shared_ptr<Shared>& shared, const std::shared_ptr<net::Listener>& listener,
-                         net::Transport& transport);
+  struct Acceptor;
+  static void AcceptLoop(const std::shared_ptr<Acceptor>& a);
 
   net::Transport& transport_;  // must outlive the Server
   std::shared_ptr<Shared> shared_;
