@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "protocol/miss_source.h"
 #include "store/l1_store.h"
 #include "wire/headers.h"
 
@@ -73,21 +74,6 @@ struct SessionLimits {
   // (a client that never reads cannot make the server buffer without limit).
   std::size_t pending_output_bytes_max = 8 << 20;
   std::size_t list_body_bytes_max = 16 << 20;
-};
-
-// Where a session looks when L1 misses: the server's L2 tiers.
-class MissSource {
- public:
-  virtual ~MissSource() = default;
-  // Looks `key` up below L1 and calls `done` exactly once, on any thread,
-  // with the object (brought back into L1) or null, within the source's own
-  // deadline. Must not call `done` before returning if the caller's thread
-  // must not re-enter (the server posts it to the connection's loop).
-  virtual void FetchAsync(std::string key, std::function<void(store::L1Store::ObjectRef)> done) = 0;
-  // Existence only (no I/O, no payload check).
-  virtual bool Contains(const std::string& key) = 0;
-  // Keys held below L1 (for LIST), in no particular order.
-  virtual std::vector<std::string> Keys() = 0;
 };
 
 class ServerSession {

@@ -107,16 +107,22 @@ void Tier::OnEvict(const std::string& key, const store::L1Store::ObjectRef& obje
       return;
     }
   }
-  // Copy out of L1 without the lock: L1 gets the room back when we return.
+  // Copy out of L1 without the lock (L1 gets the room back when we return),
+  // so EXIST and LIST on other I/O threads never wait for the copy.
   std::optional<std::vector<l2::TempPool::Buffer>> staged = staging_->ReserveBatch({object->data().size()});
-  std::lock_guard lock(mu_);
-  if (!staged || closed_) {
+  if (!staged) {
+    std::lock_guard lock(mu_);
     ++stats_.evictions_dropped;
     return;
   }
   auto e = std::make_shared<Entry>();
   e->staged = std::make_shared<l2::TempPool::Buffer>(std::move((*staged)[0]));
   std::memcpy(e->staged->data().data(), object->data().data(), object->data().size());
+  std::lock_guard lock(mu_);
+  if (closed_) {
+    ++stats_.evictions_dropped;
+    return;
+  }
   e->key = key;
   const XXH128_hash_t h = XXH3_128bits(key.data(), key.size());
   XXH128_canonical_t canonical;
