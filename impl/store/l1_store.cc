@@ -71,7 +71,15 @@ L1Store::~L1Store() {
   // `drop` releases outside the lock (Object's destructor takes it).
 }
 
+L1Store::ReserveError L1Store::TryReserve(std::size_t bytes, Reservation* out) {
+  return ReserveImpl(bytes, /*may_evict=*/false, out);
+}
+
 L1Store::ReserveError L1Store::Reserve(std::size_t bytes, Reservation* out) {
+  return ReserveImpl(bytes, /*may_evict=*/true, out);
+}
+
+L1Store::ReserveError L1Store::ReserveImpl(std::size_t bytes, bool may_evict, Reservation* out) {
   if (bytes > options_.max_object_bytes || bytes > shared_->arena.capacity_bytes()) {
     std::lock_guard lock(shared_->mu);
     ++shared_->stats.reserve_failures;
@@ -84,7 +92,6 @@ L1Store::ReserveError L1Store::Reserve(std::size_t bytes, Reservation* out) {
     *out = std::move(r);
     return ReserveError::kOk;
   }
-  std::vector<ObjectRef> evicted;  // destroyed after the lock is released
   std::unique_lock lock(shared_->mu);
   for (;;) {
     if (auto block = shared_->arena.Allocate(bytes)) {
@@ -92,30 +99,43 @@ L1Store::ReserveError L1Store::Reserve(std::size_t bytes, Reservation* out) {
       r.data_ = shared_->arena.At(block->offset);
       break;
     }
-    if (shared_->lru.empty()) {
-      ++shared_->stats.reserve_failures;
+    if (!may_evict || shared_->lru.empty()) {
+      if (may_evict) ++shared_->stats.reserve_failures;  // a try that finds no room is no failure
       r.shared_ = nullptr;
-      lock.unlock();
       return ReserveError::kNoSpace;
     }
-    // Evict the least recently used entry. Its bytes return to the arena when
-    // the last reference goes: now, unless a sender still holds it. Free()
-    // takes the lock, so release references with the lock dropped.
-    const auto it = shared_->index.find(shared_->lru.front());
-    assert(it != shared_->index.end());
-    ObjectRef victim = std::move(it->second.object);
-    std::string victim_key = std::move(shared_->lru.front());
-    shared_->index.erase(it);
-    shared_->lru.pop_front();
-    ++shared_->stats.evictions;
-    lock.unlock();
-    if (on_evict_) on_evict_(victim_key, victim);
-    victim.reset();
-    lock.lock();
+    EvictOldest(lock);
   }
   lock.unlock();
   *out = std::move(r);
   return ReserveError::kOk;
+}
+
+void L1Store::EvictOldest(std::unique_lock<std::mutex>& lock) {
+  // Its bytes return to the arena when the last reference goes: now, unless
+  // a sender still holds it. Free() takes the lock, so references are
+  // released with the lock dropped.
+  const auto it = shared_->index.find(shared_->lru.front());
+  assert(it != shared_->index.end());
+  ObjectRef victim = std::move(it->second.object);
+  std::string victim_key = std::move(shared_->lru.front());
+  shared_->index.erase(it);
+  shared_->lru.pop_front();
+  ++shared_->stats.evictions;
+  lock.unlock();
+  if (on_evict_) on_evict_(victim_key, victim);
+  victim.reset();
+  lock.lock();
+}
+
+void L1Store::KeepHeadroom() {
+  if (options_.headroom_bytes == 0) return;
+  std::unique_lock lock(shared_->mu);
+  // Never the object just published (the most recent): at least one stays.
+  while (shared_->arena.capacity_bytes() - shared_->arena.used_bytes() < options_.headroom_bytes &&
+         shared_->lru.size() > 1) {
+    EvictOldest(lock);
+  }
 }
 
 void L1Store::Publish(std::string key, const ObjectMeta& meta, Reservation reservation) {
@@ -136,7 +156,8 @@ void L1Store::Publish(std::string key, const ObjectMeta& meta, Reservation reser
     }
     ++shared_->stats.publishes;
   }
-  // `replaced` is released here, outside the lock.
+  replaced.reset();  // outside the lock
+  KeepHeadroom();
 }
 
 L1Store::ObjectRef L1Store::PublishIfAbsent(std::string key, const ObjectMeta& meta, Reservation reservation) {
@@ -145,11 +166,14 @@ L1Store::ObjectRef L1Store::PublishIfAbsent(std::string key, const ObjectMeta& m
   // takes the lock to free its block) after the guard has unlocked.
   auto object = ObjectRef(new Object(shared_, reservation.block_, reservation.data_, reservation.size_, meta));
   reservation.shared_ = nullptr;  // the object owns the block now
-  std::lock_guard lock(shared_->mu);
-  if (const auto it = shared_->index.find(key); it != shared_->index.end()) return it->second.object;
-  shared_->lru.push_back(key);
-  shared_->index.emplace(std::move(key), Shared::Slot{object, std::prev(shared_->lru.end())});
-  ++shared_->stats.publishes;
+  {
+    std::lock_guard lock(shared_->mu);
+    if (const auto it = shared_->index.find(key); it != shared_->index.end()) return it->second.object;
+    shared_->lru.push_back(key);
+    shared_->index.emplace(std::move(key), Shared::Slot{object, std::prev(shared_->lru.end())});
+    ++shared_->stats.publishes;
+  }
+  KeepHeadroom();
   return object;
 }
 

@@ -58,6 +58,10 @@ class L1Store {
   struct Options {
     std::size_t capacity_bytes = std::size_t{1} << 30;
     std::size_t max_object_bytes = std::size_t{1} << 31;  // wire lengths are int32
+    // Free room kept after each publish (evicting least recently used
+    // entries then, never for a PUT still arriving), so the next PUTs find
+    // room without waiting in the server's intake pool. 0: none.
+    std::size_t headroom_bytes = 0;
   };
 
   // An immutable stored object; holding a reference pins its bytes.
@@ -115,6 +119,10 @@ class L1Store {
   // kTooLarge: above max_object_bytes or the whole budget; kNoSpace: pinned
   // objects hold the room. Never allocates outside the arena.
   [[nodiscard]] ReserveError Reserve(std::size_t bytes, Reservation* out);
+  // The same without evicting anything: kNoSpace when no free block fits.
+  // A PUT reserves so while its payload is still on the way (an incomplete
+  // PUT must not push out what is stored); not counted as a failure.
+  [[nodiscard]] ReserveError TryReserve(std::size_t bytes, Reservation* out);
 
   // Makes the reservation visible under `key`, replacing any entry there.
   void Publish(std::string key, const ObjectMeta& meta, Reservation reservation);
@@ -138,6 +146,11 @@ class L1Store {
 
  private:
   struct Entry;
+  // Evicts the least recently used entry; `lock` holds shared_->mu and is
+  // released around the listener call.
+  [[nodiscard]] ReserveError ReserveImpl(std::size_t bytes, bool may_evict, Reservation* out);
+  void EvictOldest(std::unique_lock<std::mutex>& lock);
+  void KeepHeadroom();
   std::shared_ptr<Shared> shared_;
   Options options_;
   EvictionListener on_evict_;

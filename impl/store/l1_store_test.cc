@@ -25,6 +25,44 @@ std::string Read(const L1Store::ObjectRef& o) {
   return {reinterpret_cast<const char*>(o->data().data()), o->data().size()};
 }
 
+TEST(L1Store, TryReserveNeverEvicts) {
+  L1Store s({4 << 20, 4 << 20});
+  for (int i = 0; i < 4; ++i) Put(s, "k" + std::to_string(i), std::string(1 << 20, 'a'), Meta(1 << 20));
+  L1Store::Reservation r;
+  EXPECT_EQ(s.TryReserve(1, &r), L1Store::ReserveError::kNoSpace);
+  EXPECT_FALSE(r.valid());
+  EXPECT_EQ(s.TryReserve(8 << 20, &r), L1Store::ReserveError::kTooLarge);
+  EXPECT_EQ(s.Stats().evictions, 0u);
+  EXPECT_EQ(s.Stats().objects, 4u);
+  EXPECT_EQ(s.TryReserve(0, &r), L1Store::ReserveError::kOk);  // nothing needed, nothing taken
+}
+
+TEST(L1Store, HeadroomIsKeptFreeAfterEachPublish) {
+  L1Store::Options o;
+  o.capacity_bytes = 8 << 20;
+  o.max_object_bytes = 8 << 20;
+  o.headroom_bytes = 2 << 20;
+  L1Store s(o);
+  for (int i = 0; i < 10; ++i) {
+    Put(s, "k" + std::to_string(i), std::string(1 << 20, static_cast<char>('a' + i)), Meta(1 << 20));
+    const StoreStats st = s.Stats();
+    EXPECT_GE(st.capacity_bytes - st.used_bytes, std::uint64_t{2} << 20) << "after publish " << i;
+  }
+  EXPECT_EQ(s.Stats().objects, 6u);  // 8 MiB less 2 MiB of headroom
+  for (int i = 4; i < 10; ++i) EXPECT_TRUE(s.Contains("k" + std::to_string(i))) << i;
+  // So a new object finds room without evicting anything.
+  L1Store::Reservation r;
+  EXPECT_EQ(s.TryReserve(1 << 20, &r), L1Store::ReserveError::kOk);
+  // A headroom as large as the budget still keeps the newest object.
+  L1Store::Options all = o;
+  all.headroom_bytes = 8 << 20;
+  L1Store t(all);
+  Put(t, "a", "x", Meta(1));
+  Put(t, "b", "y", Meta(1));
+  EXPECT_FALSE(t.Contains("a"));
+  EXPECT_TRUE(t.Contains("b"));
+}
+
 TEST(L1Store, PublishGetReplace) {
   L1Store s({1 << 20, 1 << 20});
   EXPECT_EQ(s.Get("k"), nullptr);
