@@ -14,35 +14,18 @@ usage: server_fd_limit_e2e.py BIN_DIR
 import os
 import re
 import resource
-import signal
 import socket
-import struct
-import subprocess
 import sys
 import time
 
-REQUEST = struct.Struct("<iiiiiiiii150s")  # command length fmt dtype location shape[4] key
-REPLY = struct.Struct("<iiiiiiiii")  # code length fmt dtype shape[4] location
+from server_proc import REPLY, recv_exact, request, start, stop
+
 PUT, GET, HEALTH = 1, 2, 5
 LIMIT = 64
 FLOOD = 150
 # CPU the server may burn while the limit holds, as a share of one core; a
 # spinning accept loop takes all of it.
 MAX_CPU_SHARE = 0.15
-
-
-def request(command, key, length=0):
-    return REQUEST.pack(command, length, 1, 2, 0, length, 0, 0, 0, key.encode().ljust(150, b" "))
-
-
-def recv_exact(sock, n):
-    buf = b""
-    while len(buf) < n:
-        chunk = sock.recv(n - len(buf))
-        if not chunk:
-            raise ConnectionError("closed by the server")
-        buf += chunk
-    return buf
 
 
 def health(sock):
@@ -67,17 +50,11 @@ def main():
     def limit():
         resource.setrlimit(resource.RLIMIT_NOFILE, (LIMIT, LIMIT))
 
-    server = subprocess.Popen(
-        [os.path.join(bin_dir, "lmcache-server"), "--port", "0", "--threads", "2",
-         "--l1-size-bytes", str(16 << 20)],
-        stderr=subprocess.PIPE, preexec_fn=limit, text=True)
+    server, port = start(bin_dir, ["--threads", "2", "--l1-size-bytes", str(16 << 20)], preexec_fn=limit)
+    if port is None:
+        print("FAIL the server did not start: " + server.stderr.read())
+        return 1
     try:
-        line = server.stderr.readline()
-        m = re.search(r"lm://127\.0\.0\.1:(\d+)", line)
-        if not m:
-            print("FAIL the server did not start: " + line + server.stderr.read())
-            return 1
-        port = int(m.group(1))
 
         first = socket.create_connection(("127.0.0.1", port), timeout=5)
         check(health(first) == 200, "the first client is served before the flood")
@@ -114,13 +91,7 @@ def main():
         check(recovered, "a new client is served once the descriptors are free")
         first.close()
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            _, err = server.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            _, err = server.communicate()
-            failures.append("the server did not stop at SIGTERM")
+        err = stop(server, failures)
     m = re.search(r"accept_errors (\d+)", err)
     check(m is not None and int(m.group(1)) > 0,
           "the counters report the failed accepts (" + (m.group(0) if m else "no accept_errors line") + ")")

@@ -50,15 +50,21 @@ std::span<const std::byte> ServerSession::Chunk::Bytes() const {
   return {};
 }
 
-ServerSession::ServerSession(store::L1Store& store, ServerCounters& counters, SessionLimits limits, MissSource* misses)
-    : store_(store), counters_(counters), misses_(misses), limits_(limits), in_(limits.input_buffer_bytes) {
+ServerSession::ServerSession(store::L1Store& store, ServerCounters& counters, SessionLimits limits, MissSource* misses,
+                             store::IntakePool* intake)
+    : store_(store),
+      counters_(counters),
+      misses_(misses),
+      limits_(limits),
+      in_(limits.input_buffer_bytes),
+      intake_pool_(intake) {
   assert(limits_.input_buffer_bytes >= wire::kRequestHeaderBytes);
   counters_.connections.fetch_add(1, std::memory_order_relaxed);
 }
 
 std::span<std::byte> ServerSession::ReadBuffer() {
   if (closing_ || state_ == State::kAwaitMiss) return {};
-  if (state_ == State::kPutPayload) return put_.data().subspan(put_received_);
+  if (state_ == State::kPutPayload) return PutTarget();
   if (state_ == State::kHeader && pending_output_bytes_ > limits_.pending_output_bytes_max) return {};
   if (begin_ == end_) {
     begin_ = end_ = 0;
@@ -75,9 +81,7 @@ void ServerSession::OnRead(std::size_t n) {
   counters_.bytes_in.fetch_add(n, std::memory_order_relaxed);
   if (n == 0 || closing_) return;
   if (state_ == State::kPutPayload) {
-    put_received_ += n;
-    assert(put_received_ <= put_.data().size());
-    if (put_received_ == put_.data().size()) FinishPut();
+    AdvancePut(n);
   } else {
     end_ += n;
     assert(end_ <= in_.size());
@@ -115,6 +119,7 @@ void ServerSession::OnEof() {
 void ServerSession::Close() {
   closing_ = true;
   put_ = {};  // a PUT cut short is dropped unseen
+  intake_.clear();
   begin_ = end_ = 0;
 }
 
@@ -233,7 +238,25 @@ void ServerSession::HandlePut(const RequestView& h, bool key_decoded) {
     StartDiscard(h.length);
     return;
   }
-  switch (store_.Reserve(static_cast<std::size_t>(h.length), &put_)) {
+  put_length_ = static_cast<std::size_t>(h.length);
+  put_received_ = 0;
+  put_in_intake_ = false;
+  // Free room in L1 first; else, while the payload arrives, the intake pool
+  // (nothing stored is evicted for a PUT that may never complete); else, no
+  // pool or the pool is full, L1 evicting now.
+  store::L1Store::ReserveError reserved = store_.TryReserve(put_length_, &put_);
+  if (reserved == store::L1Store::ReserveError::kNoSpace && intake_pool_ != nullptr) {
+    if (std::optional<store::IntakePool::Chunk> c = intake_pool_->Acquire()) {
+      intake_.push_back(std::move(*c));
+      put_in_intake_ = true;
+      reserved = store::L1Store::ReserveError::kOk;
+      counters_.puts_via_intake.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      counters_.intake_full.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  if (reserved == store::L1Store::ReserveError::kNoSpace) reserved = store_.Reserve(put_length_, &put_);
+  switch (reserved) {
     case store::L1Store::ReserveError::kOk: break;
     case store::L1Store::ReserveError::kTooLarge:
       counters_.Count(Reject::kTooLarge);
@@ -245,17 +268,61 @@ void ServerSession::HandlePut(const RequestView& h, bool key_decoded) {
       return;
   }
   put_meta_ = store::ObjectMeta{h.length, h.fmt, h.dtype, h.shape};
-  // Payload bytes that came with the header move into the reservation; the
-  // rest is read straight into it.
-  const std::size_t staged = std::min(end_ - begin_, put_.data().size());
-  if (staged > 0) std::memcpy(put_.data().data(), in_.data() + begin_, staged);
+  // Payload bytes that came with the header move into the reservation (or
+  // the first chunk); the rest is read straight into it.
+  state_ = State::kPutPayload;
+  const std::size_t staged = std::min(end_ - begin_, PutTarget().size());
+  if (staged > 0) std::memcpy(PutTarget().data(), in_.data() + begin_, staged);
   begin_ += staged;
-  put_received_ = staged;
-  if (put_received_ == put_.data().size()) {
+  AdvancePut(staged);
+}
+
+std::span<std::byte> ServerSession::PutTarget() {
+  if (!put_in_intake_) return put_.data().subspan(put_received_);
+  const std::size_t in_last = put_received_ - (intake_.size() - 1) * store::IntakePool::kChunkBytes;
+  return intake_.back().data().subspan(in_last,
+                                       std::min(store::IntakePool::kChunkBytes - in_last, put_length_ - put_received_));
+}
+
+void ServerSession::AdvancePut(std::size_t n) {
+  put_received_ += n;
+  assert(put_received_ <= put_length_);
+  if (put_received_ == put_length_) {
     FinishPut();
-  } else {
-    state_ = State::kPutPayload;
+    return;
   }
+  if (!put_in_intake_ || put_received_ < intake_.size() * store::IntakePool::kChunkBytes) return;
+  if (std::optional<store::IntakePool::Chunk> c = intake_pool_->Acquire()) {
+    intake_.push_back(std::move(*c));
+    return;
+  }
+  counters_.intake_full.fetch_add(1, std::memory_order_relaxed);
+  MovePutIntoL1();
+}
+
+void ServerSession::DrainIntakeInto() {
+  std::size_t done = 0;
+  for (const store::IntakePool::Chunk& c : intake_) {
+    const std::size_t n = std::min(store::IntakePool::kChunkBytes, put_received_ - done);
+    std::memcpy(put_.data().data() + done, c.data().data(), n);
+    done += n;
+  }
+  intake_.clear();
+  put_in_intake_ = false;
+}
+
+void ServerSession::MovePutIntoL1() {
+  if (store_.Reserve(put_length_, &put_) == store::L1Store::ReserveError::kOk) {
+    DrainIntakeInto();
+    return;
+  }
+  // No room even after evicting (pinned objects hold it): the rest of the
+  // payload is read and dropped, as on a header that found no room.
+  counters_.Count(Reject::kNoSpace);
+  intake_.clear();
+  put_in_intake_ = false;
+  put_key_.clear();
+  StartDiscard(static_cast<std::int64_t>(put_length_ - put_received_));
 }
 
 void ServerSession::StartDiscard(std::int64_t bytes) {
@@ -264,6 +331,19 @@ void ServerSession::StartDiscard(std::int64_t bytes) {
 }
 
 void ServerSession::FinishPut() {
+  state_ = State::kHeader;
+  if (put_in_intake_) {
+    // Complete: only now may it push out what is stored.
+    if (store_.Reserve(put_length_, &put_) != store::L1Store::ReserveError::kOk) {
+      counters_.Count(Reject::kNoSpace);
+      intake_.clear();
+      put_in_intake_ = false;
+      put_key_.clear();
+      put_received_ = 0;
+      return;
+    }
+    DrainIntakeInto();
+  }
   store_.Publish(std::move(put_key_), put_meta_, std::move(put_));
   put_ = {};
   put_key_.clear();

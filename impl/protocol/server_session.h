@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "protocol/miss_source.h"
+#include "store/intake_pool.h"
 #include "store/l1_store.h"
 #include "wire/headers.h"
 
@@ -60,6 +61,10 @@ struct ServerCounters {
   // because max_connections were open.
   std::atomic<std::uint64_t> accept_errors{0};
   std::atomic<std::uint64_t> connections_refused{0};
+  // PUTs whose payload waited in the intake pool (L1 had no free room), and
+  // those of them that had to evict before completing (the pool was full).
+  std::atomic<std::uint64_t> puts_via_intake{0};
+  std::atomic<std::uint64_t> intake_full{0};
 
   void Count(Reject r) { rejects[static_cast<int>(r)].fetch_add(1, std::memory_order_relaxed); }
 };
@@ -78,8 +83,11 @@ struct SessionLimits {
 
 class ServerSession {
  public:
+  // With an `intake` pool, a PUT that finds no free room in L1 receives its
+  // payload into the pool and evicts only once it is complete (a PUT cut
+  // short then costs L1 nothing); without one, it evicts on its header.
   ServerSession(store::L1Store& store, ServerCounters& counters, SessionLimits limits = {},
-                MissSource* misses = nullptr);
+                MissSource* misses = nullptr, store::IntakePool* intake = nullptr);
 
   // Where the next received bytes go; empty when the session takes no input
   // now (output backlog, or closing).
@@ -112,7 +120,7 @@ class ServerSession {
   // Bytes the peer is certain to send next: the rest of the payload being
   // received, else 1 (see net::Stream::SetReadLowWater).
   std::size_t CertainInputBytes() const {
-    if (state_ == State::kPutPayload) return put_.data().size() - put_received_;
+    if (state_ == State::kPutPayload) return put_length_ - put_received_;
     if (state_ == State::kDiscard && end_ == begin_) return static_cast<std::size_t>(discard_left_);
     return 1;
   }
@@ -135,6 +143,15 @@ class ServerSession {
   void HandleHeader(const wire::RequestView& h, bool key_decoded);
   void HandlePut(const wire::RequestView& h, bool key_decoded);
   void StartDiscard(std::int64_t bytes);
+  // Where the PUT's next payload bytes go: its L1 reservation, or the last
+  // intake chunk (which always has room while bytes remain).
+  std::span<std::byte> PutTarget();
+  // `n` payload bytes were written into PutTarget().
+  void AdvancePut(std::size_t n);
+  // The intake pool is out of chunks: move into L1 now, evicting.
+  void MovePutIntoL1();
+  // Copies the intake chunks' bytes into `put_` and returns the chunks.
+  void DrainIntakeInto();
   void FinishPut();
   void Close();
   // The store key of h's key (its canonical rendering); false, counted as a
@@ -158,8 +175,13 @@ class ServerSession {
   std::vector<std::byte> in_;
   std::size_t begin_ = 0;
   std::size_t end_ = 0;
-  // The PUT being received.
+  // The PUT being received: into `put_` (L1), or into `intake_` chunks
+  // while L1 has no free room for it (see the constructor).
+  store::IntakePool* intake_pool_;
   store::L1Store::Reservation put_;
+  std::vector<store::IntakePool::Chunk> intake_;
+  bool put_in_intake_ = false;
+  std::size_t put_length_ = 0;
   std::size_t put_received_ = 0;
   std::string put_key_;
   store::ObjectMeta put_meta_;

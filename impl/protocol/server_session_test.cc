@@ -35,8 +35,9 @@ std::vector<std::byte> Request(std::int32_t command, std::string_view key, std::
 // `chunk` bytes, writes everything the session offers, and collects it.
 class Harness {
  public:
-  explicit Harness(store::L1Store& store, SessionLimits limits = {}, MissSource* misses = nullptr)
-      : session_(store, counters_, limits, misses) {}
+  explicit Harness(store::L1Store& store, SessionLimits limits = {}, MissSource* misses = nullptr,
+                   store::IntakePool* intake = nullptr)
+      : session_(store, counters_, limits, misses, intake) {}
 
   // Feeds `bytes`; returns how many the session took (it may stop early
   // under backpressure when `drain` is false).
@@ -195,6 +196,94 @@ TEST(ServerSession, TruncatedPutIsNeverVisible) {
   }
   EXPECT_FALSE(store.Contains("m@1@0@1@half"));
   EXPECT_EQ(store.Stats().used_bytes, 0u);
+}
+
+// Intake: a PUT that finds L1 full waits in the intake pool and evicts only
+// once complete. L1 here holds eight 1 MiB objects and nothing more.
+constexpr std::size_t kMiB = std::size_t{1} << 20;
+
+std::string Pattern(std::size_t n, unsigned seed) {
+  std::string s(n, '\0');
+  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>((i * 131 + seed * 7 + i / 4096) & 0xff);
+  return s;
+}
+
+void FillEight(store::L1Store& store) {
+  Harness h(store);
+  for (unsigned i = 0; i < 8; ++i) h.Feed(Request(1, "m@1@0@" + std::to_string(100 + i) + "@half", Pattern(kMiB, i)));
+  for (int i = 0; i < 8; ++i) ASSERT_TRUE(store.Contains("m@1@0@" + std::to_string(100 + i) + "@half"));
+  ASSERT_EQ(store.Stats().evictions, 0u);
+}
+
+std::size_t StoredOfTheEight(store::L1Store& store) {
+  std::size_t n = 0;
+  for (int i = 0; i < 8; ++i) n += store.Contains("m@1@0@" + std::to_string(100 + i) + "@half") ? 1u : 0u;
+  return n;
+}
+
+TEST(ServerSession, APutCutShortWhileL1IsFullEvictsNothing) {
+  store::L1Store store({8 * kMiB, 8 * kMiB});
+  store::IntakePool intake(64 * kMiB);
+  FillEight(store);
+  {
+    Harness h(store, {}, nullptr, &intake);
+    const auto put = Request(1, "m@1@0@1@half", Pattern(6 * kMiB, 9));
+    // The header and 2.5 MiB, across chunk boundaries, then the peer goes.
+    EXPECT_EQ(h.Feed(std::span(put).first(wire::kRequestHeaderBytes + 5 * kMiB / 2), 300 * 1024),
+              wire::kRequestHeaderBytes + 5 * kMiB / 2);
+    EXPECT_EQ(intake.in_use_bytes(), 3 * kMiB) << "chunks are taken as the bytes arrive, not for the whole length";
+    EXPECT_EQ(StoredOfTheEight(store), 8u) << "nothing is evicted while the payload arrives";
+    h.session().OnEof();
+    EXPECT_EQ(h.counters().puts_via_intake.load(), 1u);
+  }
+  EXPECT_EQ(StoredOfTheEight(store), 8u);
+  EXPECT_EQ(store.Stats().evictions, 0u);
+  EXPECT_FALSE(store.Contains("m@1@0@1@half"));
+  EXPECT_EQ(intake.in_use_bytes(), 0u);
+}
+
+TEST(ServerSession, APutCompletedThroughTheIntakeEvictsThenAndStoresItsBytes) {
+  store::L1Store store({8 * kMiB, 8 * kMiB});
+  store::IntakePool intake(64 * kMiB);
+  FillEight(store);
+  Harness h(store, {}, nullptr, &intake);
+  const std::string payload = Pattern(5 * kMiB / 2, 10);
+  const auto put = Request(1, "m@1@0@1@half", payload);
+  h.Feed(std::span(put).first(put.size() - 1), 300 * 1024);
+  EXPECT_EQ(StoredOfTheEight(store), 8u) << "one byte short: still nothing evicted";
+  h.Feed(std::span(put).last(1));
+  EXPECT_EQ(intake.in_use_bytes(), 0u);
+  EXPECT_EQ(store.Stats().evictions, 3u) << "2.5 MiB pushes out the three least recently used";
+  EXPECT_FALSE(store.Contains("m@1@0@100@half"));
+  EXPECT_TRUE(store.Contains("m@1@0@103@half"));
+  h.Feed(Request(2, "m@1@0@1@half"));
+  std::string body;
+  const auto r = h.NextReply(&body);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->code, 200);
+  EXPECT_TRUE(body == payload) << "the bytes came through the chunks intact";
+}
+
+TEST(ServerSession, AFullIntakePoolMovesThePutIntoL1AndEvictsAsBefore) {
+  store::L1Store store({8 * kMiB, 8 * kMiB});
+  store::IntakePool intake(kMiB);  // one chunk
+  FillEight(store);
+  Harness h(store, {}, nullptr, &intake);
+  const std::string payload = Pattern(3 * kMiB, 11);
+  const auto put = Request(1, "m@1@0@1@half", payload);
+  h.Feed(std::span(put).first(wire::kRequestHeaderBytes + kMiB - 1), 256 * 1024);
+  EXPECT_EQ(StoredOfTheEight(store), 8u) << "inside the one chunk: nothing evicted";
+  h.Feed(std::span(put).subspan(wire::kRequestHeaderBytes + kMiB - 1, 1));
+  EXPECT_EQ(h.counters().intake_full.load(), 1u);
+  EXPECT_EQ(intake.in_use_bytes(), 0u) << "its chunk went back when it moved into L1";
+  EXPECT_EQ(StoredOfTheEight(store), 5u) << "the pool is full: the PUT evicts before completing, as without one";
+  h.Feed(std::span(put).subspan(wire::kRequestHeaderBytes + kMiB));
+  h.Feed(Request(2, "m@1@0@1@half"));
+  std::string body;
+  const auto r = h.NextReply(&body);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->code, 200);
+  EXPECT_TRUE(body == payload);
 }
 
 TEST(ServerSession, BadKeysFailAndPutPayloadsAreDiscardedInStep) {

@@ -11,9 +11,11 @@ using net::NetError;
 // What connections share with the server. The registry holds weak
 // references: a connection is owned by its pending I/O handlers.
 struct Server::Shared {
-  Shared(std::shared_ptr<store::L1Store> s, ServerOptions o) : store(std::move(s)), options(std::move(o)) {}
+  Shared(std::shared_ptr<store::L1Store> s, ServerOptions o)
+      : store(std::move(s)), options(std::move(o)), intake(options.max_incomplete_put_bytes) {}
   std::shared_ptr<store::L1Store> store;
   ServerOptions options;
+  store::IntakePool intake;
   protocol::ServerCounters counters;
   std::mutex mu;
   std::map<Connection*, std::weak_ptr<Connection>> connections;
@@ -28,7 +30,8 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
   Connection(std::shared_ptr<Shared> shared, net::Transport& transport, std::unique_ptr<net::Stream> stream)
       : shared_(std::move(shared)),
         stream_(std::move(stream)),
-        session_(*shared_->store, shared_->counters, shared_->options.limits, shared_->options.misses.get()),
+        session_(*shared_->store, shared_->counters, shared_->options.limits, shared_->options.misses.get(),
+                 &shared_->intake),
         transport_(transport),
         timer_(stream_->MakeTimer()),
         last_progress_(transport.Now()) {
@@ -285,6 +288,7 @@ std::string FormatCounters(const protocol::ServerCounters& c, const store::Store
     << "bytes_in " << v(c.bytes_in) << " bytes_out " << v(c.bytes_out) << "\n"
     << "hits " << v(c.hits) << " misses " << v(c.misses) << " evictions " << s.evictions << "\n"
     << "accept_errors " << v(c.accept_errors) << " connections_refused " << v(c.connections_refused) << "\n"
+    << "puts_via_intake " << v(c.puts_via_intake) << " intake_full " << v(c.intake_full) << "\n"
     << "rejects";
   for (int r = 0; r < static_cast<int>(protocol::Reject::kCount); ++r) {
     o << " " << protocol::RejectName(static_cast<protocol::Reject>(r)) << " " << v(c.rejects[r]);

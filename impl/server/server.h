@@ -31,6 +31,11 @@ struct ServerOptions {
   // waits, from 1 ms doubling up to this, so the loop does not spin while
   // the limit holds; the open connections are served meanwhile.
   std::chrono::milliseconds accept_retry_max{100};
+  // A PUT that finds no free room in L1 receives its payload into an intake
+  // pool of this many bytes (memory beyond L1, taken as bytes arrive) and
+  // evicts only once complete, so a PUT cut short pushes nothing out. With
+  // the pool full, a PUT evicts on its header as before; 0: no pool.
+  std::size_t max_incomplete_put_bytes = std::size_t{256} << 20;
   // Where an L1 miss is looked up (the L2 tiers); none by default.
   std::shared_ptr<protocol::MissSource> misses;
   // One line per request and per reply (--log-level debug); null: none, at

@@ -1,7 +1,8 @@
 // lmcache-server: the reference lm:// server.
 //
 //   lmcache-server [HOST PORT [cpu]] [--host H] [--port P] [--l1-size-gb G | --l1-size-bytes B]
-//                  [--max-object-bytes N] [--eviction-policy LRU] [--threads T]
+//                  [--max-object-bytes N] [--max-incomplete-put-bytes N] [--l1-headroom-bytes N]
+//                  [--eviction-policy LRU] [--threads T]
 //                  [--stall-timeout-ms MS] [--stats-interval-s S] [--log-level LEVEL]
 //                  [--l2-adapter JSON]... [--l2-load-timeout-ms MS] [--l2-max-pending-bytes N]
 //
@@ -15,8 +16,10 @@
 //
 // Exit status: 0 stopped by a signal; 1 cannot start (cannot listen, or no
 // memory for L1); 2 a usage error (a bad option or --l2-adapter).
+#include <algorithm>
 #include <csignal>
 #include <iostream>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -38,6 +41,8 @@ struct Config {
   double l1_size_gb = 0;
   std::uint64_t l1_size_bytes = 0;
   std::uint64_t max_object_bytes = std::uint64_t{1} << 31;
+  std::uint64_t max_incomplete_put_bytes = std::uint64_t{256} << 20;
+  std::optional<std::uint64_t> l1_headroom_bytes;  // default: 1/16 of L1, at most 64 MiB
   std::string eviction = "LRU";
   unsigned threads = 0;
   std::uint64_t stall_timeout_ms = 30000;
@@ -70,6 +75,15 @@ int main(int argc, char** argv) {
                  "largest object a PUT may store; larger payloads are read and discarded")
       ->capture_default_str()
       ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1} << 31));
+  app.add_option("--max-incomplete-put-bytes", cfg.max_incomplete_put_bytes,
+                 "payload bytes of PUTs still arriving that may wait outside L1 when it has no free room, so a "
+                 "PUT cut short evicts nothing (memory beyond L1, taken as bytes arrive; 0: evict on the header)")
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1} << 40));
+  app.add_option("--l1-headroom-bytes", cfg.l1_headroom_bytes,
+                 "free L1 room kept after each PUT completes (evicting then), so the next PUTs land in L1 "
+                 "directly instead of in the intake pool (default: 1/16 of L1, at most 64 MiB)")
+      ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1} << 40));
   app.add_option("--eviction-policy", cfg.eviction, "L1 eviction policy")
       ->check(CLI::IsMember({"LRU"}))
       ->capture_default_str();
@@ -104,7 +118,12 @@ int main(int argc, char** argv) {
 
   std::shared_ptr<lmc::store::L1Store> store;
   try {
-    store = std::make_shared<lmc::store::L1Store>(lmc::store::L1Store::Options{budget, cfg.max_object_bytes});
+    lmc::store::L1Store::Options l1;
+    l1.capacity_bytes = budget;
+    l1.max_object_bytes = cfg.max_object_bytes;
+    l1.headroom_bytes = static_cast<std::size_t>(
+        cfg.l1_headroom_bytes.value_or(std::min<std::uint64_t>(budget / 16, std::uint64_t{64} << 20)));
+    store = std::make_shared<lmc::store::L1Store>(l1);
   } catch (const std::bad_alloc&) {
     std::cerr << "lmcache-server: cannot map an L1 budget of " << budget << " bytes\n";
     return 1;
@@ -145,6 +164,7 @@ int main(int argc, char** argv) {
   options.host = cfg.host;
   options.port = cfg.port;
   options.stall_timeout = std::chrono::milliseconds(cfg.stall_timeout_ms);
+  options.max_incomplete_put_bytes = static_cast<std::size_t>(cfg.max_incomplete_put_bytes);
   // debug: a line per request and per reply on stderr (docs/SERVER.md).
   if (cfg.log_level == "debug") options.request_log = lmc::server::RequestLog::ToStderr();
   lmc::server::Server server(transport, store, options);
