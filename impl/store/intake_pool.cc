@@ -65,11 +65,13 @@ IntakePool::Chunk::~Chunk() { Release(); }
 
 void IntakePool::Chunk::Release() {
   if (!state_) return;
-  std::lock_guard lock(state_->mu);
-  --state_->in_use;
-  if (bytes_ && state_->free.size() < state_->free.capacity()) state_->free.push_back(std::move(bytes_));
-  bytes_.reset();
-  state_.reset();
+  // Both are let go after the unlock: the last chunk may outlive the pool,
+  // and then dropping `state` destroys the mutex.
+  std::shared_ptr<State> state = std::move(state_);
+  std::unique_ptr<std::byte[]> bytes = std::move(bytes_);
+  std::lock_guard lock(state->mu);
+  --state->in_use;
+  if (bytes && state->free.size() < state->free.capacity()) state->free.push_back(std::move(bytes));
 }
 
 }  // namespace lmc::store
