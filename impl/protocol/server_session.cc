@@ -240,20 +240,13 @@ void ServerSession::HandlePut(const RequestView& h, bool key_decoded) {
   }
   put_length_ = static_cast<std::size_t>(h.length);
   put_received_ = 0;
-  put_in_intake_ = false;
   // Free room in L1 first; else, while the payload arrives, the intake pool
   // (nothing stored is evicted for a PUT that may never complete); else, no
   // pool or the pool is full, L1 evicting now.
   store::L1Store::ReserveError reserved = store_.TryReserve(put_length_, &put_);
-  if (reserved == store::L1Store::ReserveError::kNoSpace && intake_pool_ != nullptr) {
-    if (std::optional<store::IntakePool::Chunk> c = intake_pool_->Acquire()) {
-      intake_.push_back(std::move(*c));
-      put_in_intake_ = true;
-      reserved = store::L1Store::ReserveError::kOk;
-      counters_.puts_via_intake.fetch_add(1, std::memory_order_relaxed);
-    } else {
-      counters_.intake_full.fetch_add(1, std::memory_order_relaxed);
-    }
+  if (reserved == store::L1Store::ReserveError::kNoSpace && intake_pool_ != nullptr && TakeIntakeChunk()) {
+    reserved = store::L1Store::ReserveError::kOk;
+    counters_.puts_via_intake.fetch_add(1, std::memory_order_relaxed);
   }
   if (reserved == store::L1Store::ReserveError::kNoSpace) reserved = store_.Reserve(put_length_, &put_);
   switch (reserved) {
@@ -278,7 +271,7 @@ void ServerSession::HandlePut(const RequestView& h, bool key_decoded) {
 }
 
 std::span<std::byte> ServerSession::PutTarget() {
-  if (!put_in_intake_) return put_.data().subspan(put_received_);
+  if (intake_.empty()) return put_.data().subspan(put_received_);
   const std::size_t in_last = put_received_ - (intake_.size() - 1) * store::IntakePool::kChunkBytes;
   return intake_.back().data().subspan(in_last,
                                        std::min(store::IntakePool::kChunkBytes - in_last, put_length_ - put_received_));
@@ -291,38 +284,39 @@ void ServerSession::AdvancePut(std::size_t n) {
     FinishPut();
     return;
   }
-  if (!put_in_intake_ || put_received_ < intake_.size() * store::IntakePool::kChunkBytes) return;
-  if (std::optional<store::IntakePool::Chunk> c = intake_pool_->Acquire()) {
-    intake_.push_back(std::move(*c));
-    return;
-  }
-  counters_.intake_full.fetch_add(1, std::memory_order_relaxed);
-  MovePutIntoL1();
-}
-
-void ServerSession::DrainIntakeInto() {
-  std::size_t done = 0;
-  for (const store::IntakePool::Chunk& c : intake_) {
-    const std::size_t n = std::min(store::IntakePool::kChunkBytes, put_received_ - done);
-    std::memcpy(put_.data().data() + done, c.data().data(), n);
-    done += n;
-  }
-  intake_.clear();
-  put_in_intake_ = false;
-}
-
-void ServerSession::MovePutIntoL1() {
-  if (store_.Reserve(put_length_, &put_) == store::L1Store::ReserveError::kOk) {
-    DrainIntakeInto();
-    return;
-  }
-  // No room even after evicting (pinned objects hold it): the rest of the
-  // payload is read and dropped, as on a header that found no room.
-  counters_.Count(Reject::kNoSpace);
-  intake_.clear();
-  put_in_intake_ = false;
-  put_key_.clear();
+  if (intake_.empty() || put_received_ < intake_.size() * store::IntakePool::kChunkBytes) return;
+  // The last chunk is full: another, else (the pool is full) into L1 now,
+  // evicting; with no room even so, the rest is read and dropped, as on a
+  // header that found no room.
+  if (TakeIntakeChunk() || MoveIntakeIntoL1()) return;
   StartDiscard(static_cast<std::int64_t>(put_length_ - put_received_));
+}
+
+bool ServerSession::TakeIntakeChunk() {
+  std::optional<store::IntakePool::Chunk> c = intake_pool_->Acquire();
+  if (!c) {
+    counters_.intake_full.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  intake_.push_back(std::move(*c));
+  return true;
+}
+
+bool ServerSession::MoveIntakeIntoL1() {
+  const bool room = store_.Reserve(put_length_, &put_) == store::L1Store::ReserveError::kOk;
+  if (room) {
+    std::size_t done = 0;
+    for (const store::IntakePool::Chunk& c : intake_) {
+      const std::size_t n = std::min(store::IntakePool::kChunkBytes, put_received_ - done);
+      std::memcpy(put_.data().data() + done, c.data().data(), n);
+      done += n;
+    }
+  } else {
+    counters_.Count(Reject::kNoSpace);  // pinned objects hold the room
+    put_key_.clear();
+  }
+  intake_.clear();
+  return room;
 }
 
 void ServerSession::StartDiscard(std::int64_t bytes) {
@@ -332,23 +326,13 @@ void ServerSession::StartDiscard(std::int64_t bytes) {
 
 void ServerSession::FinishPut() {
   state_ = State::kHeader;
-  if (put_in_intake_) {
-    // Complete: only now may it push out what is stored.
-    if (store_.Reserve(put_length_, &put_) != store::L1Store::ReserveError::kOk) {
-      counters_.Count(Reject::kNoSpace);
-      intake_.clear();
-      put_in_intake_ = false;
-      put_key_.clear();
-      put_received_ = 0;
-      return;
-    }
-    DrainIntakeInto();
-  }
-  store_.Publish(std::move(put_key_), put_meta_, std::move(put_));
+  // Complete: only now may a PUT that waited in the intake push out what is
+  // stored.
+  const bool stored = intake_.empty() || MoveIntakeIntoL1();
+  if (stored) store_.Publish(std::move(put_key_), put_meta_, std::move(put_));
   put_ = {};
   put_key_.clear();
   put_received_ = 0;
-  state_ = State::kHeader;
 }
 
 void ServerSession::Push(Chunk c) {

@@ -148,10 +148,12 @@ class ServerSession {
   std::span<std::byte> PutTarget();
   // `n` payload bytes were written into PutTarget().
   void AdvancePut(std::size_t n);
-  // The intake pool is out of chunks: move into L1 now, evicting.
-  void MovePutIntoL1();
-  // Copies the intake chunks' bytes into `put_` and returns the chunks.
-  void DrainIntakeInto();
+  // One more intake chunk for the PUT; false (counted) when the pool is full.
+  [[nodiscard]] bool TakeIntakeChunk();
+  // Moves the PUT's bytes from its intake chunks into an L1 reservation,
+  // evicting, and returns the chunks. False when L1 has no room even so:
+  // then the PUT is dropped (counted as no_space) and the chunks returned.
+  [[nodiscard]] bool MoveIntakeIntoL1();
   void FinishPut();
   void Close();
   // The store key of h's key (its canonical rendering); false, counted as a
@@ -179,8 +181,7 @@ class ServerSession {
   // while L1 has no free room for it (see the constructor).
   store::IntakePool* intake_pool_;
   store::L1Store::Reservation put_;
-  std::vector<store::IntakePool::Chunk> intake_;
-  bool put_in_intake_ = false;
+  std::vector<store::IntakePool::Chunk> intake_;  // never empty while in use
   std::size_t put_length_ = 0;
   std::size_t put_received_ = 0;
   std::string put_key_;

@@ -128,9 +128,7 @@ void L1Store::EvictOldest(std::unique_lock<std::mutex>& lock) {
   lock.lock();
 }
 
-void L1Store::KeepHeadroom() {
-  if (options_.headroom_bytes == 0) return;
-  std::unique_lock lock(shared_->mu);
+void L1Store::KeepHeadroomLocked(std::unique_lock<std::mutex>& lock) {
   // Never the object just published (the most recent): at least one stays.
   while (shared_->arena.capacity_bytes() - shared_->arena.used_bytes() < options_.headroom_bytes &&
          shared_->lru.size() > 1) {
@@ -143,21 +141,25 @@ void L1Store::Publish(std::string key, const ObjectMeta& meta, Reservation reser
   auto object = ObjectRef(new Object(shared_, reservation.block_, reservation.data_, reservation.size_, meta));
   reservation.shared_ = nullptr;  // the object owns the block now
   ObjectRef replaced;
-  {
-    std::lock_guard lock(shared_->mu);
-    auto it = shared_->index.find(key);
-    if (it != shared_->index.end()) {
-      replaced = std::move(it->second.object);
-      it->second.object = std::move(object);
-      shared_->lru.splice(shared_->lru.end(), shared_->lru, it->second.lru_at);
-    } else {
-      shared_->lru.push_back(key);
-      shared_->index.emplace(std::move(key), Shared::Slot{std::move(object), std::prev(shared_->lru.end())});
-    }
-    ++shared_->stats.publishes;
+  std::unique_lock lock(shared_->mu);
+  auto it = shared_->index.find(key);
+  if (it != shared_->index.end()) {
+    replaced = std::move(it->second.object);
+    it->second.object = std::move(object);
+    shared_->lru.splice(shared_->lru.end(), shared_->lru, it->second.lru_at);
+  } else {
+    shared_->lru.push_back(key);
+    shared_->index.emplace(std::move(key), Shared::Slot{std::move(object), std::prev(shared_->lru.end())});
   }
-  replaced.reset();  // outside the lock
-  KeepHeadroom();
+  ++shared_->stats.publishes;
+  if (replaced) {
+    // Released outside the lock (Free() takes it), and before the headroom
+    // is measured, so its bytes count as free.
+    lock.unlock();
+    replaced.reset();
+    lock.lock();
+  }
+  KeepHeadroomLocked(lock);
 }
 
 L1Store::ObjectRef L1Store::PublishIfAbsent(std::string key, const ObjectMeta& meta, Reservation reservation) {
@@ -166,14 +168,12 @@ L1Store::ObjectRef L1Store::PublishIfAbsent(std::string key, const ObjectMeta& m
   // takes the lock to free its block) after the guard has unlocked.
   auto object = ObjectRef(new Object(shared_, reservation.block_, reservation.data_, reservation.size_, meta));
   reservation.shared_ = nullptr;  // the object owns the block now
-  {
-    std::lock_guard lock(shared_->mu);
-    if (const auto it = shared_->index.find(key); it != shared_->index.end()) return it->second.object;
-    shared_->lru.push_back(key);
-    shared_->index.emplace(std::move(key), Shared::Slot{object, std::prev(shared_->lru.end())});
-    ++shared_->stats.publishes;
-  }
-  KeepHeadroom();
+  std::unique_lock lock(shared_->mu);
+  if (const auto it = shared_->index.find(key); it != shared_->index.end()) return it->second.object;
+  shared_->lru.push_back(key);
+  shared_->index.emplace(std::move(key), Shared::Slot{object, std::prev(shared_->lru.end())});
+  ++shared_->stats.publishes;
+  KeepHeadroomLocked(lock);
   return object;
 }
 

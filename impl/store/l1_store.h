@@ -150,7 +150,8 @@ class L1Store {
   // released around the listener call.
   [[nodiscard]] ReserveError ReserveImpl(std::size_t bytes, bool may_evict, Reservation* out);
   void EvictOldest(std::unique_lock<std::mutex>& lock);
-  void KeepHeadroom();
+  // Evicts until headroom_bytes are free (after a publish, under `lock`).
+  void KeepHeadroomLocked(std::unique_lock<std::mutex>& lock);
   std::shared_ptr<Shared> shared_;
   Options options_;
   EvictionListener on_evict_;
