@@ -10,22 +10,16 @@ base="$1/bin" new="$2/bin" rounds="${3:-3}" size="${4:-256K}"
 work="$(mktemp -d)"
 pid=""
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
+. "$(dirname "${BASH_SOURCE[0]}")/bench_lib.sh"
 run() {  # run BIN MIX: starts a 256 MiB server, loads it, prints "GB/s ops/s"
   local bin="$1" mix="$2"
-  "$bin/lmcache-server" --port 0 --l1-size-bytes $((256 << 20)) --threads 2 2>"$work/err" &
-  pid=$!
-  local port=""
-  for _ in $(seq 200); do
-    port="$(sed -n 's/.*listening on lm:\/\/[^:]*:\([0-9]*\).*/\1/p' "$work/err")"
-    [ -n "$port" ] && break
-    sleep 0.05
-  done
+  start_server "$bin" "$work/err" --l1-size-bytes $((256 << 20)) --threads 2
   # Fill past the budget first, so every measured PUT evicts.
   "$new/lmcache-bench" --url "lm://127.0.0.1:$port" --connections 4 --depth 4 --sizes "$size" --keys 1024 \
     --mix put=1 --duration-s 2 --seed 7 >/dev/null 2>&1
   "$new/lmcache-bench" --url "lm://127.0.0.1:$port" --connections 4 --depth 4 --sizes "$size" --keys 1024 \
     --mix "$mix" --duration-s 4 --seed 9 >"$work/out" 2>/dev/null
-  kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
+  stop_server
   sed -n 's/^throughput \([0-9.]*\) GB\/s, \([0-9]*\) ops\/s.*/\1 \2/p' "$work/out"
 }
 for mix in put=1 put=1,get=1; do

@@ -27,7 +27,7 @@
 #include "client/client.h"
 #include "conformance/client/base64.h"
 #include "conformance/client/line_json.h"
-#include "net/asio_transport.h"
+#include "runtime/process_env.h"
 
 namespace {
 
@@ -116,14 +116,8 @@ json ShapeJson(const lmc::wire::Shape& s) { return json::array({s[0], s[1], s[2]
 class Adapter {
  public:
   Adapter(std::string host, std::uint16_t port, std::size_t max_body_bytes)
-      : host_(std::move(host)), port_(port), max_body_bytes_(max_body_bytes) {
-    transport_.Start(1);
-  }
-  ~Adapter() {
-    client_.reset();
-    transport_.Stop();
-    transport_.Join();
-  }
+      : host_(std::move(host)), port_(port), max_body_bytes_(max_body_bytes) {}
+  ~Adapter() { client_.reset(); }
 
   json Handle(const json& request) {
     const json id = request.contains("id") ? request["id"] : json(nullptr);
@@ -161,7 +155,7 @@ class Adapter {
       o.port = port_;
       o.call_timeout = std::chrono::milliseconds(timeout_ms);
       o.limits.body_bytes_max = max_body_bytes_;
-      client_ = std::make_unique<lmc::client::Client>(transport_, o);
+      client_ = std::make_unique<lmc::client::Client>(env_, o);
       timeout_ms_ = timeout_ms;
     }
     return *client_;
@@ -238,7 +232,7 @@ class Adapter {
     return {{"id", id}, {"ok", true}};
   }
 
-  lmc::net::AsioTransport transport_;
+  lmc::runtime::ProcessEnv env_{lmc::runtime::ProcessEnvOptions{1, 0}};  // one loop thread, one worker
   std::string host_;
   std::uint16_t port_;
   std::size_t max_body_bytes_;

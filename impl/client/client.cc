@@ -3,7 +3,6 @@
 #include <array>
 #include <atomic>
 #include <map>
-#include <thread>
 
 namespace lmc::client {
 
@@ -36,29 +35,21 @@ CallStatus FromSession(ClientStatus s) {
   return CallStatus::kUnavailable;
 }
 
-std::future<CallResult> Ready(CallStatus s) {
-  std::promise<CallResult> p;
-  CallResult r;
-  r.status = s;
-  p.set_value(std::move(r));
-  return p.get_future();
-}
+// A call's answer, handed from the connection's loop to the blocked caller.
+struct Answer {
+  std::mutex mu;
+  std::optional<CallResult> result;
+  std::unique_ptr<runtime::Waiter> ready;
+};
 }  // namespace
 
 // One connection: a ClientSession pumped on its stream's context. Requests
 // arrive from any thread through Submit(); each gets a completion callback,
-// run on the stream's context (a future's promise, or the caller's own).
+// run on the stream's context (a blocked call's waiter, or the caller's own).
 class Client::Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(std::unique_ptr<net::Stream> stream, protocol::ClientLimits limits)
       : stream_(std::move(stream)), session_(limits) {}
-
-  std::future<CallResult> Submit(const Request& r) {
-    auto promise = std::make_shared<std::promise<CallResult>>();
-    auto future = promise->get_future();
-    Submit(r, [promise](CallResult result) { promise->set_value(std::move(result)); });
-    return future;
-  }
 
   void Submit(const Request& r, Callback done) {
     auto self = shared_from_this();
@@ -180,8 +171,7 @@ bool ParseLmUrl(std::string_view url, std::string* host, std::uint16_t* port) {
   return true;
 }
 
-Client::Client(net::Transport& transport, ClientOptions options)
-    : transport_(transport), options_(std::move(options)) {}
+Client::Client(runtime::Env& env, ClientOptions options) : env_(env), options_(std::move(options)) {}
 
 Client::~Client() { Close(); }
 
@@ -203,30 +193,40 @@ std::shared_ptr<Client::Connection> Client::Connected(net::Clock::time_point dea
   }
   if (connection_ && !connection_->broken()) return connection_;
   connection_.reset();
-  auto promise = std::make_shared<std::promise<std::unique_ptr<net::Stream>>>();
-  auto future = promise->get_future();
-  transport_.AsyncConnect(options_.host, options_.port, [promise](NetError e, std::unique_ptr<net::Stream> s) {
-    promise->set_value(e == NetError::kOk ? std::move(s) : nullptr);
+  struct Connecting {
+    std::mutex mu;
+    bool abandoned = false;
+    bool done = false;
+    std::unique_ptr<net::Stream> stream;
+    std::unique_ptr<runtime::Waiter> ready;
+  };
+  auto c = std::make_shared<Connecting>();
+  c->ready = env_.MakeWaiter();
+  env_.Net().AsyncConnect(options_.host, options_.port, [c](NetError e, std::unique_ptr<net::Stream> s) {
+    std::lock_guard hold(c->mu);
+    c->done = true;
+    if (e == NetError::kOk && !c->abandoned) c->stream = std::move(s);  // else a late connection is dropped here
+    c->ready->Notify();
   });
-  const auto limit = std::min(deadline, net::Clock::now() + options_.connect_timeout);
-  if (future.wait_until(limit) != std::future_status::ready) {
-    *error = net::Clock::now() >= deadline ? CallStatus::kTimedOut : CallStatus::kUnavailable;
-    return nullptr;  // a late connection is dropped by the abandoned promise
+  const auto limit = std::min(deadline, env_.Now() + options_.connect_timeout);
+  const bool connected = c->ready->WaitUntil(limit);
+  std::unique_ptr<net::Stream> stream;
+  {
+    std::lock_guard hold(c->mu);
+    if (connected || c->done) {
+      stream = std::move(c->stream);
+    } else {
+      c->abandoned = true;
+      *error = env_.Now() >= deadline ? CallStatus::kTimedOut : CallStatus::kUnavailable;
+      return nullptr;
+    }
   }
-  std::unique_ptr<net::Stream> stream = future.get();
   if (!stream) {
     *error = CallStatus::kUnavailable;
     return nullptr;
   }
   connection_ = std::make_shared<Connection>(std::move(stream), options_.limits);
   return connection_;
-}
-
-std::future<CallResult> Client::Start(const Request& r, net::Clock::time_point deadline) {
-  CallStatus error = CallStatus::kUnavailable;
-  std::shared_ptr<Connection> c = Connected(deadline, &error);
-  if (!c) return Ready(error);
-  return c->Submit(r);
 }
 
 void Client::Start(const Request& r, net::Clock::time_point deadline, Callback done) {
@@ -242,25 +242,37 @@ void Client::Start(const Request& r, net::Clock::time_point deadline, Callback d
 }
 
 CallResult Client::Call(const Request& r) {
-  const auto deadline = net::Clock::now() + options_.call_timeout;
+  const auto deadline = env_.Now() + options_.call_timeout;
   CallResult result;
   for (int attempt = 1; attempt <= options_.attempts; ++attempt) {
     if (attempt > 1) {
       const std::size_t i = std::min<std::size_t>(static_cast<std::size_t>(attempt - 2), options_.backoff.size() - 1);
-      const auto wake = std::min(deadline, net::Clock::now() + options_.backoff[i]);
-      std::this_thread::sleep_until(wake);
+      env_.SleepUntil(std::min(deadline, env_.Now() + options_.backoff[i]));
     }
     CallStatus error = CallStatus::kUnavailable;
     std::shared_ptr<Connection> c = Connected(deadline, &error);
     if (!c) {
       result.status = error;
     } else {
-      std::future<CallResult> f = c->Submit(r);
-      if (f.wait_until(deadline) != std::future_status::ready) {
+      auto answer = std::make_shared<Answer>();
+      answer->ready = env_.MakeWaiter();
+      c->Submit(r, [answer](CallResult got) {
+        {
+          std::lock_guard lock(answer->mu);
+          answer->result = std::move(got);
+        }
+        answer->ready->Notify();
+      });
+      std::optional<CallResult> got;
+      if (answer->ready->WaitUntil(deadline)) {
+        std::lock_guard lock(answer->mu);
+        got = std::move(answer->result);
+      }
+      if (!got) {
         c->Close();  // a reply may still come: the connection is out of step
         result.status = CallStatus::kTimedOut;
       } else {
-        result = f.get();
+        result = std::move(*got);
       }
     }
     result.attempts = attempt;
@@ -268,7 +280,7 @@ CallResult Client::Call(const Request& r) {
       std::lock_guard lock(mu_);
       if (closed_) result.status = CallStatus::kClientClosed;
     }
-    const bool retry = result.status == CallStatus::kUnavailable && net::Clock::now() < deadline;
+    const bool retry = result.status == CallStatus::kUnavailable && env_.Now() < deadline;
     if (!retry) break;
   }
   return result;
@@ -285,32 +297,16 @@ CallResult Client::Exist(std::string_view key) { return Call({Op::kExist, std::s
 CallResult Client::List() { return Call({Op::kList, "", {}, {}, {}, {}}); }
 CallResult Client::Health() { return Call({Op::kHealth, "@0@0@0@half", {}, {}, {}, {}}); }
 
-std::future<CallResult> Client::GetAsync(std::string_view key) {
-  return Start({Op::kGet, std::string(key), {}, {}, {}, {}}, net::Clock::now() + options_.call_timeout);
-}
-std::future<CallResult> Client::GetAsync(std::string_view key, std::span<std::byte> into,
-                                         protocol::BodyObserver on_body) {
-  return Start({Op::kGet, std::string(key), {}, {}, into, std::move(on_body)},
-               net::Clock::now() + options_.call_timeout);
-}
 void Client::GetAsync(std::string_view key, std::span<std::byte> into, protocol::BodyObserver on_body, Callback done) {
-  Start({Op::kGet, std::string(key), {}, {}, into, std::move(on_body)}, net::Clock::now() + options_.call_timeout,
+  Start({Op::kGet, std::string(key), {}, {}, into, std::move(on_body)}, env_.Now() + options_.call_timeout,
         std::move(done));
 }
 void Client::ExistAsync(std::string_view key, Callback done) {
-  Start({Op::kExist, std::string(key), {}, {}, {}, {}}, net::Clock::now() + options_.call_timeout, std::move(done));
+  Start({Op::kExist, std::string(key), {}, {}, {}, {}}, env_.Now() + options_.call_timeout, std::move(done));
 }
 void Client::PutAsync(std::string_view key, const protocol::PutFields& fields, std::span<const std::byte> payload,
                       Callback done) {
-  Start({Op::kPut, std::string(key), fields, payload, {}, {}}, net::Clock::now() + options_.call_timeout,
-        std::move(done));
-}
-std::future<CallResult> Client::ExistAsync(std::string_view key) {
-  return Start({Op::kExist, std::string(key), {}, {}, {}, {}}, net::Clock::now() + options_.call_timeout);
-}
-std::future<CallResult> Client::PutAsync(std::string_view key, const protocol::PutFields& fields,
-                                         std::span<const std::byte> payload) {
-  return Start({Op::kPut, std::string(key), fields, payload, {}, {}}, net::Clock::now() + options_.call_timeout);
+  Start({Op::kPut, std::string(key), fields, payload, {}, {}}, env_.Now() + options_.call_timeout, std::move(done));
 }
 
 }  // namespace lmc::client

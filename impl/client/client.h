@@ -1,5 +1,7 @@
 // The lm:// client library: blocking calls and pipelined asynchronous calls
-// for every command, over any net::Transport, with a deadline on every call
+// for every command, on the runtime seam (runtime::Env: its transport, its
+// clock, its waits, so it runs unchanged in a simulated world), with a
+// deadline on every call
 // and the retry policy of LMCache's newest Python client (spec §6.3,
 // "reconnect v2"):
 // - up to `attempts` tries (3); before try n+1 it waits 100 ms, then 200 ms,
@@ -16,7 +18,7 @@
 
 #include <chrono>
 #include <cstdint>
-#include <future>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -24,6 +26,7 @@
 
 #include "net/transport.h"
 #include "protocol/client_session.h"
+#include "runtime/env.h"
 
 namespace lmc::client {
 
@@ -62,7 +65,9 @@ struct ClientOptions {
 
 class Client {
  public:
-  Client(net::Transport& transport, ClientOptions options);
+  // `env` outlives the client. The blocking calls wait on Env waiters:
+  // never call them on an I/O loop.
+  Client(runtime::Env& env, ClientOptions options);
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
@@ -79,22 +84,14 @@ class Client {
   [[nodiscard]] CallResult Health();
 
   // Pipelined calls: queued on the current connection at once, completed in
-  // order; one attempt each (a lost connection completes them kUnavailable).
-  [[nodiscard]] std::future<CallResult> GetAsync(std::string_view key);
-  // `on_body` (optional) sees the body's pieces as they arrive, on the
-  // connection's I/O thread (see protocol::BodyObserver).
-  [[nodiscard]] std::future<CallResult> GetAsync(std::string_view key, std::span<std::byte> into,
-                                                 protocol::BodyObserver on_body = {});
-  [[nodiscard]] std::future<CallResult> ExistAsync(std::string_view key);
-  [[nodiscard]] std::future<CallResult> PutAsync(std::string_view key, const protocol::PutFields& fields,
-                                                 std::span<const std::byte> payload);
-
-  // The same pipelined calls, completed by running `done` on the
-  // connection's I/O thread instead of through a future: no thread hand-off
+  // order, one attempt each (a lost connection completes them kUnavailable),
+  // by running `done` on the connection's I/O thread: no thread hand-off
   // per call, and `done` may issue the next call at once (an event-driven
   // caller such as lmcache-bench). `done` must not block. These calls have
   // no deadline of their own: a caller that waits for them must bound its
-  // wait, and Close() completes whatever is pending (kUnavailable).
+  // wait, and Close() completes whatever is pending (kUnavailable). A GET's
+  // `on_body` (optional) sees the body's pieces as they arrive, on the
+  // connection's I/O thread (see protocol::BodyObserver).
   using Callback = std::function<void(CallResult)>;
   void GetAsync(std::string_view key, std::span<std::byte> into, protocol::BodyObserver on_body, Callback done);
   void ExistAsync(std::string_view key, Callback done);
@@ -115,11 +112,10 @@ class Client {
     protocol::BodyObserver on_body;
   };
   [[nodiscard]] CallResult Call(const Request& r);
-  [[nodiscard]] std::future<CallResult> Start(const Request& r, net::Clock::time_point deadline);
   void Start(const Request& r, net::Clock::time_point deadline, Callback done);
   std::shared_ptr<Connection> Connected(net::Clock::time_point deadline, CallStatus* error);
 
-  net::Transport& transport_;
+  runtime::Env& env_;
   ClientOptions options_;
   std::mutex mu_;
   std::shared_ptr<Connection> connection_;

@@ -9,9 +9,11 @@
 #include <asio.hpp>
 #include <atomic>
 #include <functional>
+#include <future>
 #include <thread>
 
 #include "net/asio_transport.h"
+#include "runtime/process_env.h"
 #include "server/server.h"
 
 namespace lmc::client {
@@ -89,6 +91,7 @@ class ClientTest : public ::testing::Test {
     transport_.Join();
   }
   net::AsioTransport transport_;
+  runtime::ProcessEnv env_{transport_, {1, 0}};
 };
 
 TEST_F(ClientTest, EveryCommandAgainstTheReferenceServer) {
@@ -98,7 +101,7 @@ TEST_F(ClientTest, EveryCommandAgainstTheReferenceServer) {
   server::Server server(transport_, store, so);
   std::uint16_t port = 0;
   ASSERT_EQ(server.Start(&port), net::NetError::kOk);
-  Client c(transport_, Options(port));
+  Client c(env_, Options(port));
   const std::string payload(4 << 20, 'z');
   EXPECT_EQ(c.Put("m@1@0@3039@bfloat16", {1, 3, {2, 1, 1, 4}}, Bytes(payload)).status, CallStatus::kOk);
   CallResult r = c.Get("m@1@0@0x3039@bfloat16");
@@ -111,9 +114,16 @@ TEST_F(ClientTest, EveryCommandAgainstTheReferenceServer) {
   EXPECT_EQ(c.Health().status, CallStatus::kOk);
   // Pipelined: several calls in flight on one connection, answered in order.
   std::vector<std::future<CallResult>> fs;
-  for (int i = 0; i < 20; ++i) fs.push_back(c.ExistAsync(i % 2 ? "m@1@0@3039@bfloat16" : "m@1@0@2@half"));
-  for (std::size_t i = 0; i < fs.size(); ++i)
+  for (int i = 0; i < 20; ++i) {
+    auto promise = std::make_shared<std::promise<CallResult>>();
+    fs.push_back(promise->get_future());
+    c.ExistAsync(i % 2 ? "m@1@0@3039@bfloat16" : "m@1@0@2@half",
+                 [promise](CallResult got) { promise->set_value(std::move(got)); });
+  }
+  for (std::size_t i = 0; i < fs.size(); ++i) {
+    ASSERT_EQ(fs[i].wait_for(5s), std::future_status::ready);
     EXPECT_EQ(fs[i].get().status, i % 2 ? CallStatus::kOk : CallStatus::kMiss);
+  }
   EXPECT_EQ(c.Put(std::string(151, 'k'), {}, {}).status, CallStatus::kBadRequest);
   server.Stop();
 }
@@ -126,7 +136,7 @@ TEST_F(ClientTest, ListAgainstAServerThatNeverAnswersFailsAtItsDeadline) {
       if (h.command == 5) SendReply(s, {200, 0, 1, 2, {}, 0});
     }
   });
-  Client c(transport_, Options(py.port(), 500ms));
+  Client c(env_, Options(py.port(), 500ms));
   const auto start = net::Clock::now();
   const CallResult r = c.List();
   EXPECT_EQ(r.status, CallStatus::kTimedOut);
@@ -142,7 +152,7 @@ TEST_F(ClientTest, InvalidReplyIsNotRetriedAndTheNextCallReconnects) {
     wire::RequestHeader h;
     while (ReadRequest(s, &h)) SendReply(s, {n == 0 ? 999 : 200, 0, 1, 2, {}, 0});
   });
-  Client c(transport_, Options(bad.port()));
+  Client c(env_, Options(bad.port()));
   const CallResult r = c.Exist("m@1@0@1@half");
   EXPECT_EQ(r.status, CallStatus::kInvalidReply);
   EXPECT_EQ(r.attempts, 1);
@@ -160,7 +170,7 @@ TEST_F(ClientTest, DroppedReplyIsRetriedOnANewConnection) {
       SendReply(s, {200, 0, 1, 2, {}, 0});
     }
   });
-  Client c(transport_, Options(flaky.port()));
+  Client c(env_, Options(flaky.port()));
   const CallResult r = c.Exist("m@1@0@1@half");
   EXPECT_EQ(r.status, CallStatus::kOk);
   EXPECT_EQ(r.attempts, 2);
@@ -174,7 +184,7 @@ TEST_F(ClientTest, RefusedConnectionsGiveUpAfterThreeAttempts) {
     tcp::acceptor a(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
     port = a.local_endpoint().port();
   }  // closed: connecting is refused
-  Client c(transport_, Options(port));
+  Client c(env_, Options(port));
   const auto start = net::Clock::now();
   const CallResult r = c.Health();
   EXPECT_EQ(r.status, CallStatus::kUnavailable);
@@ -197,10 +207,12 @@ TEST(ParseLmUrl, AcceptsOnlyLmUrls) {
 }
 
 TEST_F(ClientTest, CallsAfterCloseFail) {
-  Client c(transport_, Options(1));
+  Client c(env_, Options(1));
   c.Close();
   EXPECT_EQ(c.Health().status, CallStatus::kClientClosed);
-  EXPECT_EQ(c.GetAsync("m@1@0@1@half").get().status, CallStatus::kClientClosed);
+  CallStatus async = CallStatus::kOk;
+  c.ExistAsync("m@1@0@1@half", [&async](CallResult r) { async = r.status; });  // at once, on this thread
+  EXPECT_EQ(async, CallStatus::kClientClosed);
 }
 
 }  // namespace
@@ -222,7 +234,8 @@ RC_GTEST_PROP(LiveServerProp, MatchesAModelMap, ()) {
   std::uint16_t port = 0;
   RC_ASSERT(srv->Start(&port) == net::NetError::kOk);
   {
-    Client c(transport, Options(port));
+    runtime::ProcessEnv env(transport, {1, 0});
+    Client c(env, Options(port));
     const std::vector<std::vector<std::string>> spellings = {
         {"m@1@0@3039@bfloat16", "m@1@0@0x3039@bfloat16", "m@1@0@3_039@bfloat16"},
         {"m@2@1@ff@half@7@t%v", "m@2@1@0XFF@half@007@t%v"},

@@ -7,10 +7,17 @@
 //
 // Thread-safe: LMCache's store and prefetch controllers call concurrently.
 // Buffers passed to a submit must stay valid until its task completes.
+//
+// The task ids, results and fds are the edge: LMCache's contract, for
+// callers outside the kit. The kit's own callers (the serde wrapper, the
+// server's tiers) use StoreThen and LoadThen, which complete through a
+// callback with no fd, no poll and no thread in between; every adapter
+// builds its edge on them.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <span>
@@ -59,6 +66,15 @@ class L2Adapter {
  public:
   virtual ~L2Adapter() = default;
 
+  // `done` runs exactly once, when the task completes, on the thread that
+  // completed it (a worker of the adapter's Env, or the caller's own thread
+  // when the adapter is closed or the batch fails before any work). It must
+  // not block and must not call Close().
+  using StoreDone = std::function<void(bool ok)>;
+  using LoadDone = std::function<void(LoadResult)>;
+  virtual void StoreThen(std::vector<StoreItem> items, StoreDone done) = 0;
+  virtual void LoadThen(std::vector<LoadItem> items, LoadDone done) = 0;
+
   [[nodiscard]] virtual TaskId SubmitStore(std::vector<StoreItem> items) = 0;
   // Every store task completed since the last call: id -> success (task
   // level: false if any key failed; keys stored before and after stay).
@@ -84,9 +100,5 @@ class L2Adapter {
   // submits complete at once as failed.
   virtual void Close() = 0;
 };
-
-// Waits until `fd` is readable or `timeout` passes, then clears its count.
-// Returns false on timeout. For callers that wait on one adapter fd.
-bool WaitEventFd(int fd, int timeout_ms);
 
 }  // namespace lmc::l2

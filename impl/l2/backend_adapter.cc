@@ -2,39 +2,25 @@
 
 namespace lmc::l2 {
 
-BackendAdapter::BackendAdapter(std::unique_ptr<Backend> backend, unsigned workers)
-    : backend_(std::move(backend)), jobs_(workers) {}
+using runtime::Env;
 
-TaskId BackendAdapter::SubmitStore(std::vector<StoreItem> items) {
-  const TaskId id = book_.NextId();
-  jobs_.Enqueue([this, id, items = std::move(items)](bool closing) {
+BackendAdapter::BackendAdapter(Env& env, std::unique_ptr<Backend> backend, unsigned workers)
+    : backend_(std::move(backend)), book_(env), jobs_(env, workers) {}
+
+void BackendAdapter::StoreThen(std::vector<StoreItem> items, StoreDone done) {
+  jobs_.Run([this, items = std::move(items), done = std::move(done)](bool closing) {
     bool ok = !closing;
     // Key by key; a failure fails the task but the other keys are still
     // written (serde.md §6.3, store step 3).
     if (!closing)
       for (const StoreItem& item : items) ok = backend_->Store(item.key, item.bytes) && ok;
-    book_.CompleteStore(id, ok);
+    done(ok);
   });
-  return id;
 }
 
-TaskId BackendAdapter::SubmitLookupAndLock(std::vector<ObjectKey> keys) {
-  const TaskId id = book_.NextId();
-  jobs_.Enqueue(
-      [this, id, keys = std::move(keys)](bool closing) {
-        Bitmap found(keys.size(), false);
-        if (!closing)
-          for (std::size_t i = 0; i < keys.size(); ++i) found[i] = backend_->Exists(keys[i]);
-        book_.CompleteLookup(id, std::move(found));
-      },
-      /*urgent=*/true);
-  return id;
-}
-
-TaskId BackendAdapter::SubmitLoad(std::vector<LoadItem> items) {
-  const TaskId id = book_.NextId();
-  jobs_.Enqueue(
-      [this, id, items = std::move(items)](bool closing) {
+void BackendAdapter::LoadThen(std::vector<LoadItem> items, LoadDone done) {
+  jobs_.Run(
+      [this, items = std::move(items), done = std::move(done)](bool closing) {
         LoadResult r{Bitmap(items.size(), false), std::vector<std::size_t>(items.size(), 0)};
         if (!closing)
           for (std::size_t i = 0; i < items.size(); ++i) {
@@ -44,14 +30,26 @@ TaskId BackendAdapter::SubmitLoad(std::vector<LoadItem> items) {
               r.sizes[i] = *n;
             }
           }
-        book_.CompleteLoad(id, std::move(r));
+        done(std::move(r));
       },
-      /*urgent=*/true);
+      Env::Priority::kUrgent);
+}
+
+TaskId BackendAdapter::SubmitLookupAndLock(std::vector<ObjectKey> keys) {
+  const TaskId id = book_.NextId();
+  jobs_.Run(
+      [this, id, keys = std::move(keys)](bool closing) {
+        Bitmap found(keys.size(), false);
+        if (!closing)
+          for (std::size_t i = 0; i < keys.size(); ++i) found[i] = backend_->Exists(keys[i]);
+        book_.CompleteLookup(id, std::move(found));
+      },
+      Env::Priority::kUrgent);
   return id;
 }
 
 void BackendAdapter::SubmitDelete(std::vector<ObjectKey> keys) {
-  jobs_.Enqueue([this, keys = std::move(keys)](bool closing) {
+  jobs_.Run([this, keys = std::move(keys)](bool closing) {
     if (!closing)
       for (const ObjectKey& k : keys) backend_->Delete(k);
   });
@@ -63,7 +61,7 @@ AdapterStatus BackendAdapter::ReportStatus() const {
 
 void BackendAdapter::Close() {
   std::call_once(closed_, [this] {
-    jobs_.Close();  // runs what is queued, then joins
+    jobs_.Close();  // runs what is queued, then waits for the running jobs
     backend_->Close();
   });
 }

@@ -1,8 +1,9 @@
 // Most adapters are a synchronous storage back end (a folder, a map, an
 // lm:// server) behind the asynchronous L2Adapter interface. BackendAdapter
-// is that interface once: a pool of worker threads runs each submitted batch
-// key by key against a Backend, keeps the results consume-once and signals
-// the three event fds.
+// is that interface once: each submitted batch runs key by key against a
+// Backend as one job on the Env's workers (at most `workers` at once: its
+// TaskGroup), and completes through its callback, or, at the edge, into
+// the consume-once results and the three signals.
 #pragma once
 
 #include <cstddef>
@@ -14,6 +15,7 @@
 
 #include "l2/adapter.h"
 #include "l2/task_book.h"
+#include "runtime/task_group.h"
 
 namespace lmc::l2 {
 
@@ -37,18 +39,24 @@ class Backend {
 
 class BackendAdapter final : public L2Adapter {
  public:
-  BackendAdapter(std::unique_ptr<Backend> backend, unsigned workers);
+  BackendAdapter(runtime::Env& env, std::unique_ptr<Backend> backend, unsigned workers);
   ~BackendAdapter() override { Close(); }
   BackendAdapter(const BackendAdapter&) = delete;
   BackendAdapter& operator=(const BackendAdapter&) = delete;
 
-  [[nodiscard]] TaskId SubmitStore(std::vector<StoreItem> items) override;
+  void StoreThen(std::vector<StoreItem> items, StoreDone done) override;
+  void LoadThen(std::vector<LoadItem> items, LoadDone done) override;
+  [[nodiscard]] TaskId SubmitStore(std::vector<StoreItem> items) override {
+    return book_.SubmitStore(*this, std::move(items));
+  }
   [[nodiscard]] std::map<TaskId, bool> PopCompletedStores() override { return book_.PopStores(); }
   [[nodiscard]] TaskId SubmitLookupAndLock(std::vector<ObjectKey> keys) override;
   [[nodiscard]] std::optional<Bitmap> QueryLookupAndLock(TaskId id) override { return book_.TakeLookup(id); }
   // The back ends hold no locks (nothing evicts them): a no-op.
   void SubmitUnlock(std::vector<ObjectKey> /*keys*/) override {}
-  [[nodiscard]] TaskId SubmitLoad(std::vector<LoadItem> items) override;
+  [[nodiscard]] TaskId SubmitLoad(std::vector<LoadItem> items) override {
+    return book_.SubmitLoad(*this, std::move(items));
+  }
   [[nodiscard]] std::optional<LoadResult> QueryLoad(TaskId id) override { return book_.TakeLoad(id); }
   void SubmitDelete(std::vector<ObjectKey> keys) override;
   int store_event_fd() const override { return book_.store_fd(); }
@@ -60,8 +68,8 @@ class BackendAdapter final : public L2Adapter {
  private:
   std::unique_ptr<Backend> backend_;
   TaskBook book_;
-  base::JobPool jobs_;  // last: its threads stop before the rest is destroyed
   std::once_flag closed_;
+  runtime::TaskGroup jobs_;  // last: its jobs finish before the rest is destroyed
 };
 
 }  // namespace lmc::l2

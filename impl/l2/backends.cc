@@ -1,12 +1,7 @@
 #include "l2/backends.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
+#include <algorithm>
 #include <cstring>
-#include <thread>
 
 #include <xxhash.h>
 
@@ -38,24 +33,6 @@ bool HasControlOrNul(std::string_view s) {
     if (c < 0x20 || c == 0x7f) return true;
   }
   return false;
-}
-
-bool WriteAll(int fd, std::span<const std::byte> bytes) {
-  while (!bytes.empty()) {
-    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    bytes = bytes.subspan(static_cast<std::size_t>(n));
-  }
-  return true;
-}
-
-bool FsyncPath(const std::filesystem::path& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return false;
-  const bool ok = ::fsync(fd) == 0;
-  ::close(fd);
-  return ok;
 }
 
 std::uint64_t Mix(std::uint64_t x) {  // SplitMix64's finaliser
@@ -125,87 +102,77 @@ std::optional<std::string> FsFileName(const ObjectKey& key) {
   return name;
 }
 
-std::unique_ptr<FsBackend> FsBackend::Open(FsOptions options, std::string* error) {
+std::unique_ptr<FsBackend> FsBackend::Open(runtime::FileSystem& files, FsOptions options, std::string* error) {
   if (options.base_path.empty()) {
     *error = "fs: base_path is required";
     return nullptr;
   }
-  const std::filesystem::path tmp(options.relative_tmp_dir);
-  if (tmp.is_absolute()) {
+  const std::string& tmp = options.relative_tmp_dir;
+  if (!tmp.empty() && tmp.front() == '/') {
     *error = "fs: relative_tmp_dir must be relative";
     return nullptr;
   }
-  for (const auto& part : tmp)
-    if (part == "..") {
+  for (std::size_t begin = 0; begin <= tmp.size();) {
+    const std::size_t end = std::min(tmp.find('/', begin), tmp.size());
+    if (tmp.compare(begin, end - begin, "..") == 0) {
       *error = "fs: relative_tmp_dir must not contain '..'";
       return nullptr;
     }
-  std::error_code ec;
-  std::filesystem::create_directories(options.base_path, ec);
-  if (!ec && !options.relative_tmp_dir.empty()) std::filesystem::create_directories(options.base_path / tmp, ec);
-  if (ec) {
-    *error = "fs: cannot create " + options.base_path.string() + ": " + ec.message();
+    begin = end + 1;
+  }
+  while (options.base_path.size() > 1 && options.base_path.back() == '/') options.base_path.pop_back();
+  runtime::FsError e = files.CreateDirectories(options.base_path);
+  if (e == runtime::FsError::kOk && !tmp.empty()) e = files.CreateDirectories(options.base_path + "/" + tmp);
+  if (e != runtime::FsError::kOk) {
+    *error = "fs: cannot create " + options.base_path + ": " + std::string(runtime::FsErrorName(e));
     return nullptr;
   }
-  return std::unique_ptr<FsBackend>(new FsBackend(std::move(options)));
+  return std::unique_ptr<FsBackend>(new FsBackend(files, std::move(options)));
 }
 
 bool FsBackend::Store(const ObjectKey& key, std::span<const std::byte> bytes) {
+  using runtime::FsError;
   const std::optional<std::string> name = FsFileName(key);
   if (!name) return false;
-  const std::filesystem::path final_path = options_.base_path / *name;
-  struct stat st;
-  if (::lstat(final_path.c_str(), &st) == 0) return true;  // never overwrite (§6.3 store step 1)
-  const std::filesystem::path tmp_dir = options_.base_path / options_.relative_tmp_dir;
+  const std::string final_path = PathOf(*name);
+  std::uint64_t size = 0;
+  const FsError existing = files_.FileSize(final_path, &size);
+  if (existing == FsError::kOk || existing == FsError::kNotFile) return true;  // never overwrite (§6.3 store step 1)
+  if (existing != FsError::kNotFound) return false;
+  const std::string tmp_dir =
+      options_.relative_tmp_dir.empty() ? options_.base_path : PathOf(options_.relative_tmp_dir);
   // A unique temp name, so two writers of one key never share a temp file.
-  const std::filesystem::path tmp_path = tmp_dir / (*name + "." + wire::ToHex(tmp_seq_.fetch_add(1)) + ".tmp");
-  const int fd = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
-  if (fd < 0) return false;
-  bool ok = WriteAll(fd, bytes) && (!options_.fsync || ::fsync(fd) == 0);
-  ok = (::close(fd) == 0) && ok;
+  const std::string tmp_path = tmp_dir + "/" + *name + "." + wire::ToHex(tmp_seq_.fetch_add(1)) + ".tmp";
+  std::unique_ptr<runtime::WritableFile> file;
+  if (files_.NewWritableFile(tmp_path, &file) != FsError::kOk) return false;
+  bool ok = file->Append(bytes) == FsError::kOk && (!options_.fsync || file->Sync() == FsError::kOk);
+  ok = file->Close() == FsError::kOk && ok;
   if (ok) {
-    // RENAME_NOREPLACE: atomic, and a file that appeared meanwhile is kept.
-    if (::renameat2(AT_FDCWD, tmp_path.c_str(), AT_FDCWD, final_path.c_str(), RENAME_NOREPLACE) == 0) {
-      if (options_.fsync) ok = FsyncPath(options_.base_path);
-      return ok;
-    }
-    ok = errno == EEXIST;  // another writer won: that object stays
+    // Atomic, and a file that appeared meanwhile is kept.
+    const FsError renamed = files_.RenameNoReplace(tmp_path, final_path);
+    if (renamed == FsError::kOk) return !options_.fsync || files_.SyncDirectory(options_.base_path) == FsError::kOk;
+    ok = renamed == FsError::kExists;  // another writer won: that object stays
   }
-  ::unlink(tmp_path.c_str());
+  (void)files_.Remove(tmp_path);
   return ok;
 }
 
 bool FsBackend::Exists(const ObjectKey& key) {
   const std::optional<std::string> name = FsFileName(key);
-  if (!name) return false;
-  struct stat st;
-  return ::lstat((options_.base_path / *name).c_str(), &st) == 0 && S_ISREG(st.st_mode);
+  std::uint64_t size = 0;
+  return name && files_.FileSize(PathOf(*name), &size) == runtime::FsError::kOk;
 }
 
 std::optional<std::size_t> FsBackend::Load(const ObjectKey& key, std::span<std::byte> dst) {
   const std::optional<std::string> name = FsFileName(key);
   if (!name) return std::nullopt;
-  const int fd = ::open((options_.base_path / *name).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return std::nullopt;
-  std::optional<std::size_t> result;
-  struct stat st;
-  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && static_cast<std::uint64_t>(st.st_size) <= dst.size()) {
-    const auto size = static_cast<std::size_t>(st.st_size);
-    std::size_t got = 0;
-    while (got < size) {
-      const ssize_t n = ::read(fd, dst.data() + got, size - got);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      got += static_cast<std::size_t>(n);
-    }
-    if (got == size) result = size;
-  }
-  ::close(fd);
-  return result;
+  std::size_t size = 0;
+  if (files_.ReadFile(PathOf(*name), dst, &size) != runtime::FsError::kOk) return std::nullopt;
+  return size;
 }
 
 void FsBackend::Delete(const ObjectKey& key) {
-  if (const std::optional<std::string> name = FsFileName(key)) ::unlink((options_.base_path / *name).c_str());
+  if (const std::optional<std::string> name = FsFileName(key)) (void)files_.Remove(PathOf(*name));
 }
 
 // ---- LmBackend ----
@@ -227,8 +194,8 @@ std::optional<std::string> LmWireKey(const ObjectKey& key) {
   return out;
 }
 
-LmBackend::LmBackend(net::Transport& transport, const client::ClientOptions& options)
-    : client_(transport, options), detail_("lm://" + options.host + ":" + std::to_string(options.port)) {}
+LmBackend::LmBackend(runtime::Env& env, const client::ClientOptions& options)
+    : client_(env, options), detail_("lm://" + options.host + ":" + std::to_string(options.port)) {}
 
 bool LmBackend::Store(const ObjectKey& key, std::span<const std::byte> bytes) {
   const std::optional<std::string> wire_key = LmWireKey(key);
@@ -259,8 +226,8 @@ std::optional<std::size_t> LmBackend::Load(const ObjectKey& key, std::span<std::
 
 // ---- FaultBackend ----
 
-FaultBackend::FaultBackend(std::unique_ptr<Backend> inner, FaultOptions options)
-    : inner_(std::move(inner)), options_(options) {}
+FaultBackend::FaultBackend(runtime::Env& env, std::unique_ptr<Backend> inner, FaultOptions options)
+    : env_(env), inner_(std::move(inner)), options_(options) {}
 
 FaultBackend::Fault FaultBackend::Next(char op, const ObjectKey& key, std::uint64_t* entropy) {
   std::string id = Identity(key);
@@ -288,7 +255,7 @@ FaultBackend::Fault FaultBackend::Next(char op, const ObjectKey& key, std::uint6
     std::lock_guard lock(mu_);
     ++injected_[static_cast<std::size_t>(f)];
   }
-  if (f == Fault::kDelay) std::this_thread::sleep_for(options_.delay);
+  if (f == Fault::kDelay) env_.SleepUntil(env_.Now() + options_.delay);  // on a worker, never a loop
   return f;
 }
 

@@ -7,9 +7,9 @@
 // - FaultBackend: any back end with failures injected by a seeded schedule.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
-#include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -19,6 +19,7 @@
 
 #include "client/client.h"
 #include "l2/backend_adapter.h"
+#include "runtime/env.h"
 
 namespace lmc::l2 {
 
@@ -44,7 +45,7 @@ class MemoryBackend final : public Backend {
 [[nodiscard]] std::optional<std::string> FsFileName(const ObjectKey& key);
 
 struct FsOptions {
-  std::filesystem::path base_path;
+  std::string base_path;
   std::string relative_tmp_dir;  // "" = temp files beside the final ones
   bool fsync = true;             // file and folder, before and after the rename
 };
@@ -52,17 +53,20 @@ struct FsOptions {
 class FsBackend final : public Backend {
  public:
   // Creates the folders; nullopt with *error set if that fails or the
-  // options are unsafe (an absolute or '..' temp folder).
-  static std::unique_ptr<FsBackend> Open(FsOptions options, std::string* error);
+  // options are unsafe (an absolute or '..' temp folder). Every file call
+  // goes through `files` (the Env's), which must outlive the back end.
+  static std::unique_ptr<FsBackend> Open(runtime::FileSystem& files, FsOptions options, std::string* error);
   std::string type() const override { return "fs"; }
   [[nodiscard]] bool Store(const ObjectKey& key, std::span<const std::byte> bytes) override;
   bool Exists(const ObjectKey& key) override;
   [[nodiscard]] std::optional<std::size_t> Load(const ObjectKey& key, std::span<std::byte> dst) override;
   void Delete(const ObjectKey& key) override;
-  std::string Detail() const override { return options_.base_path.string(); }
+  std::string Detail() const override { return options_.base_path; }
 
  private:
-  explicit FsBackend(FsOptions options) : options_(std::move(options)) {}
+  FsBackend(runtime::FileSystem& files, FsOptions options) : files_(files), options_(std::move(options)) {}
+  std::string PathOf(const std::string& name) const { return options_.base_path + "/" + name; }
+  runtime::FileSystem& files_;
   FsOptions options_;
   std::atomic<std::uint64_t> tmp_seq_{0};
 };
@@ -74,7 +78,7 @@ class FsBackend final : public Backend {
 
 class LmBackend final : public Backend {
  public:
-  LmBackend(net::Transport& transport, const client::ClientOptions& options);
+  LmBackend(runtime::Env& env, const client::ClientOptions& options);
   std::string type() const override { return "lm"; }
   [[nodiscard]] bool Store(const ObjectKey& key, std::span<const std::byte> bytes) override;
   bool Exists(const ObjectKey& key) override;
@@ -100,14 +104,14 @@ struct FaultOptions {
   double fail_rate = 0;     // store/load/exists fail; nothing is written
   double short_rate = 0;    // store writes a truncated object / load reports one byte short
   double corrupt_rate = 0;  // store or load flips one byte
-  double delay_rate = 0;    // the operation waits delay first
+  double delay_rate = 0;    // the operation waits delay first (on the Env's clock)
   std::chrono::milliseconds delay{5};
 };
 
 class FaultBackend final : public Backend {
  public:
   enum class Fault : std::uint8_t { kNone, kFail, kShort, kCorrupt, kDelay };
-  FaultBackend(std::unique_ptr<Backend> inner, FaultOptions options);
+  FaultBackend(runtime::Env& env, std::unique_ptr<Backend> inner, FaultOptions options);
   std::string type() const override { return "fault(" + inner_->type() + ")"; }
   [[nodiscard]] bool Store(const ObjectKey& key, std::span<const std::byte> bytes) override;
   bool Exists(const ObjectKey& key) override;
@@ -120,6 +124,7 @@ class FaultBackend final : public Backend {
 
  private:
   Fault Next(char op, const ObjectKey& key, std::uint64_t* entropy);
+  runtime::Env& env_;
   std::unique_ptr<Backend> inner_;
   FaultOptions options_;
   mutable std::mutex mu_;

@@ -49,7 +49,7 @@ bool ReadUnsigned(const json& c, const char* name, std::uint64_t max, std::uint6
   return true;
 }
 
-std::unique_ptr<Backend> MakeBackend(const json& c, net::Transport* transport, std::string* error) {
+std::unique_ptr<Backend> MakeBackend(const json& c, runtime::Env& env, std::string* error) {
   if (!c.is_object() || !c.contains("type") || !c["type"].is_string()) {
     *error = "l2: an adapter must be a JSON object with a string \"type\"";
     return nullptr;
@@ -95,7 +95,7 @@ std::unique_ptr<Backend> MakeBackend(const json& c, net::Transport* transport, s
       }
       o.fsync = c["fsync"].get<bool>();
     }
-    return FsBackend::Open(std::move(o), error);
+    return FsBackend::Open(env.Files(), std::move(o), error);
   }
   if (type == "lm") {
     if (!OnlyKnownKeys(c, {"type", "num_workers", "serde", "url", "timeout_ms"}, "l2 lm", error)) return nullptr;
@@ -108,11 +108,7 @@ std::unique_ptr<Backend> MakeBackend(const json& c, net::Transport* transport, s
     std::uint64_t timeout = 10000;
     if (!ReadUnsigned(c, "timeout_ms", 3600000, &timeout, error)) return nullptr;
     o.call_timeout = std::chrono::milliseconds(timeout);
-    if (transport == nullptr) {
-      *error = "l2 lm: no transport to reach the server with";
-      return nullptr;
-    }
-    return std::make_unique<LmBackend>(*transport, o);
+    return std::make_unique<LmBackend>(env, o);
   }
   if (type == "fault") {
     if (!OnlyKnownKeys(c,
@@ -139,9 +135,9 @@ std::unique_ptr<Backend> MakeBackend(const json& c, net::Transport* transport, s
       return nullptr;
     }
     o.delay = std::chrono::milliseconds(delay_ms);
-    std::unique_ptr<Backend> inner = MakeBackend(c["inner"], transport, error);
+    std::unique_ptr<Backend> inner = MakeBackend(c["inner"], env, error);
     if (!inner) return nullptr;
-    return std::make_unique<FaultBackend>(std::move(inner), o);
+    return std::make_unique<FaultBackend>(env, std::move(inner), o);
   }
   *error = "l2: unknown adapter type '" + type + "' (known: fs, lm, memory, fault)";
   return nullptr;
@@ -150,14 +146,14 @@ std::unique_ptr<Backend> MakeBackend(const json& c, net::Transport* transport, s
 }  // namespace
 
 namespace {
-std::shared_ptr<L2Adapter> Make(const json& config, net::Transport* transport, std::string* error) {
-  std::unique_ptr<Backend> backend = MakeBackend(config, transport, error);
+std::shared_ptr<L2Adapter> Make(const json& config, runtime::Env& env, std::string* error) {
+  std::unique_ptr<Backend> backend = MakeBackend(config, env, error);
   if (!backend) return nullptr;
   std::uint64_t workers = 2;
   if (!ReadUnsigned(config, "num_workers", 64, &workers, error)) return nullptr;
   if (workers == 0) workers = 1;
   std::shared_ptr<L2Adapter> adapter =
-      std::make_shared<BackendAdapter>(std::move(backend), static_cast<unsigned>(workers));
+      std::make_shared<BackendAdapter>(env, std::move(backend), static_cast<unsigned>(workers));
   const auto s = config.find("serde");
   if (s == config.end() || s->is_null()) return adapter;
   if (!s->is_object()) {
@@ -170,28 +166,29 @@ std::shared_ptr<L2Adapter> Make(const json& config, net::Transport* transport, s
   if (!ReadUnsigned(serde_config, "temp_budget_bytes", std::uint64_t{1} << 40, &budget, error)) return nullptr;
   w.temp_budget_bytes = static_cast<std::size_t>(budget);
   serde_config.erase("temp_budget_bytes");
-  const std::optional<serde::SerdeInstance> instance = serde::SerdeRegistry::WithBuiltins().Create(serde_config, error);
+  const std::optional<serde::SerdeInstance> instance =
+      serde::SerdeRegistry::WithBuiltins(env).Create(serde_config, error);
   if (!instance) return nullptr;
-  return std::make_shared<SerdeL2Wrapper>(std::move(adapter), *instance, w);
+  return std::make_shared<SerdeL2Wrapper>(env, std::move(adapter), *instance, w);
 }
 }  // namespace
 
-std::shared_ptr<L2Adapter> MakeAdapter(const json& config, net::Transport* transport, std::string* error) {
+std::shared_ptr<L2Adapter> MakeAdapter(const json& config, runtime::Env& env, std::string* error) {
   try {
-    return Make(config, transport, error);
-  } catch (const std::exception& e) {  // threads or eventfds could not be created
+    return Make(config, env, error);
+  } catch (const std::exception& e) {  // eventfds could not be created
     *error = std::string("l2: ") + e.what();
     return nullptr;
   }
 }
 
-std::shared_ptr<L2Adapter> MakeAdapterFromText(const std::string& text, net::Transport* transport, std::string* error) {
+std::shared_ptr<L2Adapter> MakeAdapterFromText(const std::string& text, runtime::Env& env, std::string* error) {
   const json config = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (config.is_discarded()) {
     *error = "l2: the adapter config is not valid JSON";
     return nullptr;
   }
-  return MakeAdapter(config, transport, error);
+  return MakeAdapter(config, env, error);
 }
 
 }  // namespace lmc::l2

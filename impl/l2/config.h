@@ -15,14 +15,15 @@
 #include <nlohmann/json.hpp>
 
 #include "l2/adapter.h"
-#include "net/transport.h"
+#include "runtime/env.h"
 
 namespace lmc::l2 {
 
-// `transport` is needed by "lm" adapters only (may be null otherwise).
-[[nodiscard]] std::shared_ptr<L2Adapter> MakeAdapter(const nlohmann::json& config, net::Transport* transport,
+// Every adapter runs on `env` (workers, files, the network for "lm"),
+// which must outlive it.
+[[nodiscard]] std::shared_ptr<L2Adapter> MakeAdapter(const nlohmann::json& config, runtime::Env& env,
                                                      std::string* error);
-[[nodiscard]] std::shared_ptr<L2Adapter> MakeAdapterFromText(const std::string& text, net::Transport* transport,
+[[nodiscard]] std::shared_ptr<L2Adapter> MakeAdapterFromText(const std::string& text, runtime::Env& env,
                                                              std::string* error);
 
 }  // namespace lmc::l2

@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <rapidcheck/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 #include "l2/kv_testdata.h"
 #include "l2/serde_wrapper.h"
 #include "net/asio_transport.h"
+#include "runtime/testing.h"
 #include "serde/fp8.h"
 #include "serde/registry.h"
 #include "server/server.h"
@@ -45,6 +47,17 @@ ObjectKey Key(std::uint8_t last, std::string model = "test-model") {
   k.chunk_hash[31] = std::byte{last};
   k.model_name = std::move(model);
   return k;
+}
+
+using runtime::TestEnv;
+
+// Waits until `fd` (an adapter's completion fd) is readable or `timeout_ms`
+// passes, then clears its count: what a caller outside the kit does.
+bool WaitEventFd(int fd, int timeout_ms) {
+  pollfd p{fd, POLLIN, 0};
+  if (::poll(&p, 1, timeout_ms) != 1) return false;
+  std::uint64_t count;
+  return ::read(fd, &count, sizeof count) == sizeof count;
 }
 
 std::vector<std::byte> Bytes(std::size_t n, std::uint64_t seed) {
@@ -87,7 +100,7 @@ Bitmap Lookup(L2Adapter& a, std::vector<ObjectKey> keys) {
 
 std::shared_ptr<L2Adapter> Make(const nlohmann::json& config) {
   std::string error;
-  auto a = MakeAdapter(config, nullptr, &error);
+  auto a = MakeAdapter(config, TestEnv(), &error);
   EXPECT_TRUE(a) << error;
   return a;
 }
@@ -155,15 +168,15 @@ TEST(FsAdapter, RefusesUnsafeConfigAndDoesNotFollowSymlinks) {
   TempDir dir;
   std::string error;
   EXPECT_FALSE(
-      MakeAdapter({{"type", "fs"}, {"base_path", dir.path.string()}, {"relative_tmp_dir", "/tmp"}}, nullptr, &error));
+      MakeAdapter({{"type", "fs"}, {"base_path", dir.path.string()}, {"relative_tmp_dir", "/tmp"}}, TestEnv(), &error));
   EXPECT_NE(error.find("relative"), std::string::npos);
-  EXPECT_FALSE(MakeAdapter({{"type", "fs"}, {"base_path", dir.path.string()}, {"relative_tmp_dir", "a/../.."}}, nullptr,
-                           &error));
-  EXPECT_FALSE(MakeAdapter({{"type", "fs"}, {"base_path", dir.path.string()}, {"bogus", 1}}, nullptr, &error));
+  EXPECT_FALSE(MakeAdapter({{"type", "fs"}, {"base_path", dir.path.string()}, {"relative_tmp_dir", "a/../.."}},
+                           TestEnv(), &error));
+  EXPECT_FALSE(MakeAdapter({{"type", "fs"}, {"base_path", dir.path.string()}, {"bogus", 1}}, TestEnv(), &error));
   EXPECT_NE(error.find("unknown key 'bogus'"), std::string::npos) << error;
-  EXPECT_FALSE(MakeAdapter({{"type", "fs"}}, nullptr, &error));
-  EXPECT_FALSE(MakeAdapter({{"type", "nope"}}, nullptr, &error));
-  EXPECT_FALSE(MakeAdapterFromText("{not json", nullptr, &error));
+  EXPECT_FALSE(MakeAdapter({{"type", "fs"}}, TestEnv(), &error));
+  EXPECT_FALSE(MakeAdapter({{"type", "nope"}}, TestEnv(), &error));
+  EXPECT_FALSE(MakeAdapterFromText("{not json", TestEnv(), &error));
 
   auto a = Make({{"type", "fs"}, {"base_path", dir.path.string()}});
   const fs::path secret = dir.path / "secret";
@@ -210,7 +223,8 @@ TEST(LmAdapter, StoresLooksUpAndLoadsThroughAServer) {
                                  {"url", "lm://127.0.0.1:" + std::to_string(port)},
                                  {"timeout_ms", 5000},
                                  {"serde", {{"type", "lz4"}}}};
-  auto w = MakeAdapter(config, &transport, &error);
+  runtime::ProcessEnv env(transport, {2, 0});
+  auto w = MakeAdapter(config, env, &error);
   ASSERT_TRUE(w) << error;
   const Layout layout = Bf16({3, 100});
   const auto v = Bytes(600, 12);
@@ -238,9 +252,9 @@ TEST(LmAdapter, StoresLooksUpAndLoadsThroughAServer) {
 TEST(SerdeWrapper, RoundTripsAndReleasesEveryTemp) {
   auto inner = Make({{"type", "memory"}});
   std::string error;
-  auto serde = serde::SerdeRegistry::WithBuiltins().Create({{"type", "zstd"}, {"byte_planes", true}}, &error);
+  auto serde = serde::SerdeRegistry::WithBuiltins(TestEnv()).Create({{"type", "zstd"}, {"byte_planes", true}}, &error);
   ASSERT_TRUE(serde) << error;
-  SerdeL2Wrapper w(inner, *serde, {});
+  SerdeL2Wrapper w(TestEnv(), inner, *serde, {});
   const Layout layout = Bf16({4, 256});
   const auto a = Bytes(2048, 4), b = Bytes(2048, 5);
   EXPECT_TRUE(StoreResult(w, w.SubmitStore({{Key(1), a, &layout}, {Key(2), b, &layout}})));
@@ -280,9 +294,9 @@ TEST(SerdeWrapper, AnyCorruptBlobZeroesTheWholeLoad) {
 TEST(SerdeWrapper, FailedSerialisationStoresNothing) {
   auto inner = Make({{"type", "memory"}});
   std::string error;
-  auto serde = serde::SerdeRegistry::WithBuiltins().Create({{"type", "fp8"}}, &error);
+  auto serde = serde::SerdeRegistry::WithBuiltins(TestEnv()).Create({{"type", "fp8"}}, &error);
   ASSERT_TRUE(serde) << error;
-  SerdeL2Wrapper w(inner, *serde, {});
+  SerdeL2Wrapper w(TestEnv(), inner, *serde, {});
   const Layout good = Bf16({16});
   const Layout wrong_size = Bf16({17});  // the bytes below do not match it
   const auto v = Bytes(32, 8);
@@ -294,9 +308,9 @@ TEST(SerdeWrapper, FailedSerialisationStoresNothing) {
 TEST(SerdeWrapper, TempReservationFailureReleasesTheOthers) {
   auto inner = Make({{"type", "memory"}});
   std::string error;
-  auto serde = serde::SerdeRegistry::WithBuiltins().Create({{"type", "fp8"}}, &error);
+  auto serde = serde::SerdeRegistry::WithBuiltins(TestEnv()).Create({{"type", "fp8"}}, &error);
   ASSERT_TRUE(serde);
-  SerdeL2Wrapper w(inner, *serde, {.temp_budget_bytes = 100});
+  SerdeL2Wrapper w(TestEnv(), inner, *serde, {.temp_budget_bytes = 100});
   const Layout layout = Bf16({60});  // 60 fp8 bytes each: two do not fit in 100
   const auto v = Bytes(120, 9);
   EXPECT_TRUE(StoreResult(w, w.SubmitStore({{Key(1), v, &layout}})));
@@ -332,7 +346,7 @@ TEST(FsEndToEnd, Fp8E4M3FnTwoBf16ChunksReloadWithCorrelationAbove099) {
                         {"read_ahead_size", nullptr},
                         {"use_odirect", false},
                         {"serde", {{"type", "fp8"}, {"fp8_dtype", "float8_e4m3fn"}}}},
-                       nullptr, &error);
+                       TestEnv(), &error);
   ASSERT_TRUE(w) << error;
   auto* wrapper = dynamic_cast<SerdeL2Wrapper*>(w.get());
   ASSERT_NE(wrapper, nullptr);

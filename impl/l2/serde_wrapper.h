@@ -14,21 +14,28 @@
 // adapter's fd and does not validate payloads). Its own task ids and its own
 // store and load fds.
 //
-// Every wait here is bounded by the layers below: the serde runs to the end
-// on bounded input, and the inner adapters' operations have deadlines (file
+// Where the work runs (no thread, wait or poll of its own):
+// - a store serialises as one job on the Env's workers (at most `drivers`
+//   at once), then hands the blobs to the inner adapter; the inner store's
+//   completion completes the wrapped one;
+// - a load reserves its temps on the caller's thread and submits the inner
+//   load; the inner load's completion (on the inner adapter's worker)
+//   deserialises there and completes the wrapped load. A load thus costs no
+//   hand-off beyond the inner adapter's own.
+// Every step is bounded by the layers below: the serde runs to the end on
+// bounded input, and the inner adapters' operations have deadlines (file
 // system calls; the lm:// client's call timeout).
 #pragma once
 
-#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <vector>
 
 #include "l2/adapter.h"
 #include "l2/task_book.h"
 #include "l2/temp_pool.h"
+#include "runtime/task_group.h"
 #include "serde/async_processor.h"
 #include "serde/registry.h"
 
@@ -41,19 +48,26 @@ struct WrapperOptions {
 
 class SerdeL2Wrapper final : public L2Adapter {
  public:
-  SerdeL2Wrapper(std::shared_ptr<L2Adapter> inner, const serde::SerdeInstance& serde, WrapperOptions options);
+  SerdeL2Wrapper(runtime::Env& env, std::shared_ptr<L2Adapter> inner, const serde::SerdeInstance& serde,
+                 WrapperOptions options);
   ~SerdeL2Wrapper() override;
   SerdeL2Wrapper(const SerdeL2Wrapper&) = delete;
   SerdeL2Wrapper& operator=(const SerdeL2Wrapper&) = delete;
 
-  [[nodiscard]] TaskId SubmitStore(std::vector<StoreItem> items) override;
+  void StoreThen(std::vector<StoreItem> items, StoreDone done) override;
+  void LoadThen(std::vector<LoadItem> items, LoadDone done) override;
+  [[nodiscard]] TaskId SubmitStore(std::vector<StoreItem> items) override {
+    return book_.SubmitStore(*this, std::move(items));
+  }
   [[nodiscard]] std::map<TaskId, bool> PopCompletedStores() override { return book_.PopStores(); }
   [[nodiscard]] TaskId SubmitLookupAndLock(std::vector<ObjectKey> keys) override {
     return inner_->SubmitLookupAndLock(std::move(keys));
   }
   [[nodiscard]] std::optional<Bitmap> QueryLookupAndLock(TaskId id) override { return inner_->QueryLookupAndLock(id); }
   void SubmitUnlock(std::vector<ObjectKey> keys) override { inner_->SubmitUnlock(std::move(keys)); }
-  [[nodiscard]] TaskId SubmitLoad(std::vector<LoadItem> items) override;
+  [[nodiscard]] TaskId SubmitLoad(std::vector<LoadItem> items) override {
+    return book_.SubmitLoad(*this, std::move(items));
+  }
   [[nodiscard]] std::optional<LoadResult> QueryLoad(TaskId id) override { return book_.TakeLoad(id); }
   void SubmitDelete(std::vector<ObjectKey> keys) override { inner_->SubmitDelete(std::move(keys)); }
   int store_event_fd() const override { return book_.store_fd(); }
@@ -66,32 +80,23 @@ class SerdeL2Wrapper final : public L2Adapter {
   const TempPool& temps() const { return *temps_; }
 
  private:
+  struct LoadJob;
   template <typename Item>
   std::optional<std::vector<TempPool::Buffer>> ReserveTemps(const std::vector<Item>& items);
-  [[nodiscard]] bool RunStore(const std::vector<StoreItem>& items);
-  LoadResult RunLoad(const std::vector<LoadItem>& items);
-  // Wait for an inner task, whoever pops its completion (the pump thread or
-  // this caller): see the .cc for why no wake-up is lost.
-  [[nodiscard]] bool WaitInnerStore(TaskId inner_id);
-  LoadResult WaitInnerLoad(TaskId inner_id);
-  void OnInnerEvent();    // the pump's wake-up: collect inner completions
-  void PopInnerStores();  // with mu_ held
+  // Serialises on a driver, then stores through the inner adapter.
+  void RunStore(std::vector<StoreItem> items, StoreDone done);
+  // The inner load's result, deserialised into the caller's buffers.
+  LoadResult FinishLoad(const LoadJob& job, LoadResult inner) const;
 
   std::shared_ptr<L2Adapter> inner_;
-  serde::AsyncSerdeProcessor processor_;
+  std::shared_ptr<const serde::Serializer> serializer_;
+  std::shared_ptr<const serde::Deserializer> deserializer_;
   bool fixed_size_;
   std::string serde_type_;
   std::shared_ptr<TempPool> temps_;
   TaskBook book_;
-
-  std::mutex mu_;
-  std::condition_variable inner_cv_;  // inner completions
-  std::map<TaskId, bool> inner_stores_;
-  std::map<TaskId, LoadResult> inner_loads_;
-  std::set<TaskId> waiting_loads_;  // inner load ids a driver waits for
   std::once_flag closed_;
-  EventPump pump_;
-  base::JobPool drivers_;  // last: its threads stop before the rest is destroyed
+  runtime::TaskGroup drivers_;  // last: its jobs finish before the rest is destroyed
 };
 
 }  // namespace lmc::l2

@@ -1,25 +1,22 @@
-// What every asynchronous adapter keeps: task ids, consume-once results and
-// the three event fds (one count added per completed task). The threads that
-// run the tasks are a base::JobPool.
+// What every adapter keeps for LMCache's edge contract: task ids,
+// consume-once results and the three pollable signals (one count added per
+// completed task). Built on the adapters' callbacks: a task's completion
+// callback records its result here.
 #pragma once
 
-#include <chrono>
-#include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
-#include <thread>
-#include <vector>
 
-#include "base/job_pool.h"
 #include "l2/adapter.h"
+#include "runtime/env.h"
 
 namespace lmc::l2 {
 
 class TaskBook {
  public:
-  TaskBook();  // throws std::runtime_error if eventfds cannot be made (start-up)
-  ~TaskBook();
+  explicit TaskBook(runtime::Env& env);  // throws std::runtime_error if signals cannot be made (start-up)
   TaskBook(const TaskBook&) = delete;
   TaskBook& operator=(const TaskBook&) = delete;
 
@@ -31,40 +28,37 @@ class TaskBook {
   void CompleteLoad(TaskId id, LoadResult result);
   [[nodiscard]] std::optional<LoadResult> TakeLoad(TaskId id);
 
-  int store_fd() const { return store_fd_; }
-  int lookup_fd() const { return lookup_fd_; }
-  int load_fd() const { return load_fd_; }
+  // The edge's submits, built on an adapter's callbacks: a new id whose
+  // result lands here.
+  [[nodiscard]] TaskId SubmitStore(L2Adapter& adapter, std::vector<StoreItem> items) {
+    const TaskId id = NextId();
+    adapter.StoreThen(std::move(items), StoreRecorder(id));
+    return id;
+  }
+  [[nodiscard]] TaskId SubmitLoad(L2Adapter& adapter, std::vector<LoadItem> items) {
+    const TaskId id = NextId();
+    adapter.LoadThen(std::move(items), LoadRecorder(id));
+    return id;
+  }
+  // Completion callbacks that record task `id` here.
+  [[nodiscard]] L2Adapter::StoreDone StoreRecorder(TaskId id) {
+    return [this, id](bool ok) { CompleteStore(id, ok); };
+  }
+  [[nodiscard]] L2Adapter::LoadDone LoadRecorder(TaskId id) {
+    return [this, id](LoadResult r) { CompleteLoad(id, std::move(r)); };
+  }
+
+  int store_fd() const { return store_->fd(); }
+  int lookup_fd() const { return lookup_->fd(); }
+  int load_fd() const { return load_->fd(); }
 
  private:
-  int store_fd_ = -1, lookup_fd_ = -1, load_fd_ = -1;
+  std::unique_ptr<runtime::Signal> store_, lookup_, load_;
   std::mutex mu_;
   TaskId next_id_ = 0;
   std::map<TaskId, bool> stores_;
   std::map<TaskId, Bitmap> lookups_;
   std::map<TaskId, LoadResult> loads_;
 };
-
-// A thread that waits on a set of eventfds, clears the ones that fired and
-// calls `on_wake`, and calls it at least every `period` anyway (a safety net:
-// callers never rely on a wake-up alone). How the serde wrapper and the
-// server's tiers turn adapter fds into condition-variable wake-ups.
-class EventPump {
- public:
-  EventPump(std::vector<int> fds, std::chrono::milliseconds period, std::function<void()> on_wake);
-  ~EventPump() { Stop(); }
-  EventPump(const EventPump&) = delete;
-  EventPump& operator=(const EventPump&) = delete;
-  // Joins the thread; idempotent (not safe from two threads at once).
-  void Stop();
-
- private:
-  void Run(const std::vector<int>& fds, std::chrono::milliseconds period, const std::function<void()>& on_wake);
-  int stop_fd_;
-  std::thread thread_;
-};
-
-[[nodiscard]] int NewEventFd();  // throws std::runtime_error on failure (start-up)
-void SignalEventFd(int fd);
-void DrainEventFd(int fd);
 
 }  // namespace lmc::l2

@@ -146,7 +146,7 @@ class AsioListener final : public Listener {
 
 }  // namespace
 
-AsioTransport::AsioTransport(std::uint64_t seed, unsigned loops) : rng_(seed) {
+AsioTransport::AsioTransport(unsigned loops) {
   for (unsigned i = 0; i < std::max(1u, loops); ++i) {
     loops_.push_back(std::make_unique<asio::io_context>());
     work_.push_back(asio::make_work_guard(*loops_.back()));

@@ -20,7 +20,7 @@ namespace lmc::net {
 class AsioTransport final : public Transport {
  public:
   // `loops` event loops (at least 1).
-  explicit AsioTransport(std::uint64_t seed = 0, unsigned loops = 1);
+  explicit AsioTransport(unsigned loops = 1);
   ~AsioTransport() override;
 
   [[nodiscard]] std::unique_ptr<Listener> Listen(const std::string& host, std::uint16_t port, NetError* error) override;
@@ -28,7 +28,6 @@ class AsioTransport final : public Transport {
                     std::function<void(NetError, std::unique_ptr<Stream>)> handler) override;
   std::unique_ptr<Timer> MakeTimer() override;
   Clock::time_point Now() const override { return Clock::now(); }
-  std::mt19937_64& Rng() override { return rng_; }
   void Post(std::function<void()> fn) override;
 
   // Runs the loops on the calling thread and `threads - 1` more until Stop()
@@ -52,7 +51,6 @@ class AsioTransport final : public Transport {
   std::vector<WorkGuard> work_;
   std::atomic<unsigned> next_loop_{0};
   std::vector<std::thread> threads_;
-  std::mt19937_64 rng_;
 };
 
 [[nodiscard]] NetError FromAsio(const std::error_code& ec);

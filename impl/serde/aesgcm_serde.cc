@@ -3,7 +3,6 @@
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
-#include <openssl/rand.h>
 
 #include <cstring>
 #include <memory>
@@ -20,8 +19,8 @@ using CipherCtx = std::unique_ptr<EVP_CIPHER_CTX, CipherCtxFree>;
 
 }  // namespace
 
-AesGcmSerde::AesGcmSerde(std::vector<std::byte> master_key, int aes_bits)
-    : master_key_(std::move(master_key)), aes_bits_(aes_bits) {}
+AesGcmSerde::AesGcmSerde(std::vector<std::byte> master_key, int aes_bits, RandomSource iv_source)
+    : master_key_(std::move(master_key)), aes_bits_(aes_bits), iv_source_(std::move(iv_source)) {}
 
 bool AesGcmSerde::DeriveKey(const std::string& cache_salt, std::vector<unsigned char>* out) const {
   out->assign(static_cast<std::size_t>(aes_bits_ / 8), 0);
@@ -68,7 +67,7 @@ SerdeError AesGcmSerde::Serialize(const Layout& layout, std::span<const std::byt
   auto* out = reinterpret_cast<unsigned char*>(dst.data());
   out[0] = 0x01;
   unsigned char* iv = out + 1;
-  if (RAND_bytes(iv, 12) != 1) return SerdeError::kAuth;
+  if (!iv_source_ || !iv_source_(std::span(reinterpret_cast<std::byte*>(iv), 12))) return SerdeError::kAuth;
   CipherCtx ctx(EVP_CIPHER_CTX_new());
   const EVP_CIPHER* cipher = aes_bits_ == 256 ? EVP_aes_256_gcm() : EVP_aes_128_gcm();
   int len = 0, total = 0;

@@ -4,14 +4,16 @@
 // "lmcache-l2-encrypt-v1" + the key's cache_salt, 16 or 32 bytes (AES-128 or
 // AES-256). A tampered blob or a wrong key fails the tag check (kAuth).
 //
-// The IV comes from OpenSSL's RAND_bytes, never from the kit's seeded
-// generator: a repeated IV under one key breaks GCM. So this serde is the one
-// not deterministic (as in LMCache).
+// The IV comes from the cryptographic source given (the Env's
+// CryptoRandom), never from the kit's seeded generator: a repeated IV under
+// one key breaks GCM. So this serde is the one not deterministic (as in
+// LMCache), except in a simulated world that chooses to make it so.
 //
 // The master key is the whole content of `master_key_path`, raw bytes (at
 // least 16). LMCache's own file format for it is not established (§9).
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -23,7 +25,9 @@ inline constexpr std::size_t kAesGcmOverheadBytes = 1 + 12 + 16;
 
 class AesGcmSerde final : public Serializer, public Deserializer {
  public:
-  AesGcmSerde(std::vector<std::byte> master_key, int aes_bits);
+  // Fills its span with secret random bytes; false if it cannot.
+  using RandomSource = std::function<bool(std::span<std::byte>)>;
+  AesGcmSerde(std::vector<std::byte> master_key, int aes_bits, RandomSource iv_source);
   [[nodiscard]] std::uint64_t EstimateSerializedSize(const Layout& layout, SerdeError* error) const override;
   [[nodiscard]] SerdeError Serialize(const Layout& layout, std::span<const std::byte> src, std::span<std::byte> dst,
                                      const ObjectKey* key, std::size_t* written) const override;
@@ -35,6 +39,7 @@ class AesGcmSerde final : public Serializer, public Deserializer {
  private:
   std::vector<std::byte> master_key_;
   int aes_bits_;
+  RandomSource iv_source_;
 };
 
 }  // namespace lmc::serde

@@ -1,4 +1,5 @@
 #include "serde/aesgcm_serde.h"
+#include "runtime/testing.h"
 
 #include <gtest/gtest.h>
 
@@ -30,15 +31,16 @@ TEST(AesGcm, HkdfMatchesAnIndependentImplementation) {
   // Expected keys from RFC 5869 HKDF written with Python's hmac/hashlib
   // (which reproduces RFC 5869 test case 3): master key bytes 0..31, no salt.
   std::vector<unsigned char> key;
-  ASSERT_TRUE(AesGcmSerde(MasterKey(), 128).DeriveKey("tenant-a", &key));
+  ASSERT_TRUE(AesGcmSerde(MasterKey(), 128, {}).DeriveKey("tenant-a", &key));
   EXPECT_EQ(Hex(key), "1c516ad8a0aa50b3ab227734829faad2");
-  ASSERT_TRUE(AesGcmSerde(MasterKey(), 256).DeriveKey("", &key));
+  ASSERT_TRUE(AesGcmSerde(MasterKey(), 256, {}).DeriveKey("", &key));
   EXPECT_EQ(Hex(key), "13e49c8a9d9cefd09893bfb3994ac99a28fb7539827ad64cbd4ddf5c39713452");
 }
 
 TEST(AesGcm, LayoutRoundTripAndTampering) {
   for (const int bits : {128, 256}) {
-    const AesGcmSerde serde(MasterKey(), bits);
+    const AesGcmSerde serde(MasterKey(), bits,
+                            [](std::span<std::byte> iv) { return runtime::TestEnv().CryptoRandom(iv); });
     const Layout layout{{{{3, 100}, DType::kUInt8}}};
     std::vector<std::byte> src(300);
     for (std::size_t i = 0; i < src.size(); ++i) src[i] = static_cast<std::byte>(i * 13);
@@ -73,13 +75,23 @@ TEST(AesGcm, LayoutRoundTripAndTampering) {
   }
 }
 
+TEST(AesGcm, WithoutARandomSourceNothingIsEncrypted) {
+  const Layout layout{{{{16}, DType::kUInt8}}};
+  std::vector<std::byte> src(16), blob(16 + kAesGcmOverheadBytes);
+  std::size_t written = 0;
+  EXPECT_EQ(AesGcmSerde(MasterKey(), 128, {}).Serialize(layout, src, blob, nullptr, &written), SerdeError::kAuth);
+  const AesGcmSerde failing(MasterKey(), 128, [](std::span<std::byte>) { return false; });
+  EXPECT_EQ(failing.Serialize(layout, src, blob, nullptr, &written), SerdeError::kAuth);
+  EXPECT_EQ(written, 0u);
+}
+
 TEST(AesGcm, RegistryReadsTheMasterKeyFile) {
   const std::string path = testing::TempDir() + "/lmc_master_key";
   {
     std::ofstream f(path, std::ios::binary);
     for (int i = 0; i < 32; ++i) f.put(static_cast<char>(i));
   }
-  const SerdeRegistry r = SerdeRegistry::WithBuiltins();
+  const SerdeRegistry r = SerdeRegistry::WithBuiltins(runtime::TestEnv());
   std::string error;
   auto s = r.CreateFromText(
       R"({"type":"aesgcm","key_provider":"hkdf","aes_bits":256,"master_key_path":")" + path + R"("})", &error);

@@ -11,6 +11,9 @@
 #include <cstdlib>
 #include <thread>
 
+#include <future>
+
+#include "runtime/testing.h"
 #include "serde/fp8_serde.h"
 
 namespace lmc::serde {
@@ -21,6 +24,27 @@ std::uint64_t ReadCount(int fd) {
   if (poll(&p, 1, 5000) != 1) return 0;  // every wait has a deadline
   std::uint64_t n = 0;
   return read(fd, &n, sizeof n) == sizeof n ? n : 0;
+}
+
+// A submit whose callback fulfils a future the test can wait on.
+struct Submitted {
+  AsyncSerdeProcessor::TaskId id = 0;
+  std::shared_future<bool> done;
+};
+template <typename Batch, typename SubmitFn>
+Submitted Track(Batch batch, SubmitFn submit) {
+  auto promise = std::make_shared<std::promise<bool>>();
+  Submitted s;
+  s.done = promise->get_future().share();
+  s.id = submit(std::move(batch), [promise](bool ok) { promise->set_value(ok); });
+  return s;
+}
+Submitted Serialize(AsyncSerdeProcessor& p, std::vector<SerializeItem> batch) {
+  return Track(std::move(batch), [&p](auto b, auto done) { return p.SubmitSerialize(std::move(b), std::move(done)); });
+}
+Submitted Deserialize(AsyncSerdeProcessor& p, std::vector<DeserializeItem> batch) {
+  return Track(std::move(batch),
+               [&p](auto b, auto done) { return p.SubmitDeserialize(std::move(b), std::move(done)); });
 }
 
 struct Fixture {
@@ -40,16 +64,16 @@ struct Fixture {
 
 TEST(AsyncSerdeProcessor, BatchSucceedsAndSignalsAllThreeWays) {
   Fixture f;
-  AsyncSerdeProcessor p(f.serde, f.serde, 2);
+  AsyncSerdeProcessor p(runtime::TestEnv(), f.serde, f.serde, 2);
   EXPECT_NE(p.serialize_event_fd(), p.deserialize_event_fd());
-  const auto task = p.SubmitSerialize(f.Batch());
+  const auto task = Serialize(p, f.Batch());
   EXPECT_TRUE(task.done.get());
   EXPECT_EQ(ReadCount(p.serialize_event_fd()), 1u);
   EXPECT_EQ(p.QuerySerializeResult(task.id), std::optional<bool>(true));
   EXPECT_EQ(p.QuerySerializeResult(task.id), std::nullopt);       // consume-once
   for (std::size_t i = 0; i < 3; ++i) EXPECT_EQ(f.used[i], 64u);  // the exact size, as set_used_size
   std::vector<std::byte> back(128);
-  const auto load = p.SubmitDeserialize({{f.dst[0], &f.layout, back, nullptr}});
+  const auto load = Deserialize(p, {{f.dst[0], &f.layout, back, nullptr}});
   EXPECT_TRUE(load.done.get());
   EXPECT_EQ(load.id, task.id + 1);  // one id counter for both directions
   EXPECT_EQ(ReadCount(p.deserialize_event_fd()), 1u);
@@ -62,10 +86,10 @@ TEST(AsyncSerdeProcessor, BatchSucceedsAndSignalsAllThreeWays) {
 
 TEST(AsyncSerdeProcessor, OneFailingObjectFailsTheWholeTask) {
   Fixture f;
-  AsyncSerdeProcessor p(f.serde, f.serde, 1);
+  AsyncSerdeProcessor p(runtime::TestEnv(), f.serde, f.serde, 1);
   auto batch = f.Batch();
   batch[1].dst = std::span(f.dst[1]).first(10);  // too small
-  const auto task = p.SubmitSerialize(batch);
+  const auto task = Serialize(p, batch);
   EXPECT_FALSE(task.done.get());
   EXPECT_EQ(p.QuerySerializeResult(task.id), std::optional<bool>(false));
   EXPECT_EQ(f.used[0], 64u);                                         // transformed before the failure: not rolled back
@@ -76,11 +100,11 @@ TEST(AsyncSerdeProcessor, OneFailingObjectFailsTheWholeTask) {
 
 TEST(AsyncSerdeProcessor, AfterCloseSubmitsFailAtOnce) {
   Fixture f;
-  AsyncSerdeProcessor p(f.serde, f.serde, 1);
-  const auto before = p.SubmitSerialize(f.Batch());
+  AsyncSerdeProcessor p(runtime::TestEnv(), f.serde, f.serde, 1);
+  const auto before = Serialize(p, f.Batch());
   p.Close();
   EXPECT_TRUE(before.done.get());  // queued work runs to the end
-  const auto after = p.SubmitSerialize(f.Batch());
+  const auto after = Serialize(p, f.Batch());
   EXPECT_FALSE(after.done.get());
   EXPECT_EQ(p.serialize_event_fd(), -1);
   p.Close();  // idempotent
@@ -152,16 +176,16 @@ TEST(AsyncSerdeProcessor, ConcurrentClosesAreSafe) {
   std::vector<std::byte> src(1), dst(1);
   for (int round = 0; round < 5; ++round) {
     auto serde = std::make_shared<GatedSerde>();
-    auto p = std::make_unique<AsyncSerdeProcessor>(serde, serde, 2);
+    auto p = std::make_unique<AsyncSerdeProcessor>(runtime::TestEnv(), serde, serde, 2);
     // Duplicates outlive Close() and read the same counters.
     const int serialize_signals = dup(p->serialize_event_fd());
     const int deserialize_signals = dup(p->deserialize_event_fd());
     ASSERT_GE(serialize_signals, 0);
     ASSERT_GE(deserialize_signals, 0);
-    std::vector<AsyncSerdeProcessor::Submitted> stores, loads;
+    std::vector<Submitted> stores, loads;
     for (int i = 0; i < kBatches; ++i) {
-      stores.push_back(p->SubmitSerialize({{&layout, src, dst, nullptr, nullptr}}));
-      loads.push_back(p->SubmitDeserialize({{dst, &layout, src, nullptr}}));
+      stores.push_back(Serialize(*p, {{&layout, src, dst, nullptr, nullptr}}));
+      loads.push_back(Deserialize(*p, {{dst, &layout, src, nullptr}}));
     }
     ASSERT_TRUE(serde->WaitEntered(2));  // both workers hold a batch in the gate
 
@@ -210,7 +234,7 @@ TEST(AsyncSerdeProcessor, ConcurrentClosesAreSafe) {
     // The closed numbers are free again: new descriptors take them.
     const int reuse_a = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     const int reuse_b = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    const auto late = p->SubmitSerialize({{&layout, src, dst, nullptr, nullptr}});
+    const auto late = Serialize(*p, {{&layout, src, dst, nullptr, nullptr}});
     ASSERT_EQ(late.done.wait_for(std::chrono::seconds(0)), std::future_status::ready);  // at once
     EXPECT_FALSE(late.done.get());
     p.reset();  // the destructor closes once more

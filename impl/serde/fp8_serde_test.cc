@@ -1,4 +1,5 @@
 #include "serde/fp8_serde.h"
+#include "runtime/testing.h"
 
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
@@ -116,7 +117,7 @@ TEST(Fp8Serde, RefusesShortBuffersAndBlobs) {
 }
 
 TEST(SerdeRegistry, ConfigRules) {
-  const SerdeRegistry r = SerdeRegistry::WithBuiltins();
+  const SerdeRegistry r = SerdeRegistry::WithBuiltins(runtime::TestEnv());
   std::string error;
   auto s = r.CreateFromText(R"({"type":"fp8","fp8_dtype":"float8_e5m2","max_workers":2})", &error);
   ASSERT_TRUE(s) << error;
@@ -137,7 +138,7 @@ TEST(SerdeRegistry, ConfigRules) {
 }
 
 TEST(SerdeRegistry, DuplicateNamesAreRefused) {
-  SerdeRegistry r = SerdeRegistry::WithBuiltins();
+  SerdeRegistry r = SerdeRegistry::WithBuiltins(runtime::TestEnv());
   std::string error;
   EXPECT_FALSE(r.Register(
       "fp8", [](const nlohmann::json&, std::string*) { return std::optional<SerdeInstance>(); }, &error));

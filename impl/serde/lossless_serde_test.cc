@@ -1,4 +1,5 @@
 #include "serde/lossless_serde.h"
+#include "runtime/testing.h"
 
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
@@ -191,7 +192,7 @@ TEST(Checksum, LmcacheLayout) {
 }
 
 TEST(SerdeRegistryLossless, Configs) {
-  const SerdeRegistry r = SerdeRegistry::WithBuiltins();
+  const SerdeRegistry r = SerdeRegistry::WithBuiltins(runtime::TestEnv());
   std::string error;
   auto z = r.CreateFromText(R"({"type":"zstd","level":5,"byte_planes":true})", &error);
   ASSERT_TRUE(z) << error;

@@ -4,9 +4,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-
-#include <sys/stat.h>
 
 #include <zstd.h>
 
@@ -128,58 +125,54 @@ std::optional<SerdeInstance> MakeChecksum(const nlohmann::json& kwargs, std::str
 }
 
 // aesgcm and its earlier name, encrypt (serde.md §4.2).
-SerdeFactory MakeAesGcm(std::string type) {
-  return [type = std::move(type)](const nlohmann::json& kwargs, std::string* error) -> std::optional<SerdeInstance> {
-    if (!OnlyKnownKeys(kwargs, {"key_provider", "aes_bits", "master_key_path", "max_workers"}, type, error)) {
-      return std::nullopt;
-    }
-    SerdeInstance s;
-    s.type = type;
-    if (!ReadMaxWorkers(kwargs, &s.max_workers, error)) return std::nullopt;
-    if (const auto it = kwargs.find("key_provider"); it != kwargs.end() && *it != "hkdf") {
-      *error = "serde '" + type + "': 'key_provider' must be \"hkdf\"";
-      return std::nullopt;
-    }
-    int bits = 128;
-    if (const auto it = kwargs.find("aes_bits"); it != kwargs.end()) {
-      if (!it->is_number_integer() || (*it != 128 && *it != 256)) {
-        *error = "serde '" + type + "': 'aes_bits' must be 128 or 256";
-        return std::nullopt;
-      }
-      bits = it->get<int>();
-    }
-    const auto path = kwargs.find("master_key_path");
-    if (path == kwargs.end() || !path->is_string()) {
-      *error = "serde '" + type + "': 'master_key_path' (a file) is required";
-      return std::nullopt;
-    }
-    // A regular file only (not a FIFO or a device), and never more than the
-    // limit read: the path comes from configuration.
-    std::vector<char> raw;
-    struct stat st {};
-    if (stat(path->get<std::string>().c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
-      std::ifstream file(path->get<std::string>(), std::ios::binary);
-      raw.resize(4097);
-      file.read(raw.data(), static_cast<std::streamsize>(raw.size()));
-      raw.resize(static_cast<std::size_t>(std::max<std::streamsize>(file.gcount(), 0)));
-    }
-    if (raw.size() < 16 || raw.size() > 4096) {
-      *error =
-          "serde '" + type + "': cannot read a master key of 16 to 4096 bytes from '" + path->get<std::string>() + "'";
-      return std::nullopt;
-    }
-    std::vector<std::byte> key(raw.size());
-    std::memcpy(key.data(), raw.data(), raw.size());
-    auto serde = std::make_shared<AesGcmSerde>(std::move(key), bits);
-    s.serializer = serde;
-    s.deserializer = serde;
-    return s;
-  };
+// The master key file is read, and the IVs drawn, through `env`.
+SerdeFactory MakeAesGcm(std::string type, runtime::Env& env) {
+  return
+      [type = std::move(type), &env](const nlohmann::json& kwargs, std::string* error) -> std::optional<SerdeInstance> {
+        if (!OnlyKnownKeys(kwargs, {"key_provider", "aes_bits", "master_key_path", "max_workers"}, type, error)) {
+          return std::nullopt;
+        }
+        SerdeInstance s;
+        s.type = type;
+        if (!ReadMaxWorkers(kwargs, &s.max_workers, error)) return std::nullopt;
+        if (const auto it = kwargs.find("key_provider"); it != kwargs.end() && *it != "hkdf") {
+          *error = "serde '" + type + "': 'key_provider' must be \"hkdf\"";
+          return std::nullopt;
+        }
+        int bits = 128;
+        if (const auto it = kwargs.find("aes_bits"); it != kwargs.end()) {
+          if (!it->is_number_integer() || (*it != 128 && *it != 256)) {
+            *error = "serde '" + type + "': 'aes_bits' must be 128 or 256";
+            return std::nullopt;
+          }
+          bits = it->get<int>();
+        }
+        const auto path = kwargs.find("master_key_path");
+        if (path == kwargs.end() || !path->is_string()) {
+          *error = "serde '" + type + "': 'master_key_path' (a file) is required";
+          return std::nullopt;
+        }
+        // A regular file only (not a FIFO or a device), and never more than the
+        // limit read: the path comes from configuration.
+        std::vector<std::byte> key(4096);
+        std::size_t size = 0;
+        if (env.Files().ReadFile(path->get<std::string>(), key, &size) != runtime::FsError::kOk || size < 16) {
+          *error = "serde '" + type + "': cannot read a master key of 16 to 4096 bytes from '" +
+                   path->get<std::string>() + "'";
+          return std::nullopt;
+        }
+        key.resize(size);
+        auto serde = std::make_shared<AesGcmSerde>(std::move(key), bits,
+                                                   [&env](std::span<std::byte> iv) { return env.CryptoRandom(iv); });
+        s.serializer = serde;
+        s.deserializer = serde;
+        return s;
+      };
 }
 
 }  // namespace
 
-SerdeRegistry SerdeRegistry::WithBuiltins() {
+SerdeRegistry SerdeRegistry::WithBuiltins(runtime::Env& env) {
   SerdeRegistry r;
   // The built-in names are distinct and non-empty, so a refusal here is a
   // bug in this list: stop at once rather than start without a serde.
@@ -194,8 +187,8 @@ SerdeRegistry SerdeRegistry::WithBuiltins() {
   add("zstd", MakeLossless(Codec::kZstd));
   add("lz4", MakeLossless(Codec::kLz4));
   add("checksum", MakeChecksum);
-  add("aesgcm", MakeAesGcm("aesgcm"));
-  add("encrypt", MakeAesGcm("encrypt"));
+  add("aesgcm", MakeAesGcm("aesgcm", env));
+  add("encrypt", MakeAesGcm("encrypt", env));
   return r;
 }
 

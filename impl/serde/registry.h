@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "runtime/env.h"
 #include "serde/serde.h"
 
 namespace lmc::serde {
@@ -31,8 +32,9 @@ using SerdeFactory = std::function<std::optional<SerdeInstance>(const nlohmann::
 
 class SerdeRegistry {
  public:
-  // fp8 and the kit's other built-in serdes.
-  static SerdeRegistry WithBuiltins();
+  // fp8 and the kit's other built-in serdes. aesgcm reads its master key
+  // and draws its IVs through `env`, which must outlive the serdes made.
+  static SerdeRegistry WithBuiltins(runtime::Env& env);
 
   [[nodiscard]] bool Register(const std::string& name, SerdeFactory factory, std::string* error);
   std::vector<std::string> Names() const;

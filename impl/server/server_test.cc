@@ -94,7 +94,7 @@ class ServerTest : public ::testing::Test {
     server_.reset();
   }
   // Two event loops, as lmcache-server runs them: connections land on both.
-  net::AsioTransport transport_{0, 2};
+  net::AsioTransport transport_{2};
   std::shared_ptr<store::L1Store> store_ =
       std::make_shared<store::L1Store>(store::L1Store::Options{64 << 20, 32 << 20});
   std::unique_ptr<Server> server_;
@@ -227,7 +227,7 @@ store::L1Store::ObjectRef Publish(store::L1Store& store, const std::string& key,
 TEST(ServerMiss, AGetWaitingBelowL1HoldsOnlyItsOwnConnection) {
   // One event loop: if the waiting GET blocked it, the other connection
   // could not be served until the lookup ended.
-  net::AsioTransport transport(0, 1);
+  net::AsioTransport transport(1);
   auto store = std::make_shared<store::L1Store>(store::L1Store::Options{1 << 20, 1 << 20});
   auto below = std::make_shared<ManualBelow>();
   ServerOptions o;
@@ -284,7 +284,7 @@ TEST(ServerMiss, AGetWaitingBelowL1HoldsOnlyItsOwnConnection) {
 // dropped: not written, not counted as a hit or a miss, and not held (the
 // connection then goes, releasing its pin on the object).
 TEST(ServerMiss, AnAnswerAfterTheConnectionsDeadlineIsDropped) {
-  net::AsioTransport transport(0, 1);
+  net::AsioTransport transport(1);
   auto store = std::make_shared<store::L1Store>(store::L1Store::Options{1 << 20, 1 << 20});
   auto below = std::make_shared<ManualBelow>();
   ServerOptions o;

@@ -16,6 +16,7 @@
 #include "l2/kv_testdata.h"
 #include "l2/serde_wrapper.h"
 #include "net/asio_transport.h"
+#include "runtime/testing.h"
 #include "serde/registry.h"
 #include "server/server.h"
 
@@ -23,6 +24,7 @@ namespace lmc::tier {
 namespace {
 
 namespace fs = std::filesystem;
+using runtime::TestEnv;
 using store::L1Store;
 
 void Put(L1Store& s, const std::string& key, const std::string& payload, std::int32_t dtype = 0) {
@@ -53,7 +55,7 @@ struct MemoryTier {
   MemoryTier() {
     auto b = std::make_unique<l2::MemoryBackend>();
     backend = b.get();
-    tier = Tier::Create(l1, {std::make_shared<l2::BackendAdapter>(std::move(b), 2)}, {});
+    tier = Tier::Create(TestEnv(), l1, {std::make_shared<l2::BackendAdapter>(TestEnv(), std::move(b), 2)}, {});
   }
 };
 
@@ -132,9 +134,9 @@ TEST(Tier, ANewValueInTheBlockOfAPromotedOneIsStillWritten) {
 
 TEST(Tier, AFailingAdapterLosesTheObjectButNeverServesWrongData) {
   auto l1 = std::make_shared<L1Store>(L1Store::Options{8192, 8192});
-  auto failing = std::make_unique<l2::FaultBackend>(std::make_unique<l2::MemoryBackend>(),
+  auto failing = std::make_unique<l2::FaultBackend>(TestEnv(), std::make_unique<l2::MemoryBackend>(),
                                                     l2::FaultOptions{.seed = 1, .fail_rate = 1.0});
-  auto tier = Tier::Create(l1, {std::make_shared<l2::BackendAdapter>(std::move(failing), 1)}, {});
+  auto tier = Tier::Create(TestEnv(), l1, {std::make_shared<l2::BackendAdapter>(TestEnv(), std::move(failing), 1)}, {});
   for (char c = 'a'; c <= 'f'; ++c) Put(*l1, std::string(1, c), std::string(2000, c));
   Settle(*tier);
   EXPECT_EQ(tier->Stats().stores_failed, 2u);
@@ -147,9 +149,10 @@ TEST(Tier, EvictionsOverThePendingBudgetAreDropped) {
   auto l1 = std::make_shared<L1Store>(L1Store::Options{8192, 8192});
   // A slow adapter: every store waits 200 ms, so writes pile up.
   auto slow = std::make_unique<l2::FaultBackend>(
-      std::make_unique<l2::MemoryBackend>(),
+      TestEnv(), std::make_unique<l2::MemoryBackend>(),
       l2::FaultOptions{.seed = 1, .delay_rate = 1.0, .delay = std::chrono::milliseconds(200)});
-  auto tier = Tier::Create(l1, {std::make_shared<l2::BackendAdapter>(std::move(slow), 1)}, {.max_pending_bytes = 2048});
+  auto tier = Tier::Create(TestEnv(), l1, {std::make_shared<l2::BackendAdapter>(TestEnv(), std::move(slow), 1)},
+                           {.max_pending_bytes = 2048});
   for (char c = 'a'; c <= 'f'; ++c) Put(*l1, std::string(1, c), std::string(2000, c));
   EXPECT_EQ(tier->Stats().evictions_dropped, 1u);
   EXPECT_TRUE(tier->Contains("a"));
@@ -167,15 +170,17 @@ RC_GTEST_PROP(TierProp, AGetIsAMissOrTheLastValuePut, ()) {
   const double rate = *rc::gen::element(0.0, 0.1, 0.3);
   auto l1 = std::make_shared<L1Store>(L1Store::Options{8192, 8192});
   std::string error;
-  auto serde = serde::SerdeRegistry::WithBuiltins().Create({{"type", "checksum"}}, &error);
+  auto serde = serde::SerdeRegistry::WithBuiltins(TestEnv()).Create({{"type", "checksum"}}, &error);
   RC_ASSERT(serde.has_value());
   auto faulty = std::make_shared<l2::BackendAdapter>(
+      TestEnv(),
       std::make_unique<l2::FaultBackend>(
-          std::make_unique<l2::MemoryBackend>(),
+          TestEnv(), std::make_unique<l2::MemoryBackend>(),
           l2::FaultOptions{.seed = seed, .fail_rate = rate / 3, .short_rate = rate / 3, .corrupt_rate = rate / 3}),
       2);
-  auto wrapped = std::make_shared<l2::SerdeL2Wrapper>(faulty, *serde, l2::WrapperOptions{});
-  auto tier = Tier::Create(l1, {wrapped}, {.load_timeout = std::chrono::milliseconds(2000), .max_pending_bytes = 4000});
+  auto wrapped = std::make_shared<l2::SerdeL2Wrapper>(TestEnv(), faulty, *serde, l2::WrapperOptions{});
+  auto tier = Tier::Create(TestEnv(), l1, {wrapped},
+                           {.load_timeout = std::chrono::milliseconds(2000), .max_pending_bytes = 4000});
   std::map<std::string, std::string> last;
   const int steps = *rc::gen::inRange(1, 400);
   for (int i = 0; i < steps; ++i) {
@@ -228,14 +233,15 @@ TEST(TierServer, Fp8OnFsTwoBf16ChunksEvictedAndServedBackWithCorrelationAbove099
   fs::remove_all(dir);
   net::AsioTransport transport;
   transport.Start(2);
+  runtime::ProcessEnv env(transport, {4, 0});
   std::string error;
   auto adapter = l2::MakeAdapter(
-      {{"type", "fs"}, {"base_path", dir.string()}, {"serde", {{"type", "fp8"}, {"fp8_dtype", "float8_e4m3fn"}}}},
-      &transport, &error);
+      {{"type", "fs"}, {"base_path", dir.string()}, {"serde", {{"type", "fp8"}, {"fp8_dtype", "float8_e4m3fn"}}}}, env,
+      &error);
   ASSERT_TRUE(adapter) << error;
   constexpr std::int32_t kBytes = 2 * 4 * 256 * 128 * 2;  // [2,4,256,128] bf16: 512 KiB
   auto l1 = std::make_shared<L1Store>(L1Store::Options{3 * kBytes, kBytes});
-  auto tier = Tier::Create(l1, {adapter}, {});
+  auto tier = Tier::Create(env, l1, {adapter}, {});
   server::ServerOptions so;
   so.port = 0;
   so.misses = tier;
@@ -244,7 +250,7 @@ TEST(TierServer, Fp8OnFsTwoBf16ChunksEvictedAndServedBackWithCorrelationAbove099
   ASSERT_EQ(srv.Start(&port), net::NetError::kOk);
   client::ClientOptions co;
   co.port = port;
-  client::Client c(transport, co);
+  client::Client c(env, co);
 
   std::mt19937_64 rng(0);
   std::vector<std::vector<std::uint16_t>> chunks;

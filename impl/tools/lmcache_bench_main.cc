@@ -6,10 +6,12 @@
 //                 [--mix put=1,get=3,exist=0] [--duration-s S] [--ops N] [--keys K] [--seed S]
 //                 [--depth D] [--timeout-ms MS]
 //
-// Each connection first PUTs its K keys of every size, then runs the mix on
-// them for the duration, with up to D requests in flight (pipelined; D = 1 is
-// one blocking call after another, as an LMCache worker makes them). Payloads are a seeded pattern per (connection,
-// key, size), so a GET body that differs from what was PUT is caught.
+// Each connection first PUTs its K keys of every size (unless --no-fill:
+// an earlier run with the same --seed, --sizes and --keys left them there),
+// then runs the mix on them for the duration, with up to D requests in
+// flight (pipelined; D = 1 is one blocking call after another, as an LMCache
+// worker makes them). Payloads are a seeded pattern per (connection, key,
+// size), so a GET body that differs from what was PUT is caught.
 //
 // Time is bounded: nothing is issued after --duration-s (or, with --ops and
 // no --duration-s, after the N-th operation), and every call has
@@ -46,6 +48,7 @@
 
 #include "client/client.h"
 #include "net/asio_transport.h"
+#include "runtime/process_env.h"
 #include "tools/cli.h"
 
 namespace {
@@ -168,6 +171,7 @@ int main(int argc, char** argv) {
   unsigned depth = 1;
   std::uint64_t timeout_ms = 10000;
   bool no_verify = false;
+  bool no_fill = false;
   unsigned io_threads = std::min(2u, std::max(1u, std::thread::hardware_concurrency()));
   std::uint64_t seed = 1;
   std::string json_out;
@@ -195,6 +199,8 @@ int main(int argc, char** argv) {
   app.add_option("--io-threads", io_threads, "client I/O threads")->capture_default_str()->check(CLI::Range(1u, 64u));
   app.add_flag("--no-verify", no_verify,
                "do not compare GET bodies (only to match load tools that do not, such as redis-benchmark)");
+  app.add_flag("--no-fill", no_fill,
+               "do not PUT the keys first: a run with the same --seed, --sizes and --keys stored them (GETs from L2)");
   app.add_option("--seed", seed, "seed of the payloads and the mix")->capture_default_str();
   app.add_option("--json", json_out, "also write the results as JSON to this file");
   if (const auto status = lmc::tools::Parse(app, argc, argv)) return *status;
@@ -268,8 +274,9 @@ int main(int argc, char** argv) {
   const auto wait_deadline = timed ? issue_deadline + timeout : Clock::time_point::max();
   const auto issuing = [&] { return Clock::now() < issue_deadline; };
 
-  lmc::net::AsioTransport transport(seed, io_threads);
+  lmc::net::AsioTransport transport(io_threads);
   transport.Start(io_threads);
+  lmc::runtime::ProcessEnv env(transport, {1, 0});
   std::vector<Stats> stats(connections);
   std::atomic<std::uint64_t> done_ops{0}, done_bytes{0};
   std::atomic<bool> stop{false};
@@ -279,7 +286,7 @@ int main(int argc, char** argv) {
     return "bench@" + std::to_string(conn) + "@0@" + std::to_string(size_index * 100000 + k) + "@uint8";
   };
   const auto worker = [&](unsigned conn) {
-    lmc::client::Client client(transport, options);
+    lmc::client::Client client(env, options);
     Stats& st = stats[conn];
     std::mt19937_64 rng(seed + conn);
     std::discrete_distribution<int> pick({weights[0], weights[1], weights[2]});
@@ -287,7 +294,7 @@ int main(int argc, char** argv) {
     // Warm-up: blocking PUTs, each within --timeout-ms; a connection whose
     // server does not take them (refused, silent) stops here.
     bool warm = true;
-    for (std::size_t s = 0; s < sizes.size() && warm; ++s) {
+    for (std::size_t s = 0; s < sizes.size() && warm && !no_fill; ++s) {
       for (unsigned k = 0; k < keys && warm; ++k) {
         if (!issuing()) {
           warm = false;

@@ -17,7 +17,7 @@
 #include <CLI/CLI.hpp>
 
 #include "client/client.h"
-#include "net/asio_transport.h"
+#include "runtime/process_env.h"
 #include "tools/cli.h"
 
 namespace {
@@ -99,9 +99,8 @@ int main(int argc, char** argv) {
   if (!lmc::client::ParseLmUrl(url, &options.host, &options.port))
     return Fail("bad --url '" + url + "' (want lm://HOST:PORT)");
   options.call_timeout = std::chrono::milliseconds(timeout_ms);
-  lmc::net::AsioTransport transport;
-  transport.Start(1);
-  lmc::client::Client client(transport, options);
+  lmc::runtime::ProcessEnv env({1, 0});  // one loop thread, one worker
+  lmc::client::Client client(env, options);
   const auto error = [](const lmc::client::CallResult& r) {
     return Fail(std::string(lmc::client::CallStatusName(r.status)));
   };
@@ -146,7 +145,5 @@ int main(int argc, char** argv) {
     }
   }
   client.Close();
-  transport.Stop();
-  transport.Join();
   return status;
 }

@@ -19,6 +19,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "runtime/process_env.h"
 #include "serde/registry.h"
 #include "tools/cli.h"
 
@@ -144,7 +145,8 @@ int Run(int argc, char** argv) {
   if (!layout_bytes || *layout_bytes > max_bytes) return Fail(2, "the layout is larger than --max-bytes");
 
   std::string error;
-  const auto serde = SerdeRegistry::WithBuiltins().CreateFromText(config, &error);
+  lmc::runtime::ProcessEnv env({1, 0});
+  const auto serde = SerdeRegistry::WithBuiltins(env).CreateFromText(config, &error);
   if (!serde) return Fail(2, error);
   SerdeError e = SerdeError::kOk;
   const std::uint64_t estimate = serde->serializer->EstimateSerializedSize(layout, &e);

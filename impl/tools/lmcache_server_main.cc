@@ -17,10 +17,11 @@
 // Exit status: 0 stopped by a signal; 1 cannot start (cannot listen, or no
 // memory for L1); 2 a usage error (a bad option or --l2-adapter).
 #include <algorithm>
+#include <array>
 #include <csignal>
+#include <cstring>
 #include <iostream>
 #include <optional>
-#include <random>
 #include <thread>
 
 #include <CLI/CLI.hpp>
@@ -28,6 +29,7 @@
 
 #include "l2/config.h"
 #include "net/asio_transport.h"
+#include "runtime/process_env.h"
 #include "server/server.h"
 #include "tier/tier.h"
 #include "tools/cli.h"
@@ -130,18 +132,20 @@ int main(int argc, char** argv) {
   }
   // One event loop per I/O thread; each connection stays on one loop.
   const unsigned threads = cfg.threads != 0 ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
-  lmc::net::AsioTransport transport(0, threads);
-  // lm:// tiers get their own event loop: a GET that misses L1 waits for L2
-  // on its connection's loop, and must not wait for a reply that only that
-  // same loop could read.
-  lmc::net::AsioTransport l2_transport(0, 1);
+  lmc::net::AsioTransport transport(threads);
+  // The tiers' runtime: workers for the L2 work, and an event loop of its
+  // own (lm:// tiers' connections, load deadlines): a GET that misses L1
+  // waits for L2 on its connection's loop, and must not wait for a reply
+  // that only that same loop could read.
+  std::unique_ptr<lmc::runtime::ProcessEnv> l2_env;
   std::shared_ptr<lmc::tier::Tier> tier;
   if (!cfg.l2_adapters.empty()) {
-    l2_transport.Start(1);
+    l2_env = std::make_unique<lmc::runtime::ProcessEnv>(
+        lmc::runtime::ProcessEnvOptions{std::max(8u, 2 * std::thread::hardware_concurrency()), 0});
     std::vector<std::shared_ptr<lmc::l2::L2Adapter>> adapters;
     for (const std::string& json : cfg.l2_adapters) {
       std::string error;
-      auto adapter = lmc::l2::MakeAdapterFromText(json, &l2_transport, &error);
+      auto adapter = lmc::l2::MakeAdapterFromText(json, *l2_env, &error);
       if (!adapter) {
         std::cerr << "lmcache-server: --l2-adapter: " << error << "\n";
         return lmc::tools::kExitUsage;
@@ -153,11 +157,14 @@ int main(int argc, char** argv) {
     tier_options.max_pending_bytes = cfg.l2_max_pending_bytes;
     // Must differ between runs: the fs adapter never overwrites, so a name
     // reused from an earlier run would read back that run's bytes. Not from
-    // the transport's seeded generator, whose seed is fixed here.
-    std::random_device entropy;
-    tier_options.run_id = (std::uint64_t{entropy()} << 32) ^ entropy() ^
-                          static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
-    tier = lmc::tier::Tier::Create(store, std::move(adapters), tier_options);
+    // the seeded generator, whose seed is fixed here.
+    std::array<std::byte, 8> salt{};
+    if (!l2_env->CryptoRandom(salt)) {
+      std::cerr << "lmcache-server: no random source for the L2 run salt\n";
+      return 1;
+    }
+    std::memcpy(&tier_options.run_id, salt.data(), salt.size());
+    tier = lmc::tier::Tier::Create(*l2_env, store, std::move(adapters), tier_options);
   }
   lmc::server::ServerOptions options;
   options.misses = tier;
@@ -218,8 +225,6 @@ int main(int argc, char** argv) {
 
   transport.Run(threads);
   if (closer.joinable()) closer.join();
-  l2_transport.Stop();
-  l2_transport.Join();
   if (!quiet) std::cerr << "lmcache-server: stopped\n";
   print_counters();
   return 0;

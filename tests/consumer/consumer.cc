@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "client/client.h"
-#include "net/asio_transport.h"
+#include "runtime/process_env.h"
 #include "wire/headers.h"
 #include "wirejson/wire_json.h"
 
@@ -27,14 +27,13 @@ int main(int argc, char** argv) {
   }
   std::cout << lmc::wirejson::ToJson(h).dump() << "\n";
 
-  lmc::net::AsioTransport transport;
-  transport.Start(1);
+  lmc::runtime::ProcessEnv env({1, 0});
   lmc::client::ClientOptions options;
   options.port = static_cast<std::uint16_t>(std::stoi(argv[2]));
   options.call_timeout = std::chrono::milliseconds(5000);
   int status = 0;
   {
-    lmc::client::Client client(transport, options);
+    lmc::client::Client client(env, options);
     const std::string payload = "consumer payload";
     const auto put = client.Put(h.key.view(), {h.fmt, h.dtype, h.shape}, std::as_bytes(std::span(payload)));
     const auto got = client.Get(h.key.view());
@@ -46,7 +45,5 @@ int main(int argc, char** argv) {
       std::cout << "GET " << h.key.view() << ": " << body << "\n";
     }
   }
-  transport.Stop();
-  transport.Join();
   return status;
 }

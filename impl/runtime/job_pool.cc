@@ -1,8 +1,8 @@
-#include "base/job_pool.h"
+#include "runtime/job_pool.h"
 
 #include <algorithm>
 
-namespace lmc::base {
+namespace lmc::runtime {
 
 JobPool::JobPool(unsigned threads) {
   for (unsigned i = 0; i < std::max(1u, threads); ++i) threads_.emplace_back([this] { Run(); });
@@ -61,4 +61,4 @@ bool JobPool::closing() const {
   return closing_;
 }
 
-}  // namespace lmc::base
+}  // namespace lmc::runtime

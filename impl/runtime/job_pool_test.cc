@@ -1,10 +1,10 @@
-// base::JobPool: every job runs exactly once (on a pool thread before
+// runtime::JobPool: every job runs exactly once (on a pool thread before
 // Close(), at once on the caller's thread with closing = true after), urgent
 // jobs go first, each queue keeps submission order, Close() runs what is
 // queued before it joins, and exactly one Close() reports that it stopped the
 // threads. Jobs are held at a gate (a condition with a deadline, never a
 // sleep) so the queue's contents at each step are known.
-#include "base/job_pool.h"
+#include "runtime/job_pool.h"
 
 #include <gtest/gtest.h>
 
@@ -17,7 +17,7 @@
 #include <thread>
 #include <vector>
 
-namespace lmc::base {
+namespace lmc::runtime {
 namespace {
 
 using namespace std::chrono_literals;
@@ -196,4 +196,4 @@ TEST(JobPool, TheDestructorRunsQueuedJobsAndZeroThreadsMeansOne) {
 }
 
 }  // namespace
-}  // namespace lmc::base
+}  // namespace lmc::runtime

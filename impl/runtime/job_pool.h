@@ -1,6 +1,6 @@
-// Threads running queued jobs in order of submission, urgent ones first (a
-// GET waiting on an L2 load must not queue behind a backlog of eviction
-// writes). Close() runs what is queued, then joins; after it, a job runs at
+// ProcessEnv's workers (Env::Offload): threads running queued jobs in
+// order of submission, urgent ones first (a GET waiting on an L2 load must
+// not queue behind a backlog of eviction writes). Close() runs what is queued, then joins; after it, a job runs at
 // once on the caller's thread with closing = true, so every job runs
 // exactly once and can complete its task as failed.
 #pragma once
@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-namespace lmc::base {
+namespace lmc::runtime {
 
 class JobPool {
  public:
@@ -43,4 +43,4 @@ class JobPool {
   std::vector<std::thread> threads_;
 };
 
-}  // namespace lmc::base
+}  // namespace lmc::runtime

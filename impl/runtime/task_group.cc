@@ -1,0 +1,82 @@
+#include "runtime/task_group.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace lmc::runtime {
+
+TaskGroup::TaskGroup(Env& env, unsigned limit) : env_(env), limit_(std::max(1u, limit)) {}
+
+std::vector<TaskGroup::Started> TaskGroup::TakeStartableLocked() {
+  std::vector<Started> start;
+  while (running_ < limit_ && (!urgent_.empty() || !queue_.empty())) {
+    const bool urgent = !urgent_.empty();
+    std::deque<Job>& from = urgent ? urgent_ : queue_;
+    start.push_back({std::move(from.front()), urgent ? Env::Priority::kUrgent : Env::Priority::kNormal});
+    from.pop_front();
+    ++running_;
+  }
+  return start;
+}
+
+void TaskGroup::Launch(std::vector<Started> jobs) {
+  for (Started& s : jobs)
+    env_.Offload(
+        [this, job = std::move(s.job)](bool closing) {
+          job(closing);
+          OnJobDone();
+        },
+        s.priority);
+}
+
+void TaskGroup::Run(Job job, Env::Priority priority) {
+  std::vector<Started> start;
+  {
+    std::unique_lock lock(mu_);
+    if (closing_) {
+      lock.unlock();
+      job(true);
+      return;
+    }
+    (priority == Env::Priority::kUrgent ? urgent_ : queue_).push_back(std::move(job));
+    start = TakeStartableLocked();
+  }
+  Launch(std::move(start));
+}
+
+void TaskGroup::OnJobDone() {
+  std::vector<Started> start;
+  {
+    std::lock_guard lock(mu_);
+    --running_;
+    start = TakeStartableLocked();
+    if (running_ == 0 && closing_) {
+      // Notified under the lock: a Close() caller returns (and may destroy
+      // the group) only after taking it again.
+      for (Waiter* w : drained_) w->Notify();
+      drained_.clear();
+    }
+  }
+  Launch(std::move(start));
+}
+
+void TaskGroup::Close() {
+  std::unique_ptr<Waiter> waiter;
+  {
+    std::lock_guard lock(mu_);
+    closing_ = true;
+    if (running_ == 0) return;  // nothing queued either: queued jobs imply running ones
+    waiter = env_.MakeWaiter();
+    drained_.push_back(waiter.get());
+  }
+  // No deadline of its own: each job is bounded by the layers below it.
+  (void)waiter->WaitUntil(Clock::time_point::max());
+  std::lock_guard lock(mu_);  // OnJobDone notifies under it: wait until it let go
+}
+
+bool TaskGroup::closing() const {
+  std::lock_guard lock(mu_);
+  return closing_;
+}
+
+}  // namespace lmc::runtime

@@ -1,0 +1,132 @@
+#include "tier/index.h"
+
+#include <algorithm>
+
+namespace lmc::tier {
+
+void Index::DeleteLocked(const Entry& e) {
+  // Fire and forget: a delete takes no tier lock, wherever it runs.
+  for (std::size_t i = 0; i < adapters_.size(); ++i)
+    if (e.stored_mask >> i & 1) adapters_[i]->SubmitDelete({e.okey});
+}
+
+void Index::SupersedeLocked(const std::string& key) {
+  const auto it = entries_.find(key);
+  if (it == entries_.end()) return;
+  Entry& old = *it->second;
+  old.superseded = true;
+  if (old.writes_left == 0) DeleteLocked(old);  // else deleted when its writes finish
+  entries_.erase(it);
+}
+
+bool Index::OnEviction(const std::string& key, const store::L1Store::ObjectRef& object) {
+  std::lock_guard lock(mu_);
+  ++stats_.evictions_seen;
+  if (const auto it = entries_.find(key); it != entries_.end()) {
+    const Entry& old = *it->second;
+    // The very object promoted from L2 and already written there: keep it.
+    if (old.promoted.lock() == object && !old.staged && old.stored_mask != 0) return false;
+  }
+  // From here on the older L2 copy (if any) is stale, whatever happens next.
+  SupersedeLocked(key);
+  return true;
+}
+
+bool Index::Insert(const std::shared_ptr<Entry>& e) {
+  std::lock_guard lock(mu_);
+  if (closed_) return false;
+  SupersedeLocked(e->key);  // a racing eviction of the same key may have indexed meanwhile
+  entries_[e->key] = e;
+  writes_pending_ += e->writes_left;
+  stats_.pending_bytes += e->staged->data().size();
+  return true;
+}
+
+void Index::OnWriteDone(const std::shared_ptr<Entry>& e, std::size_t adapter, bool ok) {
+  std::lock_guard lock(mu_);
+  if (ok) {
+    e->stored_mask |= std::uint64_t{1} << adapter;
+    ++stats_.stores_ok;
+  } else {
+    ++stats_.stores_failed;
+  }
+  if (--writes_pending_ == 0) {
+    // Notified under the lock: a waiter returns only after taking it.
+    for (runtime::Waiter* w : idle_waiters_) w->Notify();
+    idle_waiters_.clear();
+  }
+  if (--e->writes_left != 0) return;
+  stats_.pending_bytes -= e->staged->data().size();
+  e->staged.reset();  // the staging buffer goes back to the pool
+  if (e->superseded) {
+    DeleteLocked(*e);
+  } else if (e->stored_mask == 0) {
+    ++stats_.evictions_dropped;  // no adapter took it: the object is gone
+    if (auto it = entries_.find(e->key); it != entries_.end() && it->second == e) entries_.erase(it);
+  }
+}
+
+std::optional<Index::Found> Index::Find(const std::string& key) {
+  std::lock_guard lock(mu_);
+  const auto it = entries_.find(key);
+  if (it == entries_.end() || closed_) return std::nullopt;
+  return Found{it->second, it->second->staged, it->second->stored_mask};
+}
+
+void Index::SetPromoted(const std::shared_ptr<const Entry>& e, const store::L1Store::ObjectRef& object) {
+  std::lock_guard lock(mu_);
+  // The entry is the index's own (Find hands it out const).
+  std::const_pointer_cast<Entry>(e)->promoted = object;
+}
+
+bool Index::Contains(const std::string& key) {
+  std::lock_guard lock(mu_);
+  return entries_.count(key) != 0;
+}
+
+std::vector<std::string> Index::Keys() {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> keys;
+  keys.reserve(entries_.size());
+  for (const auto& [k, unused] : entries_) keys.push_back(k);
+  return keys;
+}
+
+void Index::Count(std::uint64_t TierStats::*counter) {
+  std::lock_guard lock(mu_);
+  ++(stats_.*counter);
+}
+
+TierStats Index::Stats() const {
+  std::lock_guard lock(mu_);
+  TierStats s = stats_;
+  s.indexed = entries_.size();
+  return s;
+}
+
+void Index::Close() {
+  std::lock_guard lock(mu_);
+  closed_ = true;
+}
+
+bool Index::closed() const {
+  std::lock_guard lock(mu_);
+  return closed_;
+}
+
+bool Index::WaitForWrites(runtime::Env& env, runtime::Clock::time_point deadline) {
+  std::unique_ptr<runtime::Waiter> waiter = env.MakeWaiter();
+  {
+    std::lock_guard lock(mu_);
+    if (writes_pending_ == 0) return true;
+    idle_waiters_.push_back(waiter.get());
+  }
+  const bool idle = waiter->WaitUntil(deadline);
+  std::lock_guard lock(mu_);
+  // Timed out: still listed unless a last write notified meanwhile.
+  if (const auto it = std::find(idle_waiters_.begin(), idle_waiters_.end(), waiter.get()); it != idle_waiters_.end())
+    idle_waiters_.erase(it);
+  return idle;
+}
+
+}  // namespace lmc::tier

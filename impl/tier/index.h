@@ -1,0 +1,103 @@
+// The tier's index: for each key held below L1, the newest entry (what was
+// evicted, under which L2 object key, which adapters hold it, the staging
+// copy while it is being written), and the tier's counters. One lock,
+// never held across a copy, an adapter call that may complete inline, or a
+// wait: EXIST and LIST take it on I/O threads.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "l2/adapter.h"
+#include "l2/temp_pool.h"
+#include "runtime/env.h"
+#include "store/l1_store.h"
+
+namespace lmc::tier {
+
+struct TierStats {
+  std::uint64_t evictions_seen = 0;
+  std::uint64_t evictions_dropped = 0;  // over max_pending_bytes, or no adapter could take it
+  std::uint64_t stores_ok = 0;          // per adapter task
+  std::uint64_t stores_failed = 0;
+  std::uint64_t l2_hits = 0;           // GETs answered from L2 (or from a pending write)
+  std::uint64_t l2_load_failures = 0;  // indexed, but no adapter produced it in time
+  std::uint64_t indexed = 0;           // keys held below L1 now
+  std::uint64_t pending_bytes = 0;
+};
+
+// One evicted value of a key. The fields above the line are fixed once it
+// is indexed; those below are the index's, read and written under its lock.
+struct Entry {
+  std::string key;
+  l2::ObjectKey okey;
+  store::ObjectMeta meta;
+  serde::Layout layout;
+  // ----
+  std::shared_ptr<l2::TempPool::Buffer> staged;  // a copy, while being written
+  std::size_t writes_left = 0;
+  std::uint64_t stored_mask = 0;  // adapters that hold it
+  bool superseded = false;        // a newer value of the key was evicted
+  // The L1 object last loaded from it. A weak reference, not an address:
+  // once that object is gone (replaced by a PUT), its block may come back
+  // under a newer value of the key, which must not pass for it.
+  std::weak_ptr<const store::L1Store::Object> promoted;
+};
+
+class Index {
+ public:
+  // Deletes of superseded copies go to these (the tier's adapters, in order).
+  explicit Index(std::vector<std::shared_ptr<l2::L2Adapter>> adapters) : adapters_(std::move(adapters)) {}
+
+  // An eviction of `key` holding `object`: counted. False if `object` is
+  // the very object promoted from an entry already written (its L2 copy is
+  // kept, nothing to write); else any older entry of the key is superseded
+  // and the caller writes the object.
+  [[nodiscard]] bool OnEviction(const std::string& key, const store::L1Store::ObjectRef& object);
+  // Indexes `e` (staged, with writes_left set) as the newest value of its
+  // key, superseding any other; false (dropped) once closed.
+  [[nodiscard]] bool Insert(const std::shared_ptr<Entry>& e);
+  // One adapter's write of `e` completed.
+  void OnWriteDone(const std::shared_ptr<Entry>& e, std::size_t adapter, bool ok);
+
+  // What a fetch needs: the entry and, while it is being written, its copy.
+  struct Found {
+    std::shared_ptr<const Entry> entry;
+    std::shared_ptr<l2::TempPool::Buffer> staged;
+    std::uint64_t stored_mask = 0;
+  };
+  [[nodiscard]] std::optional<Found> Find(const std::string& key);
+  // `object` was loaded from `e` and published in L1.
+  void SetPromoted(const std::shared_ptr<const Entry>& e, const store::L1Store::ObjectRef& object);
+
+  bool Contains(const std::string& key);
+  std::vector<std::string> Keys();
+
+  void Count(std::uint64_t TierStats::*counter);
+  TierStats Stats() const;
+
+  // From here on fetches miss and evictions are dropped.
+  void Close();
+  bool closed() const;
+  // Waits until no write is pending, or `deadline`; false at the deadline.
+  [[nodiscard]] bool WaitForWrites(runtime::Env& env, runtime::Clock::time_point deadline);
+
+ private:
+  void SupersedeLocked(const std::string& key);
+  void DeleteLocked(const Entry& e);
+
+  const std::vector<std::shared_ptr<l2::L2Adapter>> adapters_;
+  mutable std::mutex mu_;
+  bool closed_ = false;
+  std::unordered_map<std::string, std::shared_ptr<Entry>> entries_;  // newest entry per key
+  std::size_t writes_pending_ = 0;                                   // adapter writes not yet completed
+  std::vector<runtime::Waiter*> idle_waiters_;                       // WaitForWrites callers
+  TierStats stats_;
+};
+
+}  // namespace lmc::tier

@@ -1,0 +1,169 @@
+#include "tier/promotion.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <deque>
+#include <mutex>
+
+namespace lmc::tier {
+
+using store::L1Store;
+
+struct Promotion::Fetch {
+  std::string key;
+  std::shared_ptr<const Entry> entry;
+  std::uint64_t mask = 0;    // adapters still to try
+  L1Store::Reservation res;  // the load's target; alive until the adapter is done with it
+  Done done;
+  std::atomic<bool> finished{false};
+  Index* index = nullptr;  // for the count when the deadline answers
+};
+
+// The fetches waiting, oldest first, and the one timer. The timer's handler
+// holds this (not the Promotion), so a handler that runs late touches only
+// this and the fetches it can still lock.
+struct Promotion::Deadlines {
+  runtime::Env& env;
+  std::mutex mu;
+  std::deque<std::pair<runtime::Clock::time_point, std::weak_ptr<Fetch>>> waiting;
+  std::unique_ptr<net::Timer> timer;
+  bool armed = false;
+  bool closed = false;
+
+  explicit Deadlines(runtime::Env& e) : env(e), timer(e.Net().MakeTimer()) {}
+  // Arms the timer for the oldest waiting fetch; mu held, !armed.
+  void ArmLocked(const std::shared_ptr<Deadlines>& self) {
+    armed = true;
+    const auto delay = std::max(waiting.front().first - env.Now(), runtime::Clock::duration::zero());
+    timer->AsyncWait(delay, [self](net::NetError e) {
+      if (e == net::NetError::kOk) OnTimer(self);
+    });
+  }
+};
+
+Promotion::Promotion(runtime::Env& env, Index& index, std::shared_ptr<L1Store> l1,
+                     std::vector<std::shared_ptr<l2::L2Adapter>> adapters, std::chrono::milliseconds load_timeout,
+                     unsigned copy_workers)
+    : env_(env),
+      index_(index),
+      l1_(std::move(l1)),
+      adapters_(std::move(adapters)),
+      load_timeout_(load_timeout),
+      deadlines_(std::make_shared<Deadlines>(env)),
+      copies_(env, copy_workers) {}
+
+Promotion::~Promotion() {
+  // The handler of an armed timer holds the deadlines: cancel it, so it
+  // lets go (on the Env's loop) and re-arms nothing.
+  std::lock_guard lock(deadlines_->mu);
+  deadlines_->closed = true;
+  deadlines_->waiting.clear();
+  deadlines_->timer->Cancel();
+}
+
+void Promotion::OnTimer(const std::shared_ptr<Deadlines>& d) {
+  std::vector<std::shared_ptr<Fetch>> expired;
+  {
+    std::lock_guard lock(d->mu);
+    d->armed = false;
+    if (d->closed) return;
+    const auto now = d->env.Now();
+    while (!d->waiting.empty()) {
+      auto& [deadline, weak] = d->waiting.front();
+      std::shared_ptr<Fetch> f = weak.lock();
+      if (f && !f->finished.load()) {
+        if (deadline > now) break;
+        expired.push_back(std::move(f));
+      }
+      d->waiting.pop_front();  // answered, gone, or expired
+    }
+    if (!d->waiting.empty()) d->ArmLocked(d);
+  }
+  // Only a fetch not yet answered is alive with its load in flight, and so
+  // with its tier (and index).
+  for (const std::shared_ptr<Fetch>& f : expired)
+    if (Finish(f, nullptr)) f->index->Count(&TierStats::l2_load_failures);
+}
+
+void Promotion::MissLater(Done done) {
+  env_.Net().Post([done = std::move(done)] { done(nullptr); });
+}
+
+void Promotion::FetchAsync(std::string key, Done done) {
+  std::optional<Index::Found> found = index_.Find(key);
+  if (!found) return MissLater(std::move(done));
+  if (found->staged) {
+    // Still being written: copy it back from staging, on a worker (a large
+    // object would hold the I/O loop).
+    copies_.Run(
+        [this, key = std::move(key), found = std::move(*found), done = std::move(done)](bool closing) {
+          L1Store::ObjectRef object;
+          L1Store::Reservation res;
+          const std::span<const std::byte> bytes = found.staged->data();
+          if (!closing && l1_->Reserve(bytes.size(), &res) == L1Store::ReserveError::kOk) {
+            std::memcpy(res.data().data(), bytes.data(), bytes.size());
+            object = l1_->PublishIfAbsent(key, found.entry->meta, std::move(res));
+          }
+          index_.Count(object ? &TierStats::l2_hits : &TierStats::l2_load_failures);
+          done(std::move(object));
+        },
+        runtime::Env::Priority::kUrgent);
+    return;
+  }
+  // Not make_shared: the deadline queue's weak references then keep only
+  // the control block, not the fetch.
+  std::shared_ptr<Fetch> f(new Fetch);
+  if (l1_->Reserve(static_cast<std::size_t>(found->entry->meta.length), &f->res) != L1Store::ReserveError::kOk) {
+    index_.Count(&TierStats::l2_load_failures);
+    return MissLater(std::move(done));
+  }
+  f->key = std::move(key);
+  f->entry = std::move(found->entry);
+  f->mask = found->stored_mask;
+  f->done = std::move(done);
+  f->index = &index_;
+  {
+    std::lock_guard lock(deadlines_->mu);
+    // Answered fetches at the front go now, so the queue holds about the
+    // fetches in flight.
+    auto& waiting = deadlines_->waiting;
+    while (!waiting.empty()) {
+      const std::shared_ptr<Fetch> front = waiting.front().second.lock();
+      if (front && !front->finished.load()) break;
+      waiting.pop_front();
+    }
+    waiting.emplace_back(env_.Now() + load_timeout_, f);
+    if (!deadlines_->armed && !deadlines_->closed) deadlines_->ArmLocked(deadlines_);
+  }
+  LoadFromNext(f);
+}
+
+void Promotion::LoadFromNext(const std::shared_ptr<Fetch>& f) {
+  std::size_t i = 0;
+  while (i < adapters_.size() && !(f->mask >> i & 1)) ++i;
+  if (i == adapters_.size()) {
+    if (Finish(f, nullptr)) index_.Count(&TierStats::l2_load_failures);
+    return;
+  }
+  f->mask &= ~(std::uint64_t{1} << i);
+  const Entry& e = *f->entry;
+  // The callback runs on the adapter's worker (or at once, if it is closed).
+  adapters_[i]->LoadThen({{e.okey, f->res.data(), &e.layout, true}}, [this, f](l2::LoadResult r) {
+    if (f->finished.load()) return;  // given up on: the reservation goes back with `f`
+    if (r.loaded.empty() || !r.loaded[0]) return LoadFromNext(f);
+    const void* ours = f->res.data().data();
+    L1Store::ObjectRef object = l1_->PublishIfAbsent(f->key, f->entry->meta, std::move(f->res));
+    if (object->data().data() == ours) index_.SetPromoted(f->entry, object);  // ours won (no PUT got there first)
+    if (Finish(f, std::move(object))) index_.Count(&TierStats::l2_hits);
+  });
+}
+
+bool Promotion::Finish(const std::shared_ptr<Fetch>& f, L1Store::ObjectRef object) {
+  if (f->finished.exchange(true)) return false;
+  Done done = std::move(f->done);
+  done(std::move(object));
+  return true;
+}
+
+}  // namespace lmc::tier

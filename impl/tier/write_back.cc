@@ -1,0 +1,65 @@
+#include "tier/write_back.h"
+
+#include <cstring>
+
+#include <xxhash.h>
+
+#include "tier/tier.h"
+#include "wire/text.h"
+
+namespace lmc::tier {
+
+WriteBack::WriteBack(Index& index, std::vector<std::shared_ptr<l2::L2Adapter>> adapters, std::string run_salt,
+                     std::size_t max_pending_bytes)
+    : index_(index),
+      adapters_(std::move(adapters)),
+      run_salt_(std::move(run_salt)),
+      staging_(l2::TempPool::Create(max_pending_bytes)) {}
+
+l2::ObjectKey WriteBack::NameFor(const std::string& key) {
+  l2::ObjectKey okey;
+  const XXH128_hash_t h = XXH3_128bits(key.data(), key.size());
+  XXH128_canonical_t canonical;
+  XXH128_canonicalFromHash(&canonical, h);
+  okey.chunk_hash.assign(reinterpret_cast<const std::byte*>(canonical.digest),
+                         reinterpret_cast<const std::byte*>(canonical.digest) + sizeof canonical.digest);
+  okey.model_name = "lmcache-server";
+  okey.cache_salt = run_salt_ + "-" + wire::ToHex(next_seq_.fetch_add(1));
+  return okey;
+}
+
+void WriteBack::OnEvict(const std::string& key, const store::L1Store::ObjectRef& object) {
+  if (!index_.OnEviction(key, object)) return;  // its L2 copy stands
+  if (adapters_.empty() || adapters_.size() > 64 || index_.closed()) {
+    index_.Count(&TierStats::evictions_dropped);
+    return;
+  }
+  // The copy runs without the index lock (L1 gets the room back when we
+  // return), so EXIST and LIST on other I/O threads never wait for it.
+  std::optional<std::vector<l2::TempPool::Buffer>> staged = staging_->ReserveBatch({object->data().size()});
+  if (!staged) {
+    index_.Count(&TierStats::evictions_dropped);
+    return;
+  }
+  auto e = std::make_shared<Entry>();
+  e->staged = std::make_shared<l2::TempPool::Buffer>(std::move((*staged)[0]));
+  std::memcpy(e->staged->data().data(), object->data().data(), object->data().size());
+  e->key = key;
+  e->okey = NameFor(key);
+  e->meta = object->meta();
+  e->layout = LayoutOf(e->meta);
+  e->writes_left = adapters_.size();
+  const std::span<const std::byte> bytes = e->staged->data();
+  if (!index_.Insert(e)) {
+    index_.Count(&TierStats::evictions_dropped);
+    return;
+  }
+  // Outside the lock: a closed adapter completes at once, into OnWriteDone.
+  // The entry (with its staged copy and layout) lives until the last write
+  // completed.
+  for (std::size_t i = 0; i < adapters_.size(); ++i)
+    adapters_[i]->StoreThen({{e->okey, bytes, &e->layout}},
+                            [index = &index_, e, i](bool ok) { index->OnWriteDone(e, i, ok); });
+}
+
+}  // namespace lmc::tier
