@@ -285,7 +285,7 @@ std::size_t DecodeUtf8(std::string_view s, std::size_t i, char32_t* cp) {
   const auto b0 = static_cast<unsigned char>(s[i]);
   std::size_t n = b0 < 0x80 ? 1 : (b0 >> 5) == 6 ? 2 : (b0 >> 4) == 14 ? 3 : (b0 >> 3) == 30 ? 4 : 0;
   if (n == 0 || i + n > s.size()) return 0;
-  char32_t v = n == 1 ? b0 : b0 & (0x7f >> n);
+  char32_t v = n == 1 ? char32_t{b0} : static_cast<char32_t>(b0 & (0x7f >> n));
   for (std::size_t k = 1; k < n; ++k) {
     const auto b = static_cast<unsigned char>(s[i + k]);
     if ((b >> 6) != 2) return 0;

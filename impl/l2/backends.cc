@@ -167,7 +167,7 @@ std::optional<std::size_t> FsBackend::Load(const ObjectKey& key, std::span<std::
   const std::optional<std::string> name = FsFileName(key);
   if (!name) return std::nullopt;
   std::size_t size = 0;
-  if (files_.ReadFile(PathOf(*name), dst, &size) != runtime::FsError::kOk) return std::nullopt;
+  if (files_.ReadFile(PathOf(*name), dst, &size, runtime::Links::kRefuse) != runtime::FsError::kOk) return std::nullopt;
   return size;
 }
 

@@ -322,6 +322,42 @@ TEST(SerdeWrapper, TempReservationFailureReleasesTheOthers) {
   EXPECT_EQ(w.temps().reserve_failures(), 2u);
 }
 
+TEST(SerdeWrapper, AtMostDriversStoresHoldTempsBehindASlowInnerAdapter) {
+  // Every inner store waits 100 ms: stores queue in the wrapper, unserialised,
+  // instead of filling the temp budget while they wait (which would fail the
+  // later stores and every load).
+  auto inner = std::make_shared<BackendAdapter>(
+      TestEnv(),
+      std::make_unique<FaultBackend>(
+          TestEnv(), std::make_unique<MemoryBackend>(),
+          FaultOptions{.seed = 1, .delay_rate = 1.0, .delay = std::chrono::milliseconds(100)}),
+      4);
+  std::string error;
+  auto serde = serde::SerdeRegistry::WithBuiltins(TestEnv()).Create({{"type", "fp8"}}, &error);
+  ASSERT_TRUE(serde) << error;
+  SerdeL2Wrapper w(TestEnv(), inner, *serde, {.temp_budget_bytes = 1000, .drivers = 2});
+  const Layout layout = Bf16({100});  // 100 fp8 bytes each: 6 would fit the budget at once
+  const auto v = Bytes(200, 10);
+  std::vector<TaskId> ids;
+  for (std::uint8_t k = 1; k <= 6; ++k) ids.push_back(w.SubmitStore({{Key(k), v, &layout}}));
+  std::size_t peak = 0;
+  for (int i = 0; i < 40; ++i) {  // 400 ms of the ~300 the six take
+    peak = std::max(peak, w.temps().outstanding());
+    TestEnv().SleepUntil(TestEnv().Now() + std::chrono::milliseconds(10));
+  }
+  std::map<TaskId, bool> done;  // PopCompletedStores hands out every completion once
+  for (int i = 0; i < 200 && done.size() < ids.size(); ++i) {
+    done.merge(w.PopCompletedStores());
+    if (done.size() < ids.size()) WaitEventFd(w.store_event_fd(), 50);
+  }
+  ASSERT_EQ(done.size(), ids.size()) << "stores did not complete in 10 s";
+  for (const auto& [id, ok] : done) EXPECT_TRUE(ok) << id;
+  EXPECT_LE(peak, 2u) << "more wrapped stores than drivers held temps";
+  EXPECT_GE(peak, 1u);
+  EXPECT_EQ(w.temps().outstanding(), 0u);
+  EXPECT_EQ(w.temps().reserve_failures(), 0u);
+}
+
 TEST(SerdeWrapper, Fp8FileOfAnotherSizeIsAPerKeyMiss) {
   // fp8 blobs have a fixed size: a short file misses alone (as LMCache's
   // short read), it does not zero the batch.

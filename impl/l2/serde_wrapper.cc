@@ -55,10 +55,20 @@ void SerdeL2Wrapper::RunStore(std::vector<StoreItem> items, StoreDone done) {
   });
 }
 
+// A driver's slot is held until the inner store completed: at most
+// `drivers` wrapped stores hold temps at once, and the rest wait unserialised
+// (a slow inner adapter cannot fill the temp budget and starve the loads).
 void SerdeL2Wrapper::StoreThen(std::vector<StoreItem> items, StoreDone done) {
-  drivers_.Run([this, items = std::move(items), done = std::move(done)](bool closing) mutable {
-    if (closing) return done(false);
-    RunStore(std::move(items), std::move(done));
+  drivers_.RunHeld([this, items = std::move(items), done = std::move(done)](
+                       bool closing, runtime::TaskGroup::Release release) mutable {
+    if (closing) {
+      done(false);
+      return release();
+    }
+    RunStore(std::move(items), [done = std::move(done), release = std::move(release)](bool ok) {
+      done(ok);
+      release();
+    });
   });
 }
 

@@ -15,9 +15,10 @@
 // store and load fds.
 //
 // Where the work runs (no thread, wait or poll of its own):
-// - a store serialises as one job on the Env's workers (at most `drivers`
-//   at once), then hands the blobs to the inner adapter; the inner store's
-//   completion completes the wrapped one;
+// - a store serialises as one job on the Env's workers, then hands the
+//   blobs to the inner adapter; the inner store's completion completes the
+//   wrapped one (at most `drivers` stores at once, from serialisation to
+//   that completion);
 // - a load reserves its temps on the caller's thread and submits the inner
 //   load; the inner load's completion (on the inner adapter's worker)
 //   deserialises there and completes the wrapped load. A load thus costs no
@@ -43,7 +44,9 @@ namespace lmc::l2 {
 
 struct WrapperOptions {
   std::size_t temp_budget_bytes = std::size_t{1} << 30;
-  unsigned drivers = 2;  // wrapped tasks in flight at once
+  // Wrapped stores in flight at once, from serialisation to the inner
+  // store's completion (loads are bounded by the inner adapter's workers).
+  unsigned drivers = 2;
 };
 
 class SerdeL2Wrapper final : public L2Adapter {

@@ -87,8 +87,15 @@ class WritableFile {
   [[nodiscard]] virtual FsError Close() = 0;
 };
 
-// The file calls the fs back end makes. Paths are plain strings; none
-// follows a symbolic link at its last component.
+// Whether a call follows a symbolic link at the path's last component.
+enum class Links : std::uint8_t {
+  kRefuse,  // the fs back end: a link planted in its folder is never followed
+  kFollow,  // configuration files (a key mounted as a Kubernetes secret is a link)
+};
+
+// The file calls the fs back end (and configuration) make. Paths are plain
+// strings; only ReadFile with Links::kFollow follows a symbolic link at the
+// last component.
 class FileSystem {
  public:
   virtual ~FileSystem() = default;
@@ -104,7 +111,8 @@ class FileSystem {
   [[nodiscard]] virtual FsError FileSize(const std::string& path, std::uint64_t* size) = 0;
   // Reads the whole regular file at `path` into `dst`; kTooLarge if it does
   // not fit (nothing is read then). `*size` is the bytes read.
-  [[nodiscard]] virtual FsError ReadFile(const std::string& path, std::span<std::byte> dst, std::size_t* size) = 0;
+  [[nodiscard]] virtual FsError ReadFile(const std::string& path, std::span<std::byte> dst, std::size_t* size,
+                                         Links links) = 0;
   // The names in folder `path` (not "." or ".."), in no particular order.
   [[nodiscard]] virtual FsError List(const std::string& path, std::vector<std::string>* names) = 0;
 };
@@ -129,6 +137,10 @@ class Env {
   // Runs `job` on a worker, urgent jobs first (a GET waiting on an L2 load
   // must not queue behind a backlog of eviction writes).
   virtual void Offload(Job job, Priority priority) = 0;
+  // A component will run up to `jobs` jobs at once, which may block (file
+  // calls, an lm:// call): the Env makes room for them, so one component's
+  // blocked jobs never starve another's (each TaskGroup reserves its limit).
+  virtual void ReserveWorkers(unsigned jobs) = 0;
   [[nodiscard]] virtual std::unique_ptr<Waiter> MakeWaiter() = 0;
   // Throws std::runtime_error if the OS cannot make one (start-up only).
   [[nodiscard]] virtual std::unique_ptr<Signal> MakeSignal() = 0;

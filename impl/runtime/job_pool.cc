@@ -8,6 +8,12 @@ JobPool::JobPool(unsigned threads) {
   for (unsigned i = 0; i < std::max(1u, threads); ++i) threads_.emplace_back([this] { Run(); });
 }
 
+void JobPool::AddThreads(unsigned n) {
+  std::lock_guard lock(mu_);
+  if (closing_) return;
+  for (unsigned i = 0; i < n; ++i) threads_.emplace_back([this] { Run(); });
+}
+
 void JobPool::Enqueue(Job job, bool urgent) {
   {
     std::lock_guard lock(mu_);

@@ -23,6 +23,8 @@ class JobPool {
   JobPool& operator=(const JobPool&) = delete;
 
   void Enqueue(Job job, bool urgent = false);
+  // Starts `n` more threads (none once closing).
+  void AddThreads(unsigned n);
   // Runs what is queued, joins the threads, and returns only once they are
   // joined, from every caller: a concurrent Close() waits for the one that
   // stops the threads. True for that one call, false for the others. Never

@@ -159,9 +159,11 @@ FsError PosixFileSystem::FileSize(const std::string& path, std::uint64_t* size) 
   return FsError::kOk;
 }
 
-FsError PosixFileSystem::ReadFile(const std::string& path, std::span<std::byte> dst, std::size_t* size) {
+FsError PosixFileSystem::ReadFile(const std::string& path, std::span<std::byte> dst, std::size_t* size, Links links) {
   *size = 0;
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  // O_NONBLOCK: opening a FIFO must not wait for a writer (fstat refuses it
+  // next); it changes nothing for a regular file.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | (links == Links::kRefuse ? O_NOFOLLOW : 0));
   if (fd < 0) return FromErrno(errno);
   FsError e = FsError::kOk;
   struct stat st;

@@ -16,10 +16,10 @@
 namespace lmc::runtime {
 
 struct ProcessEnvOptions {
-  // Worker threads for Offload. Blocking L2 work (file calls, lm:// calls)
-  // runs here; each component bounds its own share (TaskGroup), so the
-  // pool needs about the sum of those shares that may block at once.
-  unsigned workers = 8;
+  // Worker threads for Offload outside any TaskGroup. Each TaskGroup adds
+  // its own limit (ReserveWorkers), so the pool holds one thread for every
+  // job that may run at once, as if each component had its own threads.
+  unsigned workers = 1;
   std::uint64_t seed = 0;  // for Random()
 };
 
@@ -33,7 +33,7 @@ class PosixFileSystem final : public FileSystem {
   FsError SyncDirectory(const std::string& path) override;
   FsError Remove(const std::string& path) override;
   FsError FileSize(const std::string& path, std::uint64_t* size) override;
-  FsError ReadFile(const std::string& path, std::span<std::byte> dst, std::size_t* size) override;
+  FsError ReadFile(const std::string& path, std::span<std::byte> dst, std::size_t* size, Links links) override;
   FsError List(const std::string& path, std::vector<std::string>* names) override;
 };
 
@@ -54,6 +54,7 @@ class ProcessEnv final : public Env {
   std::uint64_t Random() override;
   bool CryptoRandom(std::span<std::byte> out) override;
   void Offload(Job job, Priority priority) override { workers_.Enqueue(std::move(job), priority == Priority::kUrgent); }
+  void ReserveWorkers(unsigned jobs) override { workers_.AddThreads(jobs); }
   std::unique_ptr<Waiter> MakeWaiter() override;
   std::unique_ptr<Signal> MakeSignal() override;
   FileSystem& Files() override { return files_; }

@@ -77,10 +77,10 @@ TEST(ProcessEnv, TheFileSystemWritesRenamesReadsListsAndRemoves) {
   EXPECT_EQ(fs.FileSize(tmp, &size), FsError::kNotFound);
   std::string buf(11, '\0');
   std::size_t got = 0;
-  ASSERT_EQ(fs.ReadFile(fin, std::as_writable_bytes(std::span(buf)), &got), FsError::kOk);
+  ASSERT_EQ(fs.ReadFile(fin, std::as_writable_bytes(std::span(buf)), &got, Links::kRefuse), FsError::kOk);
   EXPECT_EQ(buf.substr(0, got), "hello world");
   std::string small(10, '\0');
-  EXPECT_EQ(fs.ReadFile(fin, std::as_writable_bytes(std::span(small)), &got), FsError::kTooLarge);
+  EXPECT_EQ(fs.ReadFile(fin, std::as_writable_bytes(std::span(small)), &got, Links::kRefuse), FsError::kTooLarge);
   EXPECT_EQ(got, 0u);
   ASSERT_EQ(fs.NewWritableFile(tmp, &f), FsError::kOk);
   ASSERT_EQ(f->Close(), FsError::kOk);
@@ -90,7 +90,11 @@ TEST(ProcessEnv, TheFileSystemWritesRenamesReadsListsAndRemoves) {
   std::sort(names.begin(), names.end());
   EXPECT_EQ(names, (std::vector<std::string>{"x", "x.tmp"}));
   std::filesystem::create_symlink(fin, dir + "/link");
-  EXPECT_EQ(fs.ReadFile(dir + "/link", std::as_writable_bytes(std::span(buf)), &got), FsError::kNotFile);
+  EXPECT_EQ(fs.ReadFile(dir + "/link", std::as_writable_bytes(std::span(buf)), &got, Links::kRefuse),
+            FsError::kNotFile);
+  // Configuration files are read through links.
+  ASSERT_EQ(fs.ReadFile(dir + "/link", std::as_writable_bytes(std::span(buf)), &got, Links::kFollow), FsError::kOk);
+  EXPECT_EQ(buf.substr(0, got), "hello world");
   EXPECT_EQ(fs.Remove(fin), FsError::kOk);
   EXPECT_EQ(fs.Remove(fin), FsError::kNotFound);
   std::filesystem::remove_all(dir);

@@ -5,13 +5,13 @@
 
 namespace lmc::runtime {
 
-TaskGroup::TaskGroup(Env& env, unsigned limit) : env_(env), limit_(std::max(1u, limit)) {}
+TaskGroup::TaskGroup(Env& env, unsigned limit) : env_(env), limit_(std::max(1u, limit)) { env_.ReserveWorkers(limit_); }
 
 std::vector<TaskGroup::Started> TaskGroup::TakeStartableLocked() {
   std::vector<Started> start;
   while (running_ < limit_ && (!urgent_.empty() || !queue_.empty())) {
     const bool urgent = !urgent_.empty();
-    std::deque<Job>& from = urgent ? urgent_ : queue_;
+    std::deque<HeldJob>& from = urgent ? urgent_ : queue_;
     start.push_back({std::move(from.front()), urgent ? Env::Priority::kUrgent : Env::Priority::kNormal});
     from.pop_front();
     ++running_;
@@ -21,21 +21,25 @@ std::vector<TaskGroup::Started> TaskGroup::TakeStartableLocked() {
 
 void TaskGroup::Launch(std::vector<Started> jobs) {
   for (Started& s : jobs)
-    env_.Offload(
-        [this, job = std::move(s.job)](bool closing) {
-          job(closing);
-          OnJobDone();
-        },
-        s.priority);
+    env_.Offload([this, job = std::move(s.job)](bool closing) { job(closing, [this] { OnJobDone(); }); }, s.priority);
 }
 
 void TaskGroup::Run(Job job, Env::Priority priority) {
+  RunHeld(
+      [job = std::move(job)](bool closing, const Release& release) {
+        job(closing);
+        release();
+      },
+      priority);
+}
+
+void TaskGroup::RunHeld(HeldJob job, Env::Priority priority) {
   std::vector<Started> start;
   {
     std::unique_lock lock(mu_);
     if (closing_) {
       lock.unlock();
-      job(true);
+      job(true, [] {});
       return;
     }
     (priority == Env::Priority::kUrgent ? urgent_ : queue_).push_back(std::move(job));

@@ -1,5 +1,7 @@
 // One component's share of the Env's workers: at most `limit` of its jobs
-// run at once (an adapter's num_workers, a serde's max_workers), queued in
+// run at once (an adapter's num_workers, a serde's max_workers), and the
+// Env holds that many workers for it (Env::ReserveWorkers), so a group
+// whose jobs all block never starves another. Jobs are queued in
 // submission order with urgent ones first, and a Close() that runs what is
 // queued and waits until none is running. After Close() a job runs at once
 // on the caller's thread with closing = true, so every job runs exactly once
@@ -27,6 +29,13 @@ class TaskGroup {
   TaskGroup& operator=(const TaskGroup&) = delete;
 
   void Run(Job job, Env::Priority priority = Env::Priority::kNormal);
+  // A job whose slot stays taken after it returns, until it calls `release`
+  // (exactly once, from any thread): for work that ends in a callback (a
+  // wrapped store ends when the inner store completes). After Close() it
+  // runs at once, closing, with a `release` that does nothing.
+  using Release = std::function<void()>;
+  using HeldJob = std::function<void(bool closing, Release release)>;
+  void RunHeld(HeldJob job, Env::Priority priority = Env::Priority::kNormal);
   // Runs what is queued, then returns once no job of the group is running,
   // from every caller. Never called from a job of this group (it would wait
   // for itself). Idempotent.
@@ -36,7 +45,7 @@ class TaskGroup {
 
  private:
   struct Started {
-    Job job;
+    HeldJob job;
     Env::Priority priority;
   };
   // Takes the queued jobs that may start now (fewer than limit_ running).
@@ -49,7 +58,7 @@ class TaskGroup {
   Env& env_;
   const unsigned limit_;
   mutable std::mutex mu_;
-  std::deque<Job> queue_, urgent_;
+  std::deque<HeldJob> queue_, urgent_;
   unsigned running_ = 0;
   bool closing_ = false;
   std::vector<Waiter*> drained_;  // Close() callers waiting for running_ == 0

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "runtime/process_env.h"
@@ -112,6 +113,45 @@ TEST(TaskGroup, EveryConcurrentCloseWaitsForTheRunningJob) {
   if (!finished) ++returned_early;
   EXPECT_TRUE(closer_done->WaitUntil(env.Now() + 5s));
   EXPECT_EQ(returned_early.load(), 0);
+}
+
+TEST(TaskGroup, AHeldJobKeepsItsSlotUntilReleasedAndCloseWaitsForIt) {
+  ProcessEnv env;
+  TaskGroup group(env, 1);
+  std::mutex mu;
+  TaskGroup::Release held;
+  group.RunHeld([&](bool closing, TaskGroup::Release release) {
+    EXPECT_FALSE(closing);
+    std::lock_guard lock(mu);
+    held = std::move(release);  // returns with the slot still taken
+  });
+  std::atomic<bool> second{false};
+  group.Run([&](bool) { second = true; });
+  env.SleepUntil(env.Now() + 50ms);
+  EXPECT_FALSE(second.load()) << "ran while the held job kept the only slot";
+  std::atomic<bool> closed{false};
+  auto closer_done = std::shared_ptr<Waiter>(env.MakeWaiter());
+  std::thread closer([&] {
+    group.Close();
+    closed = true;
+    closer_done->Notify();
+  });
+  env.SleepUntil(env.Now() + 50ms);
+  EXPECT_FALSE(closed.load()) << "Close() returned while a held job was not released";
+  {
+    std::lock_guard lock(mu);
+    ASSERT_TRUE(held);
+    held();
+  }
+  EXPECT_TRUE(closer_done->WaitUntil(env.Now() + 5s));
+  closer.join();
+  EXPECT_TRUE(second.load()) << "the queued job runs once the slot is released";
+  bool late_closing = false;
+  group.RunHeld([&](bool closing, const TaskGroup::Release& release) {
+    late_closing = closing;
+    release();  // does nothing, and may be called
+  });
+  EXPECT_TRUE(late_closing);
 }
 
 }  // namespace

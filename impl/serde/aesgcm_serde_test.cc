@@ -1,11 +1,13 @@
 #include "serde/aesgcm_serde.h"
-#include "runtime/testing.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
 
+#include "runtime/testing.h"
 #include "serde/registry.h"
 
 namespace lmc::serde {
@@ -100,6 +102,18 @@ TEST(AesGcm, RegistryReadsTheMasterKeyFile) {
   ASSERT_TRUE(dynamic_cast<const AesGcmSerde&>(*s->serializer).DeriveKey("", &key));
   EXPECT_EQ(Hex(key), "13e49c8a9d9cefd09893bfb3994ac99a28fb7539827ad64cbd4ddf5c39713452");
   EXPECT_TRUE(r.CreateFromText(R"({"type":"encrypt","master_key_path":")" + path + R"("})", &error)) << error;
+  // Through a link, as a Kubernetes secret volume mounts it.
+  const std::string link = path + ".link";
+  std::remove(link.c_str());
+  ASSERT_EQ(::symlink(path.c_str(), link.c_str()), 0);
+  EXPECT_TRUE(r.CreateFromText(R"({"type":"aesgcm","master_key_path":")" + link + R"("})", &error)) << error;
+  std::remove(link.c_str());
+  // A FIFO with no writer: refused at once, not waited on.
+  const std::string fifo = path + ".fifo";
+  std::remove(fifo.c_str());
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_FALSE(r.CreateFromText(R"({"type":"aesgcm","master_key_path":")" + fifo + R"("})", &error));
+  std::remove(fifo.c_str());
   EXPECT_FALSE(r.CreateFromText(R"({"type":"aesgcm"})", &error));
   EXPECT_FALSE(r.CreateFromText(R"({"type":"aesgcm","master_key_path":"/nonexistent/key"})", &error));
   // Not a regular file: refused without reading (/dev/zero would never end).

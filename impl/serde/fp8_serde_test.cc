@@ -1,5 +1,4 @@
 #include "serde/fp8_serde.h"
-#include "runtime/testing.h"
 
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
@@ -7,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "runtime/testing.h"
 #include "serde/registry.h"
 
 namespace lmc::serde {

@@ -1,5 +1,4 @@
 #include "serde/lossless_serde.h"
-#include "runtime/testing.h"
 
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
@@ -8,6 +7,7 @@
 
 #include <cstring>
 
+#include "runtime/testing.h"
 #include "serde/checksum_serde.h"
 #include "serde/registry.h"
 

@@ -127,47 +127,49 @@ std::optional<SerdeInstance> MakeChecksum(const nlohmann::json& kwargs, std::str
 // aesgcm and its earlier name, encrypt (serde.md §4.2).
 // The master key file is read, and the IVs drawn, through `env`.
 SerdeFactory MakeAesGcm(std::string type, runtime::Env& env) {
-  return
-      [type = std::move(type), &env](const nlohmann::json& kwargs, std::string* error) -> std::optional<SerdeInstance> {
-        if (!OnlyKnownKeys(kwargs, {"key_provider", "aes_bits", "master_key_path", "max_workers"}, type, error)) {
-          return std::nullopt;
-        }
-        SerdeInstance s;
-        s.type = type;
-        if (!ReadMaxWorkers(kwargs, &s.max_workers, error)) return std::nullopt;
-        if (const auto it = kwargs.find("key_provider"); it != kwargs.end() && *it != "hkdf") {
-          *error = "serde '" + type + "': 'key_provider' must be \"hkdf\"";
-          return std::nullopt;
-        }
-        int bits = 128;
-        if (const auto it = kwargs.find("aes_bits"); it != kwargs.end()) {
-          if (!it->is_number_integer() || (*it != 128 && *it != 256)) {
-            *error = "serde '" + type + "': 'aes_bits' must be 128 or 256";
-            return std::nullopt;
-          }
-          bits = it->get<int>();
-        }
-        const auto path = kwargs.find("master_key_path");
-        if (path == kwargs.end() || !path->is_string()) {
-          *error = "serde '" + type + "': 'master_key_path' (a file) is required";
-          return std::nullopt;
-        }
-        // A regular file only (not a FIFO or a device), and never more than the
-        // limit read: the path comes from configuration.
-        std::vector<std::byte> key(4096);
-        std::size_t size = 0;
-        if (env.Files().ReadFile(path->get<std::string>(), key, &size) != runtime::FsError::kOk || size < 16) {
-          *error = "serde '" + type + "': cannot read a master key of 16 to 4096 bytes from '" +
-                   path->get<std::string>() + "'";
-          return std::nullopt;
-        }
-        key.resize(size);
-        auto serde = std::make_shared<AesGcmSerde>(std::move(key), bits,
-                                                   [&env](std::span<std::byte> iv) { return env.CryptoRandom(iv); });
-        s.serializer = serde;
-        s.deserializer = serde;
-        return s;
-      };
+  return [type = std::move(type), &env](const nlohmann::json& kwargs,
+                                        std::string* error) -> std::optional<SerdeInstance> {
+    if (!OnlyKnownKeys(kwargs, {"key_provider", "aes_bits", "master_key_path", "max_workers"}, type, error)) {
+      return std::nullopt;
+    }
+    SerdeInstance s;
+    s.type = type;
+    if (!ReadMaxWorkers(kwargs, &s.max_workers, error)) return std::nullopt;
+    if (const auto it = kwargs.find("key_provider"); it != kwargs.end() && *it != "hkdf") {
+      *error = "serde '" + type + "': 'key_provider' must be \"hkdf\"";
+      return std::nullopt;
+    }
+    int bits = 128;
+    if (const auto it = kwargs.find("aes_bits"); it != kwargs.end()) {
+      if (!it->is_number_integer() || (*it != 128 && *it != 256)) {
+        *error = "serde '" + type + "': 'aes_bits' must be 128 or 256";
+        return std::nullopt;
+      }
+      bits = it->get<int>();
+    }
+    const auto path = kwargs.find("master_key_path");
+    if (path == kwargs.end() || !path->is_string()) {
+      *error = "serde '" + type + "': 'master_key_path' (a file) is required";
+      return std::nullopt;
+    }
+    // A regular file only (not a FIFO or a device), and never more than the
+    // limit read: the path comes from configuration.
+    std::vector<std::byte> key(4096);
+    std::size_t size = 0;
+    // Through links: a key mounted as a Kubernetes secret is one.
+    if (env.Files().ReadFile(path->get<std::string>(), key, &size, runtime::Links::kFollow) != runtime::FsError::kOk ||
+        size < 16) {
+      *error =
+          "serde '" + type + "': cannot read a master key of 16 to 4096 bytes from '" + path->get<std::string>() + "'";
+      return std::nullopt;
+    }
+    key.resize(size);
+    auto serde = std::make_shared<AesGcmSerde>(std::move(key), bits,
+                                               [&env](std::span<std::byte> iv) { return env.CryptoRandom(iv); });
+    s.serializer = serde;
+    s.deserializer = serde;
+    return s;
+  };
 }
 
 }  // namespace

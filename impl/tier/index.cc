@@ -4,45 +4,59 @@
 
 namespace lmc::tier {
 
-void Index::DeleteLocked(const Entry& e) {
-  // Fire and forget: a delete takes no tier lock, wherever it runs.
-  for (std::size_t i = 0; i < adapters_.size(); ++i)
-    if (e.stored_mask >> i & 1) adapters_[i]->SubmitDelete({e.okey});
+void Index::Delete(const Deletes& deletes) {
+  // Outside the lock: a closed adapter runs even a delete at once. An entry
+  // here has no write left, so its mask no longer changes.
+  for (const std::shared_ptr<Entry>& e : deletes)
+    for (std::size_t i = 0; i < adapters_.size(); ++i)
+      if (e->stored_mask >> i & 1) adapters_[i]->SubmitDelete({e->okey});
 }
 
-void Index::SupersedeLocked(const std::string& key) {
+void Index::SupersedeLocked(const std::string& key, Deletes* deletes) {
   const auto it = entries_.find(key);
   if (it == entries_.end()) return;
-  Entry& old = *it->second;
-  old.superseded = true;
-  if (old.writes_left == 0) DeleteLocked(old);  // else deleted when its writes finish
+  const std::shared_ptr<Entry>& old = it->second;
+  old->superseded = true;
+  if (old->writes_left == 0) deletes->push_back(old);  // else deleted when its writes finish
   entries_.erase(it);
 }
 
 bool Index::OnEviction(const std::string& key, const store::L1Store::ObjectRef& object) {
-  std::lock_guard lock(mu_);
-  ++stats_.evictions_seen;
-  if (const auto it = entries_.find(key); it != entries_.end()) {
-    const Entry& old = *it->second;
-    // The very object promoted from L2 and already written there: keep it.
-    if (old.promoted.lock() == object && !old.staged && old.stored_mask != 0) return false;
+  Deletes deletes;
+  {
+    std::lock_guard lock(mu_);
+    ++stats_.evictions_seen;
+    if (const auto it = entries_.find(key); it != entries_.end()) {
+      const Entry& old = *it->second;
+      // The very object promoted from L2 and already written there: keep it.
+      if (old.promoted.lock() == object && !old.staged && old.stored_mask != 0) return false;
+    }
+    // From here on the older L2 copy (if any) is stale, whatever happens next.
+    SupersedeLocked(key, &deletes);
   }
-  // From here on the older L2 copy (if any) is stale, whatever happens next.
-  SupersedeLocked(key);
+  Delete(deletes);
   return true;
 }
 
 bool Index::Insert(const std::shared_ptr<Entry>& e) {
-  std::lock_guard lock(mu_);
-  if (closed_) return false;
-  SupersedeLocked(e->key);  // a racing eviction of the same key may have indexed meanwhile
-  entries_[e->key] = e;
-  writes_pending_ += e->writes_left;
-  stats_.pending_bytes += e->staged->data().size();
+  Deletes deletes;
+  {
+    std::lock_guard lock(mu_);
+    if (closed_) return false;
+    SupersedeLocked(e->key, &deletes);  // a racing eviction of the same key may have indexed meanwhile
+    entries_[e->key] = e;
+    writes_pending_ += e->writes_left;
+    stats_.pending_bytes += e->staged->data().size();
+  }
+  Delete(deletes);
   return true;
 }
 
 void Index::OnWriteDone(const std::shared_ptr<Entry>& e, std::size_t adapter, bool ok) {
+  if (RecordWrite(e, adapter, ok)) Delete({e});
+}
+
+bool Index::RecordWrite(const std::shared_ptr<Entry>& e, std::size_t adapter, bool ok) {
   std::lock_guard lock(mu_);
   if (ok) {
     e->stored_mask |= std::uint64_t{1} << adapter;
@@ -55,15 +69,15 @@ void Index::OnWriteDone(const std::shared_ptr<Entry>& e, std::size_t adapter, bo
     for (runtime::Waiter* w : idle_waiters_) w->Notify();
     idle_waiters_.clear();
   }
-  if (--e->writes_left != 0) return;
+  if (--e->writes_left != 0) return false;
   stats_.pending_bytes -= e->staged->data().size();
-  e->staged.reset();  // the staging buffer goes back to the pool
-  if (e->superseded) {
-    DeleteLocked(*e);
-  } else if (e->stored_mask == 0) {
+  e->staged.reset();               // the staging buffer goes back to the pool
+  if (e->superseded) return true;  // a newer value came meanwhile: delete these copies
+  if (e->stored_mask == 0) {
     ++stats_.evictions_dropped;  // no adapter took it: the object is gone
     if (auto it = entries_.find(e->key); it != entries_.end() && it->second == e) entries_.erase(it);
   }
+  return false;
 }
 
 std::optional<Index::Found> Index::Find(const std::string& key) {

@@ -1,8 +1,8 @@
 // The tier's index: for each key held below L1, the newest entry (what was
 // evicted, under which L2 object key, which adapters hold it, the staging
-// copy while it is being written), and the tier's counters. One lock,
-// never held across a copy, an adapter call that may complete inline, or a
-// wait: EXIST and LIST take it on I/O threads.
+// copy while it is being written), and the write-back's counters. One lock,
+// never held across a copy, an adapter call, or a wait: EXIST and LIST take
+// it on I/O threads.
 #pragma once
 
 #include <cstdint>
@@ -25,8 +25,8 @@ struct TierStats {
   std::uint64_t evictions_dropped = 0;  // over max_pending_bytes, or no adapter could take it
   std::uint64_t stores_ok = 0;          // per adapter task
   std::uint64_t stores_failed = 0;
-  std::uint64_t l2_hits = 0;           // GETs answered from L2 (or from a pending write)
-  std::uint64_t l2_load_failures = 0;  // indexed, but no adapter produced it in time
+  std::uint64_t l2_hits = 0;           // GETs answered from L2 (or from a pending write): the promotion's
+  std::uint64_t l2_load_failures = 0;  // indexed, but no adapter produced it in time: the promotion's
   std::uint64_t indexed = 0;           // keys held below L1 now
   std::uint64_t pending_bytes = 0;
 };
@@ -88,8 +88,13 @@ class Index {
   [[nodiscard]] bool WaitForWrites(runtime::Env& env, runtime::Clock::time_point deadline);
 
  private:
-  void SupersedeLocked(const std::string& key);
-  void DeleteLocked(const Entry& e);
+  using Deletes = std::vector<std::shared_ptr<Entry>>;
+  // Drops the entry of `key`; its L2 copies go into `deletes` if written.
+  void SupersedeLocked(const std::string& key, Deletes* deletes);
+  // Deletes those copies, after the lock is released.
+  void Delete(const Deletes& deletes);
+  // The bookkeeping of OnWriteDone; true if `e`'s copies are to be deleted.
+  bool RecordWrite(const std::shared_ptr<Entry>& e, std::size_t adapter, bool ok);
 
   const std::vector<std::shared_ptr<l2::L2Adapter>> adapters_;
   mutable std::mutex mu_;

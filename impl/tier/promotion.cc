@@ -17,7 +17,14 @@ struct Promotion::Fetch {
   L1Store::Reservation res;  // the load's target; alive until the adapter is done with it
   Done done;
   std::atomic<bool> finished{false};
-  Index* index = nullptr;  // for the count when the deadline answers
+  // Set once FetchAsync returned: an answer found before then (a closed
+  // adapter, a full temp budget) goes through the Env's loop instead of
+  // re-entering the caller.
+  std::atomic<bool> returned{false};
+  net::Transport* net = nullptr;
+  // Shared with the promotion: a deadline that answers after the tier is
+  // gone still has its counters.
+  std::shared_ptr<Counters> counters;
 };
 
 // The fetches waiting, oldest first, and the one timer. The timer's handler
@@ -50,6 +57,7 @@ Promotion::Promotion(runtime::Env& env, Index& index, std::shared_ptr<L1Store> l
       l1_(std::move(l1)),
       adapters_(std::move(adapters)),
       load_timeout_(load_timeout),
+      counters_(std::make_shared<Counters>()),
       deadlines_(std::make_shared<Deadlines>(env)),
       copies_(env, copy_workers) {}
 
@@ -80,10 +88,13 @@ void Promotion::OnTimer(const std::shared_ptr<Deadlines>& d) {
     }
     if (!d->waiting.empty()) d->ArmLocked(d);
   }
-  // Only a fetch not yet answered is alive with its load in flight, and so
-  // with its tier (and index).
   for (const std::shared_ptr<Fetch>& f : expired)
-    if (Finish(f, nullptr)) f->index->Count(&TierStats::l2_load_failures);
+    if (Finish(f, nullptr)) ++f->counters->load_failures;
+}
+
+void Promotion::AddStats(TierStats* s) const {
+  s->l2_hits = counters_->hits.load();
+  s->l2_load_failures = counters_->load_failures.load();
 }
 
 void Promotion::MissLater(Done done) {
@@ -97,15 +108,16 @@ void Promotion::FetchAsync(std::string key, Done done) {
     // Still being written: copy it back from staging, on a worker (a large
     // object would hold the I/O loop).
     copies_.Run(
-        [this, key = std::move(key), found = std::move(*found), done = std::move(done)](bool closing) {
+        [this, key = std::move(key), found = std::move(*found), done = std::move(done)](bool closing) mutable {
+          if (closing) return MissLater(std::move(done));  // at once, inside FetchAsync
           L1Store::ObjectRef object;
           L1Store::Reservation res;
           const std::span<const std::byte> bytes = found.staged->data();
-          if (!closing && l1_->Reserve(bytes.size(), &res) == L1Store::ReserveError::kOk) {
+          if (l1_->Reserve(bytes.size(), &res) == L1Store::ReserveError::kOk) {
             std::memcpy(res.data().data(), bytes.data(), bytes.size());
             object = l1_->PublishIfAbsent(key, found.entry->meta, std::move(res));
           }
-          index_.Count(object ? &TierStats::l2_hits : &TierStats::l2_load_failures);
+          ++(object ? counters_->hits : counters_->load_failures);
           done(std::move(object));
         },
         runtime::Env::Priority::kUrgent);
@@ -115,14 +127,15 @@ void Promotion::FetchAsync(std::string key, Done done) {
   // the control block, not the fetch.
   std::shared_ptr<Fetch> f(new Fetch);
   if (l1_->Reserve(static_cast<std::size_t>(found->entry->meta.length), &f->res) != L1Store::ReserveError::kOk) {
-    index_.Count(&TierStats::l2_load_failures);
+    ++counters_->load_failures;
     return MissLater(std::move(done));
   }
   f->key = std::move(key);
   f->entry = std::move(found->entry);
   f->mask = found->stored_mask;
   f->done = std::move(done);
-  f->index = &index_;
+  f->net = &env_.Net();
+  f->counters = counters_;
   {
     std::lock_guard lock(deadlines_->mu);
     // Answered fetches at the front go now, so the queue holds about the
@@ -137,13 +150,14 @@ void Promotion::FetchAsync(std::string key, Done done) {
     if (!deadlines_->armed && !deadlines_->closed) deadlines_->ArmLocked(deadlines_);
   }
   LoadFromNext(f);
+  f->returned = true;
 }
 
 void Promotion::LoadFromNext(const std::shared_ptr<Fetch>& f) {
   std::size_t i = 0;
   while (i < adapters_.size() && !(f->mask >> i & 1)) ++i;
   if (i == adapters_.size()) {
-    if (Finish(f, nullptr)) index_.Count(&TierStats::l2_load_failures);
+    if (Finish(f, nullptr)) ++counters_->load_failures;
     return;
   }
   f->mask &= ~(std::uint64_t{1} << i);
@@ -155,14 +169,18 @@ void Promotion::LoadFromNext(const std::shared_ptr<Fetch>& f) {
     const void* ours = f->res.data().data();
     L1Store::ObjectRef object = l1_->PublishIfAbsent(f->key, f->entry->meta, std::move(f->res));
     if (object->data().data() == ours) index_.SetPromoted(f->entry, object);  // ours won (no PUT got there first)
-    if (Finish(f, std::move(object))) index_.Count(&TierStats::l2_hits);
+    if (Finish(f, std::move(object))) ++counters_->hits;
   });
 }
 
 bool Promotion::Finish(const std::shared_ptr<Fetch>& f, L1Store::ObjectRef object) {
   if (f->finished.exchange(true)) return false;
   Done done = std::move(f->done);
-  done(std::move(object));
+  if (!f->returned.load()) {
+    f->net->Post([done = std::move(done), object = std::move(object)]() mutable { done(std::move(object)); });
+  } else {
+    done(std::move(object));
+  }
   return true;
 }
 

@@ -17,6 +17,7 @@
 // call, and no wake-up of the Env's loop, per GET.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -40,6 +41,8 @@ class Promotion {
   // Calls `done` exactly once, never before returning, on a worker or the
   // Env's loop, within load_timeout (and the timer's own latency).
   void FetchAsync(std::string key, Done done);
+  // The GETs answered from L2 and the load failures so far.
+  void AddStats(TierStats* s) const;
   ~Promotion();
   // Waits for the staging copies under way. The loads finish when the
   // adapters close (the tier closes them next).
@@ -48,6 +51,10 @@ class Promotion {
  private:
   struct Fetch;
   struct Deadlines;
+  struct Counters {
+    std::atomic<std::uint64_t> hits{0};
+    std::atomic<std::uint64_t> load_failures{0};
+  };
   // Expires the fetches past their deadline and re-arms the timer.
   static void OnTimer(const std::shared_ptr<Deadlines>& d);
   // Loads from the next adapter in the entry's mask, or fails the fetch.
@@ -62,6 +69,7 @@ class Promotion {
   const std::shared_ptr<store::L1Store> l1_;
   const std::vector<std::shared_ptr<l2::L2Adapter>> adapters_;
   const std::chrono::milliseconds load_timeout_;
+  std::shared_ptr<Counters> counters_;    // shared with the fetches
   std::shared_ptr<Deadlines> deadlines_;  // shared with the timer's handler
   runtime::TaskGroup copies_;             // copies back from staging, off the I/O threads
 };

@@ -33,9 +33,9 @@ serde::Layout LayoutOf(const store::ObjectMeta& meta) {
 std::shared_ptr<Tier> Tier::Create(runtime::Env& env, const std::shared_ptr<store::L1Store>& l1,
                                    std::vector<std::shared_ptr<l2::L2Adapter>> adapters, TierOptions options) {
   std::shared_ptr<Tier> tier(new Tier(env, l1, std::move(adapters), options));
-  std::weak_ptr<Tier> weak = tier;
+  std::weak_ptr<WriteBack> weak = tier->write_back_;
   l1->SetEvictionListener([weak](const std::string& key, const store::L1Store::ObjectRef& object) {
-    if (auto t = weak.lock()) t->write_back_.OnEvict(key, object);
+    if (auto w = weak.lock()) w->OnEvict(key, object);
   });
   return tier;
 }
@@ -46,9 +46,16 @@ Tier::Tier(runtime::Env& env, std::shared_ptr<store::L1Store> l1, std::vector<st
       l1_(std::move(l1)),
       adapters_(std::move(adapters)),
       options_(options),
-      index_(adapters_),
-      write_back_(index_, adapters_, "r" + wire::ToHex(options.run_id), options.max_pending_bytes),
-      promotion_(env, index_, l1_, adapters_, options.load_timeout, options.copy_workers) {}
+      index_(std::make_shared<Index>(adapters_)),
+      write_back_(
+          std::make_shared<WriteBack>(index_, adapters_, "r" + wire::ToHex(options.run_id), options.max_pending_bytes)),
+      promotion_(env, *index_, l1_, adapters_, options.load_timeout, options.copy_workers) {}
+
+TierStats Tier::Stats() const {
+  TierStats s = index_->Stats();
+  promotion_.AddStats(&s);
+  return s;
+}
 
 Tier::~Tier() { Close(); }
 
@@ -74,11 +81,11 @@ store::L1Store::ObjectRef Tier::Fetch(const std::string& key) {
 
 void Tier::Close() {
   std::call_once(closed_, [this] {
-    index_.Close();      // fetches from here on miss; evictions are dropped
+    index_->Close();     // fetches from here on miss; evictions are dropped
     promotion_.Close();  // the copies back from staging finish
     // The writes in flight complete on the adapters' workers; each adapter
     // bounds its own.
-    (void)index_.WaitForWrites(env_, env_.Now() + kCloseWait);
+    (void)index_->WaitForWrites(env_, env_.Now() + kCloseWait);
     for (const auto& a : adapters_) a->Close();  // answers every load in flight
   });
 }

@@ -69,10 +69,10 @@ class Tier final : public protocol::MissSource {
     promotion_.FetchAsync(std::move(key), std::move(done));
   }
   // Index look-ups: never wait for a copy or a load.
-  bool Contains(const std::string& key) override { return index_.Contains(key); }
-  std::vector<std::string> Keys() override { return index_.Keys(); }
+  bool Contains(const std::string& key) override { return index_->Contains(key); }
+  std::vector<std::string> Keys() override { return index_->Keys(); }
 
-  TierStats Stats() const { return index_.Stats(); }
+  TierStats Stats() const;
   // Stops evictions and fetches, waits (bounded by the adapters' own
   // deadlines, and 60 s) for the pending writes, then closes the adapters,
   // which answers every load in flight. Idempotent; never from an adapter's
@@ -87,8 +87,11 @@ class Tier final : public protocol::MissSource {
   std::shared_ptr<store::L1Store> l1_;
   std::vector<std::shared_ptr<l2::L2Adapter>> adapters_;
   TierOptions options_;
-  Index index_;
-  WriteBack write_back_;
+  // Shared with the write-back's completions; the write-back is shared with
+  // L1's eviction listener (weakly), never the tier itself: a listener or a
+  // completion that ran last must not destroy the tier on a worker.
+  std::shared_ptr<Index> index_;
+  std::shared_ptr<WriteBack> write_back_;
   Promotion promotion_;
   std::once_flag closed_;
 };

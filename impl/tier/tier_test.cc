@@ -132,6 +132,35 @@ TEST(Tier, ANewValueInTheBlockOfAPromotedOneIsStillWritten) {
   EXPECT_EQ(v3_block, v1_block) << "the arena did not reuse v1's block for v3";
 }
 
+TEST(Tier, AFetchIsNeverAnsweredBeforeFetchAsyncReturns) {
+  // A closed adapter fails a load at once, on the caller's thread: the
+  // answer must still come later (the server's session must not be
+  // re-entered from inside its own request to the tier).
+  auto l1 = std::make_shared<L1Store>(L1Store::Options{8192, 8192});
+  auto adapter = std::make_shared<l2::BackendAdapter>(TestEnv(), std::make_unique<l2::MemoryBackend>(), 2);
+  auto tier = Tier::Create(TestEnv(), l1, {adapter}, {});
+  for (char c = 'a'; c <= 'f'; ++c) Put(*l1, std::string(1, c), std::string(2000, c));  // evicts a and b
+  Settle(*tier);
+  ASSERT_TRUE(tier->Contains("a"));
+  adapter->Close();
+  for (const char* key : {"a", "zz"}) {  // an indexed key (the load fails at once), and an unknown one
+    auto answered = std::shared_ptr<runtime::Waiter>(TestEnv().MakeWaiter());
+    std::atomic<bool> returned{false}, early{false};
+    const std::thread::id caller = std::this_thread::get_id();
+    tier->FetchAsync(key, [&, answered, caller](const L1Store::ObjectRef& o) {
+      // Inline: on the caller's thread before FetchAsync returned (another
+      // thread may well answer before the caller gets to mark the return).
+      if (std::this_thread::get_id() == caller && !returned.load()) early = true;
+      EXPECT_EQ(o, nullptr);
+      answered->Notify();
+    });
+    returned = true;
+    ASSERT_TRUE(answered->WaitUntil(TestEnv().Now() + std::chrono::seconds(5))) << key;
+    EXPECT_FALSE(early.load()) << key << ": answered inside FetchAsync";
+  }
+  EXPECT_EQ(tier->Stats().l2_load_failures, 1u);
+}
+
 TEST(Tier, AFailingAdapterLosesTheObjectButNeverServesWrongData) {
   auto l1 = std::make_shared<L1Store>(L1Store::Options{8192, 8192});
   auto failing = std::make_unique<l2::FaultBackend>(TestEnv(), std::make_unique<l2::MemoryBackend>(),

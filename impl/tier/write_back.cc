@@ -9,9 +9,9 @@
 
 namespace lmc::tier {
 
-WriteBack::WriteBack(Index& index, std::vector<std::shared_ptr<l2::L2Adapter>> adapters, std::string run_salt,
-                     std::size_t max_pending_bytes)
-    : index_(index),
+WriteBack::WriteBack(std::shared_ptr<Index> index, std::vector<std::shared_ptr<l2::L2Adapter>> adapters,
+                     std::string run_salt, std::size_t max_pending_bytes)
+    : index_(std::move(index)),
       adapters_(std::move(adapters)),
       run_salt_(std::move(run_salt)),
       staging_(l2::TempPool::Create(max_pending_bytes)) {}
@@ -29,16 +29,16 @@ l2::ObjectKey WriteBack::NameFor(const std::string& key) {
 }
 
 void WriteBack::OnEvict(const std::string& key, const store::L1Store::ObjectRef& object) {
-  if (!index_.OnEviction(key, object)) return;  // its L2 copy stands
-  if (adapters_.empty() || adapters_.size() > 64 || index_.closed()) {
-    index_.Count(&TierStats::evictions_dropped);
+  if (!index_->OnEviction(key, object)) return;  // its L2 copy stands
+  if (adapters_.empty() || adapters_.size() > 64 || index_->closed()) {
+    index_->Count(&TierStats::evictions_dropped);
     return;
   }
   // The copy runs without the index lock (L1 gets the room back when we
   // return), so EXIST and LIST on other I/O threads never wait for it.
   std::optional<std::vector<l2::TempPool::Buffer>> staged = staging_->ReserveBatch({object->data().size()});
   if (!staged) {
-    index_.Count(&TierStats::evictions_dropped);
+    index_->Count(&TierStats::evictions_dropped);
     return;
   }
   auto e = std::make_shared<Entry>();
@@ -50,8 +50,8 @@ void WriteBack::OnEvict(const std::string& key, const store::L1Store::ObjectRef&
   e->layout = LayoutOf(e->meta);
   e->writes_left = adapters_.size();
   const std::span<const std::byte> bytes = e->staged->data();
-  if (!index_.Insert(e)) {
-    index_.Count(&TierStats::evictions_dropped);
+  if (!index_->Insert(e)) {
+    index_->Count(&TierStats::evictions_dropped);
     return;
   }
   // Outside the lock: a closed adapter completes at once, into OnWriteDone.
@@ -59,7 +59,7 @@ void WriteBack::OnEvict(const std::string& key, const store::L1Store::ObjectRef&
   // completed.
   for (std::size_t i = 0; i < adapters_.size(); ++i)
     adapters_[i]->StoreThen({{e->okey, bytes, &e->layout}},
-                            [index = &index_, e, i](bool ok) { index->OnWriteDone(e, i, ok); });
+                            [index = index_, e, i](bool ok) { index->OnWriteDone(e, i, ok); });
 }
 
 }  // namespace lmc::tier

@@ -24,7 +24,9 @@ namespace lmc::tier {
 class WriteBack {
  public:
   // `run_salt` names this run's objects (see TierOptions::run_id).
-  WriteBack(Index& index, std::vector<std::shared_ptr<l2::L2Adapter>> adapters, std::string run_salt,
+  // The index is shared with the writes' completions, so a completion never
+  // outlives it.
+  WriteBack(std::shared_ptr<Index> index, std::vector<std::shared_ptr<l2::L2Adapter>> adapters, std::string run_salt,
             std::size_t max_pending_bytes);
   void OnEvict(const std::string& key, const store::L1Store::ObjectRef& object);
 
@@ -33,7 +35,7 @@ class WriteBack {
   // as chunk hash, the run salt and a sequence number.
   l2::ObjectKey NameFor(const std::string& key);
 
-  Index& index_;
+  const std::shared_ptr<Index> index_;
   const std::vector<std::shared_ptr<l2::L2Adapter>> adapters_;
   const std::string run_salt_;
   std::shared_ptr<l2::TempPool> staging_;

@@ -140,8 +140,8 @@ int main(int argc, char** argv) {
   std::unique_ptr<lmc::runtime::ProcessEnv> l2_env;
   std::shared_ptr<lmc::tier::Tier> tier;
   if (!cfg.l2_adapters.empty()) {
-    l2_env = std::make_unique<lmc::runtime::ProcessEnv>(
-        lmc::runtime::ProcessEnvOptions{std::max(8u, 2 * std::thread::hardware_concurrency()), 0});
+    // Each adapter, wrapper and the tier reserve their own workers.
+    l2_env = std::make_unique<lmc::runtime::ProcessEnv>(lmc::runtime::ProcessEnvOptions{1, 0});
     std::vector<std::shared_ptr<lmc::l2::L2Adapter>> adapters;
     for (const std::string& json : cfg.l2_adapters) {
       std::string error;
