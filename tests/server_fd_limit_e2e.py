@@ -9,7 +9,10 @@ more connect and stay open, far past the limit. While the limit holds:
 Then the 150 close, and a new client is served within seconds (recovery);
 at SIGTERM the counters report the failed accepts.
 
-usage: server_fd_limit_e2e.py BIN_DIR
+usage: server_fd_limit_e2e.py BIN_DIR [SANITIZER]
+SANITIZER "address" (ASan + UBSan) skips (exit 77): UBSan's vptr check makes a
+pipe for each check, which a process out of descriptors cannot, so it aborts
+on valid objects (the default and tsan builds run the test).
 """
 import os
 import re
@@ -40,6 +43,9 @@ def cpu_seconds(pid):
 
 def main():
     bin_dir = sys.argv[1]
+    if len(sys.argv) > 2 and sys.argv[2] == "address":
+        print("skipped: UBSan's vptr check cannot run in a process out of descriptors")
+        return 77
     failures = []
 
     def check(ok, what):
