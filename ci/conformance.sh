@@ -37,7 +37,9 @@ trap cleanup EXIT
 "$bin/lmcache-server" --port 0 --l1-size-bytes $((512 << 20)) 2>"$work/server.log" &
 server_pid=$!
 port=""
-for _ in $(seq 100); do
+# Up to 60 s: pre-faulting the arena under a sanitizer on a loaded machine
+# has taken more than 10.
+for _ in $(seq 600); do
   port="$(grep -o 'lm://127.0.0.1:[0-9]*' "$work/server.log" | head -1 | sed 's/.*://')" || true
   [ -n "$port" ] && break
   kill -0 "$server_pid" 2>/dev/null || break

@@ -96,13 +96,19 @@ def profile_file(tmp, **client):
     return path
 
 
+# --case-timeout-ms for an unoptimised or instrumented build, given to the
+# whole-catalogue scenarios only (a 64 MiB body outlasts the 5 s default
+# there; the broken switches' own timing cases keep the default).
+SLOW_BUILD_ARGS = []
+
+
 def run(args, testee, extra=(), timeout_s=90):
     """Runs the runner in client mode; returns (exit status, stdout, parsed --json)."""
     with tempfile.TemporaryDirectory() as tmp:
         report = os.path.join(tmp, "report.json")
         # --json last before "--": after a repeatable option such as --run,
         # CLI11 takes "--" as the end of that option's values only.
-        cmd = [args.runner, "client", *extra, "--json", report, "--", *testee]
+        cmd = [args.runner, "client", *SLOW_BUILD_ARGS, *extra, "--json", report, "--", *testee]
         try:
             p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
         except subprocess.TimeoutExpired:
@@ -202,10 +208,13 @@ def main():
     ap.add_argument("--runner", required=True)
     ap.add_argument("--cpp-testee", required=True)
     ap.add_argument("--scenario", required=True)
+    ap.add_argument("--case-timeout-ms", type=int, help="for the whole-catalogue scenarios of a slow build")
     args = ap.parse_args()
     global ARGS
     ARGS = args
     s = args.scenario
+    if args.case_timeout_ms and s in ("cpp", "python", "broken-full"):
+        SLOW_BUILD_ARGS.extend(["--case-timeout-ms", str(args.case_timeout_ms)])
     try:
         if s == "cpp":
             scenario_cpp(args)
