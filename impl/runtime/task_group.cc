@@ -54,28 +54,17 @@ void TaskGroup::OnJobDone() {
     std::lock_guard lock(mu_);
     --running_;
     start = TakeStartableLocked();
-    if (running_ == 0 && closing_) {
-      // Notified under the lock: a Close() caller returns (and may destroy
-      // the group) only after taking it again.
-      for (Waiter* w : drained_) w->Notify();
-      drained_.clear();
-    }
+    if (running_ == 0 && closing_) drained_.NotifyAllLocked();
   }
   Launch(std::move(start));
 }
 
 void TaskGroup::Close() {
-  std::unique_ptr<Waiter> waiter;
-  {
-    std::lock_guard lock(mu_);
-    closing_ = true;
-    if (running_ == 0) return;  // nothing queued either: queued jobs imply running ones
-    waiter = env_.MakeWaiter();
-    drained_.push_back(waiter.get());
-  }
+  std::unique_lock lock(mu_);
+  closing_ = true;
+  if (running_ == 0) return;  // nothing queued either: queued jobs imply running ones
   // No deadline of its own: each job is bounded by the layers below it.
-  (void)waiter->WaitUntil(Clock::time_point::max());
-  std::lock_guard lock(mu_);  // OnJobDone notifies under it: wait until it let go
+  (void)drained_.Wait(env_, lock, Clock::time_point::max());
 }
 
 bool TaskGroup::closing() const {

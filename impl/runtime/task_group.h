@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "runtime/env.h"
+#include "runtime/wait_list.h"
 
 namespace lmc::runtime {
 
@@ -61,7 +62,7 @@ class TaskGroup {
   std::deque<HeldJob> queue_, urgent_;
   unsigned running_ = 0;
   bool closing_ = false;
-  std::vector<Waiter*> drained_;  // Close() callers waiting for running_ == 0
+  WaitList drained_;  // Close() callers waiting for running_ == 0
 };
 
 }  // namespace lmc::runtime

@@ -1,7 +1,5 @@
 #include "tier/index.h"
 
-#include <algorithm>
-
 namespace lmc::tier {
 
 void Index::Delete(const Deletes& deletes) {
@@ -64,11 +62,7 @@ bool Index::RecordWrite(const std::shared_ptr<Entry>& e, std::size_t adapter, bo
   } else {
     ++stats_.stores_failed;
   }
-  if (--writes_pending_ == 0) {
-    // Notified under the lock: a waiter returns only after taking it.
-    for (runtime::Waiter* w : idle_waiters_) w->Notify();
-    idle_waiters_.clear();
-  }
+  if (--writes_pending_ == 0) idle_.NotifyAllLocked();
   if (--e->writes_left != 0) return false;
   stats_.pending_bytes -= e->staged->data().size();
   e->staged.reset();               // the staging buffer goes back to the pool
@@ -129,18 +123,8 @@ bool Index::closed() const {
 }
 
 bool Index::WaitForWrites(runtime::Env& env, runtime::Clock::time_point deadline) {
-  std::unique_ptr<runtime::Waiter> waiter = env.MakeWaiter();
-  {
-    std::lock_guard lock(mu_);
-    if (writes_pending_ == 0) return true;
-    idle_waiters_.push_back(waiter.get());
-  }
-  const bool idle = waiter->WaitUntil(deadline);
-  std::lock_guard lock(mu_);
-  // Timed out: still listed unless a last write notified meanwhile.
-  if (const auto it = std::find(idle_waiters_.begin(), idle_waiters_.end(), waiter.get()); it != idle_waiters_.end())
-    idle_waiters_.erase(it);
-  return idle;
+  std::unique_lock lock(mu_);
+  return writes_pending_ == 0 || idle_.Wait(env, lock, deadline);
 }
 
 }  // namespace lmc::tier

@@ -16,6 +16,7 @@
 #include "l2/adapter.h"
 #include "l2/temp_pool.h"
 #include "runtime/env.h"
+#include "runtime/wait_list.h"
 #include "store/l1_store.h"
 
 namespace lmc::tier {
@@ -101,7 +102,7 @@ class Index {
   bool closed_ = false;
   std::unordered_map<std::string, std::shared_ptr<Entry>> entries_;  // newest entry per key
   std::size_t writes_pending_ = 0;                                   // adapter writes not yet completed
-  std::vector<runtime::Waiter*> idle_waiters_;                       // WaitForWrites callers
+  runtime::WaitList idle_;                                           // WaitForWrites callers
   TierStats stats_;
 };
 

@@ -39,6 +39,19 @@ struct Promotion::Deadlines {
   bool closed = false;
 
   explicit Deadlines(runtime::Env& e) : env(e), timer(e.Net().MakeTimer()) {}
+  // Drops the answered or gone fetches at the front, and those past their
+  // deadline at `now`, which go into `expired`; mu held.
+  void PopFrontLocked(runtime::Clock::time_point now, std::vector<std::shared_ptr<Fetch>>* expired) {
+    while (!waiting.empty()) {
+      auto& [deadline, weak] = waiting.front();
+      std::shared_ptr<Fetch> f = weak.lock();
+      if (f && !f->finished.load()) {
+        if (deadline > now) break;
+        expired->push_back(std::move(f));
+      }
+      waiting.pop_front();
+    }
+  }
   // Arms the timer for the oldest waiting fetch; mu held, !armed.
   void ArmLocked(const std::shared_ptr<Deadlines>& self) {
     armed = true;
@@ -76,16 +89,7 @@ void Promotion::OnTimer(const std::shared_ptr<Deadlines>& d) {
     std::lock_guard lock(d->mu);
     d->armed = false;
     if (d->closed) return;
-    const auto now = d->env.Now();
-    while (!d->waiting.empty()) {
-      auto& [deadline, weak] = d->waiting.front();
-      std::shared_ptr<Fetch> f = weak.lock();
-      if (f && !f->finished.load()) {
-        if (deadline > now) break;
-        expired.push_back(std::move(f));
-      }
-      d->waiting.pop_front();  // answered, gone, or expired
-    }
+    d->PopFrontLocked(d->env.Now(), &expired);
     if (!d->waiting.empty()) d->ArmLocked(d);
   }
   for (const std::shared_ptr<Fetch>& f : expired)
@@ -140,13 +144,10 @@ void Promotion::FetchAsync(std::string key, Done done) {
     std::lock_guard lock(deadlines_->mu);
     // Answered fetches at the front go now, so the queue holds about the
     // fetches in flight.
-    auto& waiting = deadlines_->waiting;
-    while (!waiting.empty()) {
-      const std::shared_ptr<Fetch> front = waiting.front().second.lock();
-      if (front && !front->finished.load()) break;
-      waiting.pop_front();
-    }
-    waiting.emplace_back(env_.Now() + load_timeout_, f);
+    // (No deadline is before the earliest time point: none expires here.)
+    std::vector<std::shared_ptr<Fetch>> none;
+    deadlines_->PopFrontLocked(runtime::Clock::time_point::min(), &none);
+    deadlines_->waiting.emplace_back(env_.Now() + load_timeout_, f);
     if (!deadlines_->armed && !deadlines_->closed) deadlines_->ArmLocked(deadlines_);
   }
   LoadFromNext(f);
