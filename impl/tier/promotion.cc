@@ -92,8 +92,7 @@ void Promotion::OnTimer(const std::shared_ptr<Deadlines>& d) {
     d->PopFrontLocked(d->env.Now(), &expired);
     if (!d->waiting.empty()) d->ArmLocked(d);
   }
-  for (const std::shared_ptr<Fetch>& f : expired)
-    if (Finish(f, nullptr)) ++f->counters->load_failures;
+  for (const std::shared_ptr<Fetch>& f : expired) Finish(f, nullptr, f->counters->load_failures);
 }
 
 void Promotion::AddStats(TierStats* s) const {
@@ -158,7 +157,7 @@ void Promotion::LoadFromNext(const std::shared_ptr<Fetch>& f) {
   std::size_t i = 0;
   while (i < adapters_.size() && !(f->mask >> i & 1)) ++i;
   if (i == adapters_.size()) {
-    if (Finish(f, nullptr)) ++counters_->load_failures;
+    Finish(f, nullptr, counters_->load_failures);
     return;
   }
   f->mask &= ~(std::uint64_t{1} << i);
@@ -170,19 +169,19 @@ void Promotion::LoadFromNext(const std::shared_ptr<Fetch>& f) {
     const void* ours = f->res.data().data();
     L1Store::ObjectRef object = l1_->PublishIfAbsent(f->key, f->entry->meta, std::move(f->res));
     if (object->data().data() == ours) index_.SetPromoted(f->entry, object);  // ours won (no PUT got there first)
-    if (Finish(f, std::move(object))) ++counters_->hits;
+    Finish(f, std::move(object), counters_->hits);
   });
 }
 
-bool Promotion::Finish(const std::shared_ptr<Fetch>& f, L1Store::ObjectRef object) {
-  if (f->finished.exchange(true)) return false;
+void Promotion::Finish(const std::shared_ptr<Fetch>& f, L1Store::ObjectRef object, std::atomic<std::uint64_t>& count) {
+  if (f->finished.exchange(true)) return;
+  ++count;
   Done done = std::move(f->done);
   if (!f->returned.load()) {
     f->net->Post([done = std::move(done), object = std::move(object)]() mutable { done(std::move(object)); });
   } else {
     done(std::move(object));
   }
-  return true;
 }
 
 }  // namespace lmc::tier

@@ -59,8 +59,10 @@ class Promotion {
   static void OnTimer(const std::shared_ptr<Deadlines>& d);
   // Loads from the next adapter in the entry's mask, or fails the fetch.
   void LoadFromNext(const std::shared_ptr<Fetch>& f);
-  // Answers the fetch unless it was answered; true if this call did.
-  static bool Finish(const std::shared_ptr<Fetch>& f, store::L1Store::ObjectRef object);
+  // Answers the fetch unless it was answered, counting the answer in
+  // `count` first (a caller that reads the stats after its answer sees it).
+  static void Finish(const std::shared_ptr<Fetch>& f, store::L1Store::ObjectRef object,
+                     std::atomic<std::uint64_t>& count);
   // Answers a miss after returning (on the Env's loop).
   void MissLater(Done done);
 
