@@ -4,6 +4,8 @@
 #include <atomic>
 #include <map>
 
+#include "base/plant.h"
+
 namespace lmc::client {
 
 using net::NetError;
@@ -191,7 +193,8 @@ std::shared_ptr<Client::Connection> Client::Connected(net::Clock::time_point dea
     *error = CallStatus::kClientClosed;
     return nullptr;
   }
-  if (connection_ && !connection_->broken()) return connection_;
+  if (connection_ && (!connection_->broken() || plant::Active(plant::Bug::kClientKeepsBrokenConnection)))
+    return connection_;
   connection_.reset();
   struct Connecting {
     std::mutex mu;

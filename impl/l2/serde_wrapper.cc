@@ -1,5 +1,7 @@
 #include "l2/serde_wrapper.h"
 
+#include "base/plant.h"
+
 #include <utility>
 
 namespace lmc::l2 {
@@ -50,6 +52,7 @@ void SerdeL2Wrapper::RunStore(std::vector<StoreItem> items, StoreDone done) {
   // callback holds them.
   auto held = std::make_shared<std::vector<TempPool::Buffer>>(std::move(*temps));
   inner_->StoreThen(std::move(blobs), [held = std::move(held), done = std::move(done)](bool ok) mutable {
+    if (!ok && plant::Active(plant::Bug::kWrapperLeaksTempOnFailure)) plant::Keep(held);
     held.reset();
     done(ok);
   });

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <unordered_set>
 
+#include "base/plant.h"
 #include "wire/cache_key.h"
 
 namespace lmc::protocol {
@@ -118,6 +119,9 @@ void ServerSession::OnEof() {
 
 void ServerSession::Close() {
   closing_ = true;
+  if (state_ == State::kPutPayload && intake_.empty() && !put_key_.empty() &&
+      plant::Active(plant::Bug::kServerPublishesTruncatedPut))
+    store_.Publish(std::move(put_key_), put_meta_, std::move(put_));
   put_ = {};  // a PUT cut short is dropped unseen
   intake_.clear();
   begin_ = end_ = 0;

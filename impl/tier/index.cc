@@ -1,5 +1,7 @@
 #include "tier/index.h"
 
+#include "base/plant.h"
+
 namespace lmc::tier {
 
 void Index::Delete(const Deletes& deletes) {
@@ -30,7 +32,7 @@ bool Index::OnEviction(const std::string& key, const store::L1Store::ObjectRef& 
       if (old.promoted.lock() == object && !old.staged && old.stored_mask != 0) return false;
     }
     // From here on the older L2 copy (if any) is stale, whatever happens next.
-    SupersedeLocked(key, &deletes);
+    if (!plant::Active(plant::Bug::kTierServesOlderValue)) SupersedeLocked(key, &deletes);
   }
   Delete(deletes);
   return true;
