@@ -22,7 +22,7 @@ clang-format-14 --dry-run --Werror "${sources[@]}"
 [ -f build/compile_commands.json ] || "$root/ci/build.sh" default
 # Tests, fuzz targets and benchmarks are checked by the compiler's warnings;
 # clang-tidy covers the code users link and run.
-mapfile -t tidy < <(git ls-files 'impl/*.cc' 'conformance/*.cc' | grep -v '_test\.cc$')
+mapfile -t tidy < <(git ls-files 'impl/*.cc' 'conformance/*.cc' 'simnet/*.cc' | grep -v '_test\.cc$')
 echo "lint: clang-tidy on ${#tidy[@]} files"
 printf '%s\n' "${tidy[@]}" |
   xargs -P "$(nproc)" -n 4 clang-tidy-14 -p build --quiet 2> >(grep -v -E '^[0-9]+ warnings? generated\.$|^Suppressed|^Use -header-filter|^$' >&2)
