@@ -792,6 +792,7 @@ Outcome Sim::Go() {
     (void)world_.RunUntil([&] { return down; }, world_.Now() + std::chrono::seconds(120));
     if (!down) Fail("teardown did not finish in 120 simulated seconds");
   }
+  if (world_.parked() != 0) Fail("end: " + std::to_string(world_.parked()) + " waits still parked");
   for (const std::string& v : world_.violations()) failures_.push_back("world: " + v);
   for (const std::string& f : failures_) world_.trace().Add(11, std::hash<std::string>{}(f));
   out.failures = failures_;

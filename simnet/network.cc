@@ -51,38 +51,39 @@ struct Network::ListenState {
 namespace {
 
 class SimTimer final : public net::Timer {
-  struct State {
-    std::uint64_t gen = 0;
-    bool pending = false;
-    std::function<void(NetError)> handler;
-  };
+  using Handler = std::function<void(NetError)>;
 
  public:
-  SimTimer(World& w, World::Context ctx) : w_(w), ctx_(ctx), s_(std::make_shared<State>()) {}
+  SimTimer(World& w, World::Context ctx) : w_(w), ctx_(ctx) {}
   ~SimTimer() override { Cancel(); }
-  void AsyncWait(Clock::duration delay, std::function<void(NetError)> handler) override {
+  // The handler lives in the scheduled task only (the timer keeps a weak
+  // reference, to cancel it), as an io_context holds a timer's handler:
+  // a world that ends with the task unrun frees the handler, and with it
+  // whatever it holds (often the timer's own owner).
+  void AsyncWait(Clock::duration delay, Handler handler) override {
     Cancel();
-    const std::uint64_t gen = ++s_->gen;
-    s_->pending = true;
-    s_->handler = std::move(handler);
-    w_.Schedule(w_.Now() + std::max(delay, Clock::duration::zero()), ctx_, [s = s_, gen] {
-      if (s->gen != gen || !s->pending) return;
-      s->pending = false;
-      auto h = std::move(s->handler);
-      h(NetError::kOk);
+    auto h = std::make_shared<Handler>(std::move(handler));
+    pending_ = h;
+    w_.Schedule(w_.Now() + std::max(delay, Clock::duration::zero()), ctx_, [h] {
+      if (!*h) return;  // cancelled
+      Handler run = std::move(*h);
+      *h = nullptr;
+      run(NetError::kOk);
     });
   }
   void Cancel() override {
-    if (!s_->pending) return;
-    s_->pending = false;
-    ++s_->gen;
-    w_.Soon(ctx_, [h = std::move(s_->handler)] { h(NetError::kCancelled); });
+    const std::shared_ptr<Handler> h = pending_.lock();
+    pending_.reset();
+    if (!h || !*h) return;
+    Handler run = std::move(*h);
+    *h = nullptr;
+    w_.Soon(ctx_, [run = std::move(run)] { run(NetError::kCancelled); });
   }
 
  private:
   World& w_;
   World::Context ctx_;
-  std::shared_ptr<State> s_;
+  std::weak_ptr<Handler> pending_;
 };
 
 }  // namespace
@@ -392,6 +393,8 @@ void Network::Crash(const std::string& name) {
       l->closed = true;
       for (const auto& c : l->backlog) DropUnaccepted(c);
       l->backlog.clear();
+      if (l->accept) world_.Soon(n.loop, [a = std::move(l->accept)] { a(NetError::kCancelled, nullptr); });
+      l->accept = nullptr;
       it = listeners.erase(it);
     } else {
       ++it;

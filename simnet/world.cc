@@ -117,6 +117,15 @@ World::~World() {
     f->thread.join();
   }
   idle_.clear();
+  // The tasks never run: destroying one may free what schedules another
+  // (a destructor cancelling its timer), so drain until nothing is left.
+  while (!ready_.empty() || !timed_.empty()) {
+    auto ready = std::move(ready_);
+    auto timed = std::move(timed_);
+    ready_.clear();
+    ready_list_.clear();
+    timed_ = {};
+  }
   tl_fiber = nullptr;
 }
 
