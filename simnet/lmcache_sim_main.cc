@@ -162,7 +162,7 @@ Cut Shrink(const Scenario& full, Cut cut, const std::set<std::string>& want, con
     }
   }
   std::printf("shrink: %zu runs%s\n", runs, runs >= budget ? " (budget reached)" : "");
-  return cut;
+  return lmc::simnet::Normalize(full, cut);
 }
 
 int Main(int argc, char** argv) {

@@ -204,6 +204,19 @@ Scenario Apply(const Scenario& s, const Cut& cut) {
   return out;
 }
 
+Cut Normalize(const Scenario& s, Cut cut) {
+  std::set<std::size_t> kept;
+  std::size_t index = 0;
+  auto list = [&](std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i, ++index)
+      if (i < cut.ops_limit && cut.drop_ops.count(index) != 0) kept.insert(index);
+  };
+  for (const auto& ops : s.ops) list(ops.size());
+  list(s.worker_ops.size());
+  cut.drop_ops = std::move(kept);
+  return cut;
+}
+
 namespace {
 
 std::string Ranges(const std::set<std::size_t>& set) {

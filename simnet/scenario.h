@@ -89,6 +89,9 @@ struct Cut {
   std::string Flags() const;
 };
 Scenario Apply(const Scenario& s, const Cut& cut);
+// The same cut without the drops that the prefix already removes (for a
+// shorter replay command).
+Cut Normalize(const Scenario& s, Cut cut);
 // Parses "1,4-7" into a set; false on anything else.
 bool ParseIndexSet(const std::string& text, std::set<std::size_t>* out);
 

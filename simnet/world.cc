@@ -5,6 +5,14 @@
 
 #include <xxhash.h>
 
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+// The sanitizers follow real threads but not swapcontext: under them a
+// fiber is a thread and the baton a condition variable.
+#define LMC_SIM_THREAD_FIBERS 1
+#else
+#include <ucontext.h>
+#endif
+
 namespace lmc::simnet {
 namespace {
 
@@ -23,6 +31,11 @@ constexpr std::uint64_t kStepsAtOneTimeMax = 2'000'000;
 
 // The fiber the calling thread is, if it is one of a world's.
 thread_local void* tl_fiber = nullptr;
+#ifndef LMC_SIM_THREAD_FIBERS
+// The world whose new fiber a first switch starts (makecontext passes no
+// pointers): the one this thread made last.
+thread_local World* tl_starting_world = nullptr;
+#endif
 
 std::atomic<std::uint64_t> g_progress{0};
 
@@ -61,8 +74,13 @@ void Trace::Add(std::uint64_t a, std::uint64_t b, std::uint64_t c) {
 }
 
 struct World::Fiber {
+#ifdef LMC_SIM_THREAD_FIBERS
   std::condition_variable cv;
   std::thread thread;
+#else
+  ucontext_t uc{};
+  std::unique_ptr<char[]> stack;
+#endif
   Context ctx = 0;
   bool in_handler = false;
   bool exit = false;
@@ -94,6 +112,9 @@ World::World(std::uint64_t seed)
     : now_(Time{} + std::chrono::hours(24 * 365)), sched_rng_(seed ^ 0x5eed5c4edULL), main_(std::make_unique<Fiber>()) {
   holder_ = main_.get();
   tl_fiber = main_.get();
+#ifndef LMC_SIM_THREAD_FIBERS
+  tl_starting_world = this;
+#endif
 }
 
 World::~World() {
@@ -114,7 +135,9 @@ World::~World() {
   for (Fiber* f : idle_) {
     f->exit = true;
     Transfer(me, f);
+#ifdef LMC_SIM_THREAD_FIBERS
     f->thread.join();
+#endif
   }
   idle_.clear();
   // The tasks never run: destroying one may free what schedules another
@@ -270,10 +293,17 @@ void World::Resume(const std::shared_ptr<WaitState>& s) {
 }
 
 void World::Transfer(Fiber* from, Fiber* to) {
+#ifdef LMC_SIM_THREAD_FIBERS
   std::unique_lock lock(baton_mu_);
   holder_ = to;
   to->cv.notify_one();
   from->cv.wait(lock, [&] { return holder_ == from; });
+#else
+  // One thread: the fibers are stacks, and passing the baton is a switch.
+  holder_ = to;
+  tl_fiber = to;
+  swapcontext(&from->uc, &to->uc);
+#endif
 }
 
 World::Fiber* World::IdleFiber() {
@@ -291,16 +321,50 @@ World::Fiber* World::IdleFiber() {
   auto f = std::make_unique<Fiber>();
   Fiber* p = f.get();
   fibers_.push_back(std::move(f));
-  p->thread = std::thread([this, p] { FiberMain(p); });
+#ifdef LMC_SIM_THREAD_FIBERS
+  p->thread = std::thread([this, p] {
+    tl_fiber = p;
+    {
+      std::unique_lock lock(baton_mu_);
+      p->cv.wait(lock, [&] { return holder_ == p; });
+    }
+    FiberMain(p);
+  });
+#else
+  // Pages of the stack are taken as they are touched.
+  constexpr std::size_t kStackBytes = std::size_t{2} << 20;
+  p->stack.reset(new char[kStackBytes]);
+  PrepareContext(&p->uc, p->stack.get(), kStackBytes);
+#endif
   return p;
 }
 
+#ifndef LMC_SIM_THREAD_FIBERS
+// getcontext "returns twice" to GCC's eye, which then warns that locals may
+// be clobbered; this context is only ever entered at FiberEntry, never at
+// getcontext's return, so nothing here is.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wclobbered"
+void World::PrepareContext(ucontext_t* uc, char* stack, std::size_t bytes) {
+  (void)getcontext(uc);
+  uc->uc_stack.ss_sp = stack;
+  uc->uc_stack.ss_size = bytes;
+  uc->uc_link = nullptr;
+  makecontext(uc, &World::FiberEntry, 0);
+}
+#pragma GCC diagnostic pop
+#endif
+
+void World::FiberEntry() {
+#ifndef LMC_SIM_THREAD_FIBERS
+  // Runs on the new fiber's stack, entered by the Transfer to it: the
+  // fiber is the calling thread's current one.
+  World* w = tl_starting_world;
+  w->FiberMain(static_cast<Fiber*>(tl_fiber));
+#endif
+}
+
 void World::FiberMain(Fiber* f) {
-  tl_fiber = f;
-  {
-    std::unique_lock lock(baton_mu_);
-    f->cv.wait(lock, [&] { return holder_ == f; });
-  }
   while (!f->exit) {
     // A runner runs the world only while main is parked in a wait: when
     // main is idle (it ran a Resume) or the world is ending, main gets
@@ -314,9 +378,16 @@ void World::FiberMain(Fiber* f) {
     }
     if (!Step()) EndStuckWaits();
   }
+#ifdef LMC_SIM_THREAD_FIBERS
   std::lock_guard lock(baton_mu_);
   holder_ = main_.get();
   main_->cv.notify_one();
+#else
+  // Never returns: the stack is freed with the world.
+  holder_ = main_.get();
+  tl_fiber = main_.get();
+  (void)setcontext(&main_->uc);
+#endif
 }
 
 void World::EndStuckWaits() {

@@ -13,7 +13,10 @@
 // parks the thread it runs on and hands the scheduler to another thread
 // (one of a pool of "fibers": real threads of which exactly one runs at a
 // time, passing a baton), so a job blocked in the middle of its stack
-// waits in virtual time while the rest of the world runs on. Handlers
+// waits in virtual time while the rest of the world runs on (in the normal
+// build a fiber is a stack switched to with swapcontext, all on one
+// thread; under ASan and TSan, which do not follow swapcontext, it is a real
+// thread and the baton a condition variable). Handlers
 // never block (a wait on a loop is a violation the world records); jobs
 // may. Which thread runs a task never changes its outcome: the baton
 // passes in a fixed order.
@@ -34,6 +37,10 @@
 #include <thread>
 #include <unordered_map>
 #include <vector>
+
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#include <ucontext.h>
+#endif
 
 #include "net/transport.h"
 #include "runtime/env.h"
@@ -153,6 +160,10 @@ class World {
   void Transfer(Fiber* from, Fiber* to);
   Fiber* IdleFiber();
   void FiberMain(Fiber* f);
+  static void FiberEntry();
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+  static void PrepareContext(ucontext_t* uc, char* stack, std::size_t bytes);
+#endif
   void EndStuckWaits();
 
   Time now_;

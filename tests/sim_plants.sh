@@ -3,9 +3,10 @@
 # campaign of at most 200 seeds; the failing seed's printed replay command
 # must reproduce the same trace hash; --shrink must make the scenario
 # smaller and its printed replay must still fail.
-#   tests/sim_plants.sh path/to/lmcache-sim
+#   tests/sim_plants.sh path/to/lmcache-sim [SHRINK_RUNS]
 set -euo pipefail
 sim="$1"
+shrink_runs="${2:-400}"
 out="$(mktemp)"
 trap 'rm -f "$out"' EXIT
 status=0
@@ -13,7 +14,7 @@ mapfile -t plants < <("$sim" --list-plants | awk '{print $1}')
 [ "${#plants[@]}" -ge 4 ] || { echo "FAIL: only ${#plants[@]} plants listed"; exit 1; }
 for plant in "${plants[@]}"; do
   set +e
-  "$sim" --seeds 200 --plant "$plant" --shrink >"$out" 2>/dev/null
+  "$sim" --seeds 200 --plant "$plant" --shrink --shrink-runs "$shrink_runs" >"$out" 2>/dev/null
   rc=$?
   set -e
   if [ "$rc" -ne 1 ]; then
