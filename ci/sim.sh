@@ -2,7 +2,7 @@
 # A simulation campaign: lmcache-sim over a range of seeds, each run twice
 # (the determinism check). Builds the default preset first if needed.
 #   ci/sim.sh [SEEDS [START]]    default: 2000 seeds from 1 (the bounded
-#                                campaign of .ci/run, about a minute here)
+#                                campaign of .ci/run, about 20 s here)
 # A long campaign is shared by seed range: machine K of M runs
 #   ci/sim.sh N $((1 + K * N))
 # (.github/workflows/sim.yml does that as a matrix). A failing seed prints
