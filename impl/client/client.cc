@@ -183,12 +183,22 @@ void Client::Close() {
     std::lock_guard lock(mu_);
     closed_ = true;
     c = std::move(connection_);
+    connected_.NotifyAllLocked();  // callers waiting for a connect give up now
   }
   if (c) c->Close();
 }
 
 std::shared_ptr<Client::Connection> Client::Connected(net::Clock::time_point deadline, CallStatus* error) {
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
+  // One caller connects at a time; the others wait for its outcome (each
+  // within its own deadline), with mu_ released, so that Close() and calls
+  // on a good connection are never held up by a reconnect.
+  while (connecting_ && !closed_) {
+    if (!connected_.Wait(env_, lock, deadline) && connecting_ && !closed_) {
+      *error = CallStatus::kTimedOut;
+      return nullptr;
+    }
+  }
   if (closed_) {
     *error = CallStatus::kClientClosed;
     return nullptr;
@@ -196,6 +206,9 @@ std::shared_ptr<Client::Connection> Client::Connected(net::Clock::time_point dea
   if (connection_ && (!connection_->broken() || plant::Active(plant::Bug::kClientKeepsBrokenConnection)))
     return connection_;
   connection_.reset();
+  connecting_ = true;
+  lock.unlock();
+
   struct Connecting {
     std::mutex mu;
     bool abandoned = false;
@@ -214,18 +227,27 @@ std::shared_ptr<Client::Connection> Client::Connected(net::Clock::time_point dea
   const auto limit = std::min(deadline, env_.Now() + options_.connect_timeout);
   const bool connected = c->ready->WaitUntil(limit);
   std::unique_ptr<net::Stream> stream;
+  CallStatus failure = CallStatus::kUnavailable;
   {
     std::lock_guard hold(c->mu);
     if (connected || c->done) {
       stream = std::move(c->stream);
     } else {
       c->abandoned = true;
-      *error = env_.Now() >= deadline ? CallStatus::kTimedOut : CallStatus::kUnavailable;
-      return nullptr;
+      if (env_.Now() >= deadline) failure = CallStatus::kTimedOut;
     }
   }
+
+  lock.lock();
+  connecting_ = false;
+  connected_.NotifyAllLocked();
+  if (closed_) {
+    if (stream) stream->Close();
+    *error = CallStatus::kClientClosed;
+    return nullptr;
+  }
   if (!stream) {
-    *error = CallStatus::kUnavailable;
+    *error = failure;
     return nullptr;
   }
   connection_ = std::make_shared<Connection>(std::move(stream), options_.limits);

@@ -27,6 +27,7 @@
 #include "net/transport.h"
 #include "protocol/client_session.h"
 #include "runtime/env.h"
+#include "runtime/wait_list.h"
 
 namespace lmc::client {
 
@@ -120,6 +121,8 @@ class Client {
   std::mutex mu_;
   std::shared_ptr<Connection> connection_;
   bool closed_ = false;
+  bool connecting_ = false;      // a caller is connecting (without mu_ held)
+  runtime::WaitList connected_;  // the callers waiting for it
 };
 
 }  // namespace lmc::client
