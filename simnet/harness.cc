@@ -34,6 +34,8 @@ using std::chrono::milliseconds;
 constexpr std::uint16_t kPort = 7000;
 constexpr std::int32_t kBf16 = 3;  // wire dtype code
 const std::string kServer = "server";
+const std::string kBackend = "backend";  // the lm:// tier's server
+constexpr std::uint16_t kBackendPort = 7001;
 const std::string kWorker = "worker";
 const std::string kControl = "control";
 
@@ -147,6 +149,13 @@ class Sim {
   std::unique_ptr<WorkerProc> StartWorker();
   void Control();
   void Quiesce();
+  // Streams the client nodes still hold open (the tier's own connections
+  // to its backend stay open until teardown, and are counted there).
+  std::size_t ClientConnections() {
+    std::size_t n = 0;
+    for (int c = 0; c < s_.clients; ++c) n += net_.NodeOf("c" + std::to_string(c)).open_streams;
+    return n;
+  }
 
   const Scenario& s_;
   RunConfig config_;
@@ -161,6 +170,7 @@ class Sim {
 
   std::unique_ptr<ServerProc> server_;
   std::vector<std::unique_ptr<ServerProc>> dead_servers_;  // kept until the end
+  std::unique_ptr<ServerProc> backend_;                    // the lm:// tier's server (never crashes)
   std::shared_ptr<protocol::ServerCounters> server_counters_ = std::make_shared<protocol::ServerCounters>();
   std::uint64_t incarnation_ = 0;
   bool server_up_ = false;
@@ -207,6 +217,11 @@ std::unique_ptr<ServerProc> Sim::StartServer() {
   o.max_incomplete_put_bytes = s_.l1_bytes / 2;
   if (s_.tier) {
     nlohmann::json cfg = {{"type", "fs"}, {"base_path", "/srv/l2"}, {"num_workers", 2}};
+    if (s_.tier_type == "lm")
+      cfg = {{"type", "lm"},
+             {"url", "lm://" + kBackend + ":" + std::to_string(kBackendPort)},
+             {"num_workers", 2},
+             {"timeout_ms", 1500}};
     if (!s_.tier_serde.empty()) {
       cfg["serde"] = {{"type", s_.tier_serde}, {"temp_budget_bytes", s_.l1_bytes}};
       if (s_.tier_serde == "aesgcm") cfg["serde"]["master_key_path"] = "/keys/master";
@@ -633,7 +648,7 @@ void Sim::Control() {
       case FaultEvent::Kind::kHalfClose: (void)net_.HalfCloseOne(world_.sched_rng()); break;
       case FaultEvent::Kind::kClog: (void)net_.ClogOne(world_.sched_rng(), f.length); break;
       case FaultEvent::Kind::kPartition:
-        net_.Partition("c" + std::to_string(f.target), kServer, env.Now() + f.length);
+        net_.Partition(f.target < 0 ? kBackend : "c" + std::to_string(f.target), kServer, env.Now() + f.length);
         break;
       case FaultEvent::Kind::kCrashServer: {
         if (!server_up_) break;
@@ -683,7 +698,7 @@ void Sim::Quiesce() {
   const Time limit = world_.Now() + std::chrono::seconds(60);
   (void)world_.RunUntil(
       [&] {
-        return (!server_ || server_->server->open_connections() == 0) && net_.open_connections() == 0 &&
+        return (!server_ || server_->server->open_connections() == 0) && ClientConnections() == 0 &&
                (!server_ || !server_->tier || server_->tier->Stats().pending_bytes == 0) &&
                (!server_ || server_->env->jobs_in_flight() == 0);
       },
@@ -697,7 +712,7 @@ void Sim::Quiesce() {
       Fail("end: the tier's serde wrapper holds " + std::to_string(w->temps().outstanding()) + " temp buffers");
     if (server_->env->jobs_in_flight() != 0) Fail("end: the server has jobs running");
   }
-  if (net_.open_connections() != 0) Fail("end: " + std::to_string(net_.open_connections()) + " connections open");
+  if (ClientConnections() != 0) Fail("end: " + std::to_string(ClientConnections()) + " client connections open");
 }
 
 Outcome Sim::Go() {
@@ -708,6 +723,7 @@ Outcome Sim::Go() {
   net_.AddNode(kServer);
   net_.AddNode(kWorker);
   net_.AddNode(kControl);
+  net_.AddNode(kBackend);
   for (int c = 0; c < s_.clients; ++c) net_.AddNode("c" + std::to_string(c));
   control_env_ = std::make_unique<SimEnv>(world_, net_.TransportOf(kControl), nullptr, s_.seed * 139);
   {
@@ -727,6 +743,19 @@ Outcome Sim::Go() {
     worker_disk_.faults() = WorkerDiskFaults(s_);
     std::string error;
     fp8_ = serde::SerdeRegistry::WithBuiltins(*control_env_).Create({{"type", "fp8"}}, &error);
+  }
+  if (s_.tier && s_.tier_type == "lm") {
+    // A second real server, the main server's L2 over lm://.
+    backend_ = std::make_unique<ServerProc>();
+    backend_->env = std::make_unique<SimEnv>(world_, net_.TransportOf(kBackend), nullptr, s_.seed * 151);
+    backend_->l1 = std::make_shared<store::L1Store>(store::L1Store::Options{s_.l1_bytes * 4, s_.l1_bytes * 4, 0});
+    server::ServerOptions o;
+    o.host = kBackend;
+    o.port = kBackendPort;
+    o.stall_timeout = std::chrono::duration_cast<milliseconds>(s_.stall_timeout);
+    backend_->server = std::make_unique<server::Server>(backend_->env->Net(), backend_->l1, o);
+    std::uint16_t port = 0;
+    if (backend_->server->Start(&port) != NetError::kOk) Fail("the tier's backend server did not start");
   }
   server_ = StartServer();
   for (int c = 0; c < s_.clients; ++c) {
@@ -768,6 +797,7 @@ Outcome Sim::Go() {
   Count("tier: L2 hits", hits);
   Count("server incarnations", incarnation_);
   if (hits > 0) Probe("path: a GET served from L2");
+  if (hits > 0 && s_.tier_type == "lm") Probe("path: a GET served from an lm:// tier");
   if (dropped > 0) Probe("path: an eviction dropped over the pending budget");
   if (accept_errors > 0) Probe("path: the server backed off a failed accept");
   for (const auto& [name, n] : net_.fault_counts()) out.faults[name] += n;
@@ -783,6 +813,7 @@ Outcome Sim::Go() {
     control_env_->Offload(
         [&](bool) {
           if (server_) StopServer(std::move(server_));
+          if (backend_) StopServer(std::move(backend_));
           dead_servers_.clear();
           dead_workers_.clear();
           worker_.reset();
@@ -791,6 +822,10 @@ Outcome Sim::Go() {
         runtime::Env::Priority::kNormal);
     (void)world_.RunUntil([&] { return down; }, world_.Now() + std::chrono::seconds(120));
     if (!down) Fail("teardown did not finish in 120 simulated seconds");
+    // Every stream, the tier's own included, closes once its owner is gone.
+    (void)world_.RunUntil([&] { return net_.open_connections() == 0; }, world_.Now() + std::chrono::seconds(60));
+    if (net_.open_connections() != 0)
+      Fail("teardown: " + std::to_string(net_.open_connections()) + " connections still open");
   }
   if (world_.parked() != 0) Fail("end: " + std::to_string(world_.parked()) + " waits still parked");
   for (const std::string& v : world_.violations()) failures_.push_back("world: " + v);
@@ -840,6 +875,7 @@ const std::vector<std::string>& DeclaredProbes() {
       "recovery: the server restarted",
       "recovery: the worker restarted and loaded a stored object",
       "path: a GET served from L2",
+      "path: a GET served from an lm:// tier",
       "path: a GET missed",
       "path: a stalled PUT closed by the deadline",
       "path: an eviction dropped over the pending budget",

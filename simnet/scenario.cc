@@ -71,7 +71,7 @@ Op DrawClientOp(Rng& r, const Scenario& s, std::uint64_t client) {
   const auto keys = static_cast<std::uint64_t>(s.keys);
   const auto clients = static_cast<std::uint64_t>(s.clients);
   const std::uint64_t own = (keys + clients - 1 - client) / clients;  // keys k with k % clients == client
-  op.key = static_cast<int>(own > 0 && r.Chance(0.7) ? client + clients * r.Below(own) : r.Below(keys));
+  op.key = static_cast<int>(own > 0 && r.Chance(0.85) ? client + clients * r.Below(own) : r.Below(keys));
   // Values from a few bytes to a quarter of L1, most of them small: the
   // keys' values together overflow L1, so the tier sees evictions.
   const std::uint64_t max_elements = std::max<std::uint64_t>(64, s.l1_bytes / 8);
@@ -99,6 +99,7 @@ Scenario Draw(std::uint64_t seed) {
   s.l1_bytes = (64 + r.Below(449)) << 10;
   s.tier = r.Chance(0.8);
   if (s.tier) s.tier_serde = Pick<std::string>(r, {"", "", "checksum", "lz4", "fp8", "aesgcm"});
+  if (s.tier && r.Chance(0.3)) s.tier_type = "lm";
   if (r.Chance(0.6)) s.batch_serde = Pick<std::string>(r, {"checksum", "lz4", "zstd", "fp8", "aesgcm"});
   s.stall_timeout = milliseconds(1000 + r.Below(2001));
   s.call_timeout = milliseconds(1500 + r.Below(1501));
@@ -154,6 +155,7 @@ Scenario Draw(std::uint64_t seed) {
     f.at = milliseconds(r.Below(window));
     f.length = milliseconds(50 + r.Below(2500));
     f.target = static_cast<int>(r.Below(static_cast<std::uint64_t>(s.clients)));
+    if (f.kind == K::kPartition && s.tier && s.tier_type == "lm" && r.Chance(0.4)) f.target = -1;
     s.faults.push_back(f);
   }
   std::stable_sort(s.faults.begin(), s.faults.end(),
@@ -167,7 +169,8 @@ std::string Scenario::Describe() const {
   std::ostringstream o;
   o << "seed: " << seed << "\n"
     << "clients: " << clients << "\nkeys: " << keys << "\nl1_bytes: " << l1_bytes << "\n"
-    << "tier: " << (tier ? "fs" + (tier_serde.empty() ? std::string(" (raw)") : " + " + tier_serde) : "none") << "\n"
+    << "tier: " << (tier ? tier_type + (tier_serde.empty() ? std::string(" (raw)") : " + " + tier_serde) : "none")
+    << "\n"
     << "l2 worker: " << (batch_serde.empty() ? std::string("none") : "fs + " + batch_serde) << "\n"
     << "stall_timeout: " << ms(stall_timeout) << "\ncall_timeout: " << ms(call_timeout) << "\n"
     << "latency: " << us(net.latency_min) << " .. " << us(net.latency_max) << ", tail " << net.tail_chance << " up to "
@@ -182,7 +185,10 @@ std::string Scenario::Describe() const {
     << "operations: " << op_count() << "\nfaults scheduled: " << faults.size() << "\n";
   for (std::size_t i = 0; i < faults.size(); ++i)
     o << "  fault " << i << ": " << FaultName(faults[i].kind) << " at " << ms(faults[i].at) << " for "
-      << ms(faults[i].length) << " (client " << faults[i].target << ")\n";
+      << ms(faults[i].length)
+      << (faults[i].target < 0 ? std::string(" (the tier's backend)")
+                               : " (client " + std::to_string(faults[i].target) + ")")
+      << "\n";
   o << "heal_at: " << ms(heal_at) << "\n";
   return o.str();
 }

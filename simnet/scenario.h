@@ -40,7 +40,7 @@ struct FaultEvent {
     kReset,        // reset a random connection
     kHalfClose,    // half-close a random direction
     kClog,         // clog a random direction for `length`
-    kPartition,    // cut client `target` off the server for `length`
+    kPartition,    // cut client `target` (-1: the lm:// tier's backend) off the server for `length`
     kCrashServer,  // crash the server; it restarts after `length` (L1 lost, disk kept)
     kCrashWorker,  // crash the L2 worker; it restarts (disk kept)
     kDiskFull,     // the server's disk fills for `length`
@@ -57,9 +57,10 @@ struct Scenario {
   int clients = 2;
   int keys = 4;
   std::size_t l1_bytes = 256 << 10;
-  bool tier = false;        // an fs L2 tier under the server
-  std::string tier_serde;   // "" (raw), "checksum", "lz4", "fp8", "aesgcm"
-  std::string batch_serde;  // the L2 worker's wrapper serde ("" = no worker)
+  bool tier = false;             // an L2 tier under the server
+  std::string tier_type = "fs";  // "fs" (the server's disk) or "lm" (a second server, node "backend")
+  std::string tier_serde;        // "" (raw), "checksum", "lz4", "fp8", "aesgcm"
+  std::string batch_serde;       // the L2 worker's wrapper serde ("" = no worker)
   Duration stall_timeout = std::chrono::seconds(2);
   Duration call_timeout = std::chrono::seconds(2);
   NetFaults net;

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "client/client.h"
 #include "simnet/disk.h"
 #include "simnet/network.h"
 #include "simnet/scenario.h"
@@ -222,6 +223,59 @@ TEST(Network, AClosedStreamGivesItsPeerEofAfterTheBytesInFlight) {
   ASSERT_FALSE(results.empty());
   EXPECT_EQ(results.back(), NetError::kEof);
   EXPECT_EQ(results.front(), NetError::kOk);
+}
+
+// The kit's client in the world: while one call reconnects (slowly: the
+// server is cut off), another call on the same client ends by its own
+// deadline, and Close() is not held up either.
+TEST(ClientInTheWorld, AReconnectHoldsUpNoOtherCallerPastItsDeadline) {
+  World w(21);
+  Network net(w, NetFaults{});
+  net.AddNode("s");
+  net.AddNode("c");
+  NetError e = NetError::kOther;
+  auto listener = net.TransportOf("s").Listen("s", 9, &e);
+  ASSERT_EQ(e, NetError::kOk);
+  listener->AsyncAccept([](NetError, std::unique_ptr<net::Stream>) {});
+  SimEnv env(w, net.TransportOf("c"), nullptr, 1);
+  client::ClientOptions o;
+  o.host = "s";
+  o.port = 9;
+  o.call_timeout = 1000ms;
+  o.connect_timeout = 10000ms;
+  o.attempts = 1;
+  client::Client client(env, o);
+  const Time t0 = w.Now();
+  net.Partition("c", "s", t0 + 30s);  // connects wait for the partition to end
+  Time first_done{}, second_done{}, close_done{};
+  client::CallStatus second = client::CallStatus::kOk;
+  w.Schedule(
+      t0, w.NewContext(),
+      [&] {
+        (void)client.Health();  // starts the connect, waits up to its 1 s deadline
+        first_done = w.Now();
+      },
+      true);
+  w.Schedule(
+      t0 + 100ms, w.NewContext(),
+      [&] {
+        second = client.Health().status;  // waits for the first caller's connect
+        second_done = w.Now();
+      },
+      true);
+  w.Schedule(
+      t0 + 1500ms, w.NewContext(),
+      [&] {
+        client.Close();
+        close_done = w.Now();
+      },
+      true);
+  w.RunQuiet(t0 + 60s);
+  EXPECT_TRUE(w.violations().empty());
+  EXPECT_EQ(first_done, t0 + 1000ms);
+  EXPECT_EQ(second, client::CallStatus::kTimedOut);
+  EXPECT_EQ(second_done, t0 + 1100ms);  // its own deadline, not the first caller's
+  EXPECT_EQ(close_done, t0 + 1500ms);   // at once
 }
 
 TEST(Disk, ACrashKeepsWhatWasSyncedAndMayTearTheRest) {
