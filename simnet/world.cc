@@ -343,8 +343,10 @@ World::Fiber* World::IdleFiber() {
 // getcontext "returns twice" to GCC's eye, which then warns that locals may
 // be clobbered; this context is only ever entered at FiberEntry, never at
 // getcontext's return, so nothing here is.
+#if !defined(__clang__)  // clang has no such warning
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wclobbered"
+#endif
 void World::PrepareContext(ucontext_t* uc, char* stack, std::size_t bytes) {
   (void)getcontext(uc);
   uc->uc_stack.ss_sp = stack;
@@ -352,7 +354,9 @@ void World::PrepareContext(ucontext_t* uc, char* stack, std::size_t bytes) {
   uc->uc_link = nullptr;
   makecontext(uc, &World::FiberEntry, 0);
 }
+#if !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
 #endif
 
 void World::FiberEntry() {
