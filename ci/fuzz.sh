@@ -9,7 +9,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 runs="${1:-10000000}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_request fuzz_reply fuzz_metadata fuzz_key fuzz_wire_tool fuzz_serde)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_request fuzz_reply fuzz_metadata fuzz_key fuzz_wire_tool fuzz_serde fuzz_server_session)
 "$root/ci/setup.sh" fuzz
 "$root/ci/build.sh" fuzz
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
