@@ -1,5 +1,7 @@
 #include "store/l1_store.h"
 
+#include <algorithm>
+
 #include <cassert>
 
 namespace lmc::store {
@@ -88,13 +90,13 @@ L1Store::ReserveError L1Store::ReserveImpl(std::size_t bytes, bool may_evict, Re
   Reservation r;
   r.shared_ = shared_;
   r.size_ = bytes;
-  if (bytes == 0) {
-    *out = std::move(r);
-    return ReserveError::kOk;
-  }
+  // Even an empty object takes a granule: every entry then takes room and
+  // can be evicted, so a peer cannot grow the index without bound with
+  // zero-length PUTs under distinct keys.
+  const std::size_t room = std::max<std::size_t>(bytes, 1);
   std::unique_lock lock(shared_->mu);
   for (;;) {
-    if (auto block = shared_->arena.Allocate(bytes)) {
+    if (auto block = shared_->arena.Allocate(room)) {
       r.block_ = *block;
       r.data_ = shared_->arena.At(block->offset);
       break;

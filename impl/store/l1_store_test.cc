@@ -34,7 +34,8 @@ TEST(L1Store, TryReserveNeverEvicts) {
   EXPECT_EQ(s.TryReserve(8 << 20, &r), L1Store::ReserveError::kTooLarge);
   EXPECT_EQ(s.Stats().evictions, 0u);
   EXPECT_EQ(s.Stats().objects, 4u);
-  EXPECT_EQ(s.TryReserve(0, &r), L1Store::ReserveError::kOk);  // nothing needed, nothing taken
+  // Even an empty object takes a granule, so a full store has no room for it.
+  EXPECT_EQ(s.TryReserve(0, &r), L1Store::ReserveError::kNoSpace);
 }
 
 TEST(L1Store, HeadroomIsKeptFreeAfterEachPublish) {
@@ -175,6 +176,19 @@ TEST(L1Store, ZeroLengthObjects) {
   Put(s, "empty", "", Meta(0));
   ASSERT_NE(s.Get("empty"), nullptr);
   EXPECT_TRUE(s.Get("empty")->data().empty());
+}
+
+// Zero-length PUTs under ever new keys (a hostile peer's cheapest request)
+// cannot grow the store without bound: each entry takes a granule and the
+// oldest are evicted.
+TEST(L1Store, ZeroLengthObjectsTakeRoomAndAreEvicted) {
+  L1Store s({4096, 4096});
+  for (int i = 0; i < 1000; ++i) Put(s, "empty" + std::to_string(i), "", Meta(0));
+  EXPECT_LE(s.Stats().objects, 4096u / 64);
+  EXPECT_GE(s.Stats().evictions, 1000u - 4096u / 64);
+  ASSERT_NE(s.Get("empty999"), nullptr);
+  EXPECT_TRUE(s.Get("empty999")->data().empty());
+  EXPECT_EQ(s.Get("empty0"), nullptr);
 }
 
 TEST(L1Store, ObjectsOutliveTheStore) {
