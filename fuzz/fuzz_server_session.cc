@@ -58,8 +58,8 @@ L1Store& EmptyStore(int which) {
     L1Store::Reservation all;  // evicts every entry that takes room, then goes unpublished
     if (s->Reserve(kCapacity, &all) != L1Store::ReserveError::kOk) s.reset();
   }
-  // Zero-length objects take no room, so no reservation evicts them: then
-  // (rarely) a fresh store.
+  // Anything left (no eviction made room, or an entry survived it): a
+  // fresh store, so an input never sees another's objects.
   if (s && (s->Stats().objects != 0 || s->Stats().used_bytes != 0)) s.reset();
   if (!s) s.emplace(L1Store::Options{kCapacity, kCapacity, 0});
   return *s;

@@ -125,6 +125,21 @@ class Sim {
     failures_.push_back("t=" + std::to_string(t) + "ms " + std::move(what));
   }
   void Probe(const std::string& name) { probes_.insert(name); }
+  // What an fp8 serde makes of a bf16 value (serialised, then read back);
+  // nullopt if either step fails.
+  std::optional<std::vector<std::byte>> Fp8RoundTrip(std::span<const std::byte> value, std::uint32_t elements) const {
+    if (!fp8_) return std::nullopt;
+    const serde::Layout layout = Bf16Layout(elements);
+    serde::SerdeError e = serde::SerdeError::kOk;
+    std::vector<std::byte> blob(fp8_->serializer->EstimateSerializedSize(layout, &e));
+    std::size_t written = 0;
+    std::vector<std::byte> back(value.size());
+    if (fp8_->serializer->Serialize(layout, value, blob, nullptr, &written) != serde::SerdeError::kOk ||
+        fp8_->deserializer->Deserialize(std::span(blob).first(written), layout, back, nullptr) !=
+            serde::SerdeError::kOk)
+      return std::nullopt;
+    return back;
+  }
   void Count(const std::string& name, std::uint64_t n = 1) { counts_[name] += n; }
   // PUTs the server dropped (not stored), over every incarnation.
   std::uint64_t Rejects() const {
@@ -276,17 +291,8 @@ void Sim::CheckGet(int c, const Op& op, const client::CallResult& r, Time issued
     for (std::size_t i : puts_of_key_[op.key]) {
       const PutRec& p = puts_[i];
       if (std::size_t{p.elements} * 2 != body.size()) continue;
-      const std::vector<std::byte> v = ValueOf(p.id, p.elements);
-      const serde::Layout layout = Bf16Layout(p.elements);
-      serde::SerdeError e = serde::SerdeError::kOk;
-      std::vector<std::byte> blob(fp8_->serializer->EstimateSerializedSize(layout, &e));
-      std::size_t written = 0;
-      std::vector<std::byte> back(v.size());
-      if (fp8_->serializer->Serialize(layout, v, blob, nullptr, &written) != serde::SerdeError::kOk) continue;
-      if (fp8_->deserializer->Deserialize(std::span(blob).first(written), layout, back, nullptr) !=
-          serde::SerdeError::kOk)
-        continue;
-      if (back.size() == body.size() && std::memcmp(back.data(), body.data(), body.size()) == 0) {
+      const std::optional<std::vector<std::byte>> back = Fp8RoundTrip(ValueOf(p.id, p.elements), p.elements);
+      if (back && back->size() == body.size() && std::memcmp(back->data(), body.data(), body.size()) == 0) {
         match = i;
         break;
       }
@@ -597,17 +603,9 @@ void Sim::WorkerActor() {
             continue;
           }
           std::vector<std::byte> want = ValueOf(it->second.id, it->second.elements);
-          if (s_.batch_serde == "fp8") {
-            // The fp8 round trip of the stored value.
-            serde::SerdeError e = serde::SerdeError::kOk;
-            const serde::Layout layout = Bf16Layout(it->second.elements);
-            std::vector<std::byte> blob(fp8_->serializer->EstimateSerializedSize(layout, &e));
-            std::size_t written = 0;
-            std::vector<std::byte> back(want.size());
-            if (fp8_->serializer->Serialize(layout, want, blob, nullptr, &written) == serde::SerdeError::kOk &&
-                fp8_->deserializer->Deserialize(std::span(blob).first(written), layout, back, nullptr) ==
-                    serde::SerdeError::kOk)
-              want = std::move(back);
+          if (s_.batch_serde == "fp8") {  // the fp8 round trip of the stored value
+            if (std::optional<std::vector<std::byte>> back = Fp8RoundTrip(want, it->second.elements))
+              want = std::move(*back);
           }
           if (buffers[i] != want)
             Fail("worker: a wrapped load reported key " + std::to_string(keys[i]) +
@@ -805,7 +803,7 @@ Outcome Sim::Go() {
     for (const auto& [name, n] : d->fault_counts()) out.faults[name] += n;
   for (const auto& [name, n] : out.faults)
     if (n > 0) Probe("fault: " + name);
-  if (incarnation_ > 1 && !failures_.empty() == false) Probe("recovery: the server restarted");
+  if (incarnation_ > 1 && failures_.empty()) Probe("recovery: the server restarted");
 
   // Tear down (in a job: closing waits for what is in flight).
   if (world_.violations().empty() && finished) {

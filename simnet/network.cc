@@ -268,24 +268,13 @@ void Network::Pump(const std::shared_ptr<Conn>& c, int from) {
       if (c->epoch != epoch) return;
       const Time clog = std::max(src.clogged_until, PartitionedUntil(src.node->name, to.node->name));
       if (clog > world_.Now()) {
-        world_.Schedule(clog, c->dir_ctx[from], [this, c, from, epoch, bytes = std::move(bytes)]() mutable {
-          if (c->epoch != epoch) return;
-          Endpoint& s2 = c->side[from];
-          Endpoint& t2 = c->side[1 - from];
-          s2.in_flight -= bytes.size();
-          if (t2.closed) return Fail(c, from, NetError::kReset);
-          t2.inbound.insert(t2.inbound.end(), bytes.begin(), bytes.end());
-          TryRead(c, 1 - from);
+        world_.Schedule(clog, c->dir_ctx[from], [this, c, from, epoch, bytes = std::move(bytes)] {
+          if (c->epoch == epoch) Arrive(c, from, bytes);
         });
         return;
       }
-      src.in_flight -= bytes.size();
       world_.trace().Add(4, c->id * 2 + static_cast<std::uint64_t>(from), bytes.size());
-      // A closed reader answers with a reset, as a socket closed with
-      // unread data does.
-      if (to.closed) return Fail(c, from, NetError::kReset);
-      to.inbound.insert(to.inbound.end(), bytes.begin(), bytes.end());
-      TryRead(c, 1 - from);
+      Arrive(c, from, bytes);
     });
     if (e.wdone == e.wtotal) {
       e.writing = false;
@@ -293,6 +282,16 @@ void Network::Pump(const std::shared_ptr<Conn>& c, int from) {
       world_.Soon(e.ctx, [h = std::move(e.wh), n = e.wtotal] { h(NetError::kOk, n); });
     }
   }
+}
+
+void Network::Arrive(const std::shared_ptr<Conn>& c, int from, const std::vector<std::byte>& bytes) {
+  Endpoint& to = c->side[1 - from];
+  c->side[from].in_flight -= bytes.size();
+  // A closed reader answers with a reset, as a socket closed with unread
+  // data does.
+  if (to.closed) return Fail(c, from, NetError::kReset);
+  to.inbound.insert(to.inbound.end(), bytes.begin(), bytes.end());
+  TryRead(c, 1 - from);
 }
 
 void Network::Fail(const std::shared_ptr<Conn>& c, int side, NetError err) {
