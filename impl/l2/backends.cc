@@ -181,6 +181,8 @@ void FsBackend::Delete(const ObjectKey& key) {
 
 std::optional<std::string> LmWireKey(const ObjectKey& key) {
   if (key.kv_rank < 0 || key.object_group_id < 0) return std::nullopt;
+  // A wire key is UTF-8 (protocol.md §1); RenderCacheKey does not check.
+  if (!wire::IsValidUtf8(key.model_name) || !wire::IsValidUtf8(key.cache_salt)) return std::nullopt;
   wire::CacheKey k;
   k.model = key.model_name;
   k.world_size = (key.kv_rank >> 24) & 0xff;

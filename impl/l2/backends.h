@@ -73,7 +73,8 @@ class FsBackend final : public Backend {
 
 // ObjectKey -> lm:// wire key (era F): "<model>@<ws>@<wid>@<hash hex>@uint8"
 // plus tags r%<kv_rank hex>, g%<group hex> and s%<salt> (when not empty);
-// ws and wid are the rank's top two bytes. nullopt if the key cannot render.
+// ws and wid are the rank's top two bytes. nullopt if the key cannot render:
+// a negative rank or group, or a model or salt that is not UTF-8.
 [[nodiscard]] std::optional<std::string> LmWireKey(const ObjectKey& key);
 
 class LmBackend final : public Backend {

@@ -241,6 +241,13 @@ TEST(LmAdapter, StoresLooksUpAndLoadsThroughAServer) {
   EXPECT_EQ(o2, v);
   EXPECT_EQ(store->Stats().objects, 2u);
   EXPECT_EQ(LmWireKey(salted).value(), "test-model@4@3@2@uint8@r%4030000@g%0@s%tenant%1");
+  // Not UTF-8: no wire key (found by fuzz_fs_name; it rendered one that no
+  // era F parser reads and the client refused to send).
+  ObjectKey bad_model = Key(4), bad_salt = Key(4);
+  bad_model.model_name = "m\xff";
+  bad_salt.cache_salt = "\xc3";
+  EXPECT_FALSE(LmWireKey(bad_model).has_value());
+  EXPECT_FALSE(LmWireKey(bad_salt).has_value());
   w->Close();
   srv.Stop();
   transport.Stop();
