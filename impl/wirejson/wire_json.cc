@@ -255,7 +255,7 @@ std::string_view TrimAsciiSpace(std::string_view s) {
   return s;
 }
 
-std::span<const std::byte> AsBytes(std::string_view s) { return std::as_bytes(std::span(s)); }
+std::span<const std::byte> AsBytes(std::string_view s) { return std::as_bytes(std::span<const char>(s)); }
 
 }  // namespace
 
