@@ -48,16 +48,25 @@ if(LMC_SANITIZER_FLAGS)
   list(APPEND LMC_INSTRUMENT_LINK_FLAGS ${LMC_SANITIZER_FLAGS})
 endif()
 
+# LMC_FUZZ_ENGINE: what a fuzz target links for its driver (libFuzzer by
+# default; ClusterFuzzLite passes $LIB_FUZZING_ENGINE). LMC_FUZZ_FLAGS=OFF
+# leaves instrumentation to CXXFLAGS, as ClusterFuzzLite sets them per
+# sanitizer (address, undefined, memory) and for its coverage builds.
+set(LMC_FUZZ_ENGINE "-fsanitize=fuzzer" CACHE STRING "Link flags of the fuzzing engine")
+option(LMC_FUZZ_FLAGS "Add the kit's own fuzz instrumentation (ASan, UBSan, libFuzzer coverage)" ON)
 if(LMC_FUZZ)
   if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
     message(FATAL_ERROR "LMC_FUZZ needs clang (e.g. -DCMAKE_CXX_COMPILER=clang++-14)")
   endif()
-  # libFuzzer brings its own main(); the probe defines the entry point instead.
-  lmc_require_flags("libfuzzer" "-fsanitize=fuzzer,address,undefined"
-    "#include <cstddef>\n#include <cstdint>\nextern \"C\" int LLVMFuzzerTestOneInput(const std::uint8_t*, std::size_t) { return 0; }")
-  # Instrument everything for coverage; only fuzz targets link the driver.
-  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer)
-  add_link_options(-fsanitize=address,undefined)
+  if(LMC_FUZZ_FLAGS)
+    # libFuzzer brings its own main(); the probe defines the entry point instead.
+    lmc_require_flags("libfuzzer" "-fsanitize=fuzzer,address,undefined"
+      "#include <cstddef>\n#include <cstdint>\nextern \"C\" int LLVMFuzzerTestOneInput(const std::uint8_t*, std::size_t) { return 0; }")
+    # Instrument everything for coverage; only fuzz targets link the driver.
+    # UBSan findings abort, so the fuzzer reports them as crashes.
+    add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
+    add_link_options(-fsanitize=address,undefined)
+  endif()
 endif()
 
 if(LMC_COVERAGE)
