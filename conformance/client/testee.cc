@@ -62,6 +62,17 @@ void CloseFd(int* fd) {
 
 }  // namespace
 
+ResultLineError ParseResultLine(std::string line, std::int64_t id, nlohmann::json* out) {
+  *out = line_json::Parse(std::move(line));
+  const nlohmann::json& r = *out;
+  if (r.is_discarded() || !r.is_object()) return ResultLineError::kNotObject;
+  const auto it = r.find("id");
+  if (it == r.end() || !it->is_number_integer() || it->get<std::int64_t>() != id) return ResultLineError::kWrongId;
+  const auto ok = r.find("ok");
+  if (ok == r.end() || !ok->is_boolean()) return ResultLineError::kNoOk;
+  return ResultLineError::kOk;
+}
+
 Testee::Testee(const std::vector<std::string>& argv, std::uint16_t port, TraceSink* trace) : trace_(trace) {
   if (argv.empty()) Fail("no testee command was given");
   // Everything the child needs is built before fork: after it, only
@@ -296,18 +307,18 @@ std::optional<nlohmann::json> Testee::Result(std::int64_t id, std::string_view w
   last_result_at_ = Deadline::Clock::now();
   const std::string shown = Shorten(*line, 200);
   if (trace_ != nullptr) trace_->Note("testee >> " + Shorten(*line));
-  nlohmann::json r = line_json::Parse(std::move(*line));
-  if (r.is_discarded() || !r.is_object()) {
-    FailWithStderr("the testee printed a line that is not a JSON object in answer to " + req + ": '" + shown + "'");
-  }
-  const auto it = r.find("id");
-  if (it == r.end() || !it->is_number_integer() || it->get<std::int64_t>() != id) {
-    FailWithStderr("the testee answered " + req + " with id " + (it == r.end() ? std::string("(none)") : it->dump()) +
-                   ": each result must carry its request's id, in request order");
-  }
-  const auto ok = r.find("ok");
-  if (ok == r.end() || !ok->is_boolean()) {
-    FailWithStderr("the testee's result for " + req + " has no boolean 'ok': '" + shown + "'");
+  nlohmann::json r;
+  switch (ParseResultLine(std::move(*line), id, &r)) {
+    case ResultLineError::kOk: break;
+    case ResultLineError::kNotObject:
+      FailWithStderr("the testee printed a line that is not a JSON object in answer to " + req + ": '" + shown + "'");
+    case ResultLineError::kWrongId: {
+      const auto it = r.find("id");
+      FailWithStderr("the testee answered " + req + " with id " + (it == r.end() ? std::string("(none)") : it->dump()) +
+                     ": each result must carry its request's id, in request order");
+    }
+    case ResultLineError::kNoOk:
+      FailWithStderr("the testee's result for " + req + " has no boolean 'ok': '" + shown + "'");
   }
   return r;
 }

@@ -21,6 +21,21 @@
 
 namespace lmc::conformance::client_mode {
 
+// The verdict on one result line (docs/CONFORMANCE.md, client mode, "How the
+// runner judges"), in the order the runner checks.
+enum class [[nodiscard]] ResultLineError : std::uint8_t{
+    kOk,         // a JSON object with the request's integer "id" and a boolean "ok"
+    kNotObject,  // not JSON, or JSON that is not an object
+    kWrongId,    // no "id", an "id" that is not an integer, or another request's
+    kNoOk,       // no "ok", or an "ok" that is not a boolean
+};
+
+// Parses `line` (one result line, without its '\n') with line_json::Parse into
+// *out and judges it as the result of request `id`. *out holds the parsed
+// value whatever the verdict (discarded when the line is not JSON), for
+// messages. Never throws. Testee::Result is this plus the I/O.
+ResultLineError ParseResultLine(std::string line, std::int64_t id, nlohmann::json* out);
+
 class Testee {
  public:
   // Starts argv[0] (looked up in PATH) with LMCACHE_URL=lm://127.0.0.1:PORT
