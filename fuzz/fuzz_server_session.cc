@@ -16,7 +16,8 @@
 //   200 or 400, and a body follows only as its length says;
 // - no more replies than non-PUT requests could have asked for;
 // - the pending reply bytes stay under the limit plus one reply;
-// - once the input ends and the replies are written, the session is done.
+// - once the input ends and the replies are written, the session is done;
+//   a session gone gives back the intake chunk it took for a PUT.
 #include <array>
 #include <cstdint>
 #include <cstdlib>
@@ -29,8 +30,10 @@
 #include <vector>
 
 #include "protocol/server_session.h"
+#include "session_oracles.h"
 #include "store/intake_pool.h"
 #include "store/l1_store.h"
+#include "stream_mutator.h"
 #include "wire/cache_key.h"
 #include "wire/headers.h"
 
@@ -90,93 +93,12 @@ class FakeL2 final : public lmc::protocol::MissSource {
   std::set<std::string> keys_;
 };
 
-// Scans the stream delivered so far for PUT headers (at every offset: the
-// session's framing is what is under test, not assumed) and records the
-// payloads that arrived complete, by key.
-class CompletePuts {
- public:
-  explicit CompletePuts(std::span<const std::byte> stream) : stream_(stream) {}
-  void Delivered(std::size_t n) {
-    delivered_ = n;
-    for (; next_ + wire::kRequestHeaderBytes <= delivered_; ++next_) {
-      wire::RequestView h;
-      const auto header = stream_.subspan(next_, wire::kRequestHeaderBytes);
-      if (header[0] != std::byte{1} || header[1] != std::byte{0} || header[2] != std::byte{0} ||
-          header[3] != std::byte{0})
-        continue;  // not a PUT (command 1, little-endian)
-      if (wire::DecodeRequestView(header, &h) != wire::WireError::kOk || h.length < 0) continue;
-      // Stored under the key's canonical form (wire/cache_key.h: the key
-      // grammar, checked against CPython on its own); a key that does not
-      // parse stores nothing.
-      wire::CacheKey parsed;
-      std::string key;
-      if (wire::ParseCacheKey(h.key, &parsed) != wire::KeyError::kOk ||
-          wire::RenderCacheKey(parsed, &key) != wire::KeyError::kOk)
-        continue;
-      pending_.push_back({next_ + wire::kRequestHeaderBytes, static_cast<std::size_t>(h.length), std::move(key)});
-    }
-    for (auto it = pending_.begin(); it != pending_.end();) {
-      if (it->begin + it->length > delivered_) {
-        ++it;
-        continue;
-      }
-      const auto payload = stream_.subspan(it->begin, it->length);
-      complete_[it->key].insert(std::string(reinterpret_cast<const char*>(payload.data()), payload.size()));
-      it = pending_.erase(it);
-    }
-  }
-  bool Has(const std::string& key, std::span<const std::byte> bytes) const {
-    const auto it = complete_.find(key);
-    return it != complete_.end() &&
-           it->second.count(std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size())) != 0;
-  }
-
- private:
-  struct Pending {
-    std::size_t begin, length;
-    std::string key;
-  };
-  std::span<const std::byte> stream_;
-  std::size_t delivered_ = 0, next_ = 0;
-  std::vector<Pending> pending_;
-  std::map<std::string, std::set<std::string>> complete_;
-};
-
-// Parses the replies written so far: well framed, or a failure.
-class ReplyStream {
- public:
-  void Add(std::span<const std::byte> bytes) {
-    buf_.insert(buf_.end(), bytes.begin(), bytes.end());
-    for (;;) {
-      if (body_left_ > 0) {
-        const std::size_t n = std::min(body_left_, buf_.size() - pos_);
-        pos_ += n;
-        body_left_ -= n;
-        if (body_left_ > 0) return;
-      }
-      if (buf_.size() - pos_ < wire::kReplyHeaderBytes) return;
-      wire::ReplyHeader h;
-      if (wire::DecodeReply(std::span(buf_).subspan(pos_, wire::kReplyHeaderBytes), &h) != wire::WireError::kOk)
-        Fail("a reply header that does not decode");
-      if (h.code != 200 && h.code != 400) Fail("a reply code other than 200 and 400");
-      if (h.length < 0) Fail("a reply with a negative length");
-      pos_ += wire::kReplyHeaderBytes;
-      ++replies_;
-      // A success with a length carries a body (GET hit, LIST); a FAIL none.
-      body_left_ = h.code == 200 ? static_cast<std::size_t>(h.length) : 0;
-    }
-  }
-  std::size_t replies() const { return replies_; }
-  bool mid_reply() const { return body_left_ > 0 || pos_ != buf_.size(); }
-
- private:
-  std::vector<std::byte> buf_;
-  std::size_t pos_ = 0, body_left_ = 0, replies_ = 0;
-};
-
 }  // namespace
 
+LMC_FUZZ_STREAM_MUTATOR()
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  lmc::fuzzing::CheckSplitInReplays({data, size});
   if (size < 2) return 0;
   const std::size_t stream_len = std::min<std::size_t>(size - 2, data[0] | (std::size_t{data[1]} << 8));
   const auto stream = std::as_bytes(std::span(data + 2, stream_len));
@@ -188,24 +110,36 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   limits.pending_output_bytes_max = kPendingOutputMax;
   limits.list_body_bytes_max = 4096;
   FakeL2 l2(EmptyStore(1));
+  // An intake pool of one chunk, kept across inputs like the stores: its
+  // chunk (1 MiB) is taken once and stays warm, as in a server, instead of
+  // an allocation and its ASan poisoning per input.
+  static lmc::store::IntakePool intake(lmc::store::IntakePool::kChunkBytes);
+  if (intake.in_use_bytes() != 0) Fail("the last input's session did not give its intake chunk back");
   const bool with_intake = !control.empty() && (control[0] & 1) != 0;
-  lmc::store::IntakePool intake(with_intake ? lmc::store::IntakePool::kChunkBytes : 0);
   lmc::protocol::ServerSession session(store, counters, limits, &l2, with_intake ? &intake : nullptr);
 
-  CompletePuts puts(stream);
-  ReplyStream replies;
+  lmc::fuzzing::CompletePuts puts(stream);
+  lmc::fuzzing::ReplyStream replies;
   std::size_t read = 0;
   std::size_t non_put_headers_max = 0;  // every header-sized step of the stream could be a request
   bool eof = false;
   std::string miss_key;
   bool miss_pending = false;
 
-  auto check = [&] {
-    for (const std::string& key : store.Keys()) {
-      const L1Store::ObjectRef o = store.Get(key);
-      if (o && !puts.Has(key, o->data())) Fail("an object in L1 that no complete PUT of its key sent");
+  // L1's objects are walked whenever the store published or evicted since
+  // the last walk, and at the end: an object's bytes written over by a later
+  // PUT's reservation show up when that PUT publishes.
+  std::uint64_t walked_at = ~std::uint64_t{0};
+  auto check = [&](bool walk) {
+    const lmc::store::StoreStats stats = store.Stats();
+    if (walk || stats.publishes + stats.evictions != walked_at) {
+      walked_at = stats.publishes + stats.evictions;
+      for (const std::string& key : store.Keys()) {
+        const L1Store::ObjectRef o = store.Get(key);
+        if (o && !puts.Has(key, o->data())) Fail("an object in L1 that no complete PUT of its key sent");
+      }
     }
-    if (store.Stats().used_bytes > kCapacity) Fail("L1 holds more than its capacity");
+    if (stats.used_bytes > kCapacity) Fail("L1 holds more than its capacity");
     if (session.PendingOutputBytes() >
         kPendingOutputMax + kCapacity + wire::kReplyHeaderBytes + limits.list_body_bytes_max)
       Fail("pending reply bytes past the limit plus one reply");
@@ -252,15 +186,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       case 2: do_write(1 + std::size_t{c} / 4 * 97); break;             // partial writes
       case 3: do_miss((c & 4) != 0); break;
     }
-    check();
+    check(false);
   }
   // Drain: the rest of the stream, every miss answered, every reply written.
   for (int guard = 0; guard < 100000 && !session.Done(); ++guard) {
     do_miss(false);
     do_read(SIZE_MAX);
     do_write(SIZE_MAX);
-    check();
+    check(false);
   }
+  check(true);
   if (!session.Done()) Fail("the session never finished after EOF");
   if (replies.mid_reply()) Fail("the reply stream ended mid-reply");
   return 0;

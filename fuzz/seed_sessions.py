@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Seeds fuzz/corpus/fuzz_server_session/ with request streams and schedules.
+"""Seeds fuzz/corpus/fuzz_server_session/ and fuzz/corpus/fuzz_server_loop/
+with request streams and schedules.
 
 Input format (fuzz_server_session.cc): [stream length: u16 LE][stream][control
 bytes]. The streams are built with Python's struct, as LMCache's client packs
@@ -9,7 +10,9 @@ key padded with spaces). Run from the repository root; rewrites the seeds.
 import os
 import struct
 
-OUT = os.path.join(os.path.dirname(__file__), "corpus", "fuzz_server_session")
+CORPUS = os.path.join(os.path.dirname(__file__), "corpus")
+OUT = os.path.join(CORPUS, "fuzz_server_session")
+LOOP = os.path.join(CORPUS, "fuzz_server_loop")
 PUT, GET, EXIST, LIST, HEALTH = 1, 2, 3, 4, 5
 
 
@@ -22,9 +25,9 @@ def put(key, payload):
     return header(PUT, key, len(payload), shape=(len(payload) // 2, 0, 0, 0)) + payload
 
 
-def seed(name, stream, control):
+def seed(name, stream, control, out=OUT):
     data = struct.pack("<H", len(stream)) + stream + bytes(control)
-    with open(os.path.join(OUT, name), "wb") as f:
+    with open(os.path.join(out, name), "wb") as f:
         f.write(data)
 
 
@@ -51,6 +54,29 @@ def main():
     seed("hex_case", put("m@1@0@100A@bfloat16", v1) + header(GET, "m@1@0@100a@bfloat16"), [0] + reads)
     # Replies not read while requests pile up (backpressure), then a drain.
     seed("backpressure", put(k1, bytes(4000)) + header(GET, k1) * 6, [0] + [1] * 12 + [2] * 4)
+
+    loop_seeds(k1, k2, v1, v2)
+
+
+def loop_seeds(k1, k2, v1, v2):
+    """fuzz_server_loop: control byte 0 is the connections (bits 0-1, plus one)
+    and the faults (bit 2 partial reads, bit 3 split segments, bit 4 a 512-byte
+    window); byte 1 + i sends request i on connection byte % connections, and
+    ((byte >> 2) % 8 == 7) ends that connection there: bit 7 stops reading
+    instead of closing, bit 6 cuts inside the request."""
+    os.makedirs(LOOP, exist_ok=True)
+    end_after, cut_inside, stop_reading = 7 << 2, (7 << 2) | 0x40, (7 << 2) | 0x80
+    two_conns = [1, 0, 1, 0, 1, 0, 1]
+    seed("one_connection", put(k1, v1) + header(GET, k1) + header(EXIST, k2) + header(LIST, ""), [0], LOOP)
+    seed("two_connections", put(k1, v1) + header(GET, k1) + put(k2, v2) + header(GET, k2) + header(EXIST, k1),
+         [1] + two_conns, LOOP)
+    seed("four_connections_faults", (put(k1, v2) + header(GET, k1)) * 4, [3 | 4 | 8 | 16, 0, 1, 2, 3, 1, 2, 3, 0], LOOP)
+    seed("put_cut_by_close", put(k1, v1) + put(k2, v2) + header(GET, k1), [1, 0, 1 | cut_inside, 0], LOOP)
+    seed("closed_after_put", put(k1, v1) + header(GET, k1), [0, end_after, 0], LOOP)
+    seed("non_reading_peer", put(k1, bytes(4000)) + header(GET, k1) * 8 + header(GET, k1),
+         [1 | 16, 0] + [stop_reading & ~3] + [0] * 7 + [1], LOOP)
+    seed("pipelined_small_window", header(PUT, k1, 3000) + bytes(3000) + header(GET, k1) * 4, [16 | 4, 0, 0, 0, 0, 0],
+         LOOP)
 
 
 if __name__ == "__main__":
