@@ -221,7 +221,9 @@ class StreamMutator {
         if (header) {
           PutI32(&r[0], 1);
           if (Pick(10) == 0) {
-            PutI32(&r[4], Pick(2) ? Interesting() : GetI32(&r[4]) + static_cast<std::int32_t>(Pick(3)) - 1);
+            // Off by one either way, wrapping (unsigned) at the int32 edges.
+            const std::uint32_t near = static_cast<std::uint32_t>(GetI32(&r[4])) + Pick(3) - 1u;
+            PutI32(&r[4], Pick(2) ? Interesting() : static_cast<std::int32_t>(near));
           } else {
             SetLength(&r, Pick(4) == 0 ? 0 : Pick(2000), true);
           }
