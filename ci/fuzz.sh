@@ -89,6 +89,7 @@ fi
 # Runs one target; its summary goes to $work/<target>.summary.
 run_one() {
   local t="$1" log="$work/$1.log"
+  rm -f "$work/$t.summary" "$work/$t.crashes"
   mkdir -p "$work/$t"
   mapfile -t opts < <(options_of "$t")
   local before
@@ -99,7 +100,9 @@ run_one() {
     -artifact_prefix="$crashes/$t-" "$work/$t" "$root/fuzz/corpus/$t" >"$log" 2>&1 || status=$?
   local elapsed runs cov corp new found
   elapsed=$(( ($(date +%s%N) - start) / 1000000000 ))
-  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  # Every grep below may find nothing (a target that crashed on its first
+  # input prints no stats): `|| true`, or set -e would end the summary.
+  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1 || true)
   # Done N runs in S second(s) is the fuzzing loop alone (no build, no load).
   local done_line
   done_line=$(grep -E '^Done [0-9]+ runs in [0-9]+ second' "$log" | tail -1 || true)
@@ -109,9 +112,12 @@ run_one() {
   else
     rate=$(( ${runs:-0} / (elapsed > 0 ? elapsed : 1) ))
   fi
-  cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -1 | cut -d' ' -f2)
-  corp=$(grep -oE 'corp: [0-9]+/[0-9]+[a-zA-Z]*' "$log" | tail -1 | cut -d' ' -f2)
-  new=$(comm -13 <(echo "$before") <(find "$crashes" -name "$t-*" | sort) | sed '/^$/d')
+  cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -1 | cut -d' ' -f2 || true)
+  corp=$(grep -oE 'corp: [0-9]+/[0-9]+[a-zA-Z]*' "$log" | tail -1 | cut -d' ' -f2 || true)
+  # The inputs this run wrote (libFuzzer names them in its log; one may
+  # already be there from an earlier run of the same crash).
+  new=$( (sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log"; comm -13 <(echo "$before") <(find "$crashes" -name "$t-*" | sort)) |
+    sed '/^$/d' | sort -u || true)
   found=$(echo -n "$new" | grep -c . || true)
   if [ "$status" -ne 0 ] && [ "$found" -eq 0 ]; then found=1; fi  # died without an artifact: still a finding
   {
@@ -141,8 +147,13 @@ done
 wait
 total=0
 for t in "${targets[@]}"; do
-  cat "$work/$t.summary"
-  total=$((total + $(cat "$work/$t.crashes")))
+  if [ -f "$work/$t.summary" ] && [ -f "$work/$t.crashes" ]; then
+    cat "$work/$t.summary"
+    total=$((total + $(cat "$work/$t.crashes")))
+  else
+    echo "$t: no summary (see fuzz/corpus-work/$t.log); counted as a crash"
+    total=$((total + 1))
+  fi
 done
 echo "fuzz: ${#targets[@]} targets, $total crashes"
 [ "$total" -eq 0 ] || exit 1

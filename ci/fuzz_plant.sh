@@ -48,8 +48,11 @@ for p in "${plants[@]}"; do
   target="$(sed -n '2s/^target: *//p' "$patch")"
   [ -n "$target" ] || { echo "ci/fuzz_plant.sh: $patch has no 'target:' line" >&2; exit 2; }
   scratch="$(mktemp -d "${TMPDIR:-/tmp}/lmc-plant-$p.XXXXXX")"
-  (cd "$root" && git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - 2>/dev/null) |
-    (cd "$scratch" && tar -xf -)
+  # Tracked files deleted in the working tree (a corpus just merged) are
+  # skipped, not an error: the copy is the tree as it is.
+  (cd "$root" && git ls-files -z --cached --others --exclude-standard |
+    tar --null --ignore-failed-read -T - -cf - 2>/dev/null) | (cd "$scratch" && tar -xf -) ||
+    { echo "ci/fuzz_plant.sh: could not copy the tree to $scratch" >&2; exit 2; }
   (cd "$scratch" && git init -q && git apply "$patch") || { echo "ci/fuzz_plant.sh: $p does not apply" >&2; exit 2; }
   echo "== $p: $(head -1 "$patch")"
   echo "   planted in $scratch; running ci/fuzz.sh $seconds $target there"
