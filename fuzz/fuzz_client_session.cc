@@ -162,6 +162,8 @@ class Model {
           id = s.Get(a.key, a.into, [this, at](std::span<const std::byte> b) {
             asked_[at].seen.insert(asked_[at].seen.end(), b.begin(), b.end());
           });
+        } else if (a.into.empty()) {
+          id = s.Get(a.key);
         } else {
           id = s.Get(a.key, a.into);
         }

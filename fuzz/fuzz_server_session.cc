@@ -17,7 +17,8 @@
 // - no more replies than non-PUT requests could have asked for;
 // - the pending reply bytes stay under the limit plus one reply;
 // - once the input ends and the replies are written, the session is done;
-//   a session gone gives back the intake chunk it took for a PUT.
+//   a session gone gives back the intake chunk it took for a PUT; every
+//   reject it counted has a name.
 #include <array>
 #include <cstdint>
 #include <cstdlib>
@@ -108,7 +109,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   lmc::protocol::ServerCounters counters;
   lmc::protocol::SessionLimits limits;
   limits.pending_output_bytes_max = kPendingOutputMax;
-  limits.list_body_bytes_max = 4096;
+  limits.list_body_bytes_max = 256;  // a dozen keys: LIST's "too large" within max_len
   FakeL2 l2(EmptyStore(1));
   // An intake pool of one chunk, kept across inputs like the stores: its
   // chunk (1 MiB) is taken once and stays warm, as in a server, instead of
@@ -197,6 +198,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   check(true);
   if (!session.Done()) Fail("the session never finished after EOF");
+  for (std::size_t r = 0; r < std::size(counters.rejects); ++r) {
+    if (counters.rejects[r] != 0 && lmc::protocol::RejectName(static_cast<lmc::protocol::Reject>(r)) == "?")
+      Fail("a reject counted under no name (the server's --stats could not report it)");
+  }
   if (replies.mid_reply()) Fail("the reply stream ended mid-reply");
   return 0;
 }

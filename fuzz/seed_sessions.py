@@ -53,6 +53,9 @@ def main():
     # oracle that forgot this.
     seed("hex_case", put("m@1@0@100A@bfloat16", v1) + header(GET, "m@1@0@100a@bfloat16"), [0] + reads)
     # Replies not read while requests pile up (backpressure), then a drain.
+    # More keys than a LIST body may hold (the target's limit is 256 bytes).
+    many = b"".join(header(PUT, "m@1@0@%x@bfloat16" % (0x2000 + i), 0) for i in range(14))
+    seed("list_too_large", many + header(LIST, ""), [0] + [0xF1] * 3 + [0xFE] * 3)
     seed("backpressure", put(k1, bytes(4000)) + header(GET, k1) * 6, [0] + [1] * 12 + [2] * 4)
 
     loop_seeds(k1, k2, v1, v2)
