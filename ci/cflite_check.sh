@@ -26,7 +26,7 @@
 # coverage build instead replays the corpus as the coverage job does and
 # must write a profile).
 #
-# Takes 2 to 3 minutes on 2 cores: 1.5 to 3 for the build of the ten
+# Takes 2 to 3 minutes on 2 cores: 1.5 to 3 for the build of the
 # fuzzers and the libraries they link, about 15 s for the checks.
 # Prints a table and exits non-zero if anything is wrong.
 set -euo pipefail
