@@ -36,13 +36,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
-#include <map>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "input_reader.h"
 #include "protocol/client_session.h"
 #include "wire/headers.h"
 #include "wire/text.h"
@@ -62,25 +62,8 @@ constexpr std::size_t kKeyFieldBytes = 150;
   std::abort();
 }
 
-class Reader {
- public:
-  explicit Reader(std::span<const std::uint8_t> in) : in_(in) {}
-  bool empty() const { return at_ == in_.size(); }
-  std::uint8_t U8() { return at_ < in_.size() ? in_[at_++] : 0; }
-  std::string_view Bytes(std::size_t n) {
-    n = std::min(n, in_.size() - at_);
-    const std::string_view s(reinterpret_cast<const char*>(in_.data() + at_), n);
-    at_ += n;
-    return s;
-  }
-
- private:
-  std::span<const std::uint8_t> in_;
-  std::size_t at_ = 0;
-};
-
 // A few keys, so that requests share them, and the edges of the key field.
-std::string_view Key(Reader& in) {
+std::string_view Key(lmc::fuzzing::InputReader& in) {
   static const std::array<std::string, 8> kPool = {
       "m@1@0@3039@bfloat16",
       "test_model@3@1@0@bfloat16",
@@ -410,7 +393,7 @@ class Model {
   std::vector<std::byte> body_;
 };
 
-Asked MakeRequest(std::int32_t command, Reader& in, std::size_t index) {
+Asked MakeRequest(std::int32_t command, lmc::fuzzing::InputReader& in, std::size_t index) {
   Asked a;
   a.command = command;
   if (command != 4) a.key = Key(in);
@@ -434,7 +417,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (size < 2) return 0;
   const std::size_t reply_len = std::min<std::size_t>(size - 2, data[0] | (std::size_t{data[1]} << 8));
   Model model(std::as_bytes(std::span(data + 2, reply_len)));
-  Reader in(std::span(data + 2 + reply_len, size - 2 - reply_len));
+  lmc::fuzzing::InputReader in(std::span(data + 2 + reply_len, size - 2 - reply_len));
 
   protocol::ClientLimits limits;
   limits.body_bytes_max = kBodyBytesMax;

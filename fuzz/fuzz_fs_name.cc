@@ -42,6 +42,7 @@
 #include <utility>
 #include <vector>
 
+#include "input_reader.h"
 #include "l2/backends.h"
 #include "serde/serde.h"
 #include "wire/cache_key.h"
@@ -62,29 +63,6 @@ constexpr std::string_view kSuffix = ".data";
   std::fprintf(stderr, "fuzz_fs_name: %s\n", why);
   std::abort();
 }
-
-// A bounded reader over the input: a read past the end gets what is left.
-class Reader {
- public:
-  explicit Reader(std::span<const std::uint8_t> in) : in_(in) {}
-  std::int64_t I64() {
-    std::uint64_t v = 0;
-    for (unsigned shift = 0; shift < 64 && at_ < in_.size(); shift += 8) v |= std::uint64_t{in_[at_++]} << shift;
-    return static_cast<std::int64_t>(v);
-  }
-  std::size_t U8() { return at_ < in_.size() ? in_[at_++] : 0; }
-  std::string Bytes(std::size_t n) {
-    n = std::min(n, in_.size() - at_);
-    std::string s(reinterpret_cast<const char*>(in_.data() + at_), n);
-    at_ += n;
-    return s;
-  }
-  std::string Rest() { return Bytes(in_.size() - at_); }
-
- private:
-  std::span<const std::uint8_t> in_;
-  std::size_t at_ = 0;
-};
 
 bool IsControl(char ch) {
   const auto c = static_cast<unsigned char>(ch);
@@ -249,11 +227,11 @@ void CheckLmWireKey(const ObjectKey& key) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  Reader in({data, size});
+  lmc::fuzzing::InputReader in({data, size});
   ObjectKey key;
   key.kv_rank = in.I64();
   key.object_group_id = in.I64();
-  const std::string hash = in.Bytes(in.U8());
+  const std::string_view hash = in.Bytes(in.U8());
   for (const char c : hash) key.chunk_hash.push_back(static_cast<std::byte>(c));
   key.model_name = in.Bytes(in.U8());
   key.cache_salt = in.Rest();
