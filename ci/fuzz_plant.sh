@@ -67,9 +67,9 @@ for p in "${plants[@]}"; do
     echo "ci/fuzz_plant.sh: the build or run failed for $p" >&2
     exit 2
   fi
-  # The fuzzer's own report: the first oracle or sanitizer line, and when.
-  report="$(grep -m1 -E '^(oracle|fuzz_[a-z_]+): |ERROR: (AddressSanitizer|UndefinedBehaviorSanitizer|libFuzzer)|runtime error:' \
-    "$scratch"/fuzz/corpus-work/"$target".log 2>/dev/null || true)"
+  # The report line ci/fuzz.sh printed under the target's summary (the
+  # first oracle or sanitizer line of its log).
+  report="$(sed -n '/^    /{/^    replay:/!{s/^    //p;q}}' "$scratch/plant.log")"
   if [ $status -eq 1 ]; then
     caught=$((caught + 1))
     echo "   caught: $target crashed (${took} s including the build): ${report:-see $scratch/plant.log}"
