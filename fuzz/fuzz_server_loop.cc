@@ -117,20 +117,6 @@ struct Peer {
   }
 };
 
-// An L1 kept across inputs and emptied before each (a fresh arena's mmap
-// and munmap would cost most of a run).
-std::shared_ptr<L1Store> EmptyStore() {
-  static std::shared_ptr<L1Store> store;
-  if (store && store.use_count() == 1) {
-    store->Clear();
-    if (store->Stats().objects != 0 || store->Stats().used_bytes != 0) store.reset();
-  } else {
-    store.reset();
-  }
-  if (!store) store = std::make_shared<L1Store>(L1Store::Options{kCapacity, kCapacity, 0});
-  return store;
-}
-
 }  // namespace
 
 LMC_FUZZ_STREAM_MUTATOR()
@@ -151,7 +137,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   network.AddNode("client");
   auto env = std::make_unique<simnet::SimEnv>(world, network.TransportOf("server"), nullptr, setup);
 
-  std::shared_ptr<L1Store> store = EmptyStore();
+  static std::shared_ptr<L1Store> slot;
+  const std::shared_ptr<L1Store> store = lmc::fuzzing::EmptiedStore(slot, kCapacity);
   lmc::server::ServerOptions options;
   options.host = "server";
   options.port = kPort;

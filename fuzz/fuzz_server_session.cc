@@ -24,7 +24,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
-#include <optional>
+#include <memory>
 #include <set>
 #include <span>
 #include <string>
@@ -49,24 +49,6 @@ constexpr std::size_t kPendingOutputMax = 8 << 10;
 [[noreturn]] void Fail(const char* why) {
   std::fprintf(stderr, "fuzz_server_session: %s\n", why);
   std::abort();
-}
-
-// An L1 store of kCapacity kept across inputs and emptied before each: a
-// fresh one maps and unmaps its arena, which cost most of each run (the
-// unmap's TLB flush above all). Emptied, the arena's free space is one block
-// again, so an input runs the same whatever ran before it.
-L1Store& EmptyStore(int which) {
-  static std::optional<L1Store> stores[2];
-  std::optional<L1Store>& s = stores[which];
-  if (s) {
-    L1Store::Reservation all;  // evicts every entry that takes room, then goes unpublished
-    if (s->Reserve(kCapacity, &all) != L1Store::ReserveError::kOk) s.reset();
-  }
-  // Anything left (no eviction made room, or an entry survived it): a
-  // fresh store, so an input never sees another's objects.
-  if (s && (s->Stats().objects != 0 || s->Stats().used_bytes != 0)) s.reset();
-  if (!s) s.emplace(L1Store::Options{kCapacity, kCapacity, 0});
-  return *s;
 }
 
 // The "L2" below L1: a miss answered as found gets a value made from the key.
@@ -105,12 +87,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto stream = std::as_bytes(std::span(data + 2, stream_len));
   const auto control = std::span(data + 2 + stream_len, size - 2 - stream_len);
 
-  L1Store& store = EmptyStore(0);
+  static std::shared_ptr<L1Store> slots[2];
+  const std::shared_ptr<L1Store> l1 = lmc::fuzzing::EmptiedStore(slots[0], kCapacity);
+  L1Store& store = *l1;
   lmc::protocol::ServerCounters counters;
   lmc::protocol::SessionLimits limits;
   limits.pending_output_bytes_max = kPendingOutputMax;
   limits.list_body_bytes_max = 256;  // a dozen keys: LIST's "too large" within max_len
-  FakeL2 l2(EmptyStore(1));
+  const std::shared_ptr<L1Store> l2_store = lmc::fuzzing::EmptiedStore(slots[1], kCapacity);
+  FakeL2 l2(*l2_store);
   // An intake pool of one chunk, kept across inputs like the stores: its
   // chunk (1 MiB) is taken once and stays warm, as in a server, instead of
   // an allocation and its ASan poisoning per input.

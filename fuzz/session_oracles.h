@@ -1,7 +1,8 @@
 // Oracles shared by the targets that drive a server with request streams
 // (fuzz_server_session, fuzz_server_loop): which PUTs arrived complete, and
 // whether a reply stream is well framed. Both read the bytes on their own,
-// without the code under test.
+// without the code under test. Also the emptied L1 both start each input
+// from.
 #pragma once
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -17,10 +19,26 @@
 #include <unordered_map>
 #include <vector>
 
+#include "store/l1_store.h"
 #include "wire/cache_key.h"
 #include "wire/headers.h"
 
 namespace lmc::fuzzing {
+
+// The L1 store in `slot`, kept across inputs and emptied before each: a
+// fresh arena's map and unmap (its TLB flush above all) would cost most of a
+// run. A store still referenced from the last input, or not empty after the
+// clear, is replaced, so an input never sees another's objects.
+inline std::shared_ptr<store::L1Store> EmptiedStore(std::shared_ptr<store::L1Store>& slot, std::size_t capacity) {
+  if (slot && slot.use_count() == 1) {
+    slot->Clear();
+    if (slot->Stats().objects != 0 || slot->Stats().used_bytes != 0) slot.reset();
+  } else {
+    slot.reset();
+  }
+  if (!slot) slot = std::make_shared<store::L1Store>(store::L1Store::Options{capacity, capacity, 0});
+  return slot;
+}
 
 [[noreturn]] inline void OracleFailed(const char* why) {
   std::fprintf(stderr, "oracle: %s\n", why);
