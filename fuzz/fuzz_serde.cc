@@ -63,7 +63,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     case 7: {
       // A forged blob must fail authentication (a 2^-128 chance aside):
       // decrypting it at all would mean the tag check was skipped.
-      static const AesGcmSerde aes(std::vector<std::byte>(32, std::byte{7}), 256, {});  // decrypts only
+      static const AesGcmSerde aes(std::vector<std::byte>(32, std::byte{7}), 256, kAesGcmInfoPrefix,
+                                   {});  // decrypts only
       if (aes.Deserialize(blob, layout, dst, &key) == SerdeError::kOk) std::abort();
       return 0;
     }

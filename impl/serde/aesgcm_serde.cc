@@ -10,8 +10,6 @@
 namespace lmc::serde {
 namespace {
 
-constexpr std::string_view kInfo = "lmcache-l2-encrypt-v1";
-
 struct CipherCtxFree {
   void operator()(EVP_CIPHER_CTX* c) const { EVP_CIPHER_CTX_free(c); }
 };
@@ -19,8 +17,18 @@ using CipherCtx = std::unique_ptr<EVP_CIPHER_CTX, CipherCtxFree>;
 
 }  // namespace
 
-AesGcmSerde::AesGcmSerde(std::vector<std::byte> master_key, int aes_bits, RandomSource iv_source)
-    : master_key_(std::move(master_key)), aes_bits_(aes_bits), iv_source_(std::move(iv_source)) {}
+std::optional<std::string_view> AesGcmInfoPrefix(std::string_view serde_type) {
+  if (serde_type == "aesgcm") return kAesGcmInfoPrefix;
+  if (serde_type == "encrypt") return kEncryptInfoPrefix;
+  return std::nullopt;
+}
+
+AesGcmSerde::AesGcmSerde(std::vector<std::byte> master_key, int aes_bits, std::string_view info_prefix,
+                         RandomSource iv_source)
+    : master_key_(std::move(master_key)),
+      aes_bits_(aes_bits),
+      info_prefix_(info_prefix),
+      iv_source_(std::move(iv_source)) {}
 
 bool AesGcmSerde::DeriveKey(const std::string& cache_salt, std::vector<unsigned char>* out) const {
   out->assign(static_cast<std::size_t>(aes_bits_ / 8), 0);
@@ -29,7 +37,7 @@ bool AesGcmSerde::DeriveKey(const std::string& cache_salt, std::vector<unsigned 
   EVP_KDF_CTX* ctx = EVP_KDF_CTX_new(kdf);
   EVP_KDF_free(kdf);
   if (ctx == nullptr) return false;
-  std::string info(kInfo);
+  std::string info = info_prefix_;
   info += cache_salt;
   char digest[] = "SHA256";
   OSSL_PARAM params[] = {

@@ -1,8 +1,11 @@
-// LMCache's aesgcm serde (serde.md §4.2): version 0x01, a random 12-byte IV,
-// the AES-GCM ciphertext and its 16-byte tag; no additional data. The key
-// for each object is HKDF-SHA256 of the master key with no salt and info
-// "lmcache-l2-encrypt-v1" + the key's cache_salt, 16 or 32 bytes (AES-128 or
-// AES-256). A tampered blob or a wrong key fails the tag check (kAuth).
+// LMCache's aesgcm serde and its earlier form, encrypt (serde.md §4.2):
+// version 0x01, a random 12-byte IV, the AES-GCM ciphertext and its 16-byte
+// tag; no additional data. The key for each object is HKDF-SHA256 of the
+// master key with no salt and info = the serde's prefix + the key's UTF-8
+// cache_salt, 16 or 32 bytes (AES-128 or AES-256). The two serdes differ
+// only in that prefix ("lmcache-l2-aesgcm-v1" and "lmcache-l2-encrypt-v1"),
+// so neither reads the other's blobs. A tampered blob or a wrong key fails
+// the tag check (kAuth).
 //
 // The IV comes from the cryptographic source given (the Env's
 // CryptoRandom), never from the kit's seeded generator: a repeated IV under
@@ -14,7 +17,9 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "serde/serde.h"
@@ -23,11 +28,21 @@ namespace lmc::serde {
 
 inline constexpr std::size_t kAesGcmOverheadBytes = 1 + 12 + 16;
 
+// The HKDF info prefixes (key_provider.py @292843f; encrypt.py @bf6d4cc).
+inline constexpr std::string_view kAesGcmInfoPrefix = "lmcache-l2-aesgcm-v1";
+inline constexpr std::string_view kEncryptInfoPrefix = "lmcache-l2-encrypt-v1";
+
+// The info prefix of a serde type: "aesgcm" or "encrypt"; nullopt for any
+// other name. The registry builds both serdes through it.
+[[nodiscard]] std::optional<std::string_view> AesGcmInfoPrefix(std::string_view serde_type);
+
 class AesGcmSerde final : public Serializer, public Deserializer {
  public:
   // Fills its span with secret random bytes; false if it cannot.
   using RandomSource = std::function<bool(std::span<std::byte>)>;
-  AesGcmSerde(std::vector<std::byte> master_key, int aes_bits, RandomSource iv_source);
+  // `iv_source` gives each blob's IV; production passes the Env's
+  // CryptoRandom, and only tests pass anything else (a known IV).
+  AesGcmSerde(std::vector<std::byte> master_key, int aes_bits, std::string_view info_prefix, RandomSource iv_source);
   [[nodiscard]] std::uint64_t EstimateSerializedSize(const Layout& layout, SerdeError* error) const override;
   [[nodiscard]] SerdeError Serialize(const Layout& layout, std::span<const std::byte> src, std::span<std::byte> dst,
                                      const ObjectKey* key, std::size_t* written) const override;
@@ -39,6 +54,7 @@ class AesGcmSerde final : public Serializer, public Deserializer {
  private:
   std::vector<std::byte> master_key_;
   int aes_bits_;
+  std::string info_prefix_;
   RandomSource iv_source_;
 };
 

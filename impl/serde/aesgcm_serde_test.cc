@@ -31,17 +31,43 @@ std::string Hex(const std::vector<unsigned char>& v) {
 
 TEST(AesGcm, HkdfMatchesAnIndependentImplementation) {
   // Expected keys from RFC 5869 HKDF written with Python's hmac/hashlib
-  // (which reproduces RFC 5869 test case 3): master key bytes 0..31, no salt.
+  // (which reproduces RFC 5869 test case 3): master key bytes 0..31, no salt,
+  // each serde's own info prefix.
   std::vector<unsigned char> key;
-  ASSERT_TRUE(AesGcmSerde(MasterKey(), 128, {}).DeriveKey("tenant-a", &key));
+  ASSERT_TRUE(AesGcmSerde(MasterKey(), 128, kAesGcmInfoPrefix, {}).DeriveKey("tenant-a", &key));
+  EXPECT_EQ(Hex(key), "7eee1026124ce34e8152063c3f5b5039");
+  ASSERT_TRUE(AesGcmSerde(MasterKey(), 256, kAesGcmInfoPrefix, {}).DeriveKey("", &key));
+  EXPECT_EQ(Hex(key), "f6b3e40f45eef1b66d8858df666638df3f8aeb1a14e1668f93ea687790c61e4d");
+  ASSERT_TRUE(AesGcmSerde(MasterKey(), 128, kEncryptInfoPrefix, {}).DeriveKey("tenant-a", &key));
   EXPECT_EQ(Hex(key), "1c516ad8a0aa50b3ab227734829faad2");
-  ASSERT_TRUE(AesGcmSerde(MasterKey(), 256, {}).DeriveKey("", &key));
+  ASSERT_TRUE(AesGcmSerde(MasterKey(), 256, kEncryptInfoPrefix, {}).DeriveKey("", &key));
   EXPECT_EQ(Hex(key), "13e49c8a9d9cefd09893bfb3994ac99a28fb7539827ad64cbd4ddf5c39713452");
+}
+
+TEST(AesGcm, EachTypeHasItsOwnPrefix) {
+  EXPECT_EQ(AesGcmInfoPrefix("aesgcm"), kAesGcmInfoPrefix);
+  EXPECT_EQ(AesGcmInfoPrefix("encrypt"), kEncryptInfoPrefix);
+  EXPECT_EQ(AesGcmInfoPrefix("checksum"), std::nullopt);
+  EXPECT_EQ(kAesGcmInfoPrefix, "lmcache-l2-aesgcm-v1");
+  EXPECT_EQ(kEncryptInfoPrefix, "lmcache-l2-encrypt-v1");
+}
+
+TEST(AesGcm, NeitherFormReadsTheOthersBlobs) {
+  const auto iv = [](std::span<std::byte> out) { return runtime::TestEnv().CryptoRandom(out); };
+  const AesGcmSerde aesgcm(MasterKey(), 128, kAesGcmInfoPrefix, iv);
+  const AesGcmSerde encrypt(MasterKey(), 128, kEncryptInfoPrefix, iv);
+  const Layout layout{{{{64}, DType::kUInt8}}};
+  std::vector<std::byte> src(64, std::byte{7}), blob(64 + kAesGcmOverheadBytes), back(64);
+  std::size_t written = 0;
+  ASSERT_EQ(aesgcm.Serialize(layout, src, blob, nullptr, &written), SerdeError::kOk);
+  EXPECT_EQ(encrypt.Deserialize(blob, layout, back, nullptr), SerdeError::kAuth);
+  ASSERT_EQ(encrypt.Serialize(layout, src, blob, nullptr, &written), SerdeError::kOk);
+  EXPECT_EQ(aesgcm.Deserialize(blob, layout, back, nullptr), SerdeError::kAuth);
 }
 
 TEST(AesGcm, LayoutRoundTripAndTampering) {
   for (const int bits : {128, 256}) {
-    const AesGcmSerde serde(MasterKey(), bits,
+    const AesGcmSerde serde(MasterKey(), bits, kAesGcmInfoPrefix,
                             [](std::span<std::byte> iv) { return runtime::TestEnv().CryptoRandom(iv); });
     const Layout layout{{{{3, 100}, DType::kUInt8}}};
     std::vector<std::byte> src(300);
@@ -81,8 +107,9 @@ TEST(AesGcm, WithoutARandomSourceNothingIsEncrypted) {
   const Layout layout{{{{16}, DType::kUInt8}}};
   std::vector<std::byte> src(16), blob(16 + kAesGcmOverheadBytes);
   std::size_t written = 0;
-  EXPECT_EQ(AesGcmSerde(MasterKey(), 128, {}).Serialize(layout, src, blob, nullptr, &written), SerdeError::kAuth);
-  const AesGcmSerde failing(MasterKey(), 128, [](std::span<std::byte>) { return false; });
+  EXPECT_EQ(AesGcmSerde(MasterKey(), 128, kAesGcmInfoPrefix, {}).Serialize(layout, src, blob, nullptr, &written),
+            SerdeError::kAuth);
+  const AesGcmSerde failing(MasterKey(), 128, kAesGcmInfoPrefix, [](std::span<std::byte>) { return false; });
   EXPECT_EQ(failing.Serialize(layout, src, blob, nullptr, &written), SerdeError::kAuth);
   EXPECT_EQ(written, 0u);
 }
@@ -100,8 +127,11 @@ TEST(AesGcm, RegistryReadsTheMasterKeyFile) {
   ASSERT_TRUE(s) << error;
   std::vector<unsigned char> key;
   ASSERT_TRUE(dynamic_cast<const AesGcmSerde&>(*s->serializer).DeriveKey("", &key));
+  EXPECT_EQ(Hex(key), "f6b3e40f45eef1b66d8858df666638df3f8aeb1a14e1668f93ea687790c61e4d");
+  auto e = r.CreateFromText(R"({"type":"encrypt","aes_bits":256,"master_key_path":")" + path + R"("})", &error);
+  ASSERT_TRUE(e) << error;
+  ASSERT_TRUE(dynamic_cast<const AesGcmSerde&>(*e->serializer).DeriveKey("", &key));
   EXPECT_EQ(Hex(key), "13e49c8a9d9cefd09893bfb3994ac99a28fb7539827ad64cbd4ddf5c39713452");
-  EXPECT_TRUE(r.CreateFromText(R"({"type":"encrypt","master_key_path":")" + path + R"("})", &error)) << error;
   // Through a link, as a Kubernetes secret volume mounts it.
   const std::string link = path + ".link";
   std::remove(link.c_str());

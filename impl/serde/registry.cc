@@ -124,7 +124,8 @@ std::optional<SerdeInstance> MakeChecksum(const nlohmann::json& kwargs, std::str
   return s;
 }
 
-// aesgcm and its earlier name, encrypt (serde.md §4.2).
+// aesgcm and its earlier form, encrypt (serde.md §4.2): one frame, each its
+// own HKDF info prefix.
 // The master key file is read, and the IVs drawn, through `env`.
 SerdeFactory MakeAesGcm(std::string type, runtime::Env& env) {
   return [type = std::move(type), &env](const nlohmann::json& kwargs,
@@ -164,7 +165,12 @@ SerdeFactory MakeAesGcm(std::string type, runtime::Env& env) {
       return std::nullopt;
     }
     key.resize(size);
-    auto serde = std::make_shared<AesGcmSerde>(std::move(key), bits,
+    const auto prefix = AesGcmInfoPrefix(type);
+    if (!prefix) {
+      *error = "serde '" + type + "': no HKDF info prefix for this type";  // a bug in WithBuiltins
+      return std::nullopt;
+    }
+    auto serde = std::make_shared<AesGcmSerde>(std::move(key), bits, *prefix,
                                                [&env](std::span<std::byte> iv) { return env.CryptoRandom(iv); });
     s.serializer = serde;
     s.deserializer = serde;
