@@ -53,7 +53,8 @@ struct Common {
 };
 
 void AddCommon(CLI::App* app, Common* c) {
-  app->add_option("--profile", c->profile, "a built-in profile (reference, lmcache-python) or a JSON file")
+  app->add_option("--profile", c->profile,
+                  "a built-in profile (reference, lmcache-python, lmcache-python-legacy) or a JSON file")
       ->capture_default_str();
   app->add_flag("--list", c->list, "print the selected cases (id, level, clause, requirement) and exit");
   app->add_option("--list-format", c->list_format, "text or markdown")

@@ -18,6 +18,14 @@ std::string_view ReactionName(Reaction r) {
   return "?";
 }
 
+std::string_view HugeReplyAllocationName(HugeReplyAllocation a) {
+  return a == HugeReplyAllocation::kUpFront ? "up_front" : "bounded";
+}
+std::string_view KeyLengthUnitName(KeyLengthUnit u) { return u == KeyLengthUnit::kCharacters ? "characters" : "bytes"; }
+std::string_view ReplyHeaderReadName(ReplyHeaderRead r) {
+  return r == ReplyHeaderRead::kSingleRecv ? "single_recv" : "exact";
+}
+
 namespace {
 
 Profile Reference() {
@@ -67,10 +75,50 @@ Profile LmcachePython() {
   c.retries_invalid_reply = false;  // §6.3: ServerReturnCode(999) raises, not retried
   c.supports_list = false;          // §6.1: list() is not implemented
   c.supports_health = false;        // §6.1: the connector never sends HEALTH
+  // §6.1: the buffer is allocated from the reply's shape and dtype before
+  // the body is read; §7, §9 quirk 10: the length is trusted.
+  c.huge_reply_allocation = HugeReplyAllocation::kUpFront;
+  c.key_length_unit = KeyLengthUnit::kCharacters;  // §3.9, §9 quirk 11
+  return p;
+}
+
+// The same server with the old connector (protocol.md §6.3 "Variant old
+// client", Era Constants: @0e65d2f).
+Profile LmcachePythonLegacy() {
+  Profile p = LmcachePython();
+  p.name = "lmcache-python-legacy";
+  p.description =
+      "LMCache's main-line threaded server (protocol.md §5) and its old, Era Constants client (§6.3 old client: "
+      "one attempt, no reconnect, a single recv for the reply header)";
+  ClientProfile& c = p.client;
+  c.attempts = 1;  // §6.3: 1 attempt; a dead socket keeps failing
+  c.backoff_ms = {};
+  c.reconnects = false;                                // §6.3: no reconnect
+  c.reply_header_read = ReplyHeaderRead::kSingleRecv;  // §6.3, §9 quirk 17
+  c.invalid_reply_is_miss = true;                      // §2.2, §9 quirk 20: any code but 200 is a miss
+  c.honours_deadline = false;                          // §6.1: no socket timeout
   return p;
 }
 
 using Json = nlohmann::json;
+
+// A choice among named values: `names` lists them in enum order.
+template <typename E>
+bool ReadEnum(const Json& v, const std::string& name, std::initializer_list<std::string_view> names, E* out,
+              std::string* error) {
+  std::string list;
+  std::size_t i = 0;
+  for (const std::string_view n : names) {
+    if (v.is_string() && v.get<std::string>() == n) {
+      *out = static_cast<E>(i);
+      return true;
+    }
+    list += (list.empty() ? "\"" : ", \"") + std::string(n) + "\"";
+    ++i;
+  }
+  *error = name + ": must be one of " + list;
+  return false;
+}
 
 bool ReadReaction(const Json& v, const std::string& name, Reaction* out, std::string* error) {
   if (!v.is_string()) {
@@ -188,7 +236,8 @@ bool ParseServer(const Json& j, ServerProfile* s, std::string* error) {
 bool ParseClient(const Json& j, ClientProfile* c, std::string* error) {
   if (!CheckKeys(j, "client",
                  {"attempts", "backoff_ms", "retries_invalid_reply", "supports_list", "supports_health",
-                  "max_test_body_bytes", "max_rss_on_huge_reply_bytes"},
+                  "max_test_body_bytes", "max_rss_on_huge_reply_bytes", "huge_reply_allocation", "key_length_unit",
+                  "reply_header_read", "invalid_reply_is_miss", "honours_deadline", "reconnects"},
                  error)) {
     return false;
   }
@@ -228,6 +277,18 @@ bool ParseClient(const Json& j, ClientProfile* c, std::string* error) {
       ok = ReadUint(v, name, &c->max_test_body_bytes, error);
     } else if (k == "max_rss_on_huge_reply_bytes") {
       ok = ReadUint(v, name, &c->max_rss_on_huge_reply_bytes, error);
+    } else if (k == "huge_reply_allocation") {
+      ok = ReadEnum(v, name, {"bounded", "up_front"}, &c->huge_reply_allocation, error);
+    } else if (k == "key_length_unit") {
+      ok = ReadEnum(v, name, {"bytes", "characters"}, &c->key_length_unit, error);
+    } else if (k == "reply_header_read") {
+      ok = ReadEnum(v, name, {"exact", "single_recv"}, &c->reply_header_read, error);
+    } else if (k == "invalid_reply_is_miss") {
+      ok = ReadBool(v, name, &c->invalid_reply_is_miss, error);
+    } else if (k == "honours_deadline") {
+      ok = ReadBool(v, name, &c->honours_deadline, error);
+    } else if (k == "reconnects") {
+      ok = ReadBool(v, name, &c->reconnects, error);
     }
     if (!ok) return false;
   }
@@ -236,7 +297,7 @@ bool ParseClient(const Json& j, ClientProfile* c, std::string* error) {
 
 }  // namespace
 
-std::vector<std::string> BuiltinProfileNames() { return {"reference", "lmcache-python"}; }
+std::vector<std::string> BuiltinProfileNames() { return {"reference", "lmcache-python", "lmcache-python-legacy"}; }
 
 bool BuiltinProfile(const std::string& name, Profile* out) {
   if (name == "reference") {
@@ -245,6 +306,10 @@ bool BuiltinProfile(const std::string& name, Profile* out) {
   }
   if (name == "lmcache-python") {
     *out = LmcachePython();
+    return true;
+  }
+  if (name == "lmcache-python-legacy") {
+    *out = LmcachePythonLegacy();
     return true;
   }
   return false;
@@ -260,7 +325,7 @@ bool ParseProfile(const std::string& json_text, Profile* out, std::string* error
   Profile p;
   if (j.contains("base")) {
     if (!j["base"].is_string() || !BuiltinProfile(j["base"].get<std::string>(), &p)) {
-      *error = "base: must name a built-in profile (reference, lmcache-python)";
+      *error = "base: must name a built-in profile (reference, lmcache-python, lmcache-python-legacy)";
       return false;
     }
   } else {
@@ -291,7 +356,8 @@ bool LoadProfile(const std::string& name_or_path, Profile* out, std::string* err
   if (BuiltinProfile(name_or_path, out)) return true;
   std::ifstream in(name_or_path);
   if (!in) {
-    *error = "'" + name_or_path + "' is neither a built-in profile (reference, lmcache-python) nor a readable file";
+    *error = "'" + name_or_path +
+             "' is neither a built-in profile (reference, lmcache-python, lmcache-python-legacy) nor a readable file";
     return false;
   }
   std::stringstream text;
@@ -335,6 +401,12 @@ std::string ProfileToJson(const Profile& p) {
   jc["supports_health"] = c.supports_health;
   jc["max_test_body_bytes"] = c.max_test_body_bytes;
   jc["max_rss_on_huge_reply_bytes"] = c.max_rss_on_huge_reply_bytes;
+  jc["huge_reply_allocation"] = HugeReplyAllocationName(c.huge_reply_allocation);
+  jc["key_length_unit"] = KeyLengthUnitName(c.key_length_unit);
+  jc["reply_header_read"] = ReplyHeaderReadName(c.reply_header_read);
+  jc["invalid_reply_is_miss"] = c.invalid_reply_is_miss;
+  jc["honours_deadline"] = c.honours_deadline;
+  jc["reconnects"] = c.reconnects;
   return j.dump(2) + "\n";
 }
 

@@ -2,9 +2,11 @@
 // (docs/CONFORMANCE.md has the JSON schema). A case whose behaviour the
 // profile does not pin is skipped, not failed.
 //
-// Built in: "reference" (this kit's lmcache-server and client) and
+// Built in: "reference" (this kit's lmcache-server and client),
 // "lmcache-python" (LMCache's main-line threaded server and its reconnect-v2
-// client, as protocol.md §5 and §6 describe them).
+// client, as protocol.md §5 and §6 describe them) and
+// "lmcache-python-legacy" (the same server with the old, Era Constants
+// client: one attempt, no reconnect, a single recv for the reply header).
 #pragma once
 
 #include <cstdint>
@@ -53,6 +55,23 @@ struct ServerProfile {
   std::uint64_t max_test_body_bytes = std::uint64_t{64} << 20;
 };
 
+// How a client sizes its buffer for a GET reply (protocol.md §6.1, §9
+// quirk 10).
+enum class HugeReplyAllocation : std::uint8_t {
+  kBounded,  // grows with the bytes that arrive: a 2 GiB claim costs what is sent
+  kUpFront,  // allocates from the reply's metadata before reading (LMCache)
+};
+// What the 150-byte key limit counts (protocol.md §3.9, §9 quirk 11).
+enum class KeyLengthUnit : std::uint8_t {
+  kBytes,       // UTF-8 bytes: a longer key is refused, never truncated
+  kCharacters,  // characters, then the 150-byte field cuts the UTF-8 (LMCache)
+};
+// How a client reads the 36-byte reply header (protocol.md §6.3, §9 quirk 17).
+enum class ReplyHeaderRead : std::uint8_t {
+  kExact,       // loops until all 36 bytes have arrived
+  kSingleRecv,  // one recv(36): a split header fails the call (the old client)
+};
+
 struct ClientProfile {
   // Tries per call on connection errors (1 = never retries).
   int attempts = 3;
@@ -69,7 +88,20 @@ struct ClientProfile {
   std::uint64_t max_test_body_bytes = std::uint64_t{16} << 20;
   // Peak resident memory a testee may reach on a reply that claims 2 GiB - 1
   // bytes and then closes (the client must not allocate it up front).
+  // With kUpFront the bound is the claimed length plus this.
   std::uint64_t max_rss_on_huge_reply_bytes = std::uint64_t{512} << 20;
+  HugeReplyAllocation huge_reply_allocation = HugeReplyAllocation::kBounded;
+  KeyLengthUnit key_length_unit = KeyLengthUnit::kBytes;
+  ReplyHeaderRead reply_header_read = ReplyHeaderRead::kExact;
+  // A reply code other than 200/400 is a miss (GET) or absent (EXIST), and
+  // the connection is kept: the Era Constants client (protocol.md §2.2).
+  bool invalid_reply_is_miss = false;
+  // Every call ends by its timeout_ms (false: the client has no deadline,
+  // protocol.md §6.1, and the deadline cases are skipped).
+  bool honours_deadline = true;
+  // After a connection is lost or refused, a later call connects again
+  // (false: the old client keeps its one socket, protocol.md §6.3).
+  bool reconnects = true;
 };
 
 struct Profile {
@@ -79,7 +111,8 @@ struct Profile {
   ClientProfile client;
 };
 
-// "reference", "lmcache-python"; false for an unknown name.
+// "reference", "lmcache-python", "lmcache-python-legacy"; false for an
+// unknown name.
 bool BuiltinProfile(const std::string& name, Profile* out);
 std::vector<std::string> BuiltinProfileNames();
 // Parses a profile JSON document (schema in docs/CONFORMANCE.md). Unknown
@@ -91,5 +124,8 @@ bool LoadProfile(const std::string& name_or_path, Profile* out, std::string* err
 std::string ProfileToJson(const Profile& p);
 
 std::string_view ReactionName(Reaction r);
+std::string_view HugeReplyAllocationName(HugeReplyAllocation a);
+std::string_view KeyLengthUnitName(KeyLengthUnit u);
+std::string_view ReplyHeaderReadName(ReplyHeaderRead r);
 
 }  // namespace lmc::conformance

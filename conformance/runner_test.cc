@@ -127,5 +127,44 @@ TEST(Profiles, BuiltinsAndParsing) {
   EXPECT_EQ(ProfileToJson(back), ProfileToJson(q));
 }
 
+TEST(Profiles, LmcacheClientErasAndTheirSettings) {
+  Profile v2, legacy, reference;
+  ASSERT_TRUE(BuiltinProfile("lmcache-python", &v2));
+  ASSERT_TRUE(BuiltinProfile("lmcache-python-legacy", &legacy));
+  ASSERT_TRUE(BuiltinProfile("reference", &reference));
+  EXPECT_EQ(reference.client.huge_reply_allocation, HugeReplyAllocation::kBounded);
+  EXPECT_EQ(reference.client.key_length_unit, KeyLengthUnit::kBytes);
+  EXPECT_EQ(v2.client.huge_reply_allocation, HugeReplyAllocation::kUpFront);
+  EXPECT_EQ(v2.client.key_length_unit, KeyLengthUnit::kCharacters);
+  EXPECT_EQ(v2.client.attempts, 3);
+  EXPECT_TRUE(v2.client.reconnects);
+  EXPECT_EQ(legacy.client.attempts, 1);
+  EXPECT_FALSE(legacy.client.reconnects);
+  EXPECT_FALSE(legacy.client.honours_deadline);
+  EXPECT_TRUE(legacy.client.invalid_reply_is_miss);
+  EXPECT_EQ(legacy.client.reply_header_read, ReplyHeaderRead::kSingleRecv);
+  EXPECT_EQ(legacy.server.bad_key, v2.server.bad_key);  // the same server
+  std::string error;
+  Profile p;
+  ASSERT_TRUE(ParseProfile(R"({"name":"m","base":"reference","client":{"huge_reply_allocation":"up_front",)"
+                           R"("key_length_unit":"characters","reply_header_read":"single_recv","reconnects":false}})",
+                           &p, &error))
+      << error;
+  EXPECT_EQ(p.client.huge_reply_allocation, HugeReplyAllocation::kUpFront);
+  EXPECT_EQ(p.client.key_length_unit, KeyLengthUnit::kCharacters);
+  EXPECT_EQ(p.client.reply_header_read, ReplyHeaderRead::kSingleRecv);
+  EXPECT_FALSE(p.client.reconnects);
+  EXPECT_FALSE(ParseProfile(R"({"name":"m","client":{"key_length_unit":"runes"}})", &p, &error));
+  EXPECT_NE(error.find("\"bytes\", \"characters\""), std::string::npos) << error;
+  // Each built-in survives its JSON form.
+  for (const Profile* q : {&v2, &legacy}) {
+    std::string json = ProfileToJson(*q);
+    json.insert(1, "\"base\":\"reference\",");
+    Profile back;
+    ASSERT_TRUE(ParseProfile(json, &back, &error)) << error;
+    EXPECT_EQ(ProfileToJson(back), ProfileToJson(*q));
+  }
+}
+
 }  // namespace
 }  // namespace lmc::conformance

@@ -331,7 +331,13 @@ void ExpectReplayed(const std::vector<Seen>& seen, std::int32_t command, std::st
   ExpectBytes(std::string(what) + ": the replayed request", calls[0].header, calls[1].header);
 }
 
-StoredObject Object(std::string bytes, const PutArgs& a = {}) {
+PutArgs Buffer(std::size_t n) { return PutArgs{5, 0, {static_cast<std::int32_t>(n), 0, 0, 0}}; }
+
+// A stored object with the given metadata; without, a byte buffer of its
+// size (BINARY_BUFFER, dtype 0, [n,0,0,0]), so that every reply describes
+// its body as a client that allocates from the metadata reads it.
+StoredObject Object(std::string bytes, std::optional<PutArgs> args = std::nullopt) {
+  const PutArgs a = args.value_or(Buffer(bytes.size()));
   StoredObject o;
   o.length = static_cast<std::int32_t>(bytes.size());
   o.fmt = a.fmt;
@@ -341,8 +347,6 @@ StoredObject Object(std::string bytes, const PutArgs& a = {}) {
   return o;
 }
 
-PutArgs Buffer(std::size_t n) { return PutArgs{5, 0, {static_cast<std::int32_t>(n), 0, 0, 0}}; }
-
 std::string ListNa(const Profile& p) {
   return p.client.supports_list ? "" : "the profile says the client does not implement LIST";
 }
@@ -351,6 +355,9 @@ std::string HealthNa(const Profile& p) {
 }
 std::string RetryNa(const Profile& p) {
   return p.client.attempts >= 2 ? "" : "the profile says the client makes one attempt per call";
+}
+std::string DeadlineNa(const Profile& p) {
+  return p.client.honours_deadline ? "" : "the profile says the client has no call deadline";
 }
 
 // The time a client with the profile's policy waits between its attempts.
@@ -376,6 +383,14 @@ class Builder {
     c.body = [shared = shared_, body = std::move(body), bugs, refuse](CaseEnv& env) {
       Session s(*shared, env, bugs, refuse);
       body(s);
+      // The catalogue's own invariant: replies describe their bodies.
+      const auto inconsistent = s.server().InconsistentReplies();
+      if (!bugs.inconsistent_metadata && !inconsistent.empty()) {
+        Fail(
+            "catalogue error, not the client's: the runner's server sent a reply whose metadata does not "
+            "describe its body (" +
+            inconsistent.front() + "); no LMCache server does");
+      }
     };
     cases_.push_back(std::move(c));
   }
@@ -446,7 +461,7 @@ void AddGetCases(Builder& b) {
 
   b.Add("client/get/hit-returns-body-and-metadata", "protocol.md §1.3, §1.4", Level::kMust,
         "a GET hit reports the reply's body byte for byte and its length, fmt, dtype and shape", "", [](Session& s) {
-          const StoredObject o = Object(Pattern(2048, 3));
+          const StoredObject o = Object(Pattern(2048, 3), PutArgs{});  // bf16 [2,4,16,8]: 2048 bytes
           s.server().Preload(kKey, o);
           ExpectHit(s.Get(kKey), "get", o.bytes, &o);
         });
@@ -461,7 +476,10 @@ void AddGetCases(Builder& b) {
 
   b.Add(
       "client/get/reply-split-into-single-bytes", "protocol.md §9 quirk 17", Level::kMust,
-      "replies that arrive one byte at a time are read whole (GET header and body, EXIST header)", "",
+      "replies that arrive one byte at a time are read whole (GET header and body, EXIST header)",
+      b.profile().client.reply_header_read == ReplyHeaderRead::kSingleRecv
+          ? "the profile says the client reads the reply header with a single recv (protocol.md §6.3 old client)"
+          : "",
       [](Session& s) {
         s.server().Preload(kKey, Object(Pattern(64, 5)));
         ExpectHit(s.Get(kKey), "get", Pattern(64, 5));
@@ -503,12 +521,14 @@ void AddGetCases(Builder& b) {
 
   b.Add(
       "client/get/huge-claimed-length-bounded-memory", "protocol.md §7, §9 quirk 10", Level::kMust,
-      "a GET reply that claims 2^31-1 bytes, sends 64 KiB and closes fails the call without the client "
-      "allocating the claimed length (peak RSS within the profile's max_rss_on_huge_reply_bytes)",
+      "a GET reply that claims 2^31-1 bytes, sends 64 KiB and closes fails the call (no hit), with peak RSS "
+      "within the profile's max_rss_on_huge_reply_bytes; a client that allocates up front (huge_reply_allocation "
+      "up_front, as LMCache's) may hold the claimed length on top of that",
       "",
       [](Session& s) {
         const std::int64_t id = s.Send({{"op", "get"}, {"key", std::string(kKey)}}, 3000);
-        const std::uint64_t limit = s.client().max_rss_on_huge_reply_bytes;
+        const bool up_front = s.client().huge_reply_allocation == HugeReplyAllocation::kUpFront;
+        const std::uint64_t limit = s.client().max_rss_on_huge_reply_bytes + (up_front ? INT32_MAX : 0);
         // The peak RSS is sampled while waiting (the testee is alive, and
         // one that allocates the claimed length fails as soon as it is over).
         const Deadline d = s.ResultDeadline(3000);
@@ -520,11 +540,13 @@ void AddGetCases(Builder& b) {
           if (rss && *rss > limit) break;
         }
         if (rss && *rss > limit) {
-          Fail("the testee's peak RSS reached " + MiB(*rss) + ", over the profile's " + MiB(limit) +
-               " (max_rss_on_huge_reply_bytes), after a reply that claimed 2147483647 bytes and sent " +
-               std::to_string(client_mode::kHugeClaimSentBytes) +
-               ": the client allocated the claimed length "
-               "up front instead of as the bytes arrive");
+          Fail(
+              "the testee's peak RSS reached " + MiB(*rss) + ", over the profile's " + MiB(limit) +
+              (up_front ? " (the claimed length plus max_rss_on_huge_reply_bytes)" : " (max_rss_on_huge_reply_bytes)") +
+              ", after a reply that claimed 2147483647 bytes and sent " +
+              std::to_string(client_mode::kHugeClaimSentBytes) +
+              (up_front ? ": the client holds more than the claimed length"
+                        : ": the client allocated the claimed length up front instead of as the bytes arrive"));
         }
         if (!r) {
           Fail("the testee gave no result for the GET by its deadline (timeout_ms 3000); its peak RSS so far is " +
@@ -601,7 +623,7 @@ void AddListCases(Builder& b) {
       "client/list/never-answered-fails-by-deadline", "protocol.md §5.4, §9 quirk 5", Level::kMust,
       "a LIST the server never answers (LMCache's main line) fails by the call's deadline, and the client "
       "recovers for the next call",
-      ListNa(b.profile()),
+      ListNa(b.profile()).empty() ? DeadlineNa(b.profile()) : ListNa(b.profile()),
       [](Session& s) {
         s.server().Preload(kKey, Object("x"));
         const json r = s.List(300);
@@ -650,10 +672,17 @@ void AddReplyCases(Builder& b) {
       b.profile().client.retries_invalid_reply ? "the profile says the client retries invalid replies" : "";
   b.Add(
       "client/reply/unknown-code-not-retried", "protocol.md §2.2, §6.3 reconnect v2, §6.5 test 8", Level::kMust,
-      "a reply code other than 200/400 (999) fails the call at once and is not retried", not_retried_na,
+      "a reply code other than 200/400 (999) fails the call at once and is not retried (a client whose profile "
+      "sets invalid_reply_is_miss, as LMCache's Era Constants client, reports a miss instead)",
+      not_retried_na,
       [](Session& s) {
         s.server().Preload(kKey, Object("x"));
-        ExpectError(s.Get(kKey), "the GET answered with code 999", "999 is not a return code (§2.2)");
+        const json r = s.Get(kKey);
+        if (s.client().invalid_reply_is_miss) {
+          ExpectMiss(r, "the GET answered with code 999 (the profile: any code but 200 is a miss)");
+        } else {
+          ExpectError(r, "the GET answered with code 999", "999 is not a return code (§2.2)");
+        }
         const auto gets = OfCommand(s.Settle(), kGet);
         if (gets.size() != 1) {
           Fail("the GET was sent " + std::to_string(gets.size()) +
@@ -666,7 +695,10 @@ void AddReplyCases(Builder& b) {
   b.Add(
       "client/reply/unknown-code-discards-connection", "protocol.md §6.3 reconnect v2", Level::kShould,
       "after a reply with code 999 the connection is discarded: the next call comes on a new connection",
-      not_retried_na,
+      !not_retried_na.empty() ? not_retried_na
+      : b.profile().client.invalid_reply_is_miss
+          ? "the profile says code 999 is a miss and the connection is kept (protocol.md §2.2, Era Constants)"
+          : "",
       [](Session& s) {
         s.server().Preload(kKey, Object(Pattern(40, 9)));
         ExpectError(s.Get(kKey), "the GET answered with code 999", "999 is not a return code (§2.2)");
@@ -682,7 +714,7 @@ void AddReplyCases(Builder& b) {
       "client/reply/late-reply-after-deadline", "protocol.md §1.1, §6.3", Level::kMust,
       "a GET whose reply comes after its deadline fails by the deadline, and the late reply is never taken as "
       "the answer to the next call",
-      "",
+      DeadlineNa(b.profile()),
       [](Session& s) {
         s.server().Preload(kKey, Object(Pattern(50, 10)));
         const json first = s.Get(kKey, 400);
@@ -779,7 +811,8 @@ void AddRetryCases(Builder& b) {
 
   b.Add(
       "client/retry/recovers-after-refusal", "protocol.md §6.5 test 7", Level::kShould,
-      "after a call failed against a refusing server, the next call connects again once the server is back", "",
+      "after a call failed against a refusing server, the next call connects again once the server is back",
+      p.client.reconnects ? "" : "the profile says the client never connects again (protocol.md §6.3 old client)",
       [](Session& s) {
         ExpectError(s.Get(kKey, 2000), "the GET to a refusing server", "nothing listens on the port");
         std::string error;
@@ -791,7 +824,7 @@ void AddRetryCases(Builder& b) {
 
   b.Add(
       "client/retry/deadline-bounds-retries", "protocol.md §6.3", Level::kMust,
-      "timeout_ms bounds the whole call: retries and backoff stop at the deadline", "",
+      "timeout_ms bounds the whole call: retries and backoff stop at the deadline", DeadlineNa(p),
       [](Session& s) {
         const json r = s.Get(kKey, 150);
         const auto seen = s.WaitRequests(1, "get");
@@ -804,6 +837,13 @@ void AddRetryCases(Builder& b) {
         }
       },
       Bugs{Bug::kResetBeforeReply, kGet, -1});
+}
+
+// 66 U+00E9 (2 bytes each) and an era F tail: 84 characters, 150 bytes.
+std::string Utf8Key150() {
+  std::string model;
+  for (int i = 0; i < 66; ++i) model += "\xc3\xa9";
+  return model + "@1@0@3039@bfloat16";
 }
 
 void AddKeyCases(Builder& b) {
@@ -849,13 +889,12 @@ void AddKeyCases(Builder& b) {
           if (s.WaitRequests(1, "exist").size() != 1) Fail("exist after the refusals: more than one request arrived");
         });
 
+  const bool counts_characters = b.profile().client.key_length_unit == KeyLengthUnit::kCharacters;
   b.Add("client/key/utf8-counted-in-bytes", "protocol.md §3.9, §9 quirk 11", Level::kMust,
         "the 150 limit counts UTF-8 bytes: a 150-byte key of 84 characters travels whole, a 151-byte key of 85 "
         "characters is refused (LMCache counts characters and lets struct truncate)",
-        "", [](Session& s) {
-          std::string model;
-          for (int i = 0; i < 66; ++i) model += "\xc3\xa9";  // U+00E9, 2 bytes
-          const std::string key150 = model + "@1@0@3039@bfloat16";
+        counts_characters ? "the profile says the client counts characters (key_length_unit)" : "", [](Session& s) {
+          const std::string key150 = Utf8Key150();
           const std::string key151 = "a" + key150;
           ExpectOk(s.Put(key150, "xyz", Buffer(3)), "put of a 150-byte UTF-8 key");
           const auto seen = s.WaitRequests(1, "put");
@@ -868,6 +907,19 @@ void AddKeyCases(Builder& b) {
                      "): it must refuse it, not truncate it",
                  Evidence{{}, {}, after.back().header});
           }
+        });
+
+  b.Add("client/key/utf8-counted-in-characters-then-truncated", "protocol.md §3.9, §9 quirk 11", Level::kMust,
+        "a client that counts the limit in characters (LMCache) sends a 150-byte key of 84 characters whole, and "
+        "a 151-byte key of 85 characters cut to its first 150 bytes by the key field",
+        counts_characters ? "" : "the profile says the client counts bytes (key_length_unit)", [](Session& s) {
+          const std::string key150 = Utf8Key150();
+          const std::string key151 = "a" + key150;
+          ExpectOk(s.Put(key150, "xyz", Buffer(3)), "put of a 150-byte UTF-8 key");
+          ExpectHeader(s.WaitRequests(1, "put"), 0, "PUT header", RequestBytes(kPut, key150, 3, 5, 0, {3, 0, 0, 0}));
+          s.Put(key151, "xyz", Buffer(3));  // its outcome is the client's own: nothing answers a PUT
+          ExpectHeader(s.WaitRequests(2, "put of the 85-character key"), 1, "PUT header of the 85-character key",
+                       RequestBytes(kPut, key151.substr(0, 150), 3, 5, 0, {3, 0, 0, 0}));
         });
 }
 

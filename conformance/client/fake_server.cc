@@ -50,6 +50,30 @@ std::string_view BugName(Bug b) {
   return "?";
 }
 
+std::string MetadataInconsistency(std::int32_t length, std::int32_t dtype, const wire::Shape& shape,
+                                  std::uint64_t body_bytes) {
+  static constexpr std::uint64_t kItemBytes[] = {1, 2, 2, 2, 4, 8, 1, 1, 1};  // dtype codes 0..8 (§2.3)
+  const std::string fields = "length " + std::to_string(length) + ", dtype " + std::to_string(dtype) + ", shape [" +
+                             std::to_string(shape[0]) + "," + std::to_string(shape[1]) + "," +
+                             std::to_string(shape[2]) + "," + std::to_string(shape[3]) + "]";
+  if (dtype < 0 || dtype > 8) return fields + ": dtype has no size";
+  std::size_t dims = shape.size();
+  while (dims > 0 && shape[dims - 1] == 0) --dims;
+  std::uint64_t elements = dims == 0 ? 0 : 1;
+  for (std::size_t i = 0; i < dims; ++i) {
+    if (shape[i] < 0) return fields + ": a negative dimension";
+    const auto dim = static_cast<std::uint64_t>(shape[i]);
+    if (dim != 0 && elements > (std::uint64_t{1} << 40) / dim) return fields + ": the shape describes over 1 TiB";
+    elements *= dim;
+  }
+  const std::uint64_t described = elements * kItemBytes[dtype];
+  if (length < 0 || described != static_cast<std::uint64_t>(length)) {
+    return fields + ": the shape and dtype describe " + std::to_string(described) + " bytes";
+  }
+  if (body_bytes != described) return fields + ": " + std::to_string(body_bytes) + " body bytes follow";
+  return "";
+}
+
 std::optional<std::string> CanonicalKey(std::string_view key) {
   wire::CacheKey k;
   if (wire::ParseCacheKey(key, &k) != wire::KeyError::kOk) return std::nullopt;
@@ -106,6 +130,11 @@ bool FakeServer::Reopen(std::string* error) {
 std::vector<Seen> FakeServer::Requests() const {
   std::lock_guard lock(mu_);
   return seen_;
+}
+
+std::vector<std::string> FakeServer::InconsistentReplies() const {
+  std::lock_guard lock(mu_);
+  return inconsistent_;
 }
 
 std::vector<ConnInfo> FakeServer::Connections() const {
@@ -293,6 +322,9 @@ std::string FakeServer::HonestReply(const Seen& s, const std::optional<std::stri
       const auto it = store_.find(*canonical);
       if (it == store_.end()) return Dummy(400);
       const StoredObject& o = it->second.fields;
+      if (std::string why = MetadataInconsistency(o.length, o.dtype, o.shape, it->second.bytes->size()); !why.empty()) {
+        inconsistent_.push_back("GET " + *canonical + ": " + why);
+      }
       wire::ReplyHeader h;
       h.code = 200;
       h.length = o.length;

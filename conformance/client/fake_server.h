@@ -60,6 +60,10 @@ struct Bugs {
   std::int32_t command = 0;  // the command it applies to (0: every command)
   int times = -1;            // how many requests it applies to (-1: all)
   std::chrono::milliseconds late{600};
+  // The case sends GET replies whose metadata does not describe their body,
+  // on purpose, and its requirement says so. Otherwise such a reply is a bug
+  // in the catalogue, and fails the case (FakeServer::InconsistentReplies).
+  bool inconsistent_metadata = false;
 };
 
 // The bytes the kHugeClaim reply sends after its header.
@@ -119,6 +123,9 @@ class FakeServer {
   bool Reopen(std::string* error);
 
   std::vector<Seen> Requests() const;
+  // The GET hit replies sent so far whose metadata does not describe their
+  // body (MetadataInconsistency), each described.
+  std::vector<std::string> InconsistentReplies() const;
   std::vector<ConnInfo> Connections() const;
   std::optional<StoredObject> Lookup(std::string_view key) const;
   // Waits until `ready(requests, connections)` holds (checked on every
@@ -173,8 +180,18 @@ class FakeServer {
   std::vector<std::string> order_;  // canonical keys in first-PUT order, for LIST
   std::vector<Seen> seen_;
   std::vector<ConnInfo> conns_;
+  std::vector<std::string> inconsistent_;
   TraceSink accept_trace_;
 };
+
+// Why a GET reply's metadata does not describe its body as an LMCache client
+// reads it, or "" when it does. LMCache's connector sizes its buffer from
+// the reply's shape and dtype (protocol.md §6.1), so a consistent reply has
+// length = the elements of the shape (trailing zeros stripped, so a byte
+// buffer's [n,0,0,0] holds n) times the dtype's size (§2.3; dtype 0, a
+// byte buffer, counts 1), and exactly `length` body bytes.
+std::string MetadataInconsistency(std::int32_t length, std::int32_t dtype, const wire::Shape& shape,
+                                  std::uint64_t body_bytes);
 
 // The canonical form of an era F key (how LMCache's server compares keys),
 // or nullopt when it does not parse.

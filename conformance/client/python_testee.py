@@ -18,6 +18,10 @@ failure handling of LMCache's newest Python client (§6.3, "reconnect v2"):
   - a GET body is read as it arrives, never allocated up front from the
     length the server claims.
 Standard library only.
+
+`python_testee.py --lmcache-era v2|legacy` swaps in a client that behaves
+as one of LMCache's connector eras (lmcache_eras.py), for the kit's own
+check of the lmcache-python and lmcache-python-legacy profiles.
 """
 import base64
 import errno
@@ -186,13 +190,22 @@ def handle(client, request):
     return {"ok": False, "error": f"unknown op {op!r}"}
 
 
-def main():
+def main(argv=None):
+    """argv: the options (default: none; the command line when run as a script)."""
+    argv = [] if argv is None else argv
     url = os.environ.get("LMCACHE_URL", "")
     if not url.startswith("lm://") or ":" not in url[5:]:
         print("python_testee: LMCACHE_URL must be lm://HOST:PORT", file=sys.stderr)
         return 2
     host, _, port = url[5:].rpartition(":")
-    client = Client(host.strip("[]"), int(port))
+    client_class = Client
+    if len(argv) == 2 and argv[0] == "--lmcache-era" and argv[1] in ("v2", "legacy"):
+        import lmcache_eras  # beside this file
+        client_class = lmcache_eras.ERAS[argv[1]]
+    elif argv:
+        print("usage: python_testee.py [--lmcache-era v2|legacy]", file=sys.stderr)
+        return 2
+    client = client_class(host.strip("[]"), int(port))
     for line in sys.stdin.buffer:  # bytes: the keys are UTF-8 whatever the locale
         request_id = None
         try:
@@ -207,4 +220,4 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
