@@ -29,6 +29,15 @@ struct Network::Endpoint {
   std::size_t in_flight = 0;  // sent by this side, not arrived
   Time last_arrival{};
   Time clogged_until{};  // the direction from this side
+  // Segments of this direction held back by a clog or a partition, and the
+  // time the last of them was rescheduled to: a later segment waits behind
+  // them whatever the cut says now (a heal, or a shorter cut laid over a
+  // longer one), so bytes arrive in the order they were sent, as TCP's do.
+  std::size_t held = 0;
+  Time held_until{};
+  // Segment numbers of this direction: the last sent, the last arrived. An
+  // arrival out of order is a violation of the model (checked always).
+  std::uint64_t sent_seq = 0, arrived_seq = 0;
   std::size_t unread() const { return inbound.size() - off; }
 };
 
@@ -262,19 +271,25 @@ void Network::Pump(const std::shared_ptr<Conn>& c, int from) {
     e.in_flight += seg;
     const Time at = std::max(e.last_arrival, world_.Now() + Latency(rng_));
     e.last_arrival = at;
-    world_.Schedule(at, c->dir_ctx[from], [this, c, from, epoch = c->epoch, bytes = std::move(bytes)]() mutable {
+    const std::uint64_t seq = ++e.sent_seq;
+    world_.Schedule(at, c->dir_ctx[from], [this, c, from, seq, epoch = c->epoch, bytes = std::move(bytes)]() mutable {
       Endpoint& src = c->side[from];
       Endpoint& to = c->side[1 - from];
       if (c->epoch != epoch) return;
-      const Time clog = std::max(src.clogged_until, PartitionedUntil(src.node->name, to.node->name));
-      if (clog > world_.Now()) {
-        world_.Schedule(clog, c->dir_ctx[from], [this, c, from, epoch, bytes = std::move(bytes)] {
-          if (c->epoch == epoch) Arrive(c, from, bytes);
+      Time clog = std::max(src.clogged_until, PartitionedUntil(src.node->name, to.node->name));
+      if (src.held > 0) clog = std::max(clog, src.held_until);  // behind the segments held before it
+      if (clog > world_.Now() || src.held > 0) {
+        ++src.held;
+        src.held_until = std::max(clog, world_.Now());
+        world_.Schedule(src.held_until, c->dir_ctx[from], [this, c, from, seq, epoch, bytes = std::move(bytes)] {
+          Endpoint& held_src = c->side[from];
+          --held_src.held;
+          if (c->epoch == epoch) Arrive(c, from, seq, bytes);
         });
         return;
       }
       world_.trace().Add(4, c->id * 2 + static_cast<std::uint64_t>(from), bytes.size());
-      Arrive(c, from, bytes);
+      Arrive(c, from, seq, bytes);
     });
     if (e.wdone == e.wtotal) {
       e.writing = false;
@@ -284,8 +299,14 @@ void Network::Pump(const std::shared_ptr<Conn>& c, int from) {
   }
 }
 
-void Network::Arrive(const std::shared_ptr<Conn>& c, int from, const std::vector<std::byte>& bytes) {
+void Network::Arrive(const std::shared_ptr<Conn>& c, int from, std::uint64_t seq, const std::vector<std::byte>& bytes) {
   Endpoint& to = c->side[1 - from];
+  if (seq <= c->side[from].arrived_seq) {
+    world_.Violation("network model: segment " + std::to_string(seq) + " of connection " + std::to_string(c->id) +
+                     " arrived after segment " + std::to_string(c->side[from].arrived_seq) +
+                     " (a stream must deliver in order)");
+  }
+  c->side[from].arrived_seq = seq;
   c->side[from].in_flight -= bytes.size();
   // A closed reader answers with a reset, as a socket closed with unread
   // data does.
@@ -367,13 +388,17 @@ bool Network::ClogOne(Rng& rng, Duration how_long) {
     if (auto c = w.lock(); c && !c->side[0].closed && !c->side[1].closed) live.push_back(c);
   if (live.empty()) return false;
   const std::shared_ptr<Conn> c = live[rng.Below(live.size())];
-  c->side[rng.Below(2)].clogged_until = world_.Now() + how_long;
+  Time& until = c->side[rng.Below(2)].clogged_until;
+  until = std::max(until, world_.Now() + how_long);  // a shorter clog never cuts a longer one short
   Count("clog");
   return true;
 }
 
 void Network::Partition(const std::string& a, const std::string& b, Time until) {
-  partitions_[a < b ? std::make_pair(a, b) : std::make_pair(b, a)] = until;
+  // Overlapping partitions of one pair hold until the last of them ends: a
+  // shorter one laid over a longer one does not heal it early.
+  Time& t = partitions_[a < b ? std::make_pair(a, b) : std::make_pair(b, a)];
+  t = std::max(t, until);
   Count("partition");
 }
 

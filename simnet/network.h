@@ -96,7 +96,7 @@ class Network {
   void TryRead(const std::shared_ptr<Conn>& c, int side);
   void Fail(const std::shared_ptr<Conn>& c, int side, net::NetError e);
   // Segment `bytes` from side `from` reaches the other side.
-  void Arrive(const std::shared_ptr<Conn>& c, int from, const std::vector<std::byte>& bytes);
+  void Arrive(const std::shared_ptr<Conn>& c, int from, std::uint64_t seq, const std::vector<std::byte>& bytes);
   void SendEof(const std::shared_ptr<Conn>& c, int from);
   // A connection the listener never handed out (its listener closed).
   void DropUnaccepted(const std::shared_ptr<Conn>& c);

@@ -176,6 +176,58 @@ TEST(Network, BytesArriveInOrderThroughPartialReadsAndSplitWrites) {
   EXPECT_GT(reads, sent.size() / buf.size());  // partial reads happened
 }
 
+// Writes `a` at t0 + 100 ms and `b` at t0 + 300 ms from the client, after
+// `between` (at t0 + 200 ms) changes the cut; returns what the server read,
+// in order, and when its first byte came.
+std::pair<std::string, Time> ReadAcrossACut(Pair& p, const std::function<void()>& between) {
+  const Time t0 = p.w.Now();
+  static const std::string a(3000, 'a'), b(3000, 'b');
+  const auto write = [&p](const std::string& s) {
+    const std::span<const std::byte> parts[1] = {std::as_bytes(std::span(s))};
+    p.client->AsyncWrite(parts, [](NetError e, std::size_t) { EXPECT_EQ(e, NetError::kOk); });
+  };
+  p.w.Schedule(t0 + 100ms, p.w.NewContext(), [&] { write(a); });
+  p.w.Schedule(t0 + 200ms, p.w.NewContext(), between);
+  p.w.Schedule(t0 + 300ms, p.w.NewContext(), [&] { write(b); });
+  std::string got;
+  Time first{};
+  std::array<std::byte, 1000> buf{};
+  std::function<void()> read = [&] {
+    p.server->AsyncReadSome(buf, [&](NetError e, std::size_t n) {
+      ASSERT_EQ(e, NetError::kOk);
+      if (got.empty()) first = p.w.Now();
+      got.append(reinterpret_cast<const char*>(buf.data()), n);
+      if (got.size() < a.size() + b.size()) read();
+    });
+  };
+  read();
+  EXPECT_TRUE(p.w.RunUntil([&] { return got.size() == a.size() + b.size(); }, t0 + 60s));
+  EXPECT_TRUE(p.w.violations().empty());
+  return {got, first};
+}
+
+// Seed 3309455: a partition of 1125 ms laid over one of 1942 ms. The
+// shorter one used to replace the longer, so bytes held by the first were
+// overtaken by bytes sent later: a stream delivered out of order, and a
+// client saw an old PUT land after its newer one.
+TEST(Network, AShorterPartitionLaidOverALongerOneNeitherHealsItNorReordersTheStream) {
+  Pair p;
+  const Time t0 = p.w.Now();
+  p.net.Partition("c", "s", t0 + 2500ms);
+  const auto [got, first] = ReadAcrossACut(p, [&] { p.net.Partition("c", "s", t0 + 1000ms); });
+  EXPECT_EQ(got, std::string(3000, 'a') + std::string(3000, 'b'));
+  EXPECT_GE(first, t0 + 2500ms);  // the longer partition holds
+}
+
+TEST(Network, BytesHeldByACutStayAheadOfBytesSentAfterAHeal) {
+  Pair p;
+  const Time t0 = p.w.Now();
+  p.net.Partition("c", "s", t0 + 2500ms);
+  const auto [got, first] = ReadAcrossACut(p, [&] { p.net.Heal(); });
+  EXPECT_EQ(got, std::string(3000, 'a') + std::string(3000, 'b'));
+  (void)first;
+}
+
 TEST(Network, AWriterStallsWhileItsReaderDoesNotRead) {
   NetFaults f;
   f.window_bytes = 4096;
