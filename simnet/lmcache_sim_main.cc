@@ -6,13 +6,27 @@
 //   lmcache-sim --seeds 200 --plant tier-serves-older-value --shrink
 //
 // The tool's main() is the process edge: it reads the wall clock (to say
-// how fast the simulation runs) and runs a watchdog thread; the simulated
-// world itself reads neither.
+// how fast the simulation runs), runs a watchdog thread and starts fresh
+// copies of itself (the determinism check); the simulated world itself does
+// none of that.
+//
+// --check-determinism holds a seed's trace to one that cannot depend on what
+// ran before it in the process: each seed runs again at once with the heap
+// stirred (so that its objects get other addresses, in another order), and
+// every --fresh-every'th seed runs once more in a
+// fresh process (`--trace-only`). A trace that follows addresses, or state
+// kept from run to run, fails the seed as "nondeterministic".
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <memory>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -37,6 +51,8 @@ struct Args {
   std::uint64_t seeds = 1;
   std::uint64_t start = 1;
   bool check_determinism = false;
+  std::uint64_t fresh_every = 50;
+  bool trace_only = false;
   bool shrink = false;
   bool keep_going = false;
   bool verbose = false;
@@ -59,6 +75,68 @@ std::string PlantFlags(const Args& a) {
 
 std::string ReplayCommand(const Args& a, std::uint64_t seed, const Cut& cut) {
   return "lmcache-sim --seed " + std::to_string(seed) + PlantFlags(a) + cut.Flags();
+}
+
+// Runs `lmcache-sim --seed SEED --trace-only` (with the plants and cut) in a
+// fresh process; its trace hash, or nullopt (with *why) when that fails.
+std::optional<std::uint64_t> FreshTrace(const Args& a, std::uint64_t seed, const Cut& cut, std::string* why) {
+  std::vector<std::string> args{"lmcache-sim", "--seed", std::to_string(seed), "--trace-only"};
+  for (const std::string& p : a.plants) args.insert(args.end(), {"--plant", p});
+  if (cut.ops_limit != SIZE_MAX) args.insert(args.end(), {"--ops-limit", std::to_string(cut.ops_limit)});
+  if (!a.drop_ops.empty()) args.insert(args.end(), {"--drop-ops", a.drop_ops});
+  if (!a.drop_faults.empty()) args.insert(args.end(), {"--drop-faults", a.drop_faults});
+  std::vector<char*> argv;
+  for (std::string& s : args) argv.push_back(s.data());
+  argv.push_back(nullptr);
+  int out[2];
+  if (::pipe(out) != 0) {
+    *why = "pipe failed";
+    return std::nullopt;
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
+  posix_spawn_file_actions_addclose(&actions, out[0]);
+  pid_t pid = 0;
+  const int spawned = posix_spawn(&pid, "/proc/self/exe", &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(out[1]);
+  std::string text;
+  if (spawned == 0) {
+    char buf[256];
+    for (ssize_t n; (n = ::read(out[0], buf, sizeof buf)) > 0;) text.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(out[0]);
+  int status = 0;
+  if (spawned != 0 || ::waitpid(pid, &status, 0) != pid) {
+    *why = "cannot start a fresh lmcache-sim";
+    return std::nullopt;
+  }
+  unsigned long long hash = 0;
+  if (std::sscanf(text.c_str(), "trace %llx", &hash) != 1) {
+    *why = "the fresh process printed no trace (exit status " + std::to_string(WEXITSTATUS(status)) + ")";
+    return std::nullopt;
+  }
+  return hash;
+}
+
+// Runs `s` with the heap stirred first: blocks of seed-dependent sizes are
+// allocated, and every other one freed in a seed-dependent order, so that
+// the run's objects land at other addresses and in another address order
+// (the allocator hands freed blocks back last-in, first-out).
+Outcome RunWithHeapStirred(const Scenario& s, const lmc::simnet::RunConfig& config, std::uint64_t seed) {
+  std::uint64_t x = seed * 0x9e3779b97f4a7c15ULL + 1;
+  const auto next = [&x] {
+    x ^= x >> 29;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 32;
+    return x;
+  };
+  std::vector<std::unique_ptr<char[]>> blocks;
+  for (int i = 0; i < 2048; ++i) blocks.push_back(std::make_unique<char[]>(16 + next() % 2048));
+  for (std::size_t i = blocks.size() - 1; i > 0; --i) std::swap(blocks[i], blocks[next() % (i + 1)]);
+  for (std::size_t i = 0; i < blocks.size(); i += 2) blocks[i].reset();
+  return lmc::simnet::Run(s, config);
 }
 
 // A failure's kind: its text without the numbers, so the shrinker keeps
@@ -174,7 +252,15 @@ int Main(int argc, char** argv) {
   app.add_option("--seed", a.seed, "run this one seed")->each([&](const std::string&) { a.one_seed = true; });
   app.add_option("--seeds", a.seeds, "run this many seeds (a campaign)")->check(CLI::Range(1ull, 100'000'000ull));
   app.add_option("--start", a.start, "the campaign's first seed");
-  app.add_flag("--check-determinism", a.check_determinism, "run each seed twice and compare the trace hashes");
+  app.add_flag("--check-determinism", a.check_determinism,
+               "run each seed again with the heap shifted, and every --fresh-every'th in a fresh process, and "
+               "compare the trace hashes");
+  app.add_option("--fresh-every", a.fresh_every,
+                 "with --check-determinism: run every N-th seed of the campaign (and every failing one) again in a "
+                 "fresh process; 1 = every seed, 0 = none")
+      ->capture_default_str();
+  app.add_flag("--trace-only", a.trace_only,
+               "with --seed: print only 'trace HASH EVENTS pass|FAIL' (what the fresh-process check reads)");
   app.add_flag("--shrink", a.shrink, "on a failure, search for a smaller scenario that fails the same way");
   app.add_flag("--keep-going", a.keep_going, "go on after a failing seed");
   app.add_flag("-v,--verbose", a.verbose, "per seed: the options drawn, the speed and the faults injected");
@@ -219,6 +305,16 @@ int Main(int argc, char** argv) {
     a.start = a.seed;
     a.seeds = 1;
   }
+  if (a.trace_only) {
+    if (!a.one_seed) {
+      std::fprintf(stderr, "lmcache-sim: --trace-only goes with --seed\n");
+      return lmc::tools::kExitUsage;
+    }
+    const Outcome o = lmc::simnet::Run(lmc::simnet::Apply(lmc::simnet::Draw(a.seed), cut), config);
+    std::printf("trace %016llx %llu %s\n", static_cast<unsigned long long>(o.trace_hash),
+                static_cast<unsigned long long>(o.trace_events), o.ok() ? "pass" : "FAIL");
+    return o.ok() ? 0 : 1;
+  }
 
   // The watchdog: a run that stops making progress is a thread blocked
   // outside the seam (a lock held across a wait): say which seed, and end.
@@ -255,15 +351,35 @@ int Main(int argc, char** argv) {
     const Scenario full = lmc::simnet::Draw(seed);
     const Scenario s = lmc::simnet::Apply(full, cut);
     Outcome o = lmc::simnet::Run(s, config);
-    if (a.check_determinism && o.ok()) {
-      const Outcome again = lmc::simnet::Run(s, config);
-      if (again.trace_hash != o.trace_hash || again.failures != o.failures) {
-        char buf[160];
-        std::snprintf(buf, sizeof buf, "nondeterministic: trace %016llx (%llu events) then %016llx (%llu events)",
-                      static_cast<unsigned long long>(o.trace_hash), static_cast<unsigned long long>(o.trace_events),
-                      static_cast<unsigned long long>(again.trace_hash),
-                      static_cast<unsigned long long>(again.trace_events));
-        o.failures.push_back(buf);
+    if (a.check_determinism) {
+      const bool was_ok = o.ok();
+      if (was_ok) {
+        const Outcome again = RunWithHeapStirred(s, config, seed);
+        if (again.trace_hash != o.trace_hash || again.failures != o.failures) {
+          char buf[200];
+          std::snprintf(buf, sizeof buf,
+                        "nondeterministic: trace %016llx (%llu events), then %016llx (%llu events) with the heap "
+                        "stirred",
+                        static_cast<unsigned long long>(o.trace_hash), static_cast<unsigned long long>(o.trace_events),
+                        static_cast<unsigned long long>(again.trace_hash),
+                        static_cast<unsigned long long>(again.trace_events));
+          o.failures.push_back(buf);
+        }
+      }
+      // A failing seed always: its replay must give the same run.
+      if (!was_ok || (a.fresh_every != 0 && i % a.fresh_every == 0)) {
+        std::string why;
+        const std::optional<std::uint64_t> fresh = FreshTrace(a, seed, cut, &why);
+        if (!fresh) {
+          o.failures.push_back("determinism check: " + why);
+        } else if (*fresh != o.trace_hash) {
+          char buf[200];
+          std::snprintf(buf, sizeof buf,
+                        "nondeterministic: trace %016llx here, %016llx alone in a fresh process (the run depends on "
+                        "what ran before it)",
+                        static_cast<unsigned long long>(o.trace_hash), static_cast<unsigned long long>(*fresh));
+          o.failures.push_back(buf);
+        }
       }
     }
     sim_seconds += o.sim_seconds;

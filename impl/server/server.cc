@@ -9,7 +9,10 @@ namespace lmc::server {
 using net::NetError;
 
 // What connections share with the server. The registry holds weak
-// references: a connection is owned by its pending I/O handlers.
+// references: a connection is owned by its pending I/O handlers. It is keyed
+// by the connection's number in accept order, never by its address: Stop()
+// walks it, and an order that follows the heap would make a simulated run
+// depend on what ran before it in the process.
 struct Server::Shared {
   Shared(std::shared_ptr<store::L1Store> s, ServerOptions o)
       : store(std::move(s)), options(std::move(o)), intake(options.max_incomplete_put_bytes) {}
@@ -18,7 +21,8 @@ struct Server::Shared {
   store::IntakePool intake;
   protocol::ServerCounters counters;
   std::mutex mu;
-  std::map<Connection*, std::weak_ptr<Connection>> connections;
+  std::map<std::uint64_t, std::weak_ptr<Connection>> connections;
+  std::uint64_t accepted = 0;  // connections registered so far: the next one's key
   bool stopped = false;
 };
 
@@ -27,8 +31,10 @@ struct Server::Shared {
 // context, so the session is never touched concurrently.
 class Server::Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(std::shared_ptr<Shared> shared, net::Transport& transport, std::unique_ptr<net::Stream> stream)
-      : shared_(std::move(shared)),
+  Connection(std::shared_ptr<Shared> shared, net::Transport& transport, std::unique_ptr<net::Stream> stream,
+             std::uint64_t key)
+      : key_(key),
+        shared_(std::move(shared)),
         stream_(std::move(stream)),
         session_(*shared_->store, shared_->counters, shared_->options.limits, shared_->options.misses.get(),
                  &shared_->intake),
@@ -42,7 +48,7 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
 
   ~Connection() {
     std::lock_guard lock(shared_->mu);
-    shared_->connections.erase(this);
+    shared_->connections.erase(key_);
   }
 
   void Begin() {
@@ -182,6 +188,7 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
     stream_->Close();
   }
 
+  const std::uint64_t key_;  // in Shared::connections
   std::shared_ptr<Shared> shared_;
   std::unique_ptr<net::Stream> stream_;
   protocol::ServerSession session_;
@@ -237,8 +244,9 @@ void Server::AcceptLoop(const std::shared_ptr<Acceptor>& a) {
         return;
       }
       if (e == NetError::kOk && shared.connections.size() < shared.options.max_connections) {
-        c = std::make_shared<Connection>(a->shared, a->transport, std::move(stream));
-        shared.connections.emplace(c.get(), c);
+        const std::uint64_t key = ++shared.accepted;
+        c = std::make_shared<Connection>(a->shared, a->transport, std::move(stream), key);
+        shared.connections.emplace(key, c);
       } else if (stream) {
         shared.counters.connections_refused.fetch_add(1, std::memory_order_relaxed);
         stream->Close();
