@@ -1,6 +1,7 @@
 #include "net/asio_transport.h"
 
 #include <algorithm>
+#include <limits>
 #include <cassert>
 
 namespace lmc::net {
@@ -54,6 +55,14 @@ class AsioTimer final : public Timer {
   asio::steady_timer timer_;
 };
 
+// async_write's completion condition: go on until every byte is written
+// (or an error), with no cap on the bytes of one write_some.
+struct WholeWrites {
+  std::size_t operator()(const std::error_code& ec, std::size_t /*written*/) const {
+    return ec ? 0 : std::numeric_limits<std::size_t>::max();
+  }
+};
+
 // The socket is shared with a Close() still queued on the strand: a stream
 // may be closed from another thread and destroyed at once (the server does
 // so when it refuses a connection), and the queued close must not reach
@@ -78,7 +87,11 @@ class AsioStream final : public Stream {
   void AsyncWrite(std::span<const std::span<const std::byte>> buffers, WriteHandler handler) override {
     gather_.clear();
     for (const auto& b : buffers) gather_.emplace_back(b.data(), b.size());
-    asio::async_write(socket_, gather_,
+    // Unbounded steps: asio's default completion condition hands at most
+    // 64 KiB to each sendmsg, so a 4 MiB reply took 64 sends and as many
+    // trips through the loop; this way each send takes what the socket
+    // buffer holds, and the loop is only waited on when the kernel is full.
+    asio::async_write(socket_, gather_, WholeWrites{},
                       asio::bind_executor(strand_, [h = std::move(handler)](std::error_code ec, std::size_t n) {
                         h(FromAsio(ec), n);
                       }));
