@@ -4,7 +4,7 @@
 //
 //   lmcache-bench [--url lm://HOST:PORT] [--connections N] [--sizes 256K,4M,32M]
 //                 [--mix put=1,get=3,exist=0] [--duration-s S] [--ops N] [--keys K] [--seed S]
-//                 [--depth D] [--timeout-ms MS]
+//                 [--depth D] [--timeout-ms MS] [--fresh-keys] [--warm-s S]
 //
 // Each connection first PUTs its K keys of every size (unless --no-fill:
 // an earlier run with the same --seed, --sizes and --keys left them there),
@@ -12,6 +12,13 @@
 // flight (pipelined; D = 1 is one blocking call after another, as an LMCache
 // worker makes them). Payloads are a seeded pattern per (connection, key,
 // size), so a GET body that differs from what was PUT is caught.
+//
+// --fresh-keys makes every PUT of the mix write a key never written before,
+// as an LMCache worker writes a new key per chunk (GETs and EXISTs still use
+// the K keys); without it PUTs overwrite the K keys. --warm-s runs the mix
+// for that long before the timed --duration-s: the server's memory (and
+// the client's) is warm when timing starts, and nothing done before it is
+// counted, except errors.
 //
 // Time is bounded: nothing is issued after --duration-s (or, with --ops and
 // no --duration-s, after the N-th operation), and every call has
@@ -172,6 +179,8 @@ int main(int argc, char** argv) {
   std::uint64_t timeout_ms = 10000;
   bool no_verify = false;
   bool no_fill = false;
+  bool fresh_keys = false;
+  double warm_s = 0;
   unsigned io_threads = std::min(2u, std::max(1u, std::thread::hardware_concurrency()));
   std::uint64_t seed = 1;
   std::string json_out;
@@ -201,6 +210,11 @@ int main(int argc, char** argv) {
                "do not compare GET bodies (only to match load tools that do not, such as redis-benchmark)");
   app.add_flag("--no-fill", no_fill,
                "do not PUT the keys first: a run with the same --seed, --sizes and --keys stored them (GETs from L2)");
+  app.add_flag("--fresh-keys", fresh_keys,
+               "every PUT of the mix writes a new key, as LMCache writes one per chunk (default: overwrite the keys)");
+  app.add_option("--warm-s", warm_s, "run the mix this long, uncounted, before the timed --duration-s")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 3600.0));
   app.add_option("--seed", seed, "seed of the payloads and the mix")->capture_default_str();
   app.add_option("--json", json_out, "also write the results as JSON to this file");
   if (const auto status = lmc::tools::Parse(app, argc, argv)) return *status;
@@ -268,8 +282,11 @@ int main(int argc, char** argv) {
   // its own.
   const bool timed = ops_limit == 0 || duration_opt->count() > 0;
   const auto start = Clock::now();
+  // Completions before timed_from (the end of --warm-s) are not counted.
+  const auto timed_from =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(warm_s));
   const auto issue_deadline =
-      timed ? start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(duration_s))
+      timed ? timed_from + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(duration_s))
             : Clock::time_point::max();
   const auto wait_deadline = timed ? issue_deadline + timeout : Clock::time_point::max();
   const auto issuing = [&] { return Clock::now() < issue_deadline; };
@@ -284,6 +301,10 @@ int main(int argc, char** argv) {
   // not its size, so that a size listed twice cannot mix two patterns.
   const auto key_of = [](unsigned conn, std::size_t size_index, unsigned k) {
     return "bench@" + std::to_string(conn) + "@0@" + std::to_string(size_index * 100000 + k) + "@uint8";
+  };
+  // The n-th fresh key of a connection: worker id 1, where key_of's are 0.
+  const auto fresh_key_of = [](unsigned conn, std::uint64_t n) {
+    return "bench@" + std::to_string(conn) + "@1@" + std::to_string(n) + "@uint8";
   };
   const auto worker = [&](unsigned conn) {
     lmc::client::Client client(env, options);
@@ -339,6 +360,7 @@ int main(int argc, char** argv) {
     std::condition_variable lanes_done;
     unsigned lanes_open = depth;
     std::uint64_t issued = 0;
+    std::uint64_t fresh = 0;  // fresh keys written
     bool abandon = false;
     // Per lane: when its call in flight was issued, and, once the
     // connection is abandoned, why that call is an error.
@@ -352,6 +374,7 @@ int main(int argc, char** argv) {
       std::size_t s;
       unsigned k;
       Clock::time_point t0;
+      std::string key;
       {
         std::lock_guard lock(mu);
         if (stop || abandon || !issuing() || (ops_limit != 0 && issued >= ops_limit)) return end_lane();
@@ -359,10 +382,10 @@ int main(int argc, char** argv) {
         s = rng() % sizes.size();
         k = static_cast<unsigned>(rng() % keys);
         op = pick(rng);
+        key = op == 0 && fresh_keys ? fresh_key_of(conn, fresh++) : key_of(conn, s, k);
         t0 = Clock::now();
         in_flight[lane] = t0;
       }
-      const std::string key = key_of(conn, s, k);
       // Runs on the I/O thread; completions of one connection never overlap.
       auto done = [&, lane, op, s, k, t0](const lmc::client::CallResult& r) {
         {
@@ -375,20 +398,22 @@ int main(int argc, char** argv) {
             st.Error(op, verdict[lane]);
             return end_lane();
           }
-          st.latency_ns[op].push_back(static_cast<std::uint64_t>((Clock::now() - t0).count()));
-          if (r.status == CallStatus::kMiss) {
-            ++st.misses;
-          } else if (r.status != CallStatus::kOk) {
-            st.Error(op, Reason(r.status));
-          }
-          const std::size_t moved = op == 2 || r.status != CallStatus::kOk ? 0 : sizes[s];
+          // Errors and body mismatches count in the warm-up too; the rest
+          // only from timed_from on.
+          if (r.status != CallStatus::kOk && r.status != CallStatus::kMiss) st.Error(op, Reason(r.status));
           if (op == 1 && r.status == CallStatus::kOk && !no_verify) {
             const std::size_t got = r.in_place_bytes != 0 ? r.in_place_bytes : r.body.size();
             if (got != sizes[s] || XXH3_64bits_digest(hashes[lane].get()) != digests[s][k]) ++st.mismatches;
           }
-          st.bytes += moved;
-          done_ops.fetch_add(1, std::memory_order_relaxed);
-          done_bytes.fetch_add(moved, std::memory_order_relaxed);
+          const auto now = Clock::now();
+          if (now >= timed_from) {
+            st.latency_ns[op].push_back(static_cast<std::uint64_t>((now - t0).count()));
+            if (r.status == CallStatus::kMiss) ++st.misses;
+            const std::size_t moved = op == 2 || r.status != CallStatus::kOk ? 0 : sizes[s];
+            st.bytes += moved;
+            done_ops.fetch_add(1, std::memory_order_relaxed);
+            done_bytes.fetch_add(moved, std::memory_order_relaxed);
+          }
           if (EndsConnection(r.status)) return end_lane();  // rather than spin on errors
         }
         issue(lane);
@@ -444,6 +469,15 @@ int main(int argc, char** argv) {
         }
       }
     }
+    // PUT has no reply: one EXIST, answered after every PUT before it, so
+    // that the run ends only when the server has all the bytes counted.
+    if (!abandon) {
+      const auto r = client.Exist(key_of(conn, 0, 0));
+      if (r.status != CallStatus::kOk && r.status != CallStatus::kMiss) {
+        std::lock_guard lock(mu);
+        st.Error(2, Reason(r.status));
+      }
+    }
     client.Close();
   };
 
@@ -467,7 +501,8 @@ int main(int argc, char** argv) {
   stop = true;
   progress.join();
   if (tty) std::fprintf(stderr, "\n");
-  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  // The timed window: from the end of --warm-s (the start without it).
+  const double elapsed = std::max(1e-9, std::chrono::duration<double>(Clock::now() - timed_from).count());
   transport.Stop();
   transport.Join();
 
