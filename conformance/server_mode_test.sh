@@ -3,9 +3,12 @@
 # reference server; a target that never answers (every case fails at its
 # deadline, the run stays bounded); profiles and expected-failure lists;
 # reports; usage errors.
-#   server_mode_test.sh BIN_DIR
+#   server_mode_test.sh BIN_DIR [RUNNER_ARG...]
+# RUNNER_ARGs go to every run against the reference server (slow builds
+# pass a longer --case-timeout-ms).
 set -uo pipefail
 bin="$1"
+slow=("${@:2}")
 work="$(mktemp -d)"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; rm -rf "$work"; }
@@ -25,7 +28,7 @@ done
 target="lm://127.0.0.1:$port"
 
 # The whole catalogue passes against the reference server, with reports.
-run "catalogue passes" 0 "$conf" server --target "$target" --junit "$work/r.xml" --json "$work/r.json" \
+run "catalogue passes" 0 "$conf" server --target "$target" "${slow[@]}" --junit "$work/r.xml" --json "$work/r.json" \
   --trace "$work/trace"
 check "closing line" 0 grep -qE '^[0-9]+ passed, 0 failed, [0-9]+ skipped, 0 failed as expected$' "$work/last"
 check "junit parses" 0 python3 -c "
@@ -81,38 +84,38 @@ check "silent target cost bounded time (${elapsed}s)" 0 test "$elapsed" -le 15
 
 # Profiles and expected failures: the lmcache-python profile expects drops
 # where the reference server answers FAIL, so some cases fail here.
-run "other profile fails" 1 "$conf" server --target "$target" --profile lmcache-python
-run "fix refused on a partial run" 2 "$conf" server --target "$target" --profile lmcache-python \
+run "other profile fails" 1 "$conf" server --target "$target" "${slow[@]}" --profile lmcache-python
+run "fix refused on a partial run" 2 "$conf" server --target "$target" "${slow[@]}" --profile lmcache-python \
   --known-failing "$work/known" --fix --run 'server/key/**'
-run "fix writes the list" 0 "$conf" server --target "$target" --profile lmcache-python \
+run "fix writes the list" 0 "$conf" server --target "$target" "${slow[@]}" --profile lmcache-python \
   --known-failing "$work/known" --fix
 check "list names a bad-key case" 0 grep -q '^server/key/unparsable-key ' "$work/known"
-run "known failures pass the run" 0 "$conf" server --target "$target" --profile lmcache-python \
+run "known failures pass the run" 0 "$conf" server --target "$target" "${slow[@]}" --profile lmcache-python \
   --known-failing "$work/known"
 check "summary counts them" 0 grep -qE '^[0-9]+ passed, 0 failed, [0-9]+ skipped, [1-9][0-9]* failed as expected$' "$work/last"
 { cat "$work/known"; echo "server/health/replies-success-dummy"; } >"$work/stale"
-run "a listed case that passes fails the run" 1 "$conf" server --target "$target" --profile lmcache-python \
+run "a listed case that passes fails the run" 1 "$conf" server --target "$target" "${slow[@]}" --profile lmcache-python \
   --known-failing "$work/stale"
 check "and says so" 0 grep -q "but passed" "$work/last"
 sed 's/^\(server\/key\/unparsable-key\) .*/\1 some other message/' "$work/known" >"$work/wrongmsg"
-run "another message fails the run" 1 "$conf" server --target "$target" --profile lmcache-python \
+run "another message fails the run" 1 "$conf" server --target "$target" "${slow[@]}" --profile lmcache-python \
   --known-failing "$work/wrongmsg"
 { cat "$work/known"; echo "server/nothing/matches-this"; } >"$work/unmatched"
-run "a stale entry fails the run" 1 "$conf" server --target "$target" --profile lmcache-python \
+run "a stale entry fails the run" 1 "$conf" server --target "$target" "${slow[@]}" --profile lmcache-python \
   --known-failing "$work/unmatched"
-run "flaky list tolerates" 0 "$conf" server --target "$target" --profile lmcache-python \
+run "flaky list tolerates" 0 "$conf" server --target "$target" "${slow[@]}" --profile lmcache-python \
   --known-flaky "$work/known"
 printf '{"name":"mine","base":"reference","server":{"bad_key":"drop"}}' >"$work/profile.json"
-run "profile file" 1 "$conf" server --target "$target" --profile "$work/profile.json" --run 'server/key/**'
+run "profile file" 1 "$conf" server --target "$target" "${slow[@]}" --profile "$work/profile.json" --run 'server/key/**'
 check "profile file: bad-key cases fail" 0 grep -q "FAIL server/key/unparsable-key" "$work/last"
 printf '{"name":"x","server":{"bad_kye":"drop"}}' >"$work/typo.json"
-run "profile typo is a usage error" 2 "$conf" server --target "$target" --profile "$work/typo.json"
+run "profile typo is a usage error" 2 "$conf" server --target "$target" "${slow[@]}" --profile "$work/typo.json"
 check "typo named" 0 grep -q "unknown key 'bad_kye'" "$work/lasterr"
 
 # Usage errors exit 2.
 run "no target" 2 "$conf" server
 run "bad target" 2 "$conf" server --target http://x:1
-run "unknown option" 2 "$conf" server --target "$target" --frobnicate
+run "unknown option" 2 "$conf" server --target "$target" "${slow[@]}" --frobnicate
 run "no mode" 2 "$conf"
 run "version" 0 "$conf" --version
 check "version names the protocol" 0 grep -q "186 bytes" "$work/last"
