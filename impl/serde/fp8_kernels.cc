@@ -63,6 +63,10 @@ struct P<Fp8Format::kE4M3FN> {
   static constexpr float kSubScale = 512.0f;  // 2^9
   static constexpr float kSubUnit = 1.0f / 512.0f;
   static constexpr std::uint32_t kSubBelow = 8;  // codes below: subnormal
+  // bf16 inputs whose exponent field is below this are under half the
+  // smallest subnormal: code 0. From it up to the smallest normal, the
+  // subnormal codes (see EncodeBf16Lanes16).
+  static constexpr int kSubLowExp = 117;
 };
 template <>
 struct P<Fp8Format::kE5M2> {
@@ -74,6 +78,7 @@ struct P<Fp8Format::kE5M2> {
   static constexpr float kSubScale = 65536.0f;  // 2^16
   static constexpr float kSubUnit = 1.0f / 65536.0f;
   static constexpr std::uint32_t kSubBelow = 4;
+  static constexpr int kSubLowExp = 110;
 };
 
 #define LMC_AVX2 __attribute__((target("avx2,f16c,fma,bmi,bmi2")))
@@ -110,20 +115,100 @@ LMC_AVX2 inline void Store8Bytes(std::uint8_t* dst, __m256i code) {
   _mm_storel_epi64(reinterpret_cast<__m128i*>(dst), _mm256_castsi256_si128(packed));
 }
 
+// Codes of 32 lanes (four vectors of 8, each code at most 0xFF) as 32
+// bytes in order: two packs narrow them, a permute undoes the packs'
+// interleaving of 128-bit halves.
+LMC_AVX2 inline void Store32Bytes(std::uint8_t* dst, __m256i c0, __m256i c1, __m256i c2, __m256i c3) {
+  const __m256i bytes = _mm256_packus_epi16(_mm256_packus_epi32(c0, c1), _mm256_packus_epi32(c2, c3));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst),
+                      _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+}
+
+// Element i.. i+7 of `src` as float bits.
+LMC_AVX2 inline __m256i LoadFloatBits8(DType from, const std::byte* src, std::size_t i) {
+  if (from == DType::kBFloat16) {
+    return _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * i))), 16);
+  }
+  if (from == DType::kFloat16) {
+    return _mm256_castps_si256(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * i))));
+  }
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 4 * i));
+}
+
+// bf16 to fp8 in 16-bit lanes, 16 at a time: the same steps as
+// EncodeLanes8 on the bf16's own bits (a float's top half), except the
+// subnormal codes, which have no float conversion here. For a bf16 of
+// exponent field e and significand X = 128 + mantissa (8 bits), the code is
+// the round-to-nearest-even of X * 2^(e - 127 - 7) / smallest subnormal,
+// which for the exponents that matter is RNE(Y / 256) with
+// Y = X * 2^(e - kSubLowExp), Y < 2^11: one multiply by a table entry, then
+// the normal path's rounding with a shift of 8. Below kSubLowExp the table
+// gives 0 (the value is under half the smallest subnormal).
+template <Fp8Format F>
+LMC_AVX2 inline __m256i EncodeBf16Lanes16(__m256i x) {
+  using K = P<F>;
+  constexpr int kDrop = K::kDrop - 16;
+  constexpr auto kMinNormal = static_cast<std::int16_t>(K::kMinNormal >> 16);
+  constexpr auto kOverflowAt = static_cast<std::int16_t>((K::kOverflowAt + 0xFFFF) >> 16);  // first bf16 over
+  const __m256i abs_mask = _mm256_set1_epi16(0x7FFF);
+  const __m256i a = _mm256_and_si256(x, abs_mask);
+  const __m256i sign = _mm256_srli_epi16(_mm256_andnot_si256(abs_mask, x), 8);
+  const __m256i lsb = _mm256_and_si256(_mm256_srli_epi16(a, kDrop), _mm256_set1_epi16(1));
+  const __m256i rounded = _mm256_add_epi16(_mm256_add_epi16(a, _mm256_set1_epi16((1 << (kDrop - 1)) - 1)), lsb);
+  const __m256i normal =
+      _mm256_sub_epi16(_mm256_srli_epi16(rounded, kDrop), _mm256_set1_epi16(static_cast<std::int16_t>(K::kRebias)));
+  // The table index: e - kSubLowExp in the low byte (0..3 matter; a negative
+  // one has bit 7 set, which selects 0), bit 7 set in the high byte (0).
+  const __m256i e = _mm256_srli_epi16(a, 7);
+  const __m256i index = _mm256_or_si256(_mm256_sub_epi16(e, _mm256_set1_epi16(K::kSubLowExp)),
+                                        _mm256_set1_epi16(static_cast<std::int16_t>(0x8000)));
+  const __m256i powers = _mm256_setr_epi8(1, 2, 4, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  //
+                                          1, 2, 4, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+  const __m256i significand = _mm256_or_si256(_mm256_and_si256(a, _mm256_set1_epi16(0x7F)), _mm256_set1_epi16(0x80));
+  const __m256i y = _mm256_mullo_epi16(significand, _mm256_shuffle_epi8(powers, index));
+  const __m256i sub =
+      _mm256_srli_epi16(_mm256_add_epi16(_mm256_add_epi16(y, _mm256_set1_epi16(127)),
+                                         _mm256_and_si256(_mm256_srli_epi16(y, 8), _mm256_set1_epi16(1))),
+                        8);
+  // a has no sign bit, so signed compares order it correctly.
+  __m256i code = _mm256_blendv_epi8(sub, normal, _mm256_cmpgt_epi16(a, _mm256_set1_epi16(kMinNormal - 1)));
+  code = _mm256_blendv_epi8(code, _mm256_set1_epi16(static_cast<std::int16_t>(K::kOverflowCode)),
+                            _mm256_cmpgt_epi16(a, _mm256_set1_epi16(kOverflowAt - 1)));
+  if constexpr (K::kOverflowCode != 0x7F) {  // e4m3fn's overflow code is already its NaN
+    code = _mm256_blendv_epi8(code, _mm256_set1_epi16(0x7F), _mm256_cmpgt_epi16(a, _mm256_set1_epi16(0x7F80)));
+  }
+  return _mm256_or_si256(code, sign);
+}
+
+// 32 bf16 (two vectors of 16 codes) to 32 bytes: the pack interleaves
+// 128-bit halves, the permute puts them in order.
+template <Fp8Format F>
+LMC_AVX2 inline void EncodeBf16x32(const std::byte* src, std::uint8_t* dst) {
+  const auto* in = reinterpret_cast<const __m256i*>(src);
+  const __m256i lo = EncodeBf16Lanes16<F>(_mm256_loadu_si256(in));
+  const __m256i hi = EncodeBf16Lanes16<F>(_mm256_loadu_si256(in + 1));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), _mm256_permute4x64_epi64(_mm256_packus_epi16(lo, hi), 0xD8));
+}
+
 template <Fp8Format F>
 LMC_AVX2 void EncodeAvx2T(DType from, const std::byte* src, std::uint8_t* dst, std::size_t n) {
   std::size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    __m256i u;
-    if (from == DType::kBFloat16) {
-      u = _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * i))), 16);
-    } else if (from == DType::kFloat16) {
-      u = _mm256_castps_si256(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * i))));
-    } else {
-      u = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 4 * i));
+  if (from == DType::kBFloat16) {
+    for (; i + 64 <= n; i += 64) {  // two at a time: about 2% faster than one
+      EncodeBf16x32<F>(src + 2 * i, dst + i);
+      EncodeBf16x32<F>(src + 2 * i + 64, dst + i + 32);
     }
-    Store8Bytes(dst + i, EncodeLanes8<F>(u));
+    if (i + 32 <= n) {
+      EncodeBf16x32<F>(src + 2 * i, dst + i);
+      i += 32;
+    }
   }
+  for (; i + 32 <= n; i += 32) {
+    Store32Bytes(dst + i, EncodeLanes8<F>(LoadFloatBits8(from, src, i)),
+                 EncodeLanes8<F>(LoadFloatBits8(from, src, i + 8)), EncodeLanes8<F>(LoadFloatBits8(from, src, i + 16)),
+                 EncodeLanes8<F>(LoadFloatBits8(from, src, i + 24)));
+  }
+  for (; i + 8 <= n; i += 8) Store8Bytes(dst + i, EncodeLanes8<F>(LoadFloatBits8(from, src, i)));
   EncodePortable(from, src + i * DTypeBytes(from), dst + i, n - i, F);
 }
 
