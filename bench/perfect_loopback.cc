@@ -23,6 +23,12 @@
 //
 //   perfect_loopback put|get --size BYTES [--connections N] [--duration-s S]
 //                    [--store-mb MB] [--keys fresh|one] [--port P]
+//                    [--send writev|sndbuf|zerocopy|splice]
+//
+// --send picks how the perfect server sends a GET's body: one writev of
+// header and body (the default), the same with SO_SNDBUF set to the reply's
+// size, MSG_ZEROCOPY (waiting for each completion), or vmsplice into a pipe
+// and splice to the socket.
 //
 // --keys fresh (the default) PUTs a new key per object, as LMCache writes a
 // chunk; one overwrites one key per connection. Prints one JSON object:
@@ -31,6 +37,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <fcntl.h>
+#include <linux/errqueue.h>
+#include <poll.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -113,8 +122,79 @@ struct Store {
   std::vector<char> bytes;
 };
 
+// How the perfect server sends a GET's body (--send): the ways of issue 27,
+// measured at the limit, without the kit around them.
+enum class Send { kWritev, kSndbuf, kZerocopy, kSplice };
+Send g_send = Send::kWritev;
+
+// MSG_ZEROCOPY: the header with a plain send, the body with MSG_ZEROCOPY,
+// then wait for the kernel's completion (the body's pages are the kernel's
+// until then); counts the sends the kernel copied all the same.
+std::atomic<std::uint64_t> g_zerocopy_copied{0}, g_zerocopy_sends{0};
+void SendZerocopy(int fd, const void* header, std::size_t hbytes, const char* body, std::size_t size) {
+  iovec h{const_cast<void*>(header), hbytes};
+  SendAll(fd, &h, 1);
+  std::uint32_t sends = 0;
+  for (std::size_t off = 0; off < size;) {
+    const ssize_t k = ::send(fd, body + off, size - off, MSG_ZEROCOPY | MSG_NOSIGNAL);
+    if (k < 0 && errno == ENOBUFS) continue;  // out of optmem: try again
+    if (k <= 0) Die("send(MSG_ZEROCOPY)");
+    off += static_cast<std::size_t>(k);
+    ++sends;
+  }
+  // Every completion of this body's sends (ids run on per socket).
+  static thread_local std::uint32_t next_id = 0;
+  const std::uint32_t last = next_id + sends - 1;
+  next_id += sends;
+  for (bool done = false; !done;) {
+    pollfd p{fd, 0, 0};
+    ::poll(&p, 1, 1000);
+    char control[128];
+    msghdr m{};
+    m.msg_control = control;
+    m.msg_controllen = sizeof control;
+    if (::recvmsg(fd, &m, MSG_ERRQUEUE) < 0) continue;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&m); c != nullptr; c = CMSG_NXTHDR(&m, c)) {
+      const auto* e = reinterpret_cast<const sock_extended_err*>(CMSG_DATA(c));
+      if (e->ee_origin != SO_EE_ORIGIN_ZEROCOPY) continue;
+      g_zerocopy_sends += e->ee_data - e->ee_info + 1;
+      if (e->ee_code & SO_EE_CODE_ZEROCOPY_COPIED) g_zerocopy_copied += e->ee_data - e->ee_info + 1;
+      done = e->ee_data >= last;
+    }
+  }
+}
+
+// vmsplice the body into a pipe (1 MiB), splice the pipe into the socket.
+void SendSplice(int fd, const void* header, std::size_t hbytes, const char* body, std::size_t size, int pipe_r,
+                int pipe_w) {
+  iovec h{const_cast<void*>(header), hbytes};
+  SendAll(fd, &h, 1);
+  for (std::size_t off = 0; off < size;) {
+    iovec v{const_cast<char*>(body + off), size - off};
+    const ssize_t in = ::vmsplice(pipe_w, &v, 1, 0);
+    if (in <= 0) Die("vmsplice");
+    for (ssize_t left = in; left > 0;) {
+      const ssize_t out = ::splice(pipe_r, nullptr, fd, nullptr, static_cast<std::size_t>(left), SPLICE_F_MORE);
+      if (out <= 0) Die("splice");
+      left -= out;
+    }
+    off += static_cast<std::size_t>(in);
+  }
+}
+
 void Serve(int fd, std::size_t size, std::size_t store_bytes) {
   Store store(size, store_bytes);
+  int pipe_fds[2] = {-1, -1};
+  if (g_send == Send::kSndbuf) {
+    const int bytes = static_cast<int>(std::min<std::size_t>(size + kReplyBytes, INT32_MAX / 2));
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
+  } else if (g_send == Send::kZerocopy) {
+    const int one = 1;
+    if (::setsockopt(fd, SOL_SOCKET, SO_ZEROCOPY, &one, sizeof one) != 0) Die("SO_ZEROCOPY");
+  } else if (g_send == Send::kSplice) {
+    if (::pipe(pipe_fds) != 0) Die("pipe");
+    ::fcntl(pipe_fds[1], F_SETPIPE_SZ, 1 << 20);
+  }
   unsigned char request[kRequestBytes];
   unsigned char reply[kReplyBytes] = {};
   while (RecvAll(fd, request, sizeof request)) {
@@ -125,8 +205,14 @@ void Serve(int fd, std::size_t size, std::size_t store_bytes) {
     } else if (command == kGet) {
       PutInt32(reply, 0, kSuccess);
       PutInt32(reply, 1, static_cast<std::int32_t>(size));
-      iovec v[2] = {{reply, sizeof reply}, {store.Next(), size}};
-      SendAll(fd, v, 2);
+      if (g_send == Send::kZerocopy) {
+        SendZerocopy(fd, reply, sizeof reply, store.Next(), size);
+      } else if (g_send == Send::kSplice) {
+        SendSplice(fd, reply, sizeof reply, store.Next(), size, pipe_fds[0], pipe_fds[1]);
+      } else {
+        iovec v[2] = {{reply, sizeof reply}, {store.Next(), size}};
+        SendAll(fd, v, 2);
+      }
     } else {
       PutInt32(reply, 0, kSuccess);
       PutInt32(reply, 1, 0);
@@ -267,7 +353,7 @@ std::size_t ParseSize(std::string_view s) {
 [[noreturn]] void Usage() {
   std::fprintf(stderr,
                "usage: perfect_loopback put|get --size BYTES [--connections N] [--duration-s S] [--store-mb MB]\n"
-               "                        [--keys fresh|one] [--port P]\n");
+               "                        [--keys fresh|one] [--port P] [--send writev|sndbuf|zerocopy|splice]\n");
   std::exit(2);
 }
 
@@ -292,6 +378,12 @@ int main(int argc, char** argv) {
       store_mb = std::strtoul(argv[i + 1], nullptr, 10);
     } else if (flag == "--port") {
       port_arg = std::strtoul(argv[i + 1], nullptr, 10);
+    } else if (flag == "--send" && (value == "writev" || value == "sndbuf" || value == "zerocopy" ||
+                                    value == "splice")) {
+      g_send = value == "sndbuf" ? Send::kSndbuf
+               : value == "zerocopy" ? Send::kZerocopy
+               : value == "splice" ? Send::kSplice
+                                   : Send::kWritev;
     } else if (flag == "--keys" && (value == "fresh" || value == "one")) {
       fresh = value == "fresh";
     } else {
@@ -316,6 +408,11 @@ int main(int argc, char** argv) {
         threads.emplace_back(Serve, fd, size, store_bytes);
       }
       for (auto& t : threads) t.join();
+      if (g_send == Send::kZerocopy) {
+        std::fprintf(stderr, "perfect server: %llu MSG_ZEROCOPY sends, %llu of them copied by the kernel\n",
+                     static_cast<unsigned long long>(g_zerocopy_sends.load()),
+                     static_cast<unsigned long long>(g_zerocopy_copied.load()));
+      }
       std::_Exit(0);
     }
     ::close(listener);
