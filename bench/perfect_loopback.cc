@@ -34,12 +34,12 @@
 // chunk; one overwrites one key per connection. Prints one JSON object:
 // {"op", "size", "connections", "seconds", "objects", "gbps"} (GB/s, 1e9).
 #include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
 #include <fcntl.h>
 #include <linux/errqueue.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -378,12 +378,12 @@ int main(int argc, char** argv) {
       store_mb = std::strtoul(argv[i + 1], nullptr, 10);
     } else if (flag == "--port") {
       port_arg = std::strtoul(argv[i + 1], nullptr, 10);
-    } else if (flag == "--send" && (value == "writev" || value == "sndbuf" || value == "zerocopy" ||
-                                    value == "splice")) {
-      g_send = value == "sndbuf" ? Send::kSndbuf
+    } else if (flag == "--send" &&
+               (value == "writev" || value == "sndbuf" || value == "zerocopy" || value == "splice")) {
+      g_send = value == "sndbuf"     ? Send::kSndbuf
                : value == "zerocopy" ? Send::kZerocopy
-               : value == "splice" ? Send::kSplice
-                                   : Send::kWritev;
+               : value == "splice"   ? Send::kSplice
+                                     : Send::kWritev;
     } else if (flag == "--keys" && (value == "fresh" || value == "one")) {
       fresh = value == "fresh";
     } else {

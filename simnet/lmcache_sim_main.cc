@@ -86,6 +86,7 @@ std::optional<std::uint64_t> FreshTrace(const Args& a, std::uint64_t seed, const
   if (!a.drop_ops.empty()) args.insert(args.end(), {"--drop-ops", a.drop_ops});
   if (!a.drop_faults.empty()) args.insert(args.end(), {"--drop-faults", a.drop_faults});
   std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
   for (std::string& s : args) argv.push_back(s.data());
   argv.push_back(nullptr);
   int out[2];
@@ -133,6 +134,7 @@ Outcome RunWithHeapStirred(const Scenario& s, const lmc::simnet::RunConfig& conf
     return x;
   };
   std::vector<std::unique_ptr<char[]>> blocks;
+  blocks.reserve(2048);
   for (int i = 0; i < 2048; ++i) blocks.push_back(std::make_unique<char[]>(16 + next() % 2048));
   for (std::size_t i = blocks.size() - 1; i > 0; --i) std::swap(blocks[i], blocks[next() % (i + 1)]);
   for (std::size_t i = 0; i < blocks.size(); i += 2) blocks[i].reset();
