@@ -82,6 +82,13 @@ struct PutRec {
   std::uint64_t conn_at_done = 0;     // the client node's connects when the call ended
   std::uint64_t rejects_at_done = 0;  // the server's rejects then
   std::uint64_t incarnation = 0;
+  // For the history check (CheckLinearizable): when the call was made, and
+  // when the PUT is known to have been applied: a PUT has no reply, so that
+  // is when a later request on the same connection was answered (the server
+  // handles a connection's requests in order). Unknown: Time::max().
+  Time invoked{};
+  Time confirmed = Time::max();
+  std::uint64_t rejects_at_invoke = 0, rejects_at_confirm = 0;
 };
 
 // One server incarnation.
@@ -160,6 +167,10 @@ class Sim {
   void ClientActor(int c);
   void DoCutPut(SimEnv& env, int c, const Op& op);
   void CheckGet(int c, const Op& op, const client::CallResult& r, Time issued);
+  void CheckLinearizable(int c, const Op& op, const PutRec& p, Time issued);
+  std::string At(Time t) const {
+    return std::to_string(std::chrono::duration_cast<milliseconds>(t - start_).count()) + " ms";
+  }
   void WorkerActor();
   std::unique_ptr<WorkerProc> StartWorker();
   void Control();
@@ -310,6 +321,7 @@ void Sim::CheckGet(int c, const Op& op, const client::CallResult& r, Time issued
   if (h.length != static_cast<std::int32_t>(body.size()) || h.dtype != kBf16 || h.fmt != 1 ||
       h.shape[0] != static_cast<std::int32_t>(p.elements))
     return Fail(who + ": the bytes of PUT #" + std::to_string(p.id) + " with other metadata");
+  CheckLinearizable(c, op, p, issued);
   // Never older: the client's own PUT p, then its newer PUT q of the key, on
   // one connection and with no request rejected since, must hide p.
   if (p.client != c || p.attempts != 1) return;
@@ -321,6 +333,29 @@ void Sim::CheckGet(int c, const Op& op, const client::CallResult& r, Time issued
     if (q.client == c && q.id > p.id && q.ok && q.done <= issued && q.conn_at_done == conn_now)
       return Fail(who + ": PUT #" + std::to_string(p.id) + "'s value, older than the client's own PUT #" +
                   std::to_string(q.id) + " on the same connection (a stale value)");
+  }
+}
+
+// The key as a register over the whole history, every client's operations
+// on the global virtual clock (as Knossos or Porcupine check a history, for
+// the one rule a cache must keep): a GET may miss, but a hit must not return
+// a PUT p when another PUT q of the key was surely applied before the GET
+// was sent and p was surely applied before q was sent. "Surely applied"
+// needs: one attempt for p (a replayed PUT may land late, §6.4), and for q
+// no PUT rejected by the server between q's call and its confirmation (so q
+// was stored, not refused for space).
+void Sim::CheckLinearizable(int c, const Op& op, const PutRec& p, Time issued) {
+  if (p.attempts != 1 || p.confirmed == Time::max()) return;
+  Count("GET hits checked against every client's history");
+  for (std::size_t i : puts_of_key_[op.key]) {
+    const PutRec& q = puts_[i];
+    if (q.id == p.id || !q.ok || q.confirmed == Time::max() || q.confirmed > issued) continue;
+    if (q.rejects_at_confirm != q.rejects_at_invoke || p.confirmed >= q.invoked) continue;
+    return Fail("client " + std::to_string(c) + " GET " + KeyName(op.key) + " sent at " + At(issued) +
+                ": the value of PUT #" + std::to_string(p.id) + " (client " + std::to_string(p.client) +
+                ", applied by " + At(p.confirmed) + "), but PUT #" + std::to_string(q.id) + " (client " +
+                std::to_string(q.client) + ", sent at " + At(q.invoked) + ", applied by " + At(q.confirmed) +
+                ") had replaced it before the GET was sent (not linearizable: a stale value)");
   }
 }
 
@@ -401,6 +436,8 @@ void Sim::ClientActor(int c) {
   client::Client client(env, o);
   Node& node = net_.NodeOf("c" + std::to_string(c));
   bool failed_before = false;
+  // This client's PUTs not yet confirmed (see PutRec::confirmed).
+  std::vector<std::size_t> unconfirmed;
   for (const Op& op : s_.ops[static_cast<std::size_t>(c)]) {
     const Time issued = env.Now();
     client::CallResult r;
@@ -413,6 +450,8 @@ void Sim::ClientActor(int c) {
         p.client = c;
         p.key = op.key;
         p.elements = op.elements;
+        p.invoked = issued;
+        p.rejects_at_invoke = Rejects();
         // Indexed before the call: the server may store it before the call
         // returns (or even if the call fails: delivery is at least once).
         const std::size_t index = puts_.size();
@@ -426,6 +465,7 @@ void Sim::ClientActor(int c) {
         rec.done = env.Now();
         rec.conn_at_done = node.connects;
         rec.rejects_at_done = Rejects();
+        if (rec.ok) unconfirmed.push_back(index);
         break;
       }
       case Op::Kind::kGet:
@@ -441,6 +481,19 @@ void Sim::ClientActor(int c) {
       default: continue;
     }
     world_.trace().Add(8, static_cast<std::uint64_t>(c), static_cast<std::uint64_t>(r.status));
+    // An answered request confirms the PUTs written before it on the same
+    // connection (a reconnect since leaves them unconfirmed for good).
+    if (op.kind != Op::Kind::kPut) {
+      if (r.status == CallStatus::kOk || r.status == CallStatus::kMiss) {
+        for (std::size_t i : unconfirmed) {
+          PutRec& rec = puts_[i];
+          if (rec.conn_at_done != node.connects) continue;
+          rec.confirmed = env.Now();
+          rec.rejects_at_confirm = Rejects();
+        }
+      }
+      unconfirmed.clear();
+    }
     if (r.status == CallStatus::kInvalidReply) Fail("client " + std::to_string(c) + ": an invalid reply");
     const bool failed = r.status == CallStatus::kUnavailable || r.status == CallStatus::kTimedOut;
     if (failed) failed_before = true;

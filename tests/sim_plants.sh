@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every planted bug (lmcache-sim --list-plants) must be caught by a default
-# campaign of at most 200 seeds; the failing seed's printed replay command
+# campaign of at most 2000 seeds (what ci/sim.sh 2000 runs); the failing seed's printed replay command
 # must reproduce the same trace hash; --shrink must make the scenario
 # smaller and its printed replay must still fail.
 #   tests/sim_plants.sh path/to/lmcache-sim [SHRINK_RUNS]
@@ -14,11 +14,11 @@ mapfile -t plants < <("$sim" --list-plants | awk '{print $1}')
 [ "${#plants[@]}" -ge 4 ] || { echo "FAIL: only ${#plants[@]} plants listed"; exit 1; }
 for plant in "${plants[@]}"; do
   set +e
-  "$sim" --seeds 200 --plant "$plant" --shrink --shrink-runs "$shrink_runs" >"$out" 2>/dev/null
+  "$sim" --seeds 2000 --plant "$plant" --shrink --shrink-runs "$shrink_runs" >"$out" 2>/dev/null
   rc=$?
   set -e
   if [ "$rc" -ne 1 ]; then
-    echo "FAIL $plant: a 200-seed campaign exited $rc (not caught)"; status=1; continue
+    echo "FAIL $plant: a 2000-seed campaign exited $rc (not caught)"; status=1; continue
   fi
   first="$(grep -m1 -E '^seed [0-9]+: FAIL' "$out")"
   seed="$(sed -E 's/^seed ([0-9]+):.*/\1/' <<<"$first")"

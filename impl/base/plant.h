@@ -20,6 +20,7 @@ enum class Bug : std::uint32_t {
   kTierServesOlderValue = 1u << 2,         // tier/index.cc
   kClientKeepsBrokenConnection = 1u << 3,  // client/client.cc
   kFsSkipsFsync = 1u << 4,                 // l2/backends.cc
+  kPromotionOverwritesNewerPut = 1u << 5,  // tier/promotion.cc
 };
 
 struct Info {
@@ -38,6 +39,8 @@ inline constexpr Info kAll[] = {
     {Bug::kClientKeepsBrokenConnection, "client-keeps-broken-connection",
      "the client goes on using a connection that failed instead of reconnecting"},
     {Bug::kFsSkipsFsync, "fs-skips-fsync", "the fs back end renames a file into place without syncing it first"},
+    {Bug::kPromotionOverwritesNewerPut, "promotion-overwrites-newer-put",
+     "a GET's promotion from L2 publishes over a newer PUT of the key that landed in L1 while it loaded"},
 };
 
 inline std::atomic<std::uint32_t>& ActiveMask() {

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include <cassert>
+#include <unordered_set>
 
 namespace lmc::store {
 
@@ -28,6 +29,10 @@ struct L1Store::Shared {
     std::list<std::string>::iterator lru_at;
   };
   std::unordered_map<std::string, Slot> index;
+  // Keys evicted whose listener has not returned yet (a key may be in it
+  // more than once): PublishIfAbsent refuses them, so a value loaded from
+  // below cannot slip in before the listener has told the tier.
+  std::unordered_multiset<std::string> evicting;
   StoreStats stats;
 };
 
@@ -124,10 +129,12 @@ void L1Store::EvictOldest(std::unique_lock<std::mutex>& lock) {
   shared_->index.erase(it);
   shared_->lru.pop_front();
   ++shared_->stats.evictions;
+  const auto evicting = on_evict_ ? shared_->evicting.insert(victim_key) : shared_->evicting.end();
   lock.unlock();
   if (on_evict_) on_evict_(victim_key, victim);
   victim.reset();
   lock.lock();
+  if (evicting != shared_->evicting.end()) shared_->evicting.erase(evicting);
 }
 
 void L1Store::KeepHeadroomLocked(std::unique_lock<std::mutex>& lock) {
@@ -164,7 +171,8 @@ void L1Store::Publish(std::string key, const ObjectMeta& meta, Reservation reser
   KeepHeadroomLocked(lock);
 }
 
-L1Store::ObjectRef L1Store::PublishIfAbsent(std::string key, const ObjectMeta& meta, Reservation reservation) {
+L1Store::ObjectRef L1Store::PublishIfAbsent(std::string key, const ObjectMeta& meta, Reservation reservation,
+                                            const std::function<bool()>& still_current) {
   assert(reservation.valid() && reservation.shared_ == shared_);
   // Declared before the lock guard: if it loses, it is released (which
   // takes the lock to free its block) after the guard has unlocked.
@@ -172,6 +180,7 @@ L1Store::ObjectRef L1Store::PublishIfAbsent(std::string key, const ObjectMeta& m
   reservation.shared_ = nullptr;  // the object owns the block now
   std::unique_lock lock(shared_->mu);
   if (const auto it = shared_->index.find(key); it != shared_->index.end()) return it->second.object;
+  if (shared_->evicting.count(key) != 0 || (still_current && !still_current())) return nullptr;
   shared_->lru.push_back(key);
   shared_->index.emplace(std::move(key), Shared::Slot{object, std::prev(shared_->lru.end())});
   ++shared_->stats.publishes;

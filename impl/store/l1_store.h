@@ -127,8 +127,13 @@ class L1Store {
   // Makes the reservation visible under `key`, replacing any entry there.
   void Publish(std::string key, const ObjectMeta& meta, Reservation reservation);
   // The same unless `key` is present; returns the entry now under `key`
-  // (the reservation's object, or the one that was there first).
-  ObjectRef PublishIfAbsent(std::string key, const ObjectMeta& meta, Reservation reservation);
+  // (the reservation's object, or the one that was there first). Null,
+  // publishing nothing, while an eviction of `key` is still being told to
+  // the listener, or when `still_current` (called under the store's lock:
+  // it must not call back into the store) says the value is out of date: a
+  // value loaded from below must not land after a newer one left L1.
+  ObjectRef PublishIfAbsent(std::string key, const ObjectMeta& meta, Reservation reservation,
+                            const std::function<bool()>& still_current = {});
 
   // Set once, before the store is shared between threads.
   void SetEvictionListener(EvictionListener listener) { on_evict_ = std::move(listener); }

@@ -83,6 +83,12 @@ std::optional<Index::Found> Index::Find(const std::string& key) {
   return Found{it->second, it->second->staged, it->second->stored_mask};
 }
 
+bool Index::IsCurrent(const std::shared_ptr<const Entry>& e) {
+  std::lock_guard lock(mu_);
+  const auto it = entries_.find(e->key);
+  return !e->superseded && it != entries_.end() && it->second == e;
+}
+
 void Index::SetPromoted(const std::shared_ptr<const Entry>& e, const store::L1Store::ObjectRef& object) {
   std::lock_guard lock(mu_);
   // The entry is the index's own (Find hands it out const).

@@ -73,6 +73,10 @@ class Index {
     std::uint64_t stored_mask = 0;
   };
   [[nodiscard]] std::optional<Found> Find(const std::string& key);
+  // Whether `e` is still the newest value of its key below L1 (no newer
+  // value was evicted since it was found). L1 calls it under its lock while
+  // a loaded value is published: it takes only the index's lock.
+  [[nodiscard]] bool IsCurrent(const std::shared_ptr<const Entry>& e);
   // `object` was loaded from `e` and published in L1.
   void SetPromoted(const std::shared_ptr<const Entry>& e, const store::L1Store::ObjectRef& object);
 

@@ -1,5 +1,7 @@
 #include "tier/promotion.h"
 
+#include "base/plant.h"
+
 #include <algorithm>
 #include <atomic>
 #include <cstring>
@@ -118,7 +120,8 @@ void Promotion::FetchAsync(std::string key, Done done) {
           const std::span<const std::byte> bytes = found.staged->data();
           if (l1_->Reserve(bytes.size(), &res) == L1Store::ReserveError::kOk) {
             std::memcpy(res.data().data(), bytes.data(), bytes.size());
-            object = l1_->PublishIfAbsent(key, found.entry->meta, std::move(res));
+            object = l1_->PublishIfAbsent(key, found.entry->meta, std::move(res),
+                                          [this, &found] { return index_.IsCurrent(found.entry); });
           }
           ++(object ? counters_->hits : counters_->load_failures);
           done(std::move(object));
@@ -167,8 +170,20 @@ void Promotion::LoadFromNext(const std::shared_ptr<Fetch>& f) {
     if (f->finished.load()) return;  // given up on: the reservation goes back with `f`
     if (r.loaded.empty() || !r.loaded[0]) return LoadFromNext(f);
     const void* ours = f->res.data().data();
-    L1Store::ObjectRef object = l1_->PublishIfAbsent(f->key, f->entry->meta, std::move(f->res));
-    if (object->data().data() == ours) index_.SetPromoted(f->entry, object);  // ours won (no PUT got there first)
+    L1Store::ObjectRef object;
+    if (plant::Active(plant::Bug::kPromotionOverwritesNewerPut)) {
+      l1_->Publish(f->key, f->entry->meta, std::move(f->res));  // planted: over whatever a PUT put there
+      object = l1_->Get(f->key);
+    } else {
+      // Not over a newer value: one a PUT put in L1 meanwhile is returned
+      // instead, and one that already left L1 (evicted, so it superseded
+      // this entry) makes this a miss.
+      object = l1_->PublishIfAbsent(f->key, f->entry->meta, std::move(f->res),
+                                    [this, &f] { return index_.IsCurrent(f->entry); });
+    }
+    if (!object) return Finish(f, nullptr, counters_->load_failures);
+    if (object && object->data().data() == ours)
+      index_.SetPromoted(f->entry, object);  // ours won (no PUT got there first)
     Finish(f, std::move(object), counters_->hits);
   });
 }

@@ -174,6 +174,45 @@ TEST(Tier, AFailingAdapterLosesTheObjectButNeverServesWrongData) {
   EXPECT_EQ(tier->Fetch("a"), nullptr);
 }
 
+// A GET's promotion of v1 is in flight (a slow L2) when a PUT of v2 lands in
+// L1 and is evicted again: v1 must not be published after v2 left L1, or
+// L1 would serve the older value (the simulator's linearizability check
+// found this, seed 7000817: another client's newer PUT, then a stale GET).
+TEST(Tier, APromotionNeverLandsOverANewerValueThatLeftL1) {
+  auto l1 = std::make_shared<L1Store>(L1Store::Options{8192, 8192});
+  auto slow = std::make_unique<l2::FaultBackend>(
+      TestEnv(), std::make_unique<l2::MemoryBackend>(),
+      l2::FaultOptions{.seed = 1, .delay_rate = 1.0, .delay = std::chrono::milliseconds(300)});
+  auto tier = Tier::Create(TestEnv(), l1, {std::make_shared<l2::BackendAdapter>(TestEnv(), std::move(slow), 2)}, {});
+  Put(*l1, "k", std::string(2000, '1'));
+  for (char c = 'a'; c <= 'c'; ++c) Put(*l1, std::string(1, c), std::string(2000, c));
+  Put(*l1, "d", std::string(2000, 'd'));  // evicts k (v1)
+  Settle(*tier);
+  ASSERT_TRUE(tier->Contains("k"));
+  ASSERT_FALSE(l1->Contains("k"));
+  auto answered = std::shared_ptr<runtime::Waiter>(TestEnv().MakeWaiter());
+  std::mutex mu;
+  std::string got = "<unanswered>";
+  tier->FetchAsync("k", [&, answered](const L1Store::ObjectRef& o) {
+    {
+      std::lock_guard lock(mu);
+      got = Read(o);
+    }
+    answered->Notify();
+  });
+  Put(*l1, "k", std::string(2000, '2'));  // v2, while v1 loads
+  for (int i = 0; i < 8 && l1->Contains("k"); ++i) Put(*l1, "f" + std::to_string(i), std::string(2000, 'f'));
+  ASSERT_FALSE(l1->Contains("k")) << "v2 was not evicted";
+  ASSERT_TRUE(answered->WaitUntil(TestEnv().Now() + std::chrono::seconds(10)));
+  {
+    std::lock_guard lock(mu);
+    EXPECT_NE(got, std::string(2000, '1')) << "the GET was answered with v1 after v2 was stored";
+  }
+  EXPECT_NE(Read(l1->Get("k")), std::string(2000, '1')) << "v1 was published over v2";
+  Settle(*tier);
+  EXPECT_EQ(Read(tier->Fetch("k")), std::string(2000, '2'));
+}
+
 TEST(Tier, EvictionsOverThePendingBudgetAreDropped) {
   auto l1 = std::make_shared<L1Store>(L1Store::Options{8192, 8192});
   // A slow adapter: every store waits 200 ms, so writes pile up.
