@@ -78,12 +78,26 @@ if [ "$mode" = merge ]; then
   for t in "${targets[@]}"; do
     mapfile -t opts < <(options_of "$t")
     fresh="$(mktemp -d)"
-    "$bin/$t" -merge=1 "${opts[@]}" "$fresh" "$root/fuzz/corpus/$t" "$work/$t" 2>&1 | grep -E "MERGE-OUTER: [0-9]+ new files" || true
+    # The committed corpus is replaced only by a merge that ended well and
+    # kept something: a merge that crashes (an input that kills the target)
+    # leaves it as it was, and says why.
+    set +e
+    "$bin/$t" -merge=1 "${opts[@]}" "$fresh" "$root/fuzz/corpus/$t" "$work/$t" >"$work/$t.merge.log" 2>&1
+    rc=$?
+    set -e
+    grep -E "MERGE-OUTER: [0-9]+ new files" "$work/$t.merge.log" || true
+    if [ "$rc" -ne 0 ] || [ -z "$(find "$fresh" -type f -print -quit)" ]; then
+      echo "$t: merge failed (exit $rc, $(find "$fresh" -type f | wc -l) inputs kept); fuzz/corpus/$t left as it was" >&2
+      grep -m3 -E "ERROR|==[0-9]+==|deadly signal" "$work/$t.merge.log" >&2 || true
+      rm -rf "$fresh"
+      merge_failed=1
+      continue
+    fi
     rm -rf "$root/fuzz/corpus/$t"
     mv "$fresh" "$root/fuzz/corpus/$t"
     echo "$t: $(find "$root/fuzz/corpus/$t" -type f | wc -l) inputs, $(du -sh "$root/fuzz/corpus/$t" | cut -f1)"
   done
-  exit 0
+  exit "${merge_failed:-0}"
 fi
 
 # Runs one target; its summary goes to $work/<target>.summary.

@@ -38,6 +38,11 @@ def check(case, line):
     return got == expect and list(got.keys()) == FIELD_ORDER[case["kind"]]
 
 
+# LMCache's set has 190 cases; fewer than this is not the set (an empty
+# file would otherwise pass with nothing checked).
+MIN_CASES = 100
+
+
 def main():
     tool, path = sys.argv[1], sys.argv[2]
     with open(path, encoding="utf-8") as f:
@@ -68,6 +73,10 @@ def main():
                 print(f"FAIL {case['id']}: got {line!r}, want {case['expect']!r}")
     passed = len(cases) - min(failures, len(cases))
     print(f"{passed} passed, {failures} failed")
+    if len(cases) < MIN_CASES:
+        print(f"FAIL: {len(cases)} cases in {path}, expected at least {MIN_CASES} (LMCache's set has 190): "
+              "the wrong file, or an empty one")
+        return 1
     return 1 if failures else 0
 
 

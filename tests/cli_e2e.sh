@@ -31,7 +31,7 @@ check "bad url" 2 "$bin/lmcache-client" --url 'http://x' health
 check "no server" 2 "$bin/lmcache-client" --url 'lm://127.0.0.1:1' --timeout-ms 1000 health
 kill -TERM "$server"
 wait "$server" || true
-check "counters at shutdown" 0 grep -q "commands put 4" "$work/server.err"
-check "rejects counted" 0 grep -q "too_large 1" "$work/server.err"
+check "counters at shutdown" 0 grep -qE "commands put 4( |$)" "$work/server.err"
+check "rejects counted" 0 grep -qE "too_large 1( |$)" "$work/server.err"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -73,6 +73,14 @@ def main():
             if failed <= 20:
                 print(f"FAIL {k!r}: python {want}, kit {line}")
     print(f"{len(keys) - failed} passed, {failed} failed ({valid} valid keys)")
+    # Both sides of the grammar must be exercised: the default 20,000 keys
+    # give about 18% valid ones. Too few of either means the generator or
+    # the run went wrong, and the comparison proved little.
+    invalid = len(keys) - valid
+    if valid < len(keys) // 20 or invalid < len(keys) // 20 or len(keys) < 1000:
+        print(f"FAIL: {len(keys)} keys, {valid} valid and {invalid} invalid: at least 1000 keys and 5% of each "
+              "are needed")
+        return 1
     return 1 if failed else 0
 
 

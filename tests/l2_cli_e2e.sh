@@ -34,8 +34,11 @@ for i in 1 2 3 4 5 6; do
   check "put $i" 0 client put "m@1@0@$i@uint8" "$work/p$i"
 done
 check "health" 0 client health   # every PUT has been handled
-sleep 0.5                         # the write-back is asynchronous
-check "evicted to fs" 0 test "$(ls "$work/l2" | grep -c '\.data$')" -ge 3
+# The write-back is asynchronous: wait for it, bounded (10 s), rather than
+# for a fixed time that a slow machine may not be done in.
+fs_files() { find "$work/l2" -name '*.data' 2>/dev/null | wc -l; }
+for _ in $(seq 100); do [ "$(fs_files)" -ge 3 ] && break; sleep 0.1; done
+check "evicted to fs (3 or more .data files within 10 s, found $(fs_files))" 0 test "$(fs_files)" -ge 3
 check "exist below L1" 0 client exist 'm@1@0@1@uint8'
 check "list below L1" 0 sh -c "'$bin/lmcache-client' --url lm://127.0.0.1:$port list | grep -qx 'm@1@0@1@uint8'"
 for i in 1 2 3 4 5 6; do

@@ -34,8 +34,15 @@ for plant in "${plants[@]}"; do
   if [ "$again" != "$first" ]; then
     echo "FAIL $plant: replay gave '$again', the campaign '$first'"; status=1; continue
   fi
-  # The shrunk scenario is smaller and still fails.
-  read -r kept total kept_f total_f < <(sed -E 's/^shrunk: ([0-9]+) of ([0-9]+) operations, ([0-9]+) of ([0-9]+) faults.*/\1 \2 \3 \4/' <<<"$shrunk")
+  # The shrunk scenario is smaller and still fails. A "shrunk:" line in any
+  # other form fails the plant: the check must not pass on what it cannot read.
+  if ! [[ "$shrunk" =~ ^shrunk:\ ([0-9]+)\ of\ ([0-9]+)\ operations,\ ([0-9]+)\ of\ ([0-9]+)\ faults ]]; then
+    echo "FAIL $plant: no shrink result in the expected form (got '${shrunk:-nothing}')"; status=1; continue
+  fi
+  kept=${BASH_REMATCH[1]} total=${BASH_REMATCH[2]} kept_f=${BASH_REMATCH[3]} total_f=${BASH_REMATCH[4]}
+  if [ -z "$replay_shrunk" ]; then
+    echo "FAIL $plant: no 'replay shrunk:' line"; status=1; continue
+  fi
   if [ "$kept" -ge "$total" ] && [ "$kept_f" -ge "$total_f" ]; then
     echo "FAIL $plant: shrinking removed nothing ($shrunk)"; status=1; continue
   fi
