@@ -17,7 +17,7 @@ import re
 import socket
 import sys
 
-from server_proc import REPLY, recv_exact, request, start, stop
+from server_proc import REPLY, recv_exact, request, start, stop, wait_for_counter
 
 PUT, GET, EXIST = 1, 2, 3
 MiB = 1 << 20
@@ -82,6 +82,13 @@ def run(bin_dir, extra, failures):
             cut.append(s)
         for s in cut:
             s.close()  # each PUT cut off after 1 MiB
+        # Only once the server has handled the four closes (each counts a
+        # truncated PUT) does "nothing visible" mean anything: checked
+        # before that, a server that published a cut PUT on its close would
+        # pass.
+        truncated = wait_for_counter(server, "truncated", 4)
+        check(truncated is not None and truncated >= 4,
+              f"the server handled the four cut PUTs (its truncated counter: {truncated}, expected 4)")
 
         present = exist_all(c, [key(i) for i in held])
         check(all(present), f"after four 200 MiB PUTs cut off at 1 MiB: {sum(present)} of {len(held)} remain")

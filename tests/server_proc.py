@@ -2,9 +2,11 @@
 the wire structs they speak (protocol.md §1.2, §1.3)."""
 import os
 import re
+import select
 import signal
 import struct
 import subprocess
+import time
 
 REQUEST = struct.Struct("<iiiiiiiii150s")  # command length fmt dtype location shape[4] key
 REPLY = struct.Struct("<iiiiiiiii")  # code length fmt dtype shape[4] location
@@ -46,3 +48,31 @@ def stop(proc, failures):
         _, err = proc.communicate()
         failures.append("the server did not stop at SIGTERM")
     return err
+
+
+def wait_for_counter(proc, name, at_least, timeout_s=20.0):
+    """Asks the running server for its counters (SIGUSR1) until the counter
+    `name` (as FormatCounters prints it: "NAME VALUE") reaches `at_least`,
+    or `timeout_s` passes; returns the last value seen (None: never printed).
+    Reads stderr's descriptor directly, so a server that prints nothing
+    cannot block the test."""
+    deadline = time.monotonic() + timeout_s
+    fd = proc.stderr.fileno()
+    text, value = "", None
+    while time.monotonic() < deadline:
+        proc.send_signal(signal.SIGUSR1)
+        until = min(deadline, time.monotonic() + 0.2)
+        while time.monotonic() < until:
+            ready, _, _ = select.select([fd], [], [], max(0.0, until - time.monotonic()))
+            if not ready:
+                break
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return value
+            text += chunk.decode("utf-8", "replace")
+        found = re.findall(r"(?:^|\s)" + re.escape(name) + r" (\d+)", text)
+        if found:
+            value = int(found[-1])
+            if value >= at_least:
+                return value
+    return value
