@@ -4,6 +4,7 @@
 #include <string>
 #include <string_view>
 
+#include "oracle.h"
 #include "wire/cache_key.h"
 
 using namespace lmc::wire;
@@ -15,9 +16,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     CacheKey k;
     if (ParseCacheKey(text, &k, o) != KeyError::kOk) continue;
     std::string rendered;
-    if (RenderCacheKey(k, &rendered, o.era) != KeyError::kOk) std::abort();
+    const KeyError re = RenderCacheKey(k, &rendered, o.era);
+    LMC_ORACLE(re == KeyError::kOk, "a parsed key renders; rendering failed: " + std::string(KeyErrorMessage(re)));
     CacheKey again;
-    if (ParseCacheKey(rendered, &again, o) != KeyError::kOk || !(again == k)) std::abort();
+    const KeyError pe = ParseCacheKey(rendered, &again, o);
+    LMC_ORACLE(pe == KeyError::kOk,
+               "the rendering '" + rendered + "' parses back; it failed: " + std::string(KeyErrorMessage(pe)));
+    LMC_ORACLE(again == k, "the rendering '" + rendered + "' parses back to the same key; it parsed to another");
   }
   return 0;
 }

@@ -6,7 +6,9 @@
 #include <array>
 #include <cstdlib>
 #include <span>
+#include <string>
 
+#include "oracle.h"
 #include "wire/headers.h"
 #include "wire/wire_format.h"
 
@@ -17,17 +19,24 @@ namespace {
 // Names for every code a header carries (wire_format.h): "?" or empty
 // exactly outside the tables, and every error has a message.
 void CheckNames(const RequestHeader& h, WireError e) {
-  if ((CommandName(h.command) == "?") == IsKnownCommand(h.command)) std::abort();
-  if ((DtypeCodeName(h.dtype) == "?") == IsKnownDtypeCode(h.dtype)) std::abort();
+  LMC_ORACLE((CommandName(h.command) == "?") != IsKnownCommand(h.command),
+             "command " + std::to_string(h.command) + ": named '" + std::string(CommandName(h.command)) +
+                 "' exactly when in the table");
+  LMC_ORACLE((DtypeCodeName(h.dtype) == "?") != IsKnownDtypeCode(h.dtype),
+             "dtype " + std::to_string(h.dtype) + ": named '" + std::string(DtypeCodeName(h.dtype)) +
+                 "' exactly when in the table");
   const std::pair<MemoryFormatEra, std::int32_t> eras[] = {{MemoryFormatEra::kEarlyV1a, 3},
                                                            {MemoryFormatEra::kEarlyV1b, 4},
                                                            {MemoryFormatEra::kRenumbered, 7},
                                                            {MemoryFormatEra::kNewestMain, 9},
                                                            {MemoryFormatEra::kAscendFork, 8}};
   for (const auto& [era, members] : eras) {
-    if (MemoryFormatName(era, h.fmt).empty() == (h.fmt >= 0 && h.fmt < members)) std::abort();
+    LMC_ORACLE(MemoryFormatName(era, h.fmt).empty() != (h.fmt >= 0 && h.fmt < members),
+               "fmt " + std::to_string(h.fmt) + ": named exactly when one of the era's " + std::to_string(members) +
+                   " members");
   }
-  if (WireErrorMessage(e).empty()) std::abort();
+  LMC_ORACLE(!WireErrorMessage(e).empty(),
+             "every error has a message; error " + std::to_string(static_cast<int>(e)) + " has none");
 }
 
 }  // namespace
@@ -41,24 +50,34 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const WireError e2 = detail::DecodeRequestFields(one, &reference);
   const WireError e3 = DecodeRequestView(one, &view);
   const WireError e4 = detail::DecodeRequestFields(one, &reference_view);
-  if (e1 != e2 || e3 != e2 || e4 != e2) std::abort();
+  LMC_ORACLE(e1 == e2 && e3 == e2 && e4 == e2,
+             "the kernels agree with the field-by-field reference (" + std::string(WireErrorMessage(e2)) +
+                 "); owned: " + std::string(WireErrorMessage(e1)) + ", view: " + std::string(WireErrorMessage(e3)) +
+                 ", reference view: " + std::string(WireErrorMessage(e4)));
   CheckNames(owned, e1);
   if (e1 != WireError::kOk) return 0;
-  if (!(owned == reference) || view.key != owned.key.view() || reference_view.key != view.key) std::abort();
+  LMC_ORACLE(owned == reference, "the kernel decodes the header the reference decodes; the fields differ");
+  LMC_ORACLE(view.key == owned.key.view() && reference_view.key == view.key,
+             "every decoder reads key '" + std::string(reference_view.key) + "'; the view read '" +
+                 std::string(view.key) + "', the owned '" + std::string(owned.key.view()) + "'");
   std::array<std::byte, kRequestHeaderBytes> out{};
   EncodeRequest(owned, out);
   std::array<std::byte, kRequestHeaderBytes> out2{}, out3{}, out4{};
-  if (EncodeRequest(view, out2) != WireError::kOk || out != out2) std::abort();
+  LMC_ORACLE(EncodeRequest(view, out2) == WireError::kOk && out == out2,
+             "the view encodes to the bytes the owned header encodes to; it did not");
   detail::EncodeRequestFields(owned, out3);
-  if (detail::EncodeRequestFields(view, out4) != WireError::kOk || out3 != out || out4 != out) std::abort();
+  LMC_ORACLE(detail::EncodeRequestFields(view, out4) == WireError::kOk && out3 == out && out4 == out,
+             "the field-by-field encoders write the kernel's bytes; they differ");
   RequestHeader again;
-  if (DecodeRequest(out, &again) != WireError::kOk || !(again == owned)) std::abort();
+  LMC_ORACLE(DecodeRequest(out, &again) == WireError::kOk && again == owned,
+             "an encoded header decodes to the same header; it did not");
   // Bytes already in canonical form (key + spaces) come back unchanged.
   const auto field = one.subspan(request_offset::kKey);
   bool canonical = true;
   for (std::size_t i = owned.key.size(); i < kKeyFieldBytes; ++i) canonical &= field[i] == std::byte{' '};
   canonical &=
       std::equal(owned.key.view().begin(), owned.key.view().end(), reinterpret_cast<const char*>(field.data()));
-  if (canonical && !std::equal(out.begin(), out.end(), one.begin())) std::abort();
+  LMC_ORACLE(!canonical || std::equal(out.begin(), out.end(), one.begin()),
+             "a header already in canonical form (key + spaces) re-encodes unchanged; it changed");
   return 0;
 }

@@ -7,7 +7,9 @@
 #include <array>
 #include <cstdlib>
 #include <span>
+#include <string>
 
+#include "oracle.h"
 #include "wire/headers.h"
 
 using namespace lmc::wire;
@@ -24,13 +26,20 @@ void CheckBatch(std::span<const std::byte> in) {
   std::array<RequestHeader, kBatchMax> got{};
   std::size_t done = ~std::size_t{0};
   const WireError e = DecodeRequests(batch, std::span(got).first(count), &done);
-  if (done > count) std::abort();
+  LMC_ORACLE(done <= count, "the batch decodes at most its " + std::to_string(count) + " headers; it reported " +
+                                std::to_string(done));
   std::array<RequestView, kBatchMax> views{};
   for (std::size_t i = 0; i < count; ++i) {
     RequestHeader one;
-    const WireError ei = DecodeRequest(batch.subspan(i * kRequestHeaderBytes, kRequestHeaderBytes), &one);
-    if (i < done && (ei != WireError::kOk || !(one == got[i]))) std::abort();
-    if (i == done && ei != e) std::abort();  // stops at the first error, with its error
+    // The field-by-field reference, not the key-scan kernel the batch uses.
+    const WireError ei = detail::DecodeRequestFields(batch.subspan(i * kRequestHeaderBytes, kRequestHeaderBytes), &one);
+    LMC_ORACLE(i >= done || (ei == WireError::kOk && one == got[i]),
+               "header " + std::to_string(i) + " of the batch is the reference's decoding; the reference says: " +
+                   std::string(WireErrorMessage(ei)) + (ei == WireError::kOk ? ", with other fields" : ""));
+    // Stops at the first error, with its error.
+    LMC_ORACLE(i != done || ei == e, "the batch stops at header " + std::to_string(i) +
+                                         " with the reference's error (" + std::string(WireErrorMessage(ei)) +
+                                         "); it said: " + std::string(WireErrorMessage(e)));
     if (i >= done) break;
     views[i].command = one.command;
     views[i].length = one.length;
@@ -40,16 +49,20 @@ void CheckBatch(std::span<const std::byte> in) {
     views[i].shape = one.shape;
     views[i].key = got[i].key.view();
   }
-  if ((e == WireError::kOk) != (done == count)) std::abort();
+  LMC_ORACLE((e == WireError::kOk) == (done == count),
+             "the batch succeeds exactly when it decodes all " + std::to_string(count) + " headers; it decoded " +
+                 std::to_string(done) + " and said: " + std::string(WireErrorMessage(e)));
   // The decoded ones, encoded as a batch, are each header encoded alone.
   std::array<std::byte, kBatchMax * kRequestHeaderBytes> out{};
   std::size_t encoded = 0;
-  if (EncodeRequests(std::span(views).first(done), out, &encoded) != WireError::kOk || encoded != done) std::abort();
+  LMC_ORACLE(
+      EncodeRequests(std::span(views).first(done), out, &encoded) == WireError::kOk && encoded == done,
+      "the decoded headers encode as a batch (" + std::to_string(done) + "); it encoded " + std::to_string(encoded));
   for (std::size_t i = 0; i < done; ++i) {
     std::array<std::byte, kRequestHeaderBytes> one{};
-    EncodeRequest(got[i], one);
-    if (!std::equal(one.begin(), one.end(), out.begin() + static_cast<std::ptrdiff_t>(i * kRequestHeaderBytes)))
-      std::abort();
+    detail::EncodeRequestFields(got[i], one);  // the reference encoder
+    LMC_ORACLE(std::equal(one.begin(), one.end(), out.begin() + static_cast<std::ptrdiff_t>(i * kRequestHeaderBytes)),
+               "header " + std::to_string(i) + " of the encoded batch is the reference's encoding; it differs");
   }
 }
 

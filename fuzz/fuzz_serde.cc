@@ -8,8 +8,10 @@
 // bounds; nothing may throw or abort.
 #include <cstdlib>
 #include <span>
+#include <string>
 #include <vector>
 
+#include "oracle.h"
 #include "serde/aesgcm_serde.h"
 #include "serde/checksum_serde.h"
 #include "serde/fp8_serde.h"
@@ -26,9 +28,11 @@ void CheckRoundTrip(const Serializer& ser, const Deserializer& de, std::span<con
   SerdeError e;
   std::vector<std::byte> again(ser.EstimateSerializedSize(layout, &e)), back(dst.size());
   std::size_t written = 0;
-  if (ser.Serialize(layout, dst, again, key, &written) != SerdeError::kOk) std::abort();
-  if (de.Deserialize(std::span(again).first(written), layout, back, key) != SerdeError::kOk) std::abort();
-  if (back != dst) std::abort();
+  const SerdeError se = ser.Serialize(layout, dst, again, key, &written);
+  LMC_ORACLE(se == SerdeError::kOk, "decoded bytes serialise again; it failed: " + std::string(SerdeErrorName(se)));
+  const SerdeError de2 = de.Deserialize(std::span(again).first(written), layout, back, key);
+  LMC_ORACLE(de2 == SerdeError::kOk, "our own blob deserialises; it failed: " + std::string(SerdeErrorName(de2)));
+  LMC_ORACLE(back == dst, "the round trip gives the decoded " + std::to_string(dst.size()) + " bytes back; it differs");
 }
 
 }  // namespace
@@ -54,9 +58,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (checksum.Deserialize(blob, layout, dst, &key) == SerdeError::kOk) {
         std::vector<std::byte> again(dst.size() + kChecksumHeaderBytes);
         std::size_t written = 0;
-        if (checksum.Serialize(layout, dst, again, &key, &written) != SerdeError::kOk) std::abort();
+        const SerdeError se = checksum.Serialize(layout, dst, again, &key, &written);
+        LMC_ORACLE(se == SerdeError::kOk,
+                   "a verified payload serialises; it failed: " + std::string(SerdeErrorName(se)));
         // The blob's frame and payload must be exactly what we would write.
-        if (!std::equal(again.begin(), again.end(), blob.begin())) std::abort();
+        LMC_ORACLE(std::equal(again.begin(), again.end(), blob.begin()),
+                   "a checksum blob that verifies is exactly what we would write; it differs");
       }
       return 0;
     }
@@ -65,7 +72,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       // decrypting it at all would mean the tag check was skipped.
       static const AesGcmSerde aes(std::vector<std::byte>(32, std::byte{7}), 256, kAesGcmInfoPrefix,
                                    {});  // decrypts only
-      if (aes.Deserialize(blob, layout, dst, &key) == SerdeError::kOk) std::abort();
+      LMC_ORACLE(aes.Deserialize(blob, layout, dst, &key) != SerdeError::kOk,
+                 "a forged aesgcm blob fails authentication; it decrypted");
       return 0;
     }
     default: {
@@ -78,7 +86,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       std::vector<std::byte> planes(even.size()), joined(even.size());
       SplitBytePlanes(even, planes);
       JoinBytePlanes(planes, joined);
-      if (!std::equal(joined.begin(), joined.end(), even.begin(), even.end())) std::abort();
+      LMC_ORACLE(std::equal(joined.begin(), joined.end(), even.begin(), even.end()),
+                 "joining the byte planes of " + std::to_string(even.size()) + " bytes gives them back; it did not");
       return 0;
     }
   }

@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "oracle.h"
 #include "wirejson/wire_json.h"
 
 using namespace lmc::wirejson;
@@ -16,17 +17,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (Kind kind : {Kind::kClient, Kind::kServer, Kind::kMetadata, Kind::kKey}) {
     std::string out;
     if (!DecodeLine(kind, line, &out)) {
-      if (out.rfind("error: ", 0) != 0) std::abort();
+      LMC_ORACLE(out.rfind("error: ", 0) == 0, "a refused decode answers 'error: ...'; it answered '" + out + "'");
     }
     if (!EncodeLine(kind, line, &out)) {
-      if (out.rfind("error: ", 0) != 0) std::abort();
+      LMC_ORACLE(out.rfind("error: ", 0) == 0, "a refused encode answers 'error: ...'; it answered '" + out + "'");
       continue;
     }
     std::string decoded;
-    if (!DecodeLine(kind, out, &decoded)) std::abort();
+    LMC_ORACLE(DecodeLine(kind, out, &decoded), "what encodes decodes; '" + out + "' did not: " + decoded);
     std::string reencoded, redecoded;
-    if (!EncodeLine(kind, decoded, &reencoded)) std::abort();
-    if (!DecodeLine(kind, reencoded, &redecoded) || redecoded != decoded) std::abort();
+    LMC_ORACLE(EncodeLine(kind, decoded, &reencoded), "a decoding encodes again; '" + decoded + "' did not");
+    LMC_ORACLE(DecodeLine(kind, reencoded, &redecoded) && redecoded == decoded,
+               "encoding then decoding is stable: '" + decoded + "' came back as '" + redecoded + "'");
   }
   return 0;
 }
