@@ -494,7 +494,9 @@ void Sim::ClientActor(int c) {
       }
       unconfirmed.clear();
     }
-    if (r.status == CallStatus::kInvalidReply) Fail("client " + std::to_string(c) + ": an invalid reply");
+    if (r.status == CallStatus::kInvalidReply)
+      Fail("client " + std::to_string(c) + ": an invalid reply to " + std::string(OpName(op.kind)) + " of " +
+           KeyName(op.key) + ": " + (r.detail.empty() ? std::string("(no detail)") : r.detail));
     const bool failed = r.status == CallStatus::kUnavailable || r.status == CallStatus::kTimedOut;
     if (failed) failed_before = true;
     if (!failed && failed_before) {

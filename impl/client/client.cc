@@ -122,6 +122,7 @@ class Client::Connection : public std::enable_shared_from_this<Connection> {
       r.reply = c->reply;
       r.body = std::move(c->body);
       r.in_place_bytes = c->in_place ? c->in_place_bytes : 0;
+      if (c->status == ClientStatus::kInvalidReply) r.detail = session_.failure_detail();
       // Taken out first: the callback may submit more calls right here.
       Callback done = std::move(it->second);
       callbacks_.erase(it);

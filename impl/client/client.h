@@ -48,6 +48,7 @@ struct CallResult {
   std::vector<std::byte> body;     // GET hit payload; LIST body (empty if in place)
   std::size_t in_place_bytes = 0;  // GET into a caller buffer: payload size there
   int attempts = 0;
+  std::string detail;  // kInvalidReply: what was wrong with the reply
 };
 
 struct ClientOptions {

@@ -155,6 +155,7 @@ TEST_F(ClientTest, InvalidReplyIsNotRetriedAndTheNextCallReconnects) {
   Client c(env_, Options(bad.port()));
   const CallResult r = c.Exist("m@1@0@1@half");
   EXPECT_EQ(r.status, CallStatus::kInvalidReply);
+  EXPECT_EQ(r.detail, "reply code 999 to EXIST (200 and 400 are the codes)");  // says what was wrong
   EXPECT_EQ(r.attempts, 1);
   EXPECT_EQ(c.Exist("m@1@0@1@half").status, CallStatus::kOk);
   EXPECT_EQ(connections.load(), 2);

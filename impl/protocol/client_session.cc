@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cassert>
+#include <string>
+
+#include "wire/wire_format.h"
 
 namespace lmc::protocol {
 
@@ -143,6 +146,8 @@ void ClientSession::OnRead(std::size_t n) {
   assert(!awaiting_.empty());
   Completion c{awaiting_.front().id, awaiting_.front().command, ClientStatus::kOk, {}, {}};
   if (wire::DecodeReply(header_, &c.reply) != wire::WireError::kOk || !wire::IsKnownReturnCode(c.reply.code)) {
+    failure_detail_ = "reply code " + std::to_string(c.reply.code) + " to " +
+                      std::string(wire::CommandName(c.command)) + " (200 and 400 are the codes)";
     Fail(ClientStatus::kInvalidReply);
     return;
   }
@@ -153,6 +158,8 @@ void ClientSession::OnRead(std::size_t n) {
                                     c.command == static_cast<std::int32_t>(wire::Command::kList));
   if (has_body) {
     if (c.reply.length < 0 || static_cast<std::size_t>(c.reply.length) > limits_.body_bytes_max) {
+      failure_detail_ = std::string(wire::CommandName(c.command)) + " reply length " + std::to_string(c.reply.length) +
+                        " (0 to " + std::to_string(limits_.body_bytes_max) + " taken)";
       Fail(ClientStatus::kInvalidReply);
       return;
     }

@@ -100,6 +100,8 @@ class ClientSession {
   [[nodiscard]] std::optional<Completion> PopCompletion();
   std::size_t pending() const { return awaiting_.size() + unsent_puts_; }
   bool failed() const { return failed_; }
+  // Why the last invalid reply was refused ("" before any): for messages.
+  const std::string& failure_detail() const { return failure_detail_; }
 
  private:
   struct Out {
@@ -124,6 +126,7 @@ class ClientSession {
   ClientLimits limits_;
   std::uint64_t next_id_ = 1;
   bool failed_ = false;
+  std::string failure_detail_;
   std::deque<Out> out_;
   std::size_t unsent_puts_ = 0;
   std::deque<Awaiting> awaiting_;
