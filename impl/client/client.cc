@@ -89,6 +89,8 @@ class Client::Connection : public std::enable_shared_from_this<Connection> {
       auto self = shared_from_this();
       stream_->AsyncWrite(std::span(iov).first(k), [self](NetError e, std::size_t n) {
         self->writing_ = false;
+        // Failed meanwhile (a read that ran first): its calls are answered.
+        if (self->finished_) return;
         if (e != NetError::kOk) return self->Fail();
         self->session_.OnWritten(n);
         self->Deliver();

@@ -96,6 +96,9 @@ std::size_t ClientSession::GatherWrites(std::span<std::span<const std::byte>> ou
 }
 
 void ClientSession::OnWritten(std::size_t n) {
+  // A write that completes after the session failed: its requests were
+  // already completed (and out_ cleared) by Fail; nothing is left to count.
+  if (failed_) return;
   while (n > 0) {
     assert(!out_.empty());
     Out& o = out_.front();

@@ -82,7 +82,9 @@ class ClientSession {
   std::uint64_t List();
   std::uint64_t Health(std::string_view probe_key = "@0@0@0@half");
 
-  // Output, as ServerSession: spans to write in order, then OnWritten.
+  // Output, as ServerSession: spans to write in order, then OnWritten (which
+  // ignores what completes after the session failed: a write's completion
+  // may be queued behind the read that failed it).
   std::size_t GatherWrites(std::span<std::span<const std::byte>> out) const;
   bool HasOutput() const { return !out_.empty(); }
   void OnWritten(std::size_t n);

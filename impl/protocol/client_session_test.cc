@@ -182,6 +182,27 @@ TEST(ClientSession, InvalidRepliesFailTheSessionAndAreNotRetried) {
   EXPECT_EQ(c.PopCompletion()->status, ClientStatus::kInvalidReply);  // body over the limit
 }
 
+// A write's completion can be queued behind the read that fails the session
+// (a reset or an invalid reply): by the time it runs, Fail has answered every
+// call and cleared the output. It must count nothing and touch nothing (it
+// read an empty deque before; found by lmcache-sim with assertions on).
+TEST(ClientSession, AWriteThatCompletesAfterAFailureIsIgnored) {
+  ClientSession c;
+  c.Put("m@1@0@1@uint8", {1, 3, {2, 0, 0, 0}}, std::as_bytes(std::span("abcd", 4)));
+  c.Exist("m@1@0@1@uint8");
+  std::array<std::span<const std::byte>, 8> iov;
+  std::size_t gathered = 0;
+  for (std::size_t i = 0, k = c.GatherWrites(iov); i < k; ++i) gathered += iov[i].size();
+  ASSERT_GT(gathered, 0u);
+  c.OnClose();  // the read side failed first
+  std::vector<ClientStatus> seen;
+  while (auto done = c.PopCompletion()) seen.push_back(done->status);
+  EXPECT_EQ(seen, (std::vector<ClientStatus>{ClientStatus::kClosed, ClientStatus::kClosed}));
+  c.OnWritten(gathered);  // the write's completion, late
+  EXPECT_FALSE(c.PopCompletion()) << "a call answered twice";
+  EXPECT_FALSE(c.HasOutput());
+}
+
 // A reply may claim 2 GiB - 1 bytes and then send a few: the buffer grows
 // with what arrives, never to the claimed size up front.
 TEST(ClientSession, HugeClaimedLengthCostsOnlyWhatArrives) {
