@@ -44,7 +44,7 @@ void SerdeL2Wrapper::RunStore(std::vector<StoreItem> items, StoreDone done) {
   for (std::size_t i = 0; i < items.size(); ++i)
     batch.push_back({items[i].layout, items[i].bytes, (*temps)[i].data(), &items[i].key, &used[i]});
   if (!serde::SerializeBatch(*serializer_, batch)) {
-    temps.reset();  // back to the pool before the caller hears of the failure
+    temps.reset();       // back to the pool before the caller hears of the failure
     return done(false);  // §5.3 step 3: no inner store
   }
   std::vector<StoreItem> blobs;

@@ -1,8 +1,8 @@
 #include "net/asio_transport.h"
 
 #include <algorithm>
-#include <limits>
 #include <cassert>
+#include <limits>
 
 namespace lmc::net {
 

@@ -283,8 +283,7 @@ int main(int argc, char** argv) {
   const bool timed = ops_limit == 0 || duration_opt->count() > 0;
   const auto start = Clock::now();
   // Completions before timed_from (the end of --warm-s) are not counted.
-  const auto timed_from =
-      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(warm_s));
+  const auto timed_from = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(warm_s));
   const auto issue_deadline =
       timed ? timed_from + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(duration_s))
             : Clock::time_point::max();
