@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Configures and builds the kit with one of CMakePresets.json's presets.
-#   ci/build.sh [PRESET [cmake args...]]     PRESET: default (build/), asan,
+#   ci/build.sh [PRESET [cmake args...]]     PRESET: default (build/), release (no assert), asan,
 #                                            tsan, fuzz, coverage (build-PRESET/)
 # Every executable lands in <build dir>/bin.
 set -euo pipefail
