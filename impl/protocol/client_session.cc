@@ -4,6 +4,8 @@
 #include <cassert>
 #include <string>
 
+#include "base/check.h"
+
 #include "wire/wire_format.h"
 
 namespace lmc::protocol {
@@ -100,7 +102,7 @@ void ClientSession::OnWritten(std::size_t n) {
   // already completed (and out_ cleared) by Fail; nothing is left to count.
   if (failed_) return;
   while (n > 0) {
-    assert(!out_.empty());
+    LMC_CHECK(!out_.empty(), "OnWritten(", n, ") with nothing left to write: more bytes than GatherWrites gave");
     Out& o = out_.front();
     const std::size_t take = std::min(n, o.size() - o.written);
     o.written += take;

@@ -1,7 +1,11 @@
 #include "runtime/task_group.h"
 
 #include <algorithm>
+#include <atomic>
+#include <memory>
 #include <utility>
+
+#include "base/check.h"
 
 namespace lmc::runtime {
 
@@ -9,6 +13,7 @@ TaskGroup::TaskGroup(Env& env, unsigned limit) : env_(env), limit_(std::max(1u, 
 
 std::vector<TaskGroup::Started> TaskGroup::TakeStartableLocked() {
   std::vector<Started> start;
+  LMC_CHECK(running_ <= limit_, "more jobs running (", running_, ") than the group's limit (", limit_, ")");
   while (running_ < limit_ && (!urgent_.empty() || !queue_.empty())) {
     const bool urgent = !urgent_.empty();
     std::deque<HeldJob>& from = urgent ? urgent_ : queue_;
@@ -21,7 +26,17 @@ std::vector<TaskGroup::Started> TaskGroup::TakeStartableLocked() {
 
 void TaskGroup::Launch(std::vector<Started> jobs) {
   for (Started& s : jobs)
-    env_.Offload([this, job = std::move(s.job)](bool closing) { job(closing, [this] { OnJobDone(); }); }, s.priority);
+    env_.Offload(
+        [this, job = std::move(s.job)](bool closing) {
+          // Released exactly once (task_group.h): a second call would free
+          // a slot some other job holds.
+          auto released = std::make_shared<std::atomic<bool>>(false);
+          job(closing, [this, released] {
+            LMC_CHECK(!released->exchange(true), "a held job's release called twice");
+            OnJobDone();
+          });
+        },
+        s.priority);
 }
 
 void TaskGroup::Run(Job job, Env::Priority priority) {
@@ -52,6 +67,7 @@ void TaskGroup::OnJobDone() {
   std::vector<Started> start;
   {
     std::lock_guard lock(mu_);
+    LMC_CHECK(running_ > 0, "a job of the group ended, but none was running");
     --running_;
     start = TakeStartableLocked();
     if (running_ == 0 && closing_) drained_.NotifyAllLocked();

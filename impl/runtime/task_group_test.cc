@@ -115,6 +115,25 @@ TEST(TaskGroup, EveryConcurrentCloseWaitsForTheRunningJob) {
   EXPECT_EQ(returned_early.load(), 0);
 }
 
+// The contract "release exactly once" is checked, in every build: a second
+// call would hand back a slot another job holds.
+TEST(TaskGroupDeathTest, ReleasingAHeldJobTwiceIsCaught) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        ProcessEnv env;
+        TaskGroup group(env, 1);
+        auto done = std::shared_ptr<Waiter>(env.MakeWaiter());
+        group.RunHeld([&](bool, const TaskGroup::Release& release) {
+          release();
+          release();
+          done->Notify();
+        });
+        (void)done->WaitUntil(env.Now() + 5s);
+      },
+      "check failed: task_group.cc:[0-9]+: .*a held job's release called twice");
+}
+
 TEST(TaskGroup, AHeldJobKeepsItsSlotUntilReleasedAndCloseWaitsForIt) {
   ProcessEnv env;
   TaskGroup group(env, 1);
