@@ -1,7 +1,9 @@
 #include "conformance/profile.h"
 
+#include <array>
 #include <fstream>
 #include <set>
+#include <span>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -18,12 +20,22 @@ std::string_view ReactionName(Reaction r) {
   return "?";
 }
 
+namespace {
+
+// The JSON names of each two-valued setting, in enum order: what
+// ProfileToJson writes and ReadEnum reads, from one place.
+constexpr std::array<std::string_view, 2> kHugeReplyAllocationNames{"bounded", "up_front"};
+constexpr std::array<std::string_view, 2> kKeyLengthUnitNames{"bytes", "characters"};
+constexpr std::array<std::string_view, 2> kReplyHeaderReadNames{"exact", "single_recv"};
+
+}  // namespace
+
 std::string_view HugeReplyAllocationName(HugeReplyAllocation a) {
-  return a == HugeReplyAllocation::kUpFront ? "up_front" : "bounded";
+  return kHugeReplyAllocationNames.at(static_cast<std::size_t>(a));
 }
-std::string_view KeyLengthUnitName(KeyLengthUnit u) { return u == KeyLengthUnit::kCharacters ? "characters" : "bytes"; }
+std::string_view KeyLengthUnitName(KeyLengthUnit u) { return kKeyLengthUnitNames.at(static_cast<std::size_t>(u)); }
 std::string_view ReplyHeaderReadName(ReplyHeaderRead r) {
-  return r == ReplyHeaderRead::kSingleRecv ? "single_recv" : "exact";
+  return kReplyHeaderReadNames.at(static_cast<std::size_t>(r));
 }
 
 namespace {
@@ -104,7 +116,7 @@ using Json = nlohmann::json;
 
 // A choice among named values: `names` lists them in enum order.
 template <typename E>
-bool ReadEnum(const Json& v, const std::string& name, std::initializer_list<std::string_view> names, E* out,
+bool ReadEnum(const Json& v, const std::string& name, std::span<const std::string_view> names, E* out,
               std::string* error) {
   std::string list;
   std::size_t i = 0;
@@ -278,11 +290,11 @@ bool ParseClient(const Json& j, ClientProfile* c, std::string* error) {
     } else if (k == "max_rss_on_huge_reply_bytes") {
       ok = ReadUint(v, name, &c->max_rss_on_huge_reply_bytes, error);
     } else if (k == "huge_reply_allocation") {
-      ok = ReadEnum(v, name, {"bounded", "up_front"}, &c->huge_reply_allocation, error);
+      ok = ReadEnum(v, name, kHugeReplyAllocationNames, &c->huge_reply_allocation, error);
     } else if (k == "key_length_unit") {
-      ok = ReadEnum(v, name, {"bytes", "characters"}, &c->key_length_unit, error);
+      ok = ReadEnum(v, name, kKeyLengthUnitNames, &c->key_length_unit, error);
     } else if (k == "reply_header_read") {
-      ok = ReadEnum(v, name, {"exact", "single_recv"}, &c->reply_header_read, error);
+      ok = ReadEnum(v, name, kReplyHeaderReadNames, &c->reply_header_read, error);
     } else if (k == "invalid_reply_is_miss") {
       ok = ReadBool(v, name, &c->invalid_reply_is_miss, error);
     } else if (k == "honours_deadline") {

@@ -846,6 +846,14 @@ std::string Utf8Key150() {
   return model + "@1@0@3039@bfloat16";
 }
 
+// What both key-length units agree on: the 150-byte, 84-character key goes
+// out whole, the first request of the case.
+void ExpectUtf8Key150Whole(Session& s) {
+  const std::string key150 = Utf8Key150();
+  ExpectOk(s.Put(key150, "xyz", Buffer(3)), "put of a 150-byte UTF-8 key");
+  ExpectHeader(s.WaitRequests(1, "put"), 0, "PUT header", RequestBytes(kPut, key150, 3, 5, 0, {3, 0, 0, 0}));
+}
+
 void AddKeyCases(Builder& b) {
   b.Add("client/key/tags-and-layer-id", "protocol.md §3.4", Level::kMust,
         "keys with a layer id, tags, '/' and '%' travel byte for byte", "", [](Session& s) {
@@ -894,11 +902,8 @@ void AddKeyCases(Builder& b) {
         "the 150 limit counts UTF-8 bytes: a 150-byte key of 84 characters travels whole, a 151-byte key of 85 "
         "characters is refused (LMCache counts characters and lets struct truncate)",
         counts_characters ? "the profile says the client counts characters (key_length_unit)" : "", [](Session& s) {
-          const std::string key150 = Utf8Key150();
-          const std::string key151 = "a" + key150;
-          ExpectOk(s.Put(key150, "xyz", Buffer(3)), "put of a 150-byte UTF-8 key");
-          const auto seen = s.WaitRequests(1, "put");
-          ExpectHeader(seen, 0, "PUT header", RequestBytes(kPut, key150, 3, 5, 0, {3, 0, 0, 0}));
+          ExpectUtf8Key150Whole(s);
+          const std::string key151 = "a" + Utf8Key150();
           ExpectError(s.Put(key151, "xyz", Buffer(3)), "put of a 151-byte, 85-character key",
                       "the key field holds 150 bytes, whatever the character count");
           const auto after = s.Settle();
@@ -913,10 +918,8 @@ void AddKeyCases(Builder& b) {
         "a client that counts the limit in characters (LMCache) sends a 150-byte key of 84 characters whole, and "
         "a 151-byte key of 85 characters cut to its first 150 bytes by the key field",
         counts_characters ? "" : "the profile says the client counts bytes (key_length_unit)", [](Session& s) {
-          const std::string key150 = Utf8Key150();
-          const std::string key151 = "a" + key150;
-          ExpectOk(s.Put(key150, "xyz", Buffer(3)), "put of a 150-byte UTF-8 key");
-          ExpectHeader(s.WaitRequests(1, "put"), 0, "PUT header", RequestBytes(kPut, key150, 3, 5, 0, {3, 0, 0, 0}));
+          ExpectUtf8Key150Whole(s);
+          const std::string key151 = "a" + Utf8Key150();
           s.Put(key151, "xyz", Buffer(3));  // its outcome is the client's own: nothing answers a PUT
           ExpectHeader(s.WaitRequests(2, "put of the 85-character key"), 1, "PUT header of the 85-character key",
                        RequestBytes(kPut, key151.substr(0, 150), 3, 5, 0, {3, 0, 0, 0}));

@@ -5,7 +5,6 @@
 #include <string>
 
 #include "base/check.h"
-
 #include "wire/wire_format.h"
 
 namespace lmc::protocol {

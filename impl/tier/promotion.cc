@@ -120,8 +120,7 @@ void Promotion::FetchAsync(std::string key, Done done) {
           const std::span<const std::byte> bytes = found.staged->data();
           if (l1_->Reserve(bytes.size(), &res) == L1Store::ReserveError::kOk) {
             std::memcpy(res.data().data(), bytes.data(), bytes.size());
-            object = l1_->PublishIfAbsent(key, found.entry->meta, std::move(res),
-                                          [this, &found] { return index_.IsCurrent(found.entry); });
+            object = PublishIfCurrent(key, found.entry, std::move(res));
           }
           ++(object ? counters_->hits : counters_->load_failures);
           done(std::move(object));
@@ -178,14 +177,19 @@ void Promotion::LoadFromNext(const std::shared_ptr<Fetch>& f) {
       // Not over a newer value: one a PUT put in L1 meanwhile is returned
       // instead, and one that already left L1 (evicted, so it superseded
       // this entry) makes this a miss.
-      object = l1_->PublishIfAbsent(f->key, f->entry->meta, std::move(f->res),
-                                    [this, &f] { return index_.IsCurrent(f->entry); });
+      object = PublishIfCurrent(f->key, f->entry, std::move(f->res));
     }
     if (!object) return Finish(f, nullptr, counters_->load_failures);
-    if (object && object->data().data() == ours)
-      index_.SetPromoted(f->entry, object);  // ours won (no PUT got there first)
+    if (object->data().data() == ours) index_.SetPromoted(f->entry, object);  // ours won (no PUT got there first)
     Finish(f, std::move(object), counters_->hits);
   });
+}
+
+L1Store::ObjectRef Promotion::PublishIfCurrent(std::string key, const std::shared_ptr<const Entry>& entry,
+                                               L1Store::Reservation res) {
+  // The check runs under L1's lock (see PublishIfAbsent).
+  return l1_->PublishIfAbsent(std::move(key), entry->meta, std::move(res),
+                              [this, &entry] { return index_.IsCurrent(entry); });
 }
 
 void Promotion::Finish(const std::shared_ptr<Fetch>& f, L1Store::ObjectRef object, std::atomic<std::uint64_t>& count) {

@@ -63,6 +63,10 @@ class Promotion {
   // `count` first (a caller that reads the stats after its answer sees it).
   static void Finish(const std::shared_ptr<Fetch>& f, store::L1Store::ObjectRef object,
                      std::atomic<std::uint64_t>& count);
+  // Publishes a value loaded from `entry` unless a newer one is in L1
+  // (returned instead) or has already left it (null: a miss).
+  store::L1Store::ObjectRef PublishIfCurrent(std::string key, const std::shared_ptr<const Entry>& entry,
+                                             store::L1Store::Reservation res);
   // Answers a miss after returning (on the Env's loop).
   void MissLater(Done done);
 
