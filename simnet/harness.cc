@@ -163,6 +163,7 @@ class Sim {
   // The server.
   std::unique_ptr<ServerProc> StartServer();
   void StopServer(std::unique_ptr<ServerProc> p);
+  void AuditStores() const;
   // The actors (jobs on their nodes' envs).
   void ClientActor(int c);
   void DoCutPut(SimEnv& env, int c, const Op& op);
@@ -272,7 +273,15 @@ std::unique_ptr<ServerProc> Sim::StartServer() {
   return p;
 }
 
+void Sim::AuditStores() const {
+  // The whole-store walks (O(entries)), after every client call: the byte
+  // identity each change checks, and the LRU list against the index.
+  if (server_) server_->l1->CheckInvariants();
+  if (backend_) backend_->l1->CheckInvariants();
+}
+
 void Sim::StopServer(std::unique_ptr<ServerProc> p) {
+  p->l1->CheckInvariants();
   // Its counters and stats, before they go.
   const protocol::ServerCounters& c = p->server->counters();
   for (std::size_t i = 0; i < std::size(c.rejects); ++i) server_counters_->rejects[i] += c.rejects[i].load();
@@ -497,6 +506,7 @@ void Sim::ClientActor(int c) {
     if (r.status == CallStatus::kInvalidReply)
       Fail("client " + std::to_string(c) + ": an invalid reply to " + std::string(OpName(op.kind)) + " of " +
            KeyName(op.key) + ": " + (r.detail.empty() ? std::string("(no detail)") : r.detail));
+    AuditStores();
     const bool failed = r.status == CallStatus::kUnavailable || r.status == CallStatus::kTimedOut;
     if (failed) failed_before = true;
     if (!failed && failed_before) {

@@ -5,6 +5,9 @@
 
 #include <xxhash.h>
 
+#include "base/check.h"
+#include "base/mutex.h"
+
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 // The sanitizers follow real threads but not swapcontext: under them a
 // fiber is a thread and the baton a condition variable.
@@ -253,6 +256,9 @@ bool World::Park(const std::shared_ptr<WaitState>& s, Time deadline) {
     Violation("a wait on a thread outside the simulation");
     return s->notified;
   }
+  // Checked before the fast path, so a lock held across a wait is caught
+  // even when the wait would not block this time.
+  LMC_CHECK(base::LocksHeld() == 0, "a wait with ", base::LocksHeld(), " lock(s) held (context ", me->ctx, ")");
   if (s->notified) return true;
   if (me->in_handler) {
     Violation("a blocking wait on a loop (context " + std::to_string(me->ctx) + ")");

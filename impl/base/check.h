@@ -5,8 +5,14 @@
 // On failure it prints "check failed: FILE:LINE: CONDITION: MESSAGE" (the
 // message built from its arguments only then, with operator<<) to stderr
 // and aborts: a broken invariant is a bug, and going on would corrupt what
-// is stored. For contracts a header states that cost O(1) to check; costly
-// ones stay in tests. What they cost the server: docs/BENCHMARKS.md.
+// is stored. For contracts a header states that cost O(1) to check.
+//
+//   LMC_DCHECK(audit(), "...");
+//
+// is the same where assert() is on (every build but the release preset:
+// tests, sanitizers, fuzz targets, the simulator), and compiles to nothing
+// in release: for checks too costly for production (a walk of an index) or
+// on the hottest paths. What both cost the server: docs/BENCHMARKS.md.
 #pragma once
 
 #include <cstdio>
@@ -41,3 +47,12 @@ std::string CheckMessage(const Args&... args) {
     if (!(condition)) [[unlikely]]                                                                      \
       ::lmc::base::CheckFailed(__FILE__, __LINE__, #condition, ::lmc::base::CheckMessage(__VA_ARGS__)); \
   } while (0)
+
+#ifdef NDEBUG
+#define LMC_DCHECK(condition, ...) \
+  do {                             \
+    if (false) (void)(condition);  \
+  } while (0)
+#else
+#define LMC_DCHECK(condition, ...) LMC_CHECK(condition, __VA_ARGS__)
+#endif

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <map>
 
+#include "base/mutex.h"
 #include "base/plant.h"
 
 namespace lmc::client {
@@ -39,7 +40,7 @@ CallStatus FromSession(ClientStatus s) {
 
 // A call's answer, handed from the connection's loop to the blocked caller.
 struct Answer {
-  std::mutex mu;
+  base::Mutex mu;
   std::optional<CallResult> result;
   std::unique_ptr<runtime::Waiter> ready;
 };
@@ -213,7 +214,7 @@ std::shared_ptr<Client::Connection> Client::Connected(net::Clock::time_point dea
   lock.unlock();
 
   struct Connecting {
-    std::mutex mu;
+    base::Mutex mu;
     bool abandoned = false;
     bool done = false;
     std::unique_ptr<net::Stream> stream;

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "base/mutex.h"
 #include "net/transport.h"
 #include "protocol/client_session.h"
 #include "runtime/env.h"
@@ -119,7 +120,7 @@ class Client {
 
   runtime::Env& env_;
   ClientOptions options_;
-  std::mutex mu_;
+  base::Mutex mu_;
   std::shared_ptr<Connection> connection_;
   bool closed_ = false;
   bool connecting_ = false;      // a caller is connecting (without mu_ held)

@@ -1,5 +1,7 @@
 #include "l2/backend_adapter.h"
 
+#include "base/check.h"
+
 namespace lmc::l2 {
 
 using runtime::Env;
@@ -8,6 +10,7 @@ BackendAdapter::BackendAdapter(Env& env, std::unique_ptr<Backend> backend, unsig
     : backend_(std::move(backend)), book_(env), jobs_(env, workers) {}
 
 void BackendAdapter::StoreThen(std::vector<StoreItem> items, StoreDone done) {
+  LMC_CHECK(done != nullptr, "a store with no one to tell");
   jobs_.Run([this, items = std::move(items), done = std::move(done)](bool closing) {
     bool ok = !closing;
     // Key by key; a failure fails the task but the other keys are still
@@ -19,12 +22,15 @@ void BackendAdapter::StoreThen(std::vector<StoreItem> items, StoreDone done) {
 }
 
 void BackendAdapter::LoadThen(std::vector<LoadItem> items, LoadDone done) {
+  LMC_CHECK(done != nullptr, "a load with no one to tell");
   jobs_.Run(
       [this, items = std::move(items), done = std::move(done)](bool closing) {
         LoadResult r{Bitmap(items.size(), false), std::vector<std::size_t>(items.size(), 0)};
         if (!closing)
           for (std::size_t i = 0; i < items.size(); ++i) {
             const std::optional<std::size_t> n = backend_->Load(items[i].key, items[i].dst);
+            LMC_CHECK(!n || *n <= items[i].dst.size(), backend_->type(), " loaded ", *n, " bytes into ",
+                      items[i].dst.size());
             if (n && (!items[i].exact || *n == items[i].dst.size())) {
               r.loaded[i] = true;
               r.sizes[i] = *n;

@@ -5,6 +5,7 @@
 
 #include <xxhash.h>
 
+#include "base/check.h"
 #include "base/plant.h"
 #include "wire/cache_key.h"
 #include "wire/text.h"
@@ -225,6 +226,7 @@ std::optional<std::size_t> LmBackend::Load(const ObjectKey& key, std::span<std::
   const client::CallResult r = client_.Get(*wire_key, dst);
   healthy_ = r.status != client::CallStatus::kUnavailable;
   if (r.status != client::CallStatus::kOk || !r.body.empty()) return std::nullopt;  // missing or too large
+  LMC_DCHECK(r.in_place_bytes <= dst.size(), "a GET placed ", r.in_place_bytes, " bytes into ", dst.size());
   return r.in_place_bytes;
 }
 

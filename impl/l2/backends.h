@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "base/mutex.h"
 #include "client/client.h"
 #include "l2/backend_adapter.h"
 #include "runtime/env.h"
@@ -33,7 +34,7 @@ class MemoryBackend final : public Backend {
   std::size_t object_count() const;
 
  private:
-  mutable std::mutex mu_;
+  mutable base::Mutex mu_;
   std::map<std::string, std::vector<std::byte>> objects_;  // by FsFileName-like identity
 };
 
@@ -128,7 +129,7 @@ class FaultBackend final : public Backend {
   runtime::Env& env_;
   std::unique_ptr<Backend> inner_;
   FaultOptions options_;
-  mutable std::mutex mu_;
+  mutable base::Mutex mu_;
   std::map<std::string, std::uint64_t> counts_;
   std::array<std::uint64_t, 5> injected_{};
 };

@@ -1,5 +1,6 @@
 #include "l2/serde_wrapper.h"
 
+#include "base/check.h"
 #include "base/plant.h"
 
 #include <utility>
@@ -49,8 +50,11 @@ void SerdeL2Wrapper::RunStore(std::vector<StoreItem> items, StoreDone done) {
   }
   std::vector<StoreItem> blobs;
   blobs.reserve(items.size());
-  for (std::size_t i = 0; i < items.size(); ++i)
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    LMC_CHECK(used[i] <= (*temps)[i].data().size(), serde_type_, " serialised ", used[i], " bytes into a ",
+              (*temps)[i].data().size(), "-byte temp");
     blobs.push_back({items[i].key, (*temps)[i].data().first(used[i]), items[i].layout});
+  }
   // The temps go back once the inner store completed (§5.3 step 5): the
   // callback holds them.
   auto held = std::make_shared<std::vector<TempPool::Buffer>>(std::move(*temps));
@@ -106,6 +110,7 @@ void SerdeL2Wrapper::LoadThen(std::vector<LoadItem> items, LoadDone done) {
   std::optional<std::vector<TempPool::Buffer>> temps;
   if (!drivers_.closing()) temps = ReserveTemps(items);
   if (!temps) return done(LoadResult{Bitmap(n, false), std::vector<std::size_t>(n, 0)});  // §5.4 step 1
+  LMC_DCHECK(temps->size() == n, temps->size(), " temps for ", n, " items");
   auto job = std::make_shared<LoadJob>(LoadJob{std::move(items), std::move(*temps)});
   std::vector<LoadItem> reads;
   reads.reserve(n);

@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "base/check.h"
+
 namespace lmc::l2 {
 
 TaskBook::TaskBook(runtime::Env& env) : store_(env.MakeSignal()), lookup_(env.MakeSignal()), load_(env.MakeSignal()) {}
@@ -14,7 +16,7 @@ TaskId TaskBook::NextId() {
 void TaskBook::CompleteStore(TaskId id, bool ok) {
   {
     std::lock_guard lock(mu_);
-    stores_[id] = ok;
+    LMC_CHECK(stores_.try_emplace(id, ok).second, "store task ", id, " completed twice");
   }
   store_->Raise();
 }
@@ -27,16 +29,16 @@ std::map<TaskId, bool> TaskBook::PopStores() {
 namespace {
 
 template <typename T>
-void Put(std::mutex& mu, std::map<TaskId, T>& done, TaskId id, T value, runtime::Signal& signal) {
+void Put(base::Mutex& mu, std::map<TaskId, T>& done, TaskId id, T value, runtime::Signal& signal) {
   {
     std::lock_guard lock(mu);
-    done[id] = std::move(value);
+    LMC_CHECK(done.try_emplace(id, std::move(value)).second, "task ", id, " completed twice");
   }
   signal.Raise();
 }
 
 template <typename T>
-std::optional<T> Take(std::mutex& mu, std::map<TaskId, T>& done, TaskId id) {
+std::optional<T> Take(base::Mutex& mu, std::map<TaskId, T>& done, TaskId id) {
   std::lock_guard lock(mu);
   auto node = done.extract(id);
   if (node.empty()) return std::nullopt;

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <optional>
 
+#include "base/mutex.h"
 #include "l2/adapter.h"
 #include "runtime/env.h"
 
@@ -54,7 +55,7 @@ class TaskBook {
 
  private:
   std::unique_ptr<runtime::Signal> store_, lookup_, load_;
-  std::mutex mu_;
+  base::Mutex mu_;
   TaskId next_id_ = 0;
   std::map<TaskId, bool> stores_;
   std::map<TaskId, Bitmap> lookups_;

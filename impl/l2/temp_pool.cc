@@ -3,6 +3,8 @@
 #include <new>
 #include <utility>
 
+#include "base/check.h"
+
 namespace lmc::l2 {
 
 std::shared_ptr<TempPool> TempPool::Create(std::size_t budget_bytes) {
@@ -31,6 +33,7 @@ std::optional<std::vector<TempPool::Buffer>> TempPool::ReserveBatch(const std::v
   }
   outstanding_ += sizes.size();
   outstanding_bytes_ += total;
+  LMC_DCHECK(outstanding_bytes_ <= budget_, outstanding_bytes_, " bytes out of a ", budget_, "-byte budget");
   const auto self = shared_from_this();
   for (std::size_t i = 0; i < sizes.size(); ++i) {
     Buffer& b = out[i];
@@ -67,6 +70,8 @@ std::optional<std::vector<TempPool::Buffer>> TempPool::ReserveBatch(const std::v
 
 void TempPool::Return(Storage s, std::size_t size) {
   std::lock_guard lock(mu_);
+  LMC_CHECK(outstanding_ > 0 && outstanding_bytes_ >= size, "returning ", size, " bytes with ", outstanding_,
+            " buffers of ", outstanding_bytes_, " bytes out");
   --outstanding_;
   outstanding_bytes_ -= size;
   if (free_bytes_ + s.capacity <= budget_) {

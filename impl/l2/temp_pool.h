@@ -17,6 +17,8 @@
 #include <span>
 #include <vector>
 
+#include "base/mutex.h"
+
 namespace lmc::l2 {
 
 class TempPool : public std::enable_shared_from_this<TempPool> {
@@ -64,7 +66,7 @@ class TempPool : public std::enable_shared_from_this<TempPool> {
   void Return(Storage s, std::size_t size);
 
   const std::size_t budget_;
-  mutable std::mutex mu_;
+  mutable base::Mutex mu_;
   std::size_t outstanding_ = 0;
   std::size_t outstanding_bytes_ = 0;
   std::uint64_t reserve_failures_ = 0;

@@ -1,7 +1,6 @@
 #include "protocol/client_session.h"
 
 #include <algorithm>
-#include <cassert>
 #include <string>
 
 #include "base/check.h"
@@ -49,6 +48,7 @@ std::uint64_t ClientSession::Queue(std::int32_t command, std::string_view key, c
     awaiting_.push_back({id, command, {}, {}});
   }
   out_.push_back(o);
+  CheckOutstanding();
   return id;
 }
 
@@ -114,6 +114,7 @@ void ClientSession::OnWritten(std::size_t n) {
       out_.pop_front();
     }
   }
+  CheckOutstanding();
 }
 
 std::span<std::byte> ClientSession::ReadBuffer() {
@@ -141,13 +142,14 @@ void ClientSession::OnRead(std::size_t n) {
       body_for_.reset();
       body_have_ = 0;
       awaiting_.pop_front();
+      CheckOutstanding();
     }
     return;
   }
   header_have_ += n;
   if (header_have_ < header_.size()) return;
   header_have_ = 0;
-  assert(!awaiting_.empty());
+  LMC_CHECK(!awaiting_.empty(), "a reply header read with no request awaiting one");
   Completion c{awaiting_.front().id, awaiting_.front().command, ClientStatus::kOk, {}, {}};
   if (wire::DecodeReply(header_, &c.reply) != wire::WireError::kOk || !wire::IsKnownReturnCode(c.reply.code)) {
     failure_detail_ = "reply code " + std::to_string(c.reply.code) + " to " +
@@ -186,6 +188,7 @@ void ClientSession::OnRead(std::size_t n) {
   }
   Complete(std::move(c));
   awaiting_.pop_front();
+  CheckOutstanding();
 }
 
 void ClientSession::Fail(ClientStatus status) {
@@ -198,10 +201,23 @@ void ClientSession::Fail(ClientStatus status) {
   }
   out_.clear();
   unsent_puts_ = 0;
+  CheckOutstanding();
 }
 
 void ClientSession::OnClose() {
   if (!failed_) Fail(ClientStatus::kClosed);
+}
+
+void ClientSession::Complete(Completion c) {
+  ++completed_;
+  LMC_CHECK(c.id < next_id_ && completed_ < next_id_, "completion ", completed_, " (id ", c.id, ") of ", next_id_ - 1,
+            " requests issued");
+  done_.push_back(std::move(c));
+}
+
+void ClientSession::CheckOutstanding() const {
+  LMC_CHECK(next_id_ - 1 - completed_ == awaiting_.size() + unsent_puts_, next_id_ - 1, " requests issued, ",
+            completed_, " completed, but ", awaiting_.size(), " await a reply and ", unsent_puts_, " PUTs are unsent");
 }
 
 std::optional<Completion> ClientSession::PopCompletion() {

@@ -123,7 +123,11 @@ class ClientSession {
   std::uint64_t Queue(std::int32_t command, std::string_view key, const PutFields& fields,
                       std::span<const std::byte> payload, std::int32_t length);
   void Fail(ClientStatus status);
-  void Complete(Completion c) { done_.push_back(std::move(c)); }
+  // Every request completes exactly once: the ids issued and not yet
+  // completed are those awaiting a reply plus the PUTs not yet sent.
+  void Complete(Completion c);
+  void CheckOutstanding() const;
+  std::uint64_t completed_ = 0;
 
   ClientLimits limits_;
   std::uint64_t next_id_ = 1;

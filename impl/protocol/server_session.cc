@@ -1,10 +1,10 @@
 #include "protocol/server_session.h"
 
 #include <algorithm>
-#include <cassert>
 #include <cstring>
 #include <unordered_set>
 
+#include "base/check.h"
 #include "base/plant.h"
 #include "wire/cache_key.h"
 
@@ -59,7 +59,8 @@ ServerSession::ServerSession(store::L1Store& store, ServerCounters& counters, Se
       limits_(limits),
       in_(limits.input_buffer_bytes),
       intake_pool_(intake) {
-  assert(limits_.input_buffer_bytes >= wire::kRequestHeaderBytes);
+  LMC_CHECK(limits_.input_buffer_bytes >= wire::kRequestHeaderBytes, "an input buffer of ", limits_.input_buffer_bytes,
+            " bytes cannot hold a header");
   counters_.connections.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -85,7 +86,7 @@ void ServerSession::OnRead(std::size_t n) {
     AdvancePut(n);
   } else {
     end_ += n;
-    assert(end_ <= in_.size());
+    LMC_DCHECK(end_ <= in_.size(), "read ", n, " bytes past the input buffer");
   }
   Process();
 }
@@ -98,8 +99,8 @@ bool ServerSession::TakeMissRequest(std::string* key) {
 }
 
 void ServerSession::OnMissResult(store::L1Store::ObjectRef object) {
-  assert(state_ == State::kAwaitMiss);
-  state_ = State::kHeader;
+  LMC_CHECK(state_ == State::kAwaitMiss, "a miss result with no GET waiting for one (state ", int(state_), ")");
+  Enter(State::kHeader);
   if (closing_) return;
   if (object) {
     counters_.hits.fetch_add(1, std::memory_order_relaxed);
@@ -127,6 +128,21 @@ void ServerSession::Close() {
   begin_ = end_ = 0;
 }
 
+void ServerSession::Enter(State next) {
+  bool allowed = false;
+  switch (state_) {
+    case State::kHeader: allowed = next != State::kHeader; break;
+    case State::kPutPayload: allowed = next == State::kHeader || next == State::kDiscard; break;
+    case State::kDiscard:
+    case State::kAwaitMiss: allowed = next == State::kHeader; break;
+  }
+  LMC_CHECK(allowed, "session state ", int(state_), " -> ", int(next), " is not a transition");
+  if (next == State::kPutPayload)
+    LMC_CHECK(put_.valid() != !intake_.empty(), "a payload must go to one place: L1 ", put_.valid(), ", intake chunks ",
+              intake_.size());
+  state_ = next;
+}
+
 void ServerSession::Process() {
   while (!closing_) {
     const std::size_t avail = end_ - begin_;
@@ -135,7 +151,7 @@ void ServerSession::Process() {
       begin_ += n;
       discard_left_ -= static_cast<std::int64_t>(n);
       if (discard_left_ > 0) return;
-      state_ = State::kHeader;
+      Enter(State::kHeader);
       continue;
     }
     if (state_ != State::kHeader) return;
@@ -146,7 +162,8 @@ void ServerSession::Process() {
     const wire::WireError e = wire::DecodeRequestView(bytes, &h);
     // Only the key can fail to decode; the ints are read regardless, so the
     // stream stays in step. A key that is not UTF-8 is handled as a bad key.
-    assert(e == wire::WireError::kOk || e == wire::WireError::kKeyNotUtf8);
+    LMC_DCHECK(e == wire::WireError::kOk || e == wire::WireError::kKeyNotUtf8,
+               "a whole header failed to decode: ", wire::WireErrorMessage(e));
     begin_ += wire::kRequestHeaderBytes;
     HandleHeader(h, e == wire::WireError::kOk);
   }
@@ -176,7 +193,7 @@ void ServerSession::HandleHeader(const RequestView& h, bool key_decoded) {
           // Look below L1; the reply waits, and so does every later request.
           miss_key_ = std::move(key);
           miss_requested_ = true;
-          state_ = State::kAwaitMiss;
+          Enter(State::kAwaitMiss);
           return;
         }
         if (o) {
@@ -267,7 +284,7 @@ void ServerSession::HandlePut(const RequestView& h, bool key_decoded) {
   put_meta_ = store::ObjectMeta{h.length, h.fmt, h.dtype, h.shape};
   // Payload bytes that came with the header move into the reservation (or
   // the first chunk); the rest is read straight into it.
-  state_ = State::kPutPayload;
+  Enter(State::kPutPayload);
   const std::size_t staged = std::min(end_ - begin_, PutTarget().size());
   if (staged > 0) std::memcpy(PutTarget().data(), in_.data() + begin_, staged);
   begin_ += staged;
@@ -283,7 +300,7 @@ std::span<std::byte> ServerSession::PutTarget() {
 
 void ServerSession::AdvancePut(std::size_t n) {
   put_received_ += n;
-  assert(put_received_ <= put_length_);
+  LMC_CHECK(put_received_ <= put_length_, "received ", put_received_, " of a ", put_length_, "-byte payload");
   if (put_received_ == put_length_) {
     FinishPut();
     return;
@@ -325,11 +342,11 @@ bool ServerSession::MoveIntakeIntoL1() {
 
 void ServerSession::StartDiscard(std::int64_t bytes) {
   discard_left_ = bytes;
-  state_ = State::kDiscard;
+  Enter(State::kDiscard);
 }
 
 void ServerSession::FinishPut() {
-  state_ = State::kHeader;
+  Enter(State::kHeader);
   // Complete: only now may a PUT that waited in the intake push out what is
   // stored.
   const bool stored = intake_.empty() || MoveIntakeIntoL1();
@@ -389,10 +406,10 @@ std::size_t ServerSession::GatherWrites(std::span<std::span<const std::byte>> ou
 
 void ServerSession::OnWritten(std::size_t n) {
   counters_.bytes_out.fetch_add(n, std::memory_order_relaxed);
-  assert(n <= pending_output_bytes_);
+  LMC_CHECK(n <= pending_output_bytes_, "wrote ", n, " bytes with ", pending_output_bytes_, " pending");
   pending_output_bytes_ -= n;
   while (n > 0) {
-    assert(!output_.empty());
+    LMC_DCHECK(!output_.empty(), "written bytes left over with no output queued");
     Chunk& c = output_.front();
     const std::size_t take = std::min(n, c.size - c.written);
     c.written += take;

@@ -126,7 +126,12 @@ class ServerSession {
   }
 
  private:
+  // kHeader -> kPutPayload (a PUT with room) | kDiscard (a PUT refused) |
+  //   kAwaitMiss (a GET missing L1, with a MissSource);
+  // kPutPayload -> kHeader (complete) | kDiscard (no room for the rest);
+  // kDiscard, kAwaitMiss -> kHeader. Enter() checks it.
   enum class State : std::uint8_t { kHeader, kPutPayload, kDiscard, kAwaitMiss };
+  void Enter(State next);
 
   struct Chunk {
     std::array<std::byte, wire::kReplyHeaderBytes> header{};

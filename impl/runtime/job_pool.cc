@@ -2,6 +2,9 @@
 
 #include <algorithm>
 
+#include "base/check.h"
+#include "base/mutex.h"
+
 namespace lmc::runtime {
 
 JobPool::JobPool(unsigned threads) {
@@ -15,6 +18,7 @@ void JobPool::AddThreads(unsigned n) {
 }
 
 void JobPool::Enqueue(Job job, bool urgent) {
+  LMC_CHECK(job != nullptr, "an empty job");
   {
     std::lock_guard lock(mu_);
     if (!closing_) {
@@ -38,6 +42,7 @@ void JobPool::Run() {
       from.pop_front();
     }
     job(false);
+    LMC_CHECK(base::LocksHeld() == 0, "a job returned holding ", base::LocksHeld(), " lock(s)");
   }
 }
 
@@ -51,6 +56,10 @@ bool JobPool::Close() {
     }
     closing_ = true;
     threads.swap(threads_);
+    // Joining from one of its own threads would wait for itself.
+    LMC_CHECK(std::none_of(threads.begin(), threads.end(),
+                           [](const std::thread& t) { return t.get_id() == std::this_thread::get_id(); }),
+              "a job pool closed from one of its own jobs");
   }
   cv_.notify_all();
   for (std::thread& t : threads) t.join();

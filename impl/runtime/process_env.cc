@@ -11,6 +11,8 @@
 #include <condition_variable>
 #include <stdexcept>
 
+#include "base/check.h"
+
 namespace lmc::runtime {
 
 std::string_view FsErrorName(FsError e) {
@@ -76,6 +78,7 @@ class CvWaiter final : public Waiter {
     cv_.notify_all();  // under the lock: the waiter may destroy us once it has it
   }
   bool WaitUntil(Clock::time_point deadline) override {
+    LMC_CHECK(base::LocksHeld() == 0, "a wait with ", base::LocksHeld(), " lock(s) held");
     std::unique_lock lock(mu_);
     if (deadline == Clock::time_point::max()) {
       cv_.wait(lock, [&] { return notified_; });

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <random>
 
+#include "base/mutex.h"
 #include "net/asio_transport.h"
 #include "runtime/env.h"
 #include "runtime/job_pool.h"
@@ -62,7 +63,7 @@ class ProcessEnv final : public Env {
  private:
   std::unique_ptr<net::AsioTransport> own_net_;
   net::Transport* net_;
-  std::mutex rng_mu_;
+  base::Mutex rng_mu_;
   std::mt19937_64 rng_;
   PosixFileSystem files_;
   JobPool workers_;  // last: its threads stop before the rest is destroyed

@@ -9,7 +9,10 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <mutex>
 #include <string>
+
+#include "base/mutex.h"
 
 namespace lmc::runtime {
 namespace {
@@ -27,6 +30,28 @@ TEST(ProcessEnv, AWaiterReturnsOnNotifyOrAtItsDeadline) {
   env.Offload([w](bool) { w->Notify(); }, Env::Priority::kNormal);
   EXPECT_TRUE(w->WaitUntil(env.Now() + 5s));
   EXPECT_TRUE(w->WaitUntil(env.Now()));  // stays notified
+}
+
+// No lock is held across a wait (base/mutex.h): a waiter that holds one is
+// stopped on entry, even when it would not block.
+TEST(ProcessEnvDeathTest, ALockHeldAcrossAWaitIsCaught) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  ProcessEnv env;
+  base::Mutex mu;
+  auto w = std::shared_ptr<Waiter>(env.MakeWaiter());
+  w->Notify();
+  {
+    std::lock_guard lock(mu);
+    EXPECT_EQ(base::LocksHeld(), 1);
+  }
+  EXPECT_EQ(base::LocksHeld(), 0);
+  EXPECT_TRUE(w->WaitUntil(env.Now()));
+  EXPECT_DEATH(
+      {
+        std::lock_guard lock(mu);
+        (void)w->WaitUntil(env.Now());
+      },
+      "check failed: process_env.cc:.*a wait with 1 lock\\(s\\) held");
 }
 
 TEST(ProcessEnv, RandomReplaysFromItsSeedCryptoRandomDoesNot) {

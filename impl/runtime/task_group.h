@@ -16,6 +16,7 @@
 #include <mutex>
 #include <vector>
 
+#include "base/mutex.h"
 #include "runtime/env.h"
 #include "runtime/wait_list.h"
 
@@ -58,7 +59,7 @@ class TaskGroup {
 
   Env& env_;
   const unsigned limit_;
-  mutable std::mutex mu_;
+  mutable base::Mutex mu_;
   std::deque<HeldJob> queue_, urgent_;
   unsigned running_ = 0;
   bool closing_ = false;

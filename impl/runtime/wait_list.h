@@ -11,6 +11,7 @@
 #include <mutex>
 #include <vector>
 
+#include "base/mutex.h"
 #include "runtime/env.h"
 
 namespace lmc::runtime {
@@ -19,7 +20,7 @@ class WaitList {
  public:
   // Called with `lock` held; waits for NotifyAllLocked() or `deadline` and
   // returns with `lock` held again. True if notified.
-  [[nodiscard]] bool Wait(Env& env, std::unique_lock<std::mutex>& lock, Clock::time_point deadline) {
+  [[nodiscard]] bool Wait(Env& env, std::unique_lock<base::Mutex>& lock, Clock::time_point deadline) {
     const std::unique_ptr<Waiter> waiter = env.MakeWaiter();
     waiting_.push_back(waiter.get());
     lock.unlock();

@@ -23,6 +23,7 @@
 #include <span>
 #include <vector>
 
+#include "base/mutex.h"
 #include "runtime/env.h"
 #include "runtime/task_group.h"
 #include "serde/serde.h"
@@ -92,7 +93,7 @@ class AsyncSerdeProcessor {
 
   std::shared_ptr<const Serializer> serializer_;
   std::shared_ptr<const Deserializer> deserializer_;
-  mutable std::mutex mu_;
+  mutable base::Mutex mu_;
   std::unique_ptr<runtime::Signal> serialize_signal_, deserialize_signal_;
   std::map<TaskId, bool> serialize_done_, deserialize_done_;
   TaskId next_id_ = 0;

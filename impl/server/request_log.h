@@ -33,6 +33,7 @@
 #include <string>
 #include <string_view>
 
+#include "base/mutex.h"
 #include "wire/headers.h"
 
 namespace lmc::server {
@@ -54,7 +55,7 @@ class RequestLog {
   std::uint64_t NextConnectionId() { return next_id_.fetch_add(1, std::memory_order_relaxed); }
 
  private:
-  std::mutex mu_;
+  base::Mutex mu_;
   Sink sink_;
   std::atomic<std::uint64_t> next_id_{1};
 };

@@ -4,6 +4,9 @@
 #include <array>
 #include <sstream>
 
+#include "base/check.h"
+#include "base/mutex.h"
+
 namespace lmc::server {
 
 using net::NetError;
@@ -20,7 +23,7 @@ struct Server::Shared {
   ServerOptions options;
   store::IntakePool intake;
   protocol::ServerCounters counters;
-  std::mutex mu;
+  base::Mutex mu;
   std::map<std::uint64_t, std::weak_ptr<Connection>> connections;
   std::uint64_t accepted = 0;  // connections registered so far: the next one's key
   bool stopped = false;
@@ -93,6 +96,9 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
   // the connection (no I/O may be pending meanwhile) and comes back to the
   // stream's loop; the tier answers within its load deadline.
   void StartMiss(std::string key) {
+    LMC_CHECK(shared_->options.misses != nullptr && !missing_, "a miss for '", key, "' with ",
+              missing_ ? "one in flight already" : "no MissSource");
+    missing_ = true;
     auto self = shared_from_this();
     shared_->options.misses->FetchAsync(std::move(key), [self](store::L1Store::ObjectRef object) {
       self->stream_->Dispatch([self, object = std::move(object)]() mutable { self->OnMiss(std::move(object)); });
@@ -100,6 +106,8 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void OnMiss(store::L1Store::ObjectRef object) {
+    LMC_CHECK(missing_, "a miss answered that was not asked (or answered twice)");
+    missing_ = false;
     last_progress_ = transport_.Now();
     if (finished_) return;
     session_.OnMissResult(std::move(object));
@@ -107,6 +115,8 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void OnRead(NetError e, std::size_t n) {
+    LMC_CHECK(reading_ && n <= read_buffer_.size(), "a read of ", n, " bytes completed into ", read_buffer_.size(),
+              reading_ ? "" : " with no read in flight");
     reading_ = false;
     last_progress_ = transport_.Now();
     if (finished_) return;
@@ -130,6 +140,7 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void OnWrite(NetError e, std::size_t n) {
+    LMC_CHECK(writing_, "a write of ", n, " bytes completed with no write in flight");
     writing_ = false;
     last_progress_ = transport_.Now();
     if (finished_) return;
@@ -198,6 +209,7 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
   bool writing_ = false;
   bool finished_ = false;
   bool timer_armed_ = false;
+  bool missing_ = false;  // a FetchAsync is in flight
   net::Clock::time_point last_progress_;
   std::span<std::byte> read_buffer_;        // where the read in flight goes
   std::unique_ptr<ConnectionTrace> trace_;  // null unless the request log is on
@@ -215,6 +227,7 @@ NetError Server::Start(std::uint16_t* port) {
   listener_ = transport_.Listen(shared_->options.host, shared_->options.port, &e);
   if (!listener_) return e;
   *port = listener_->port();
+  LMC_CHECK(*port != 0, "listening on port 0 of ", shared_->options.host);
   AcceptLoop(std::make_shared<Acceptor>(shared_, listener_, transport_));
   return NetError::kOk;
 }
@@ -246,7 +259,7 @@ void Server::AcceptLoop(const std::shared_ptr<Acceptor>& a) {
       if (e == NetError::kOk && shared.connections.size() < shared.options.max_connections) {
         const std::uint64_t key = ++shared.accepted;
         c = std::make_shared<Connection>(a->shared, a->transport, std::move(stream), key);
-        shared.connections.emplace(key, c);
+        LMC_CHECK(shared.connections.emplace(key, c).second, "connection key ", key, " registered twice");
       } else if (stream) {
         shared.counters.connections_refused.fetch_add(1, std::memory_order_relaxed);
         stream->Close();

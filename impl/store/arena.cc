@@ -2,9 +2,11 @@
 
 #include <sys/mman.h>
 
-#include <cassert>
+#include <algorithm>
 #include <cstring>
 #include <new>
+
+#include "base/check.h"
 
 namespace lmc::store {
 namespace {
@@ -48,7 +50,7 @@ void Arena::EraseFree(std::map<std::size_t, std::size_t>::iterator it) {
 }
 
 std::optional<Arena::Block> Arena::Allocate(std::size_t bytes) {
-  assert(bytes > 0);
+  LMC_DCHECK(bytes > 0, "allocating 0 bytes");
   const std::size_t want = RoundUp(bytes);
   if (want < bytes) return std::nullopt;  // overflow
   const auto fit = free_by_size_.lower_bound(want);
@@ -58,17 +60,18 @@ std::optional<Arena::Block> Arena::Allocate(std::size_t bytes) {
   EraseFree(free_by_offset_.find(offset));
   if (have > want) InsertFree(offset + want, have - want);
   used_ += want;
-  assert(used_ <= capacity_);
+  LMC_DCHECK(used_ <= capacity_, "used ", used_, " > capacity ", capacity_);
   return Block{offset, want};
 }
 
 void Arena::Free(Block b) {
-  assert(b.bytes > 0 && b.offset + b.bytes <= capacity_ && used_ >= b.bytes);
+  LMC_CHECK(b.bytes > 0 && b.offset + b.bytes <= capacity_ && used_ >= b.bytes, "freeing ", b.bytes, " bytes at ",
+            b.offset, " with ", used_, " used of ", capacity_);
   used_ -= b.bytes;
   std::size_t offset = b.offset;
   std::size_t bytes = b.bytes;
   auto next = free_by_offset_.lower_bound(offset);
-  assert(next == free_by_offset_.end() || next->first >= offset + bytes);  // no double free
+  LMC_CHECK(next == free_by_offset_.end() || next->first >= offset + bytes, "double free of the block at ", offset);
   if (next != free_by_offset_.end() && next->first == offset + bytes) {
     bytes += next->second;
     auto after = std::next(next);
@@ -77,7 +80,7 @@ void Arena::Free(Block b) {
   }
   if (next != free_by_offset_.begin()) {
     auto prev = std::prev(next);
-    assert(prev->first + prev->second <= offset);
+    LMC_CHECK(prev->first + prev->second <= offset, "double free of the block at ", offset);
     if (prev->first + prev->second == offset) {
       offset = prev->first;
       bytes += prev->second;
@@ -85,6 +88,26 @@ void Arena::Free(Block b) {
     }
   }
   InsertFree(offset, bytes);
+}
+
+void Arena::CheckInvariants() const {
+  LMC_CHECK(used_ <= capacity_, "used ", used_, " > capacity ", capacity_);
+  LMC_CHECK(free_by_offset_.size() == free_by_size_.size(), free_by_offset_.size(), " free blocks by offset, ",
+            free_by_size_.size(), " by size");
+  std::size_t free = 0;
+  std::size_t end = 0;  // of the previous free block
+  for (const auto& [offset, bytes] : free_by_offset_) {
+    LMC_CHECK(bytes > 0 && bytes % kGranuleBytes == 0 && offset % kGranuleBytes == 0, "free block at ", offset, " of ",
+              bytes, " bytes is not whole granules");
+    LMC_CHECK(free == 0 || offset > end, "free block at ", offset, " overlaps or touches the one ending at ", end);
+    LMC_CHECK(offset + bytes <= capacity_, "free block at ", offset, " of ", bytes, " ends past ", capacity_);
+    const auto [first, last] = free_by_size_.equal_range(bytes);
+    LMC_CHECK(std::any_of(first, last, [&](const auto& s) { return s.second == offset; }), "free block at ", offset,
+              " is missing from the by-size list");
+    free += bytes;
+    end = offset + bytes;
+  }
+  LMC_CHECK(free + used_ == capacity_, "free ", free, " + used ", used_, " != capacity ", capacity_);
 }
 
 std::size_t Arena::largest_free_bytes() const { return free_by_size_.empty() ? 0 : free_by_size_.rbegin()->first; }

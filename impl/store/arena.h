@@ -41,6 +41,11 @@ class Arena {
   std::size_t used_bytes() const { return used_; }
   // The largest block Allocate could return now.
   std::size_t largest_free_bytes() const;
+  // Walks the free lists and aborts (LMC_CHECK) unless they agree: the same
+  // blocks by offset and by size, none overlapping or touching (neighbours
+  // coalesce), all inside the region, adding up to capacity - used. O(free
+  // blocks): for tests and the simulator.
+  void CheckInvariants() const;
 
  private:
   void InsertFree(std::size_t offset, std::size_t bytes);

@@ -78,10 +78,23 @@ RC_GTEST_PROP(ArenaProp, BlocksStayDisjointAndCoalesce, ()) {
       used += sorted[j].bytes;
     }
     RC_ASSERT(used == a.used_bytes());
+    a.CheckInvariants();
   }
   for (const Arena::Block& b : live) a.Free(b);
   RC_ASSERT(a.used_bytes() == 0u);
   RC_ASSERT(a.largest_free_bytes() == a.capacity_bytes());
+  a.CheckInvariants();
+}
+
+// The free path's checks are on in every build: a block freed twice stops
+// the process with what was freed, before the free lists are corrupted.
+TEST(ArenaDeathTest, ADoubleFreeIsCaught) {
+  Arena a(1 << 12);
+  const auto first = a.Allocate(100);
+  const auto second = a.Allocate(100);
+  ASSERT_TRUE(first && second);
+  a.Free(*first);
+  EXPECT_DEATH(a.Free(*first), "check failed: arena.cc:.*double free of the block at 0");
 }
 
 }  // namespace

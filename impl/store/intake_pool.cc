@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <new>
 
+#include "base/mutex.h"
+
 namespace lmc::store {
 
 struct IntakePool::State {
-  mutable std::mutex mu;
+  mutable base::Mutex mu;
   std::size_t max_chunks = 0;
   std::size_t in_use = 0;                          // chunks handed out
   std::vector<std::unique_ptr<std::byte[]>> free;  // allocated, not handed out

@@ -27,6 +27,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/mutex.h"
 #include "store/arena.h"
 #include "wire/headers.h"
 
@@ -148,15 +149,21 @@ class L1Store {
   // Every key, least recently used first.
   std::vector<std::string> Keys() const;
   StoreStats Stats() const;
+  // Walks the whole store and aborts (LMC_CHECK) on a broken invariant: the
+  // LRU list and the index hold the same keys, the indexed bytes are the
+  // sum of the entries', and the arena's free list adds up (Arena's own
+  // CheckInvariants). O(entries): for tests and the simulator; the O(1) part
+  // (the byte identity) is checked on every change anyway.
+  void CheckInvariants() const;
 
  private:
   struct Entry;
   // Evicts the least recently used entry; `lock` holds shared_->mu and is
   // released around the listener call.
   [[nodiscard]] ReserveError ReserveImpl(std::size_t bytes, bool may_evict, Reservation* out);
-  void EvictOldest(std::unique_lock<std::mutex>& lock);
+  void EvictOldest(std::unique_lock<base::Mutex>& lock);
   // Evicts until headroom_bytes are free (after a publish, under `lock`).
-  void KeepHeadroomLocked(std::unique_lock<std::mutex>& lock);
+  void KeepHeadroomLocked(std::unique_lock<base::Mutex>& lock);
   std::shared_ptr<Shared> shared_;
   Options options_;
   EvictionListener on_evict_;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <thread>
@@ -225,6 +226,62 @@ TEST(L1Store, ConcurrentWritersAndReaders) {
   }
   for (auto& th : threads) th.join();
   EXPECT_LE(s.Stats().used_bytes, s.Stats().capacity_bytes);
+  s.CheckInvariants();
+}
+
+// Every operation, pinned readers, lost PublishIfAbsent races, dropped
+// reservations and Clear included, keeps the byte accounting and the LRU
+// list whole (CheckInvariants aborts otherwise), and when every reference
+// is gone only the entries' bytes are used.
+RC_GTEST_PROP(L1StoreProp, AccountingHoldsThroughEveryOperation, ()) {
+  L1Store s({16384, 16384, 2048});
+  std::vector<L1Store::ObjectRef> pinned;
+  std::vector<L1Store::Reservation> open;
+  const int steps = *rc::gen::inRange(1, 200);
+  for (int i = 0; i < steps; ++i) {
+    const std::string key = "k" + std::to_string(*rc::gen::inRange(0, 8));
+    const std::size_t bytes = *rc::gen::inRange<std::size_t>(0, 5000);
+    switch (*rc::gen::inRange(0, 8)) {
+      case 0:
+      case 1: {
+        L1Store::Reservation r;
+        if (s.Reserve(bytes, &r) == L1Store::ReserveError::kOk)
+          s.Publish(key, ObjectMeta{static_cast<std::int32_t>(bytes), 1, 3, {}}, std::move(r));
+        break;
+      }
+      case 2: {
+        L1Store::Reservation r;
+        if (s.TryReserve(bytes, &r) == L1Store::ReserveError::kOk)
+          (void)s.PublishIfAbsent(key, ObjectMeta{static_cast<std::int32_t>(bytes), 1, 3, {}}, std::move(r),
+                                  [&] { return *rc::gen::arbitrary<bool>(); });
+        break;
+      }
+      case 3: {
+        L1Store::Reservation r;
+        if (s.TryReserve(bytes, &r) == L1Store::ReserveError::kOk) open.push_back(std::move(r));
+        break;
+      }
+      case 4:
+        if (!open.empty()) open.erase(open.begin());  // a PUT cut short
+        break;
+      case 5:
+        if (auto o = s.Get(key)) pinned.push_back(std::move(o));
+        break;
+      case 6:
+        if (!pinned.empty()) pinned.erase(pinned.begin() + *rc::gen::inRange<std::ptrdiff_t>(0, std::ssize(pinned)));
+        break;
+      case 7:
+        if (*rc::gen::inRange(0, 10) == 0) s.Clear();
+        break;
+    }
+    s.CheckInvariants();
+  }
+  pinned.clear();
+  open.clear();
+  s.CheckInvariants();
+  std::uint64_t indexed = 0;
+  for (const std::string& k : s.Keys()) indexed += (std::max<std::size_t>(s.Get(k)->data().size(), 1) + 63) / 64 * 64;
+  RC_ASSERT(s.Stats().used_bytes == indexed);
 }
 
 // Against a model map: with a budget large enough never to evict, the store

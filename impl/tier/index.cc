@@ -1,5 +1,6 @@
 #include "tier/index.h"
 
+#include "base/check.h"
 #include "base/plant.h"
 
 namespace lmc::tier {
@@ -7,15 +8,18 @@ namespace lmc::tier {
 void Index::Delete(const Deletes& deletes) {
   // Outside the lock: a closed adapter runs even a delete at once. An entry
   // here has no write left, so its mask no longer changes.
-  for (const std::shared_ptr<Entry>& e : deletes)
+  for (const std::shared_ptr<Entry>& e : deletes) {
+    LMC_CHECK(e->writes_left == 0, "deleting the copies of '", e->key, "' with ", e->writes_left, " writes left");
     for (std::size_t i = 0; i < adapters_.size(); ++i)
       if (e->stored_mask >> i & 1) adapters_[i]->SubmitDelete({e->okey});
+  }
 }
 
 void Index::SupersedeLocked(const std::string& key, Deletes* deletes) {
   const auto it = entries_.find(key);
   if (it == entries_.end()) return;
   const std::shared_ptr<Entry>& old = it->second;
+  LMC_DCHECK(!old->superseded, "an indexed entry of '", key, "' was already superseded");
   old->superseded = true;
   if (old->writes_left == 0) deletes->push_back(old);  // else deleted when its writes finish
   entries_.erase(it);
@@ -43,6 +47,8 @@ bool Index::Insert(const std::shared_ptr<Entry>& e) {
   {
     std::lock_guard lock(mu_);
     if (closed_) return false;
+    LMC_CHECK(e->staged != nullptr && e->writes_left == adapters_.size(), "indexing '", e->key, "' with ",
+              e->writes_left, " writes for ", adapters_.size(), " adapters");
     SupersedeLocked(e->key, &deletes);  // a racing eviction of the same key may have indexed meanwhile
     entries_[e->key] = e;
     writes_pending_ += e->writes_left;
@@ -58,6 +64,10 @@ void Index::OnWriteDone(const std::shared_ptr<Entry>& e, std::size_t adapter, bo
 
 bool Index::RecordWrite(const std::shared_ptr<Entry>& e, std::size_t adapter, bool ok) {
   std::lock_guard lock(mu_);
+  // Each adapter's write of an entry completes once.
+  LMC_CHECK(adapter < adapters_.size() && e->writes_left > 0 && writes_pending_ > 0, "write of '", e->key,
+            "' by adapter ", adapter, " done with ", e->writes_left, " left of it and ", writes_pending_, " in all");
+  LMC_CHECK(!(e->stored_mask >> adapter & 1), "adapter ", adapter, " stored '", e->key, "' twice");
   if (ok) {
     e->stored_mask |= std::uint64_t{1} << adapter;
     ++stats_.stores_ok;
@@ -66,6 +76,8 @@ bool Index::RecordWrite(const std::shared_ptr<Entry>& e, std::size_t adapter, bo
   }
   if (--writes_pending_ == 0) idle_.NotifyAllLocked();
   if (--e->writes_left != 0) return false;
+  LMC_CHECK(stats_.pending_bytes >= e->staged->data().size(), "pending bytes ", stats_.pending_bytes,
+            " below the finished entry's ", e->staged->data().size());
   stats_.pending_bytes -= e->staged->data().size();
   e->staged.reset();               // the staging buffer goes back to the pool
   if (e->superseded) return true;  // a newer value came meanwhile: delete these copies
@@ -90,6 +102,7 @@ bool Index::IsCurrent(const std::shared_ptr<const Entry>& e) {
 }
 
 void Index::SetPromoted(const std::shared_ptr<const Entry>& e, const store::L1Store::ObjectRef& object) {
+  LMC_DCHECK(object != nullptr, "promoting '", e->key, "' to nothing");
   std::lock_guard lock(mu_);
   // The entry is the index's own (Find hands it out const).
   std::const_pointer_cast<Entry>(e)->promoted = object;

@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/mutex.h"
 #include "l2/adapter.h"
 #include "l2/temp_pool.h"
 #include "runtime/env.h"
@@ -102,7 +103,7 @@ class Index {
   bool RecordWrite(const std::shared_ptr<Entry>& e, std::size_t adapter, bool ok);
 
   const std::vector<std::shared_ptr<l2::L2Adapter>> adapters_;
-  mutable std::mutex mu_;
+  mutable base::Mutex mu_;
   bool closed_ = false;
   std::unordered_map<std::string, std::shared_ptr<Entry>> entries_;  // newest entry per key
   std::size_t writes_pending_ = 0;                                   // adapter writes not yet completed

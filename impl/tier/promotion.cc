@@ -1,5 +1,7 @@
 #include "tier/promotion.h"
 
+#include "base/check.h"
+#include "base/mutex.h"
 #include "base/plant.h"
 
 #include <algorithm>
@@ -34,7 +36,7 @@ struct Promotion::Fetch {
 // this and the fetches it can still lock.
 struct Promotion::Deadlines {
   runtime::Env& env;
-  std::mutex mu;
+  base::Mutex mu;
   std::deque<std::pair<runtime::Clock::time_point, std::weak_ptr<Fetch>>> waiting;
   std::unique_ptr<net::Timer> timer;
   bool armed = false;
@@ -106,7 +108,20 @@ void Promotion::MissLater(Done done) {
   env_.Net().Post([done = std::move(done)] { done(nullptr); });
 }
 
+namespace {
+// A fetch's answer, checked to come once: a second would hand a waiter that
+// may be gone a second object.
+Promotion::Done AnswerOnce(Promotion::Done done) {
+  LMC_CHECK(done != nullptr, "a fetch with no one to answer");
+  return [done = std::move(done), answered = std::make_shared<std::atomic<bool>>(false)](L1Store::ObjectRef o) {
+    LMC_CHECK(!answered->exchange(true), "a fetch answered twice");
+    done(std::move(o));
+  };
+}
+}  // namespace
+
 void Promotion::FetchAsync(std::string key, Done done) {
+  done = AnswerOnce(std::move(done));
   std::optional<Index::Found> found = index_.Find(key);
   if (!found) return MissLater(std::move(done));
   if (found->staged) {

@@ -2,6 +2,7 @@
 
 #include <mutex>
 
+#include "base/mutex.h"
 #include "wire/text.h"
 #include "wire/wire_format.h"
 
@@ -61,7 +62,7 @@ Tier::~Tier() { Close(); }
 
 store::L1Store::ObjectRef Tier::Fetch(const std::string& key) {
   struct Slot {
-    std::mutex mu;
+    base::Mutex mu;
     store::L1Store::ObjectRef object;
   };
   auto slot = std::make_shared<Slot>();

@@ -4,6 +4,7 @@
 
 #include <xxhash.h>
 
+#include "base/check.h"
 #include "tier/tier.h"
 #include "wire/text.h"
 
@@ -23,12 +24,14 @@ l2::ObjectKey WriteBack::NameFor(const std::string& key) {
   XXH128_canonicalFromHash(&canonical, h);
   okey.chunk_hash.assign(reinterpret_cast<const std::byte*>(canonical.digest),
                          reinterpret_cast<const std::byte*>(canonical.digest) + sizeof canonical.digest);
+  LMC_DCHECK(okey.chunk_hash.size() == 16, "an XXH3-128 digest of ", okey.chunk_hash.size(), " bytes");
   okey.model_name = "lmcache-server";
   okey.cache_salt = run_salt_ + "-" + wire::ToHex(next_seq_.fetch_add(1));
   return okey;
 }
 
 void WriteBack::OnEvict(const std::string& key, const store::L1Store::ObjectRef& object) {
+  LMC_CHECK(object != nullptr, "an eviction of '", key, "' with no object");
   if (!index_->OnEviction(key, object)) return;  // its L2 copy stands
   if (adapters_.empty() || adapters_.size() > 64 || index_->closed()) {
     index_->Count(&TierStats::evictions_dropped);
