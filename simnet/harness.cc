@@ -15,8 +15,10 @@
 #include "l2/config.h"
 #include "l2/serde_wrapper.h"
 #include "serde/registry.h"
+#include "server/assemble.h"
 #include "server/server.h"
 #include "simnet/disk.h"
+#include "simnet/faults.h"
 #include "simnet/network.h"
 #include "simnet/sim_env.h"
 #include "simnet/world.h"
@@ -109,7 +111,7 @@ struct WorkerProc {
   l2::SerdeL2Wrapper* wrapper = nullptr;
 };
 
-class Sim {
+class Sim final : public FaultTarget {
  public:
   Sim(const Scenario& s, const RunConfig& config)
       : s_(s),
@@ -120,6 +122,18 @@ class Sim {
         worker_disk_(world_, DiskFaults{}) {}
 
   Outcome Go();
+
+  // FaultTarget: what the fault table (faults.h) acts on.
+  Network& net() override { return net_; }
+  Rng& rng() override { return world_.sched_rng(); }
+  Time now() override { return world_.Now(); }
+  std::string server_node() override { return kServer; }
+  std::string NodeOf(int target) override { return target < 0 ? kBackend : "c" + std::to_string(target); }
+  bool CrashServer() override;
+  void RestartServer() override;
+  bool CrashWorker() override;
+  void FillServerDisk() override;
+  void FreeServerDisk() override;
 
  private:
   static DiskFaults WorkerDiskFaults(const Scenario& s) {
@@ -227,6 +241,7 @@ class Sim {
 
   int actors_left_ = 0;
   bool control_done_ = false;
+  std::uint64_t disk_capacity_before_full_ = 0;
   bool healed_ = false;
   Time heal_time_{};
 };
@@ -236,12 +251,16 @@ std::unique_ptr<ServerProc> Sim::StartServer() {
   ++incarnation_;
   p->view = std::make_unique<DiskView>(server_disk_);
   p->env = std::make_unique<SimEnv>(world_, net_.TransportOf(kServer), p->view.get(), s_.seed * 131 + incarnation_);
-  p->l1 = std::make_shared<store::L1Store>(store::L1Store::Options{s_.l1_bytes, s_.l1_bytes, 0});
-  server::ServerOptions o;
-  o.host = kServer;
-  o.port = kPort;
-  o.stall_timeout = std::chrono::duration_cast<milliseconds>(s_.stall_timeout);
-  o.max_incomplete_put_bytes = s_.l1_bytes / 2;
+  // Built as lmcache-server builds itself (server/assemble.h), from the
+  // options the scenario drew.
+  server::ServerPlan plan;
+  plan.l1_bytes = plan.max_object_bytes = s_.l1_bytes;
+  plan.server.host = kServer;
+  plan.server.port = kPort;
+  plan.server.stall_timeout = std::chrono::duration_cast<milliseconds>(s_.stall_timeout);
+  plan.server.max_incomplete_put_bytes = s_.l1_bytes / 2;
+  plan.l2_load_timeout = milliseconds(800);
+  plan.l2_max_pending_bytes = s_.l1_bytes / 3;
   if (s_.tier) {
     nlohmann::json cfg = {{"type", "fs"}, {"base_path", "/srv/l2"}, {"num_workers", 2}};
     if (s_.tier_type == "lm")
@@ -253,20 +272,20 @@ std::unique_ptr<ServerProc> Sim::StartServer() {
       cfg["serde"] = {{"type", s_.tier_serde}, {"temp_budget_bytes", s_.l1_bytes}};
       if (s_.tier_serde == "aesgcm") cfg["serde"]["master_key_path"] = "/keys/master";
     }
-    std::string error;
-    p->adapter = l2::MakeAdapter(cfg, *p->env, &error);
-    if (!p->adapter) {
-      Fail("the tier's adapter did not start: " + error);
-    } else {
-      tier::TierOptions t;
-      t.load_timeout = milliseconds(800);
-      t.max_pending_bytes = s_.l1_bytes / 3;
-      if (!p->env->CryptoRandom({reinterpret_cast<std::byte*>(&t.run_id), sizeof t.run_id})) t.run_id = incarnation_;
-      p->tier = tier::Tier::Create(*p->env, p->l1, {p->adapter}, t);
-      o.misses = p->tier;
-    }
+    plan.l2_adapters.push_back(std::move(cfg));
   }
-  p->server = std::make_unique<server::Server>(p->env->Net(), p->l1, o);
+  server::ServerParts parts;
+  std::string error;
+  if (server::AssembleServer(plan, p->env->Net(), p->env.get(), &parts, &error) != server::AssembleError::kOk) {
+    Fail("the server could not be built: " + error);
+    plan.l2_adapters.clear();  // the rest of the run goes on without a tier
+    if (server::AssembleServer(plan, p->env->Net(), p->env.get(), &parts, &error) != server::AssembleError::kOk)
+      Fail("the server could not be built without a tier: " + error);
+  }
+  p->l1 = std::move(parts.l1);
+  if (!parts.adapters.empty()) p->adapter = parts.adapters.front();
+  p->tier = std::move(parts.tier);
+  p->server = std::move(parts.server);
   std::uint16_t port = 0;
   if (p->server->Start(&port) != NetError::kOk) Fail("the server did not start");
   server_up_ = true;
@@ -706,41 +725,12 @@ void Sim::Control() {
     const FaultEvent& f = s_.faults[i];
     env.SleepUntil(start_ + f.at);
     world_.trace().Add(10, i, static_cast<std::uint64_t>(f.kind));
-    switch (f.kind) {
-      case FaultEvent::Kind::kReset: (void)net_.ResetOne(world_.sched_rng()); break;
-      case FaultEvent::Kind::kHalfClose: (void)net_.HalfCloseOne(world_.sched_rng()); break;
-      case FaultEvent::Kind::kClog: (void)net_.ClogOne(world_.sched_rng(), f.length); break;
-      case FaultEvent::Kind::kPartition:
-        net_.Partition(f.target < 0 ? kBackend : "c" + std::to_string(f.target), kServer, env.Now() + f.length);
-        break;
-      case FaultEvent::Kind::kCrashServer: {
-        if (!server_up_) break;
-        net_.Crash(kServer);
-        server_->view->Kill();
-        server_disk_.Crash();
-        server_up_ = false;
-        StopServer(std::move(server_));
-        env.SleepUntil(env.Now() + f.length);
-        net_.Revive(kServer);
-        server_ = StartServer();
-        break;
-      }
-      case FaultEvent::Kind::kCrashWorker:
-        if (!worker_ || worker_crashed_) break;
-        worker_->view->Kill();
-        worker_disk_.Crash();
-        worker_crashed_ = true;
-        net_.Count("worker crash");
-        break;
-      case FaultEvent::Kind::kDiskFull: {
-        const std::uint64_t before = server_disk_.faults().capacity_bytes;
-        server_disk_.faults().capacity_bytes = server_disk_.used_bytes();
-        net_.Count("disk full");
-        env.SleepUntil(env.Now() + f.length);
-        server_disk_.faults().capacity_bytes = before;
-        break;
-      }
-    }
+    const FaultKindInfo& kind = FaultKindOf(f.kind);
+    if (!kind.inject(*this, f)) continue;
+    net_.Count(std::string(kind.name));
+    if (kind.heal == nullptr) continue;
+    env.SleepUntil(env.Now() + f.length);
+    kind.heal(*this, f);
   }
   env.SleepUntil(start_ + s_.heal_at);
   // Heal: every fault ends, the server is up.
@@ -755,6 +745,36 @@ void Sim::Control() {
   heal_time_ = env.Now();
   control_done_ = true;
 }
+
+bool Sim::CrashServer() {
+  if (!server_up_) return false;
+  net_.Crash(kServer);
+  server_->view->Kill();
+  server_disk_.Crash();
+  server_up_ = false;
+  StopServer(std::move(server_));
+  return true;
+}
+
+void Sim::RestartServer() {
+  net_.Revive(kServer);
+  server_ = StartServer();
+}
+
+bool Sim::CrashWorker() {
+  if (!worker_ || worker_crashed_) return false;
+  worker_->view->Kill();
+  worker_disk_.Crash();
+  worker_crashed_ = true;
+  return true;
+}
+
+void Sim::FillServerDisk() {
+  disk_capacity_before_full_ = server_disk_.faults().capacity_bytes;
+  server_disk_.faults().capacity_bytes = server_disk_.used_bytes();
+}
+
+void Sim::FreeServerDisk() { server_disk_.faults().capacity_bytes = disk_capacity_before_full_; }
 
 void Sim::Quiesce() {
   // Let the last closes, write-backs and deadlines run out.
@@ -811,12 +831,18 @@ Outcome Sim::Go() {
     // A second real server, the main server's L2 over lm://.
     backend_ = std::make_unique<ServerProc>();
     backend_->env = std::make_unique<SimEnv>(world_, net_.TransportOf(kBackend), nullptr, s_.seed * 151);
-    backend_->l1 = std::make_shared<store::L1Store>(store::L1Store::Options{s_.l1_bytes * 4, s_.l1_bytes * 4, 0});
-    server::ServerOptions o;
-    o.host = kBackend;
-    o.port = kBackendPort;
-    o.stall_timeout = std::chrono::duration_cast<milliseconds>(s_.stall_timeout);
-    backend_->server = std::make_unique<server::Server>(backend_->env->Net(), backend_->l1, o);
+    server::ServerPlan plan;
+    plan.l1_bytes = plan.max_object_bytes = s_.l1_bytes * 4;
+    plan.server.host = kBackend;
+    plan.server.port = kBackendPort;
+    plan.server.stall_timeout = std::chrono::duration_cast<milliseconds>(s_.stall_timeout);
+    server::ServerParts parts;
+    std::string error;
+    if (server::AssembleServer(plan, backend_->env->Net(), backend_->env.get(), &parts, &error) !=
+        server::AssembleError::kOk)
+      Fail("the tier's backend server could not be built: " + error);
+    backend_->l1 = std::move(parts.l1);
+    backend_->server = std::move(parts.server);
     std::uint16_t port = 0;
     if (backend_->server->Start(&port) != NetError::kOk) Fail("the tier's backend server did not start");
   }
@@ -917,35 +943,39 @@ Outcome Sim::Go() {
 
 }  // namespace
 
+namespace {
+// Besides one per fault kind (faults.h): the random faults the network and
+// the disks inject on their own, recoveries, and code paths.
+constexpr const char* kOtherProbes[] = {
+    "fault: disk crash",
+    "fault: refused connect",
+    "fault: accept failure",
+    "fault: failed write",
+    "fault: short write",
+    "fault: failed fsync",
+    "fault: lying fsync",
+    "fault: bit flip",
+    "recovery: a client call succeeded after a failed one",
+    "recovery: the server restarted",
+    "recovery: the worker restarted and loaded a stored object",
+    "path: a GET served from L2",
+    "path: a GET served from an lm:// tier",
+    "path: a GET missed",
+    "path: a stalled PUT closed by the deadline",
+    "path: an eviction dropped over the pending budget",
+    "path: the server backed off a failed accept",
+    "path: a wrapped store failed",
+    "path: a wrapped load loaded nothing",
+};
+}  // namespace
+
 const std::vector<std::string>& DeclaredProbes() {
-  static const std::vector<std::string> probes = {
-      "fault: reset",
-      "fault: half-close",
-      "fault: clog",
-      "fault: partition",
-      "fault: crash",
-      "fault: worker crash",
-      "fault: disk crash",
-      "fault: disk full",
-      "fault: refused connect",
-      "fault: accept failure",
-      "fault: failed write",
-      "fault: short write",
-      "fault: failed fsync",
-      "fault: lying fsync",
-      "fault: bit flip",
-      "recovery: a client call succeeded after a failed one",
-      "recovery: the server restarted",
-      "recovery: the worker restarted and loaded a stored object",
-      "path: a GET served from L2",
-      "path: a GET served from an lm:// tier",
-      "path: a GET missed",
-      "path: a stalled PUT closed by the deadline",
-      "path: an eviction dropped over the pending budget",
-      "path: the server backed off a failed accept",
-      "path: a wrapped store failed",
-      "path: a wrapped load loaded nothing",
-  };
+  static const std::vector<std::string> probes = [] {
+    std::vector<std::string> all;
+    for (const FaultKindInfo& k : FaultKinds()) all.push_back("fault: " + std::string(k.name));
+    for (const char* other : kOtherProbes) all.emplace_back(other);
+    return all;
+  }();
   return probes;
 }
 

@@ -359,7 +359,6 @@ bool Network::ResetOne(Rng& rng) {
   c->side[0].in_flight = c->side[1].in_flight = 0;
   Fail(c, 0, NetError::kReset);
   Fail(c, 1, NetError::kReset);
-  Count("reset");
   return true;
 }
 
@@ -378,7 +377,6 @@ bool Network::HalfCloseOne(Rng& rng) {
     e.writing = false;
     world_.Soon(e.ctx, [h = std::move(e.wh), n = e.wdone] { h(NetError::kReset, n); });
   }
-  Count("half-close");
   return true;
 }
 
@@ -390,7 +388,6 @@ bool Network::ClogOne(Rng& rng, Duration how_long) {
   const std::shared_ptr<Conn> c = live[rng.Below(live.size())];
   Time& until = c->side[rng.Below(2)].clogged_until;
   until = std::max(until, world_.Now() + how_long);  // a shorter clog never cuts a longer one short
-  Count("clog");
   return true;
 }
 
@@ -399,7 +396,6 @@ void Network::Partition(const std::string& a, const std::string& b, Time until) 
   // shorter one laid over a longer one does not heal it early.
   Time& t = partitions_[a < b ? std::make_pair(a, b) : std::make_pair(b, a)];
   t = std::max(t, until);
-  Count("partition");
 }
 
 void Network::Heal() {
@@ -436,7 +432,6 @@ void Network::Crash(const std::string& name) {
       world_.Schedule(world_.Now() + Latency(rng_), c->dir_ctx[s], [this, c, s] { Fail(c, 1 - s, NetError::kReset); });
     }
   }
-  Count("crash");
 }
 
 void Network::Revive(const std::string& name) { NodeOf(name).alive = true; }

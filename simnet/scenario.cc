@@ -6,6 +6,8 @@
 #include <iterator>
 #include <sstream>
 
+#include "simnet/faults.h"
+
 namespace lmc::simnet {
 
 using std::chrono::microseconds;
@@ -26,18 +28,7 @@ std::string_view OpName(Op::Kind k) {
   return "?";
 }
 
-std::string_view FaultName(FaultEvent::Kind k) {
-  switch (k) {
-    case FaultEvent::Kind::kReset: return "reset";
-    case FaultEvent::Kind::kHalfClose: return "half-close";
-    case FaultEvent::Kind::kClog: return "clog";
-    case FaultEvent::Kind::kPartition: return "partition";
-    case FaultEvent::Kind::kCrashServer: return "server crash";
-    case FaultEvent::Kind::kCrashWorker: return "worker crash";
-    case FaultEvent::Kind::kDiskFull: return "disk full";
-  }
-  return "?";
-}
+std::string_view FaultName(FaultEvent::Kind k) { return k < FaultEvent::Kind::kCount ? FaultKindOf(k).name : "?"; }
 
 namespace {
 
@@ -142,20 +133,12 @@ Scenario Draw(std::uint64_t seed) {
   const auto window = static_cast<std::uint64_t>(std::chrono::duration_cast<milliseconds>(s.heal_at).count() - 1500);
   for (std::uint64_t i = 0; i < faults; ++i) {
     FaultEvent f;
-    using K = FaultEvent::Kind;
-    f.kind = Weighted<K>(r, {{22, K::kReset},
-                             {13, K::kHalfClose},
-                             {13, K::kClog},
-                             {13, K::kPartition},
-                             {14, K::kCrashServer},
-                             {17, K::kCrashWorker},
-                             {8, K::kDiskFull}});
-    if (f.kind == FaultEvent::Kind::kCrashWorker && s.batch_serde.empty()) f.kind = FaultEvent::Kind::kReset;
-    if (f.kind == FaultEvent::Kind::kDiskFull && !s.tier) f.kind = FaultEvent::Kind::kClog;
+    f.kind = DrawFaultKind(r);
+    if (const FaultKindInfo& k = FaultKindOf(f.kind); k.fits != nullptr && !k.fits(s)) f.kind = k.instead;
     f.at = milliseconds(r.Below(window));
     f.length = milliseconds(50 + r.Below(2500));
     f.target = static_cast<int>(r.Below(static_cast<std::uint64_t>(s.clients)));
-    if (f.kind == K::kPartition && s.tier && s.tier_type == "lm" && r.Chance(0.4)) f.target = -1;
+    if (FaultKindOf(f.kind).may_cut_backend && s.tier && s.tier_type == "lm" && r.Chance(0.4)) f.target = -1;
     s.faults.push_back(f);
   }
   std::stable_sort(s.faults.begin(), s.faults.end(),

@@ -35,6 +35,8 @@ struct Op {
 };
 std::string_view OpName(Op::Kind k);
 
+// One scheduled fault. What each kind does, how often it is drawn and what
+// it is called: the table in simnet/faults.h.
 struct FaultEvent {
   enum class Kind : std::uint8_t {
     kReset,        // reset a random connection
@@ -44,6 +46,7 @@ struct FaultEvent {
     kCrashServer,  // crash the server; it restarts after `length` (L1 lost, disk kept)
     kCrashWorker,  // crash the L2 worker; it restarts (disk kept)
     kDiskFull,     // the server's disk fills for `length`
+    kCount,        // not a fault: how many there are (simnet/faults.h has one entry each)
   };
   Kind kind = Kind::kReset;
   Duration at{};

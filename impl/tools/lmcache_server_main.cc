@@ -26,10 +26,11 @@
 
 #include <CLI/CLI.hpp>
 #include <asio.hpp>
+#include <nlohmann/json.hpp>
 
-#include "l2/config.h"
 #include "net/asio_transport.h"
 #include "runtime/process_env.h"
+#include "server/assemble.h"
 #include "server/server.h"
 #include "tier/tier.h"
 #include "tools/cli.h"
@@ -118,63 +119,53 @@ int main(int argc, char** argv) {
   }
   const bool quiet = cfg.log_level == "quiet";
 
-  std::shared_ptr<lmc::store::L1Store> store;
-  try {
-    lmc::store::L1Store::Options l1;
-    l1.capacity_bytes = budget;
-    l1.max_object_bytes = cfg.max_object_bytes;
-    l1.headroom_bytes = static_cast<std::size_t>(
-        cfg.l1_headroom_bytes.value_or(std::min<std::uint64_t>(budget / 16, std::uint64_t{64} << 20)));
-    store = std::make_shared<lmc::store::L1Store>(l1);
-  } catch (const std::bad_alloc&) {
-    std::cerr << "lmcache-server: cannot map an L1 budget of " << budget << " bytes\n";
-    return 1;
+  // Built by the function the simulator builds its servers with.
+  lmc::server::ServerPlan plan;
+  plan.l1_bytes = static_cast<std::size_t>(budget);
+  plan.max_object_bytes = static_cast<std::size_t>(cfg.max_object_bytes);
+  plan.l1_headroom_bytes = cfg.l1_headroom_bytes ? static_cast<std::size_t>(*cfg.l1_headroom_bytes)
+                                                 : lmc::server::DefaultHeadroomBytes(plan.l1_bytes);
+  for (const std::string& text : cfg.l2_adapters) {
+    nlohmann::json config = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (config.is_discarded()) {
+      std::cerr << "lmcache-server: --l2-adapter: l2: the adapter config is not valid JSON\n";
+      return lmc::tools::kExitUsage;
+    }
+    plan.l2_adapters.push_back(std::move(config));
   }
+  plan.l2_load_timeout = std::chrono::milliseconds(cfg.l2_load_timeout_ms);
+  plan.l2_max_pending_bytes = static_cast<std::size_t>(cfg.l2_max_pending_bytes);
+  plan.server.host = cfg.host;
+  plan.server.port = cfg.port;
+  plan.server.stall_timeout = std::chrono::milliseconds(cfg.stall_timeout_ms);
+  plan.server.max_incomplete_put_bytes = static_cast<std::size_t>(cfg.max_incomplete_put_bytes);
+  // debug: a line per request and per reply on stderr (docs/SERVER.md).
+  if (cfg.log_level == "debug") plan.server.request_log = lmc::server::RequestLog::ToStderr();
+
   // One event loop per I/O thread; each connection stays on one loop.
   const unsigned threads = cfg.threads != 0 ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
   lmc::net::AsioTransport transport(threads);
   // The tiers' runtime: workers for the L2 work, and an event loop of its
   // own (lm:// tiers' connections, load deadlines): a GET that misses L1
   // waits for L2 on its connection's loop, and must not wait for a reply
-  // that only that same loop could read.
+  // that only that same loop could read. Each adapter, wrapper and the tier
+  // reserve their own workers.
   std::unique_ptr<lmc::runtime::ProcessEnv> l2_env;
-  std::shared_ptr<lmc::tier::Tier> tier;
-  if (!cfg.l2_adapters.empty()) {
-    // Each adapter, wrapper and the tier reserve their own workers.
+  if (!plan.l2_adapters.empty())
     l2_env = std::make_unique<lmc::runtime::ProcessEnv>(lmc::runtime::ProcessEnvOptions{1, 0});
-    std::vector<std::shared_ptr<lmc::l2::L2Adapter>> adapters;
-    for (const std::string& json : cfg.l2_adapters) {
-      std::string error;
-      auto adapter = lmc::l2::MakeAdapterFromText(json, *l2_env, &error);
-      if (!adapter) {
-        std::cerr << "lmcache-server: --l2-adapter: " << error << "\n";
-        return lmc::tools::kExitUsage;
-      }
-      adapters.push_back(std::move(adapter));
-    }
-    lmc::tier::TierOptions tier_options;
-    tier_options.load_timeout = std::chrono::milliseconds(cfg.l2_load_timeout_ms);
-    tier_options.max_pending_bytes = cfg.l2_max_pending_bytes;
-    // Must differ between runs: the fs adapter never overwrites, so a name
-    // reused from an earlier run would read back that run's bytes. Not from
-    // the seeded generator, whose seed is fixed here.
-    std::array<std::byte, 8> salt{};
-    if (!l2_env->CryptoRandom(salt)) {
-      std::cerr << "lmcache-server: no random source for the L2 run salt\n";
-      return 1;
-    }
-    std::memcpy(&tier_options.run_id, salt.data(), salt.size());
-    tier = lmc::tier::Tier::Create(*l2_env, store, std::move(adapters), tier_options);
+  lmc::server::ServerParts parts;
+  std::string error;
+  switch (lmc::server::AssembleServer(plan, transport, l2_env.get(), &parts, &error)) {
+    case lmc::server::AssembleError::kOk: break;
+    case lmc::server::AssembleError::kBadAdapter:
+      std::cerr << "lmcache-server: " << error << "\n";
+      return lmc::tools::kExitUsage;
+    case lmc::server::AssembleError::kNoMemory:
+    case lmc::server::AssembleError::kNoRandom: std::cerr << "lmcache-server: " << error << "\n"; return 1;
   }
-  lmc::server::ServerOptions options;
-  options.misses = tier;
-  options.host = cfg.host;
-  options.port = cfg.port;
-  options.stall_timeout = std::chrono::milliseconds(cfg.stall_timeout_ms);
-  options.max_incomplete_put_bytes = static_cast<std::size_t>(cfg.max_incomplete_put_bytes);
-  // debug: a line per request and per reply on stderr (docs/SERVER.md).
-  if (cfg.log_level == "debug") options.request_log = lmc::server::RequestLog::ToStderr();
-  lmc::server::Server server(transport, store, options);
+  const std::shared_ptr<lmc::store::L1Store> store = parts.l1;
+  const std::shared_ptr<lmc::tier::Tier> tier = parts.tier;
+  lmc::server::Server& server = *parts.server;
   std::uint16_t port = 0;
   if (const auto e = server.Start(&port); e != lmc::net::NetError::kOk) {
     std::cerr << "lmcache-server: cannot listen on " << cfg.host << ":" << cfg.port << ": " << lmc::net::NetErrorName(e)
