@@ -1,0 +1,72 @@
+#include "simnet/sim.h"
+
+namespace lmc::simnet {
+namespace internal {
+
+// Probes from the counters of the run: the faults the network, the disks
+// and the fault table counted, the tier's and the servers' paths.
+void Sim::ProbeCounters(Outcome* out) {
+  std::uint64_t hits = l2_hits_, dropped = evictions_dropped_, seen = evictions_seen_, accept_errors = accept_errors_;
+  if (server_) {
+    accept_errors += server_->server->counters().accept_errors.load();
+    if (server_->tier) {
+      hits += server_->tier->Stats().l2_hits;
+      dropped += server_->tier->Stats().evictions_dropped;
+      seen += server_->tier->Stats().evictions_seen;
+    }
+  }
+  Count("tier: evictions", seen);
+  Count("tier: evictions dropped", dropped);
+  Count("tier: L2 hits", hits);
+  Count("server incarnations", incarnation_);
+  if (hits > 0) Probe("path: a GET served from L2");
+  if (hits > 0 && s_.tier_type == "lm") Probe("path: a GET served from an lm:// tier");
+  if (dropped > 0) Probe("path: an eviction dropped over the pending budget");
+  if (accept_errors > 0) Probe("path: the server backed off a failed accept");
+  for (const auto& [name, n] : net_.fault_counts()) out->faults[name] += n;
+  for (const Disk* d : {&server_disk_, &worker_disk_})
+    for (const auto& [name, n] : d->fault_counts()) out->faults[name] += n;
+  for (const auto& [name, n] : out->faults)
+    if (n > 0) Probe("fault: " + name);
+  if (incarnation_ > 1 && failures_.empty()) Probe("recovery: the server restarted");
+}
+
+}  // namespace internal
+
+namespace {
+// Besides one per fault kind (faults.h): the random faults the network and
+// the disks inject on their own, recoveries, and code paths.
+constexpr const char* kOtherProbes[] = {
+    "fault: disk crash",
+    "fault: refused connect",
+    "fault: accept failure",
+    "fault: failed write",
+    "fault: short write",
+    "fault: failed fsync",
+    "fault: lying fsync",
+    "fault: bit flip",
+    "recovery: a client call succeeded after a failed one",
+    "recovery: the server restarted",
+    "recovery: the worker restarted and loaded a stored object",
+    "path: a GET served from L2",
+    "path: a GET served from an lm:// tier",
+    "path: a GET missed",
+    "path: a stalled PUT closed by the deadline",
+    "path: an eviction dropped over the pending budget",
+    "path: the server backed off a failed accept",
+    "path: a wrapped store failed",
+    "path: a wrapped load loaded nothing",
+};
+}  // namespace
+
+const std::vector<std::string>& DeclaredProbes() {
+  static const std::vector<std::string> probes = [] {
+    std::vector<std::string> all;
+    for (const FaultKindInfo& k : FaultKinds()) all.push_back("fault: " + std::string(k.name));
+    for (const char* other : kOtherProbes) all.emplace_back(other);
+    return all;
+  }();
+  return probes;
+}
+
+}  // namespace lmc::simnet
