@@ -102,7 +102,8 @@ void Arena::CheckInvariants() const {
     LMC_CHECK(free == 0 || offset > end, "free block at ", offset, " overlaps or touches the one ending at ", end);
     LMC_CHECK(offset + bytes <= capacity_, "free block at ", offset, " of ", bytes, " ends past ", capacity_);
     const auto [first, last] = free_by_size_.equal_range(bytes);
-    LMC_CHECK(std::any_of(first, last, [&](const auto& s) { return s.second == offset; }), "free block at ", offset,
+    const std::size_t at = offset;  // (a structured binding cannot be captured before C++20's clang 16)
+    LMC_CHECK(std::any_of(first, last, [at](const auto& s) { return s.second == at; }), "free block at ", offset,
               " is missing from the by-size list");
     free += bytes;
     end = offset + bytes;
