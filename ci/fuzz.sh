@@ -88,7 +88,7 @@ if [ "$mode" = merge ]; then
     grep -E "MERGE-OUTER: [0-9]+ new files" "$work/$t.merge.log" || true
     if [ "$rc" -ne 0 ] || [ -z "$(find "$fresh" -type f -print -quit)" ]; then
       echo "$t: merge failed (exit $rc, $(find "$fresh" -type f | wc -l) inputs kept); fuzz/corpus/$t left as it was" >&2
-      grep -m3 -E "ERROR|==[0-9]+==|deadly signal" "$work/$t.merge.log" >&2 || true
+      grep -m3 -E "^oracle: |ERROR|==[0-9]+==|deadly signal" "$work/$t.merge.log" >&2 || true
       rm -rf "$fresh"
       merge_failed=1
       continue
@@ -138,7 +138,7 @@ run_one() {
     printf '%-28s %9s exec/s  cov %6s  corpus %-12s crashes %s  (%s runs, %s s, log %s)\n' \
       "$t" "$rate" "${cov:-?}" "${corp:-?}" "$found" "${runs:-?}" "$elapsed" "${log#"$root"/}"
     if [ "$found" -gt 0 ]; then
-      grep -m1 -E 'ERROR: (AddressSanitizer|libFuzzer|LeakSanitizer)|runtime error:|^(fuzz_[a-z_]*|oracle): ' "$log" | sed 's/^/    /' || true
+      grep -m1 -E 'ERROR: (AddressSanitizer|libFuzzer|LeakSanitizer)|runtime error:|^oracle: ' "$log" | sed 's/^/    /' || true
       for a in $new; do
         echo "    replay: build-fuzz/bin/$t ${a#"$root"/}   (gcc build: build/bin/${t}_replay ${a#"$root"/})"
       done

@@ -43,6 +43,7 @@
 #include <vector>
 
 #include "input_reader.h"
+#include "oracle.h"
 #include "protocol/client_session.h"
 #include "wire/headers.h"
 #include "wire/text.h"
@@ -56,11 +57,6 @@ using protocol::ClientStatus;
 constexpr std::size_t kBodyBytesMax = 4096;
 constexpr std::size_t kFirstAlloc = 64;
 constexpr std::size_t kKeyFieldBytes = 150;
-
-[[noreturn]] void Fail(const char* why) {
-  std::fprintf(stderr, "fuzz_client_session: %s\n", why);
-  std::abort();
-}
 
 // A few keys, so that requests share them, and the edges of the key field.
 std::string_view Key(lmc::fuzzing::InputReader& in) {
@@ -154,9 +150,9 @@ class Model {
       case 3: id = s.Exist(a.key); break;
       case 4: id = s.List(); break;
       case 5: id = s.Health(a.key); break;
-      default: Fail("no such command");
+      default: LMC_ORACLE_FAIL("no such command");
     }
-    if (id != asked_.size() + 1) Fail("ids do not count up from 1");
+    if (id != asked_.size() + 1) LMC_ORACLE_FAIL("ids do not count up from 1");
     asked_.push_back(std::move(a));
     Asked& r = asked_.back();
     if (failed_) {
@@ -178,8 +174,8 @@ class Model {
     const std::size_t count = s.GatherWrites(spans);
     std::size_t total = 0;
     for (std::size_t i = 0; i < count; ++i) total += spans[i].size();
-    if (count > 0 && total == 0) Fail("an empty span to write");
-    if (count == 0 && s.HasOutput()) Fail("output pending but nothing to gather");
+    if (count > 0 && total == 0) LMC_ORACLE_FAIL("an empty span to write");
+    if (count == 0 && s.HasOutput()) LMC_ORACLE_FAIL("output pending but nothing to gather");
     n = std::min(n, total);
     for (std::size_t i = 0, left = n; left > 0; ++i) {
       const std::size_t take = std::min(left, spans[i].size());
@@ -195,10 +191,10 @@ class Model {
     while (n > 0 && read_ < replies_.size()) {
       const std::span<std::byte> buf = s.ReadBuffer();
       if (buf.empty()) {
-        if (!failed_ && !awaiting_.empty()) Fail("a reply is expected but there is no read buffer");
+        if (!failed_ && !awaiting_.empty()) LMC_ORACLE_FAIL("a reply is expected but there is no read buffer");
         return;
       }
-      if (failed_ || awaiting_.empty()) Fail("a read buffer when no reply is expected");
+      if (failed_ || awaiting_.empty()) LMC_ORACLE_FAIL("a read buffer when no reply is expected");
       CheckBuffer(buf);
       const std::size_t k = std::min({n, buf.size(), replies_.size() - read_});
       std::memcpy(buf.data(), replies_.data() + read_, k);
@@ -218,42 +214,44 @@ class Model {
   // --- completions ---
   void Collect(protocol::ClientSession& s) {
     while (std::optional<protocol::Completion> c = s.PopCompletion()) {
-      if (c->id == 0 || c->id > asked_.size()) Fail("a completion for no request");
+      if (c->id == 0 || c->id > asked_.size()) LMC_ORACLE_FAIL("a completion for no request");
       Asked& a = asked_[c->id - 1];
-      if (a.done) Fail("a request completed twice");
-      if (!a.expected) Fail("a request completed before the model expected it to");
+      if (a.done) LMC_ORACLE_FAIL("a request completed twice");
+      if (!a.expected) LMC_ORACLE_FAIL("a request completed before the model expected it to");
       const protocol::Completion& want = *a.expected;
-      if (c->command != a.command) Fail("a completion with another command");
-      if (c->status != want.status) Fail("a completion with another status than the model's");
+      if (c->command != a.command) LMC_ORACLE_FAIL("a completion with another command");
+      if (c->status != want.status) LMC_ORACLE_FAIL("a completion with another status than the model's");
       if (a.command != 1 && want.status != ClientStatus::kClosed && want.status != ClientStatus::kBadRequest &&
           want.status != ClientStatus::kInvalidReply && !(c->reply == want.reply))
-        Fail("a completion with another reply header than received");
+        LMC_ORACLE_FAIL("a completion with another reply header than received");
       std::span<const std::byte> body = c->body;
       if (c->in_place) {
-        if (a.into.empty() || c->in_place_bytes > a.into.size() || !c->body.empty()) Fail("a bad in-place body");
+        if (a.into.empty() || c->in_place_bytes > a.into.size() || !c->body.empty())
+          LMC_ORACLE_FAIL("a bad in-place body");
         body = std::span<const std::byte>(a.into).first(c->in_place_bytes);
       }
       if (!std::equal(body.begin(), body.end(), want.body.begin(), want.body.end()))
-        Fail("a body other than the reply's bytes");
+        LMC_ORACLE_FAIL("a body other than the reply's bytes");
       const bool fits = !want.body.empty() && want.body.size() <= a.into.size();
-      if (c->in_place != fits) Fail("a body that fits the caller's buffer not received in place, or one that did not");
+      if (c->in_place != fits)
+        LMC_ORACLE_FAIL("a body that fits the caller's buffer not received in place, or one that did not");
       if (a.observed && want.status == ClientStatus::kOk &&
           !std::equal(a.seen.begin(), a.seen.end(), want.body.begin(), want.body.end()))
-        Fail("the body observer saw other bytes than the body");
+        LMC_ORACLE_FAIL("the body observer saw other bytes than the body");
       a.done = true;
     }
   }
 
   void CheckAllDone() const {
     for (const Asked& a : asked_) {
-      if (!a.done) Fail("a request never completed");
+      if (!a.done) LMC_ORACLE_FAIL("a request never completed");
     }
   }
 
  private:
   void Expect(std::uint64_t id, ClientStatus status, wire::ReplyHeader reply = {}, std::vector<std::byte> body = {}) {
     Asked& a = asked_[id - 1];
-    if (a.expected) Fail("model: expected twice");
+    if (a.expected) LMC_ORACLE_FAIL("model: expected twice");
     protocol::Completion c;
     c.id = id;
     c.command = a.command;
@@ -275,7 +273,7 @@ class Model {
 
   // The written bytes so far are a prefix of the requests asked for.
   void CheckWritten() {
-    if (written_.size() > stream_bytes_) Fail("more bytes written than the requests hold");
+    if (written_.size() > stream_bytes_) LMC_ORACLE_FAIL("more bytes written than the requests hold");
     for (; checked_ < written_log_.size(); ++checked_) {
       const std::uint64_t id = written_log_[checked_];
       const Asked& a = asked_[id - 1];
@@ -286,7 +284,7 @@ class Model {
       if (written_.size() < a.end_offset) return;
       if (!std::equal(a.payload.begin(), a.payload.end(),
                       written_.begin() + static_cast<std::ptrdiff_t>(begin + wire::kRequestHeaderBytes)))
-        Fail("a PUT's payload written otherwise");
+        LMC_ORACLE_FAIL("a PUT's payload written otherwise");
       if (a.command == 1) Expect(id, ClientStatus::kOk);
       header_checked_ = false;
     }
@@ -298,39 +296,41 @@ class Model {
     // The field-by-field reference decoder (the server's kernel is checked
     // against it in fuzz_request).
     if (wire::detail::DecodeRequestFields(bytes, &h) != wire::WireError::kOk)
-      Fail("a written header the reference decoder refuses");
+      LMC_ORACLE_FAIL("a written header the reference decoder refuses");
     const bool put = a.command == 1;
     const wire::Shape zero{};
     if (h.command != a.command || h.length != static_cast<std::int32_t>(a.payload.size()) ||
         h.fmt != (put ? a.fields.fmt : 1) || h.dtype != (put ? a.fields.dtype : 2) ||
         h.shape != (put ? a.fields.shape : zero) || h.location != 0)
-      Fail("a written header with other fields than asked");
+      LMC_ORACLE_FAIL("a written header with other fields than asked");
     const std::string_view key = a.command == 4 ? std::string_view() : a.key;
     const auto* field = reinterpret_cast<const char*>(bytes.data()) + 36;
     if (std::string_view(field, key.size()) != key ||
         std::any_of(field + key.size(), field + kKeyFieldBytes, [](char c) { return c != ' '; }))
-      Fail("a written key field that is not the key padded with spaces");
+      LMC_ORACLE_FAIL("a written key field that is not the key padded with spaces");
   }
 
   // The buffer the session offers for the reply bytes in flight.
   void CheckBuffer(std::span<std::byte> buf) const {
     if (!in_body_) {
-      if (buf.size() != wire::kReplyHeaderBytes - header_have_) Fail("a header read buffer of the wrong size");
+      if (buf.size() != wire::kReplyHeaderBytes - header_have_)
+        LMC_ORACLE_FAIL("a header read buffer of the wrong size");
       return;
     }
     const Asked& a = asked_[awaiting_.front() - 1];
-    if (body_.size() + buf.size() > body_total_) Fail("a body buffer past the reply's length");
+    if (body_.size() + buf.size() > body_total_) LMC_ORACLE_FAIL("a body buffer past the reply's length");
     if (body_total_ <= a.into.size()) {
-      if (buf.data() != a.into.data() + body_.size()) Fail("a body that fits not read into the caller's buffer");
+      if (buf.data() != a.into.data() + body_.size())
+        LMC_ORACLE_FAIL("a body that fits not read into the caller's buffer");
     } else if (body_.size() + buf.size() > std::max(kFirstAlloc, 2 * body_.size())) {
-      Fail("a body buffer grown ahead of the bytes received");
+      LMC_ORACLE_FAIL("a body buffer grown ahead of the bytes received");
     }
   }
 
   // The reply bytes just read, parsed as docs/PROTOCOL.md §1.3 says.
   void Receive(std::span<const std::byte> bytes) {
     for (const std::byte b : bytes) {
-      if (failed_) Fail("model: bytes after failure");
+      if (failed_) LMC_ORACLE_FAIL("model: bytes after failure");
       if (in_body_) {
         body_.push_back(b);
         if (body_.size() == body_total_) Reply(std::move(body_));
@@ -460,6 +460,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   model.Close(session);
   model.Collect(session);
   model.CheckAllDone();
-  if (session.pending() != 0) Fail("requests pending after the close");
+  if (session.pending() != 0) LMC_ORACLE_FAIL("requests pending after the close");
   return 0;
 }

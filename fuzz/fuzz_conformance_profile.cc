@@ -23,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "conformance/profile.h"
+#include "oracle.h"
 
 namespace {
 
@@ -31,11 +32,6 @@ using lmc::conformance::Profile;
 using lmc::conformance::Reaction;
 using lmc::conformance::ServerProfile;
 using Json = nlohmann::json;
-
-[[noreturn]] void Fail(const char* why) {
-  std::fprintf(stderr, "fuzz_conformance_profile: %s\n", why);
-  std::abort();
-}
 
 bool SameServer(const ServerProfile& a, const ServerProfile& b) {
   return a.list_answered == b.list_answered && a.unknown_command == b.unknown_command && a.bad_key == b.bad_key &&
@@ -60,16 +56,16 @@ bool Same(const Profile& a, const Profile& b) {
 bool KnownReaction(Reaction r) { return lmc::conformance::ReactionName(r) != "?"; }
 
 void CheckInvariants(const Profile& p) {
-  if (p.name.empty()) Fail("a parsed profile has no name");
-  if (p.client.attempts < 1 || p.client.attempts > 100) Fail("client.attempts outside 1..100");
-  if (p.client.backoff_ms.size() > 100) Fail("more than 100 backoff waits");
+  if (p.name.empty()) LMC_ORACLE_FAIL("a parsed profile has no name");
+  if (p.client.attempts < 1 || p.client.attempts > 100) LMC_ORACLE_FAIL("client.attempts outside 1..100");
+  if (p.client.backoff_ms.size() > 100) LMC_ORACLE_FAIL("more than 100 backoff waits");
   for (const int ms : p.client.backoff_ms) {
-    if (ms < 0 || ms > 600000) Fail("a backoff wait outside 0..600000 ms");
+    if (ms < 0 || ms > 600000) LMC_ORACLE_FAIL("a backoff wait outside 0..600000 ms");
   }
   const ServerProfile& s = p.server;
   if (!KnownReaction(s.unknown_command) || !KnownReaction(s.bad_key) || !KnownReaction(s.unknown_codes) ||
       !KnownReaction(s.negative_length)) {
-    Fail("a reaction outside the enum");
+    LMC_ORACLE_FAIL("a reaction outside the enum");
   }
 }
 
@@ -80,9 +76,9 @@ Profile BaseOf(const Json& doc) {
   std::string error;
   const auto b = doc.find("base");
   if (b != doc.end()) {
-    if (!lmc::conformance::BuiltinProfile(b->get<std::string>(), &base)) Fail("accepted an unknown base");
+    if (!lmc::conformance::BuiltinProfile(b->get<std::string>(), &base)) LMC_ORACLE_FAIL("accepted an unknown base");
   } else if (!lmc::conformance::ParseProfile(R"({"name":"x"})", &base, &error)) {
-    Fail("the minimal profile does not parse");
+    LMC_ORACLE_FAIL("the minimal profile does not parse");
   }
   return base;
 }
@@ -111,8 +107,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const bool ok = lmc::conformance::ParseProfile(text, &p, &error);
   const Json doc = Json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (!ok) {
-    if (error.empty()) Fail("refused without a reason");
-    if (!Same(p, untouched)) Fail("a refused profile changed *out");
+    if (error.empty()) LMC_ORACLE_FAIL("refused without a reason");
+    if (!Same(p, untouched)) LMC_ORACLE_FAIL("a refused profile changed *out");
     if (doc.is_object()) {
       static const std::set<std::string> kTopLevel = {"name", "description", "base", "server", "client"};
       for (const auto& [k, v] : doc.items()) {
@@ -120,20 +116,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (kTopLevel.count(k) == 0) {
           // The first unknown key in the parser's (sorted) order is the one named.
           if (error.find("unknown key '" + k + "'") == std::string::npos)
-            Fail("an unknown key refused without its name");
+            LMC_ORACLE_FAIL("an unknown key refused without its name");
           break;
         }
       }
     }
     return 0;
   }
-  if (!doc.is_object()) Fail("accepted a document that is not an object");
+  if (!doc.is_object()) LMC_ORACLE_FAIL("accepted a document that is not an object");
   CheckInvariants(p);
   const std::string rendered = lmc::conformance::ProfileToJson(p);
-  if (Json::parse(rendered) != Expected(doc)) Fail("the profile is not its base overlaid with the document");
+  if (Json::parse(rendered) != Expected(doc)) LMC_ORACLE_FAIL("the profile is not its base overlaid with the document");
   Profile again;
-  if (!lmc::conformance::ParseProfile(rendered, &again, &error)) Fail("the rendering does not parse");
-  if (!Same(again, p)) Fail("the rendering parses to another profile");
-  if (lmc::conformance::ProfileToJson(again) != rendered) Fail("the rendering is not stable");
+  if (!lmc::conformance::ParseProfile(rendered, &again, &error)) LMC_ORACLE_FAIL("the rendering does not parse");
+  if (!Same(again, p)) LMC_ORACLE_FAIL("the rendering parses to another profile");
+  if (lmc::conformance::ProfileToJson(again) != rendered) LMC_ORACLE_FAIL("the rendering is not stable");
   return 0;
 }

@@ -44,6 +44,7 @@
 
 #include "input_reader.h"
 #include "l2/backends.h"
+#include "oracle.h"
 #include "serde/serde.h"
 #include "wire/cache_key.h"
 #include "wire/text.h"
@@ -58,11 +59,6 @@ constexpr std::size_t kNameMax = 255;            // NAME_MAX on Linux
 constexpr std::size_t kTempSuffixBytesMax = 25;  // ".<up to 20 digits>.tmp"
 constexpr std::string_view kSep = "-SEP-";
 constexpr std::string_view kSuffix = ".data";
-
-[[noreturn]] void Fail(const char* why) {
-  std::fprintf(stderr, "fuzz_fs_name: %s\n", why);
-  std::abort();
-}
 
 bool IsControl(char ch) {
   const auto c = static_cast<unsigned char>(ch);
@@ -178,49 +174,53 @@ std::optional<ObjectKey> DecodeName(std::string_view name) {
 void CheckFsName(const ObjectKey& key) {
   const std::optional<std::string> name = lmc::l2::FsFileName(key);
   if (name.has_value() == Refused(key))
-    Fail(name ? "named a key docs/L2.md refuses" : "refused a key docs/L2.md allows");
+    LMC_ORACLE_FAIL(name ? "named a key docs/L2.md refuses" : "refused a key docs/L2.md allows");
   if (!name) return;
   const std::string& n = *name;
-  if (n.empty() || n == "." || n == ".." || Has(n, "/") || HasControl(n)) Fail("a name that is no safe path component");
-  if (n.size() > kNameBytesMax || n.size() + kTempSuffixBytesMax > kNameMax) Fail("a name too long for its temp name");
-  if (n.size() != NameBytes(key)) Fail("a name of another length than its fields");
+  if (n.empty() || n == "." || n == ".." || Has(n, "/") || HasControl(n))
+    LMC_ORACLE_FAIL("a name that is no safe path component");
+  if (n.size() > kNameBytesMax || n.size() + kTempSuffixBytesMax > kNameMax)
+    LMC_ORACLE_FAIL("a name too long for its temp name");
+  if (n.size() != NameBytes(key)) LMC_ORACLE_FAIL("a name of another length than its fields");
   const std::optional<ObjectKey> back = DecodeName(n);
-  if (!back) Fail("a name not in the documented format");
+  if (!back) LMC_ORACLE_FAIL("a name not in the documented format");
   if (back->kv_rank != key.kv_rank || back->object_group_id != key.object_group_id ||
       back->chunk_hash != key.chunk_hash || back->cache_salt != key.cache_salt) {
-    Fail("a name decodes to another rank, group, hash or salt");
+    LMC_ORACLE_FAIL("a name decodes to another rank, group, hash or salt");
   }
   const std::string sep_free = ReplaceAll(key.model_name, "/", kSep);
-  if (ReplaceAll(back->model_name, "/", kSep) != sep_free) Fail("the decoded model encodes otherwise");
+  if (ReplaceAll(back->model_name, "/", kSep) != sep_free) LMC_ORACLE_FAIL("the decoded model encodes otherwise");
   if (!Has(key.model_name, "-SEP") && !Has(key.model_name, "SEP-") && back->model_name != key.model_name) {
-    Fail("a model without \"-SEP\" or \"SEP-\" does not come back");
+    LMC_ORACLE_FAIL("a model without \"-SEP\" or \"SEP-\" does not come back");
   }
   const std::optional<std::string> again = lmc::l2::FsFileName(*back);
-  if (!again || *again != n) Fail("the decoded key names another file");
+  if (!again || *again != n) LMC_ORACLE_FAIL("the decoded key names another file");
 }
 
 void CheckLmWireKey(const ObjectKey& key) {
   namespace wire = lmc::wire;
   const std::optional<std::string> text = lmc::l2::LmWireKey(key);
   if (key.kv_rank < 0 || key.object_group_id < 0) {
-    if (text) Fail("LmWireKey rendered a negative rank or group");
+    if (text) LMC_ORACLE_FAIL("LmWireKey rendered a negative rank or group");
     return;
   }
   const bool utf8 = wire::IsValidUtf8(key.model_name) && wire::IsValidUtf8(key.cache_salt);
-  if (text && !utf8) Fail("LmWireKey rendered a model or salt that is not UTF-8");
+  if (text && !utf8) LMC_ORACLE_FAIL("LmWireKey rendered a model or salt that is not UTF-8");
   if (!text) return;
   wire::CacheKey k;
-  if (wire::ParseCacheKey(*text, &k) != wire::KeyError::kOk) Fail("LmWireKey rendered a key that does not parse");
+  if (wire::ParseCacheKey(*text, &k) != wire::KeyError::kOk)
+    LMC_ORACLE_FAIL("LmWireKey rendered a key that does not parse");
   const auto rank = static_cast<std::uint64_t>(key.kv_rank);
   std::vector<wire::KeyTag> tags{{"r", wire::ToHex(rank)},
                                  {"g", wire::ToHex(static_cast<std::uint64_t>(key.object_group_id))}};
   if (!key.cache_salt.empty()) tags.emplace_back("s", key.cache_salt);
   wire::ChunkHash hash;
-  if (!wire::ChunkHash::Parse(key.chunk_hash.empty() ? "0" : wire::ToHex(key.chunk_hash), &hash)) Fail("a bad hash");
+  if (!wire::ChunkHash::Parse(key.chunk_hash.empty() ? "0" : wire::ToHex(key.chunk_hash), &hash))
+    LMC_ORACLE_FAIL("a bad hash");
   if (k.model != key.model_name || k.world_size != static_cast<std::int64_t>((rank >> 24) & 0xff) ||
       k.worker_id != static_cast<std::int64_t>((rank >> 16) & 0xff) || !(k.chunk_hash == hash) || k.dtype != "uint8" ||
       k.layer_id || k.tags != tags) {
-    Fail("LmWireKey's key parses to other fields");
+    LMC_ORACLE_FAIL("LmWireKey's key parses to other fields");
   }
 }
 

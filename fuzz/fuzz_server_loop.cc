@@ -35,6 +35,7 @@
 #include <string>
 #include <vector>
 
+#include "oracle.h"
 #include "server/server.h"
 #include "session_oracles.h"
 #include "simnet/network.h"
@@ -55,11 +56,6 @@ using namespace std::chrono_literals;
 constexpr std::size_t kCapacity = 64 << 10;
 constexpr std::uint16_t kPort = 7000;
 constexpr auto kStall = 2s;
-
-[[noreturn]] void Fail(const char* why) {
-  std::fprintf(stderr, "fuzz_server_loop: %s\n", why);
-  std::abort();
-}
 
 enum class Ending : std::uint8_t { kNone, kCloseEarly, kStopReading };
 
@@ -148,7 +144,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   options.limits.list_body_bytes_max = 4096;
   auto server = std::make_unique<lmc::server::Server>(env->Net(), store, options);
   std::uint16_t port = 0;
-  if (server->Start(&port) != net::NetError::kOk) Fail("the server did not start");
+  if (server->Start(&port) != net::NetError::kOk) LMC_ORACLE_FAIL("the server did not start");
 
   // Requests to connections, and where a connection ends.
   std::vector<Peer> peers(conns);
@@ -170,7 +166,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   for (Peer& p : peers) {
     network.TransportOf("client").AsyncConnect("server", kPort, [&p](net::NetError e, std::unique_ptr<net::Stream> s) {
-      if (e != net::NetError::kOk) Fail("a connect to the server failed");
+      if (e != net::NetError::kOk) LMC_ORACLE_FAIL("a connect to the server failed");
       p.conn = std::move(s);
       p.Start();
     });
@@ -182,13 +178,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (!o) continue;
       bool sent = false;
       for (const Peer& p : peers) sent = sent || (p.puts && p.puts->Has(key, o->data()));
-      if (!sent) Fail("an object in L1 that no connection sent whole as a PUT of its key");
+      if (!sent) LMC_ORACLE_FAIL("an object in L1 that no connection sent whole as a PUT of its key");
     }
-    if (store->Stats().used_bytes > kCapacity) Fail("L1 holds more than its capacity");
+    if (store->Stats().used_bytes > kCapacity) LMC_ORACLE_FAIL("L1 holds more than its capacity");
   };
   auto check_replies = [&] {
     for (const Peer& p : peers) {
-      if (p.replies.replies() > p.written / wire::kRequestHeaderBytes) Fail("more replies than requests");
+      if (p.replies.replies() > p.written / wire::kRequestHeaderBytes) LMC_ORACLE_FAIL("more replies than requests");
     }
   };
 
@@ -200,13 +196,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return true;
   };
   (void)world.RunUntil(writes_done, world.Now() + 60s);
-  if (!writes_done()) Fail("the writes never finished: the server stopped reading");
+  if (!writes_done()) LMC_ORACLE_FAIL("the writes never finished: the server stopped reading");
   world.RunQuiet(world.Now() + kStall / 2);  // replies drain; no stall deadline yet
   check_store();
   check_replies();
   for (const Peer& p : peers) {
     // Replies are written whole: one still open and read is never cut.
-    if (p.ending == Ending::kNone && !p.read_done && p.replies.mid_reply()) Fail("a reply stream left mid-reply");
+    if (p.ending == Ending::kNone && !p.read_done && p.replies.mid_reply())
+      LMC_ORACLE_FAIL("a reply stream left mid-reply");
   }
 
   // The peers that read close now; one that stopped reading stays open for
@@ -218,14 +215,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   world.RunQuiet(world.Now() + 4 * kStall);
   for (Peer& p : peers) p.CloseNow();
   world.RunQuiet(world.Now() + kStall);
-  if (server->open_connections() != 0) Fail("connections left open after every client closed");
+  if (server->open_connections() != 0) LMC_ORACLE_FAIL("connections left open after every client closed");
   check_store();
   server->Stop();
   world.RunQuiet(world.Now() + kStall);
-  if (network.NodeOf("server").open_streams != 0) Fail("streams left open on the server's node after Stop");
+  if (network.NodeOf("server").open_streams != 0) LMC_ORACLE_FAIL("streams left open on the server's node after Stop");
   if (!world.violations().empty()) {
-    std::fprintf(stderr, "fuzz_server_loop: %s\n", world.violations().front().c_str());
-    Fail("the world saw a violation of the seam's rules");
+    LMC_ORACLE_FAIL("the world saw a violation of the seam's rules: " + world.violations().front());
   }
   for (Peer& p : peers) p.conn.reset();
   server.reset();

@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "oracle.h"
 #include "protocol/server_session.h"
 #include "session_oracles.h"
 #include "store/intake_pool.h"
@@ -45,11 +46,6 @@ namespace wire = lmc::wire;
 
 constexpr std::size_t kCapacity = 64 << 10;
 constexpr std::size_t kPendingOutputMax = 8 << 10;
-
-[[noreturn]] void Fail(const char* why) {
-  std::fprintf(stderr, "fuzz_server_session: %s\n", why);
-  std::abort();
-}
 
 // The "L2" below L1: a miss answered as found gets a value made from the key.
 class FakeL2 final : public lmc::protocol::MissSource {
@@ -100,7 +96,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // chunk (1 MiB) is taken once and stays warm, as in a server, instead of
   // an allocation and its ASan poisoning per input.
   static lmc::store::IntakePool intake(lmc::store::IntakePool::kChunkBytes);
-  if (intake.in_use_bytes() != 0) Fail("the last input's session did not give its intake chunk back");
+  if (intake.in_use_bytes() != 0) LMC_ORACLE_FAIL("the last input's session did not give its intake chunk back");
   const bool with_intake = !control.empty() && (control[0] & 1) != 0;
   lmc::protocol::ServerSession session(store, counters, limits, &l2, with_intake ? &intake : nullptr);
 
@@ -122,15 +118,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       walked_at = stats.publishes + stats.evictions;
       for (const std::string& key : store.Keys()) {
         const L1Store::ObjectRef o = store.Get(key);
-        if (o && !puts.Has(key, o->data())) Fail("an object in L1 that no complete PUT of its key sent");
+        if (o && !puts.Has(key, o->data())) LMC_ORACLE_FAIL("an object in L1 that no complete PUT of its key sent");
       }
     }
-    if (stats.used_bytes > kCapacity) Fail("L1 holds more than its capacity");
+    if (stats.used_bytes > kCapacity) LMC_ORACLE_FAIL("L1 holds more than its capacity");
     if (session.PendingOutputBytes() >
         kPendingOutputMax + kCapacity + wire::kReplyHeaderBytes + limits.list_body_bytes_max)
-      Fail("pending reply bytes past the limit plus one reply");
+      LMC_ORACLE_FAIL("pending reply bytes past the limit plus one reply");
     non_put_headers_max = read / wire::kRequestHeaderBytes;
-    if (replies.replies() > non_put_headers_max) Fail("more replies than requests");
+    if (replies.replies() > non_put_headers_max) LMC_ORACLE_FAIL("more replies than requests");
   };
   auto do_read = [&](std::size_t want) {
     const std::span<std::byte> buf = session.ReadBuffer();
@@ -182,11 +178,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check(false);
   }
   check(true);
-  if (!session.Done()) Fail("the session never finished after EOF");
+  if (!session.Done()) LMC_ORACLE_FAIL("the session never finished after EOF");
   for (std::size_t r = 0; r < std::size(counters.rejects); ++r) {
     if (counters.rejects[r] != 0 && lmc::protocol::RejectName(static_cast<lmc::protocol::Reject>(r)) == "?")
-      Fail("a reject counted under no name (the server's --stats could not report it)");
+      LMC_ORACLE_FAIL("a reject counted under no name (the server's --stats could not report it)");
   }
-  if (replies.mid_reply()) Fail("the reply stream ended mid-reply");
+  if (replies.mid_reply()) LMC_ORACLE_FAIL("the reply stream ended mid-reply");
   return 0;
 }

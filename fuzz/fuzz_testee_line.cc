@@ -42,6 +42,7 @@
 #include "conformance/client/base64.h"
 #include "conformance/client/line_json.h"
 #include "conformance/client/testee.h"
+#include "oracle.h"
 
 namespace {
 
@@ -50,11 +51,6 @@ namespace line_json = lmc::conformance::line_json;
 using lmc::conformance::client_mode::ParseResultLine;
 using lmc::conformance::client_mode::ResultLineError;
 using Json = nlohmann::json;
-
-[[noreturn]] void Fail(const char* why) {
-  std::fprintf(stderr, "fuzz_testee_line: %s\n", why);
-  std::abort();
-}
 
 // nlohmann's parse of the line as it is, and how many top-level members of
 // an object it has that are named "data" (after unescaping).
@@ -74,7 +70,7 @@ bool Agree(const Json& got, const Json& want) {
 
 void CheckBase64String(const std::string& s) {
   const std::optional<std::string> bytes = base64::Decode(s);
-  if (bytes && base64::Encode(*bytes) != s) Fail("a base64 string that decodes re-encodes differently");
+  if (bytes && base64::Encode(*bytes) != s) LMC_ORACLE_FAIL("a base64 string that decodes re-encodes differently");
 }
 
 void CheckStrings(const Json& j) {
@@ -88,29 +84,31 @@ void CheckStrings(const Json& j) {
 
 void CheckEncoding(std::string_view bytes) {
   const std::string text = base64::Encode(bytes);
-  if (text.size() != (bytes.size() + 2) / 3 * 4 || !line_json::IsBase64Text(text)) Fail("Encode wrote no base64");
+  if (text.size() != (bytes.size() + 2) / 3 * 4 || !line_json::IsBase64Text(text))
+    LMC_ORACLE_FAIL("Encode wrote no base64");
   const std::optional<std::string> back = base64::Decode(text);
-  if (!back || *back != bytes) Fail("Decode(Encode(bytes)) is not the bytes");
+  if (!back || *back != bytes) LMC_ORACLE_FAIL("Decode(Encode(bytes)) is not the bytes");
 }
 
 // Dump writes one line that Parse reads back equal.
 void CheckDump(const Json& j) {
   const std::string line = line_json::Dump(j);
-  if (line.find('\n') != std::string::npos) Fail("Dump wrote more than one line");
-  if (!Agree(line_json::Parse(line), j)) Fail("Parse(Dump(j)) is not j");
+  if (line.find('\n') != std::string::npos) LMC_ORACLE_FAIL("Dump wrote more than one line");
+  if (!Agree(line_json::Parse(line), j)) LMC_ORACLE_FAIL("Parse(Dump(j)) is not j");
 }
 
 void CheckVerdict(ResultLineError e, const Json& r, std::int64_t id) {
   const bool object = !r.is_discarded() && r.is_object();
-  if ((e == ResultLineError::kNotObject) != !object) Fail("kNotObject is not 'not an object'");
+  if ((e == ResultLineError::kNotObject) != !object) LMC_ORACLE_FAIL("kNotObject is not 'not an object'");
   if (!object) return;
   const auto it = r.find("id");
   const bool id_ok = it != r.end() && it->is_number_integer() && it->get<std::int64_t>() == id;
   const auto ok = r.find("ok");
   const bool ok_ok = ok != r.end() && ok->is_boolean();
-  if ((e == ResultLineError::kWrongId) != !id_ok) Fail("kWrongId is not 'no such integer id'");
-  if ((e == ResultLineError::kNoOk) != (id_ok && !ok_ok)) Fail("kNoOk is not 'the id matches, no boolean ok'");
-  if ((e == ResultLineError::kOk) != (id_ok && ok_ok)) Fail("kOk is not 'the id matches and ok is boolean'");
+  if ((e == ResultLineError::kWrongId) != !id_ok) LMC_ORACLE_FAIL("kWrongId is not 'no such integer id'");
+  if ((e == ResultLineError::kNoOk) != (id_ok && !ok_ok))
+    LMC_ORACLE_FAIL("kNoOk is not 'the id matches, no boolean ok'");
+  if ((e == ResultLineError::kOk) != (id_ok && ok_ok)) LMC_ORACLE_FAIL("kOk is not 'the id matches and ok is boolean'");
 }
 
 void CheckLine(const std::string& line, std::int64_t id) {
@@ -121,29 +119,30 @@ void CheckLine(const std::string& line, std::int64_t id) {
   // The fast path's cut, on any line.
   std::string cut = line;
   const std::optional<std::string> data = line_json::detail::CutData(&cut);
-  if (!data && cut != line) Fail("CutData changed a line it found no data in");
+  if (!data && cut != line) LMC_ORACLE_FAIL("CutData changed a line it found no data in");
   if (data) {
-    if (!line_json::IsBase64Text(*data)) Fail("CutData cut out text that is not base64");
-    if (cut.size() + data->size() != line.size()) Fail("CutData removed other bytes than the data");
+    if (!line_json::IsBase64Text(*data)) LMC_ORACLE_FAIL("CutData cut out text that is not base64");
+    if (cut.size() + data->size() != line.size()) LMC_ORACLE_FAIL("CutData removed other bytes than the data");
     Json spliced = Json::parse(cut, nullptr, /*allow_exceptions=*/false);
-    if (spliced.is_discarded() != reference.is_discarded()) Fail("the cut changed whether the line is JSON");
-    if (!spliced.is_discarded() && !spliced.is_object()) Fail("CutData cut from a line that is not an object");
+    if (spliced.is_discarded() != reference.is_discarded()) LMC_ORACLE_FAIL("the cut changed whether the line is JSON");
+    if (!spliced.is_discarded() && !spliced.is_object())
+      LMC_ORACLE_FAIL("CutData cut from a line that is not an object");
     if (!spliced.is_discarded()) spliced["data"] = *data;
-    if (comparable && !Agree(spliced, reference)) Fail("the cut line and its data are not the line");
+    if (comparable && !Agree(spliced, reference)) LMC_ORACLE_FAIL("the cut line and its data are not the line");
   }
 
   Json r;
   const ResultLineError e = ParseResultLine(line, id, &r);
-  if (!Agree(line_json::Parse(line), r)) Fail("ParseResultLine parsed otherwise than Parse");
-  if (r.is_discarded() != reference.is_discarded()) Fail("Parse and nlohmann disagree on what is JSON");
-  if (comparable && !Agree(r, reference)) Fail("Parse and nlohmann parse the line differently");
+  if (!Agree(line_json::Parse(line), r)) LMC_ORACLE_FAIL("ParseResultLine parsed otherwise than Parse");
+  if (r.is_discarded() != reference.is_discarded()) LMC_ORACLE_FAIL("Parse and nlohmann disagree on what is JSON");
+  if (comparable && !Agree(r, reference)) LMC_ORACLE_FAIL("Parse and nlohmann parse the line differently");
   CheckVerdict(e, r, id);
 
   if (!r.is_discarded()) {
     try {
       (void)r.dump();
     } catch (const std::exception&) {
-      Fail("a parsed value does not dump with the strict UTF-8 check");
+      LMC_ORACLE_FAIL("a parsed value does not dump with the strict UTF-8 check");
     }
     CheckDump(r);
     CheckStrings(r);
@@ -157,7 +156,7 @@ void CheckLine(const std::string& line, std::int64_t id) {
   CheckDump(request);
   const Json back = line_json::Parse(line_json::Dump(request));
   const std::optional<std::string> body = base64::Decode(back["data"].get_ref<const std::string&>());
-  if (!body || *body != line) Fail("a request's data does not decode to its body");
+  if (!body || *body != line) LMC_ORACLE_FAIL("a request's data does not decode to its body");
 
   CheckBase64String(line);
   CheckEncoding(line);

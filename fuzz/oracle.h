@@ -23,6 +23,9 @@ namespace lmc::fuzzing {
 
 }  // namespace lmc::fuzzing
 
+// Fails with `what` (a string, or anything a std::string is made from).
+#define LMC_ORACLE_FAIL(what) ::lmc::fuzzing::OracleFailed(__FILE__, __LINE__, std::string(what))
+
 // Fails with `what` (a string, built only on failure) unless `ok` holds.
 #define LMC_ORACLE(ok, what)                                                        \
   do {                                                                              \

@@ -19,6 +19,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "oracle.h"
 #include "store/l1_store.h"
 #include "wire/cache_key.h"
 #include "wire/headers.h"
@@ -38,11 +39,6 @@ inline std::shared_ptr<store::L1Store> EmptiedStore(std::shared_ptr<store::L1Sto
   }
   if (!slot) slot = std::make_shared<store::L1Store>(store::L1Store::Options{capacity, capacity, 0});
   return slot;
-}
-
-[[noreturn]] inline void OracleFailed(const char* why) {
-  std::fprintf(stderr, "oracle: %s\n", why);
-  std::abort();
 }
 
 // Scans the stream delivered so far for PUT headers (at every offset: the
@@ -149,9 +145,9 @@ class ReplyStream {
       if (buf_.size() - pos_ < wire::kReplyHeaderBytes) return;
       wire::ReplyHeader h;
       if (wire::DecodeReply(std::span(buf_).subspan(pos_, wire::kReplyHeaderBytes), &h) != wire::WireError::kOk)
-        OracleFailed("a reply header that does not decode");
-      if (h.code != 200 && h.code != 400) OracleFailed("a reply code other than 200 and 400");
-      if (h.length < 0) OracleFailed("a reply with a negative length");
+        LMC_ORACLE_FAIL("a reply header that does not decode");
+      if (h.code != 200 && h.code != 400) LMC_ORACLE_FAIL("a reply code other than 200 and 400");
+      if (h.length < 0) LMC_ORACLE_FAIL("a reply with a negative length");
       pos_ += wire::kReplyHeaderBytes;
       ++replies_;
       // A success with a length carries a body (GET hit, LIST); a FAIL none.
