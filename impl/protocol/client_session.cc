@@ -135,6 +135,8 @@ std::span<std::byte> ClientSession::ReadBuffer() {
 void ClientSession::OnRead(std::size_t n) {
   if (failed_ || n == 0) return;
   if (body_for_) {
+    LMC_CHECK(body_have_ + n <= body_target_.size(), "read ", n, " body bytes with ", body_target_.size() - body_have_,
+              " of room");
     if (const BodyObserver& observe = awaiting_.front().on_body) observe(body_target_.subspan(body_have_, n));
     body_have_ += n;
     if (body_have_ == body_total_) {
@@ -146,6 +148,8 @@ void ClientSession::OnRead(std::size_t n) {
     }
     return;
   }
+  LMC_CHECK(header_have_ + n <= header_.size(), "read ", n, " header bytes with ", header_.size() - header_have_,
+            " of room");
   header_have_ += n;
   if (header_have_ < header_.size()) return;
   header_have_ = 0;

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <vector>
 
+#include "base/check.h"
 #include "base/mutex.h"
 #include "runtime/env.h"
 
@@ -21,6 +22,7 @@ class WaitList {
   // Called with `lock` held; waits for NotifyAllLocked() or `deadline` and
   // returns with `lock` held again. True if notified.
   [[nodiscard]] bool Wait(Env& env, std::unique_lock<base::Mutex>& lock, Clock::time_point deadline) {
+    LMC_CHECK(lock.owns_lock(), "a wait list entered without its component's lock");
     const std::unique_ptr<Waiter> waiter = env.MakeWaiter();
     waiting_.push_back(waiter.get());
     lock.unlock();
