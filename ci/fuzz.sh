@@ -78,6 +78,7 @@ if [ "$mode" = merge ]; then
   for t in "${targets[@]}"; do
     mapfile -t opts < <(options_of "$t")
     fresh="$(mktemp -d)"
+    mkdir -p "$work/$t"  # no campaign ran here yet: nothing new to merge, but the merge still minimises
     # The committed corpus is replaced only by a merge that ended well and
     # kept something: a merge that crashes (an input that kills the target)
     # leaves it as it was, and says why.
@@ -88,7 +89,7 @@ if [ "$mode" = merge ]; then
     grep -E "MERGE-OUTER: [0-9]+ new files" "$work/$t.merge.log" || true
     if [ "$rc" -ne 0 ] || [ -z "$(find "$fresh" -type f -print -quit)" ]; then
       echo "$t: merge failed (exit $rc, $(find "$fresh" -type f | wc -l) inputs kept); fuzz/corpus/$t left as it was" >&2
-      grep -m3 -E "^oracle: |ERROR|==[0-9]+==|deadly signal" "$work/$t.merge.log" >&2 || true
+      grep -m3 -E "^oracle: |ERROR|==[0-9]+==|deadly signal" "$work/$t.merge.log" >&2 || tail -n 3 "$work/$t.merge.log" >&2
       rm -rf "$fresh"
       merge_failed=1
       continue
