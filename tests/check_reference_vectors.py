@@ -47,6 +47,9 @@ def main():
     tool, path = sys.argv[1], sys.argv[2]
     with open(path, encoding="utf-8") as f:
         cases = json.load(f)
+    if not isinstance(cases, list) or not all(isinstance(c, dict) and "op" in c and "kind" in c for c in cases):
+        print(f"FAIL: {path} is not a list of vectors with 'op' and 'kind' (the wrong file?)")
+        return 1
     groups = collections.defaultdict(list)
     for case in cases:
         groups[(case["op"], case["kind"])].append(case)
