@@ -56,7 +56,11 @@ def main():
     def limit():
         resource.setrlimit(resource.RLIMIT_NOFILE, (LIMIT, LIMIT))
 
-    server, port = start(bin_dir, ["--threads", "2", "--l1-size-bytes", str(16 << 20)], preexec_fn=limit)
+    # --max-connections above the descriptor limit: this test is about
+    # running out of descriptors (server_connection_flood_e2e.py is about the
+    # connection cap).
+    server, port = start(bin_dir, ["--threads", "2", "--l1-size-bytes", str(16 << 20), "--max-connections", "1000"],
+                         preexec_fn=limit)
     if port is None:
         print("FAIL the server did not start: " + server.stderr.read())
         return 1

@@ -61,6 +61,10 @@ struct ServerCounters {
   // because max_connections were open.
   std::atomic<std::uint64_t> accept_errors{0};
   std::atomic<std::uint64_t> connections_refused{0};
+  // Connections closed to admit a new one at max_connections (the one idle
+  // the longest), and those closed for --idle-timeout-ms.
+  std::atomic<std::uint64_t> connections_evicted{0};
+  std::atomic<std::uint64_t> idle_timeouts{0};
   // PUTs whose payload waited in the intake pool (L1 had no free room), and
   // those of them that had to evict before completing (the pool was full).
   std::atomic<std::uint64_t> puts_via_intake{0};

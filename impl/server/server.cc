@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
+#include <limits>
 #include <sstream>
 
 #include "base/check.h"
@@ -26,7 +28,14 @@ struct Server::Shared {
   base::Mutex mu;
   std::map<std::uint64_t, std::weak_ptr<Connection>> connections;
   std::uint64_t accepted = 0;  // connections registered so far: the next one's key
+  std::size_t closing = 0;     // registered connections closed to make room, not yet gone
   bool stopped = false;
+
+  // Closes the registered connection idle the longest, if one is idle; true
+  // then (it counts in `closing` until it is gone). Under `mu`; the
+  // connections it looked at go into `seen`, to be released after `mu` (the
+  // last reference's destructor takes `mu`).
+  bool CloseLongestIdleLocked(std::vector<std::shared_ptr<Connection>>* seen);
 };
 
 // One accepted connection: the session plus its stream, a read and a write
@@ -43,7 +52,8 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
                  &shared_->intake),
         transport_(transport),
         timer_(stream_->MakeTimer()),
-        last_progress_(transport.Now()) {
+        last_progress_(transport.Now()),
+        idle_since_(transport.Now().time_since_epoch().count()) {
     if (const auto& log = shared_->options.request_log) {
       trace_ = std::make_unique<ConnectionTrace>(log, log->NextConnectionId());
     }
@@ -52,6 +62,10 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
   ~Connection() {
     std::lock_guard lock(shared_->mu);
     shared_->connections.erase(key_);
+    if (idle_since() == kClosing) {
+      LMC_CHECK(shared_->closing > 0, "a connection closed to make room that was not counted");
+      --shared_->closing;
+    }
   }
 
   void Begin() {
@@ -62,6 +76,23 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
   void Shutdown() {
     auto self = shared_from_this();
     stream_->Dispatch([self] { self->Finish("server stopping"); });
+  }
+
+  // Since when the connection has had no request in flight and no reply to
+  // write (transport clock, ns), or kBusy; kClosing once the accept loop
+  // chose it to make room. Read by the accept loop on another thread.
+  static constexpr std::int64_t kBusy = -1;
+  static constexpr std::int64_t kClosing = -2;
+  std::int64_t idle_since() const { return idle_since_.load(std::memory_order_acquire); }
+
+  // Called by the accept loop at the connection cap: closes this connection
+  // if it is still idle since `since`, and true then. A connection that
+  // started a request meanwhile is left alone.
+  bool CloseIfIdleSince(std::int64_t since) {
+    if (!idle_since_.compare_exchange_strong(since, kClosing, std::memory_order_acq_rel)) return false;
+    auto self = shared_from_this();
+    stream_->Dispatch([self] { self->Finish("closed: idle the longest at --max-connections"); });
+    return true;
   }
 
  private:
@@ -89,7 +120,20 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
       auto self = shared_from_this();
       stream_->AsyncWrite(std::span(iov).first(k), [self](NetError e, std::size_t n) { self->OnWrite(e, n); });
     }
+    MarkIdleOrBusy();
     ArmDeadline();
+  }
+
+  bool Idle() const { return !Waiting() && !session_.HasOutput(); }
+
+  // Publishes Idle() for the accept loop; never undoes its kClosing.
+  void MarkIdleOrBusy() {
+    std::int64_t now = idle_since_.load(std::memory_order_relaxed);
+    if (now == kClosing) return;
+    const bool idle = Idle();
+    if (idle == (now != kBusy)) return;  // unchanged
+    const std::int64_t next = idle ? transport_.Now().time_since_epoch().count() : kBusy;
+    (void)idle_since_.compare_exchange_strong(now, next, std::memory_order_acq_rel);
   }
 
   // A GET missed L1: the tier looks below, off this loop. The callback holds
@@ -115,6 +159,10 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void OnRead(NetError e, std::size_t n) {
+    if (idle_since() == kClosing && !finished_) {
+      reading_ = false;
+      return Finish("closed: idle the longest at --max-connections");  // its request is not started
+    }
     LMC_CHECK(reading_ && n <= read_buffer_.size(), "a read of ", n, " bytes completed into ", read_buffer_.size(),
               reading_ ? "" : " with no read in flight");
     reading_ = false;
@@ -163,10 +211,18 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
   // must make progress within the stall timeout. The timer is armed once and
   // re-armed only when it fires, for what is left of the deadline since the
   // last progress: no timer syscall per read.
+  // With --idle-timeout-ms, an idle connection has a deadline too: the same
+  // timer, for the idle limit.
   void ArmDeadline() {
-    if (timer_armed_ || !Waiting()) return;
+    if (timer_armed_) return;
+    if (Waiting()) {
+      WaitFor(shared_->options.stall_timeout);
+    } else if (shared_->options.idle_timeout.count() > 0) {
+      WaitFor(shared_->options.idle_timeout);
+    } else {
+      return;
+    }
     timer_armed_ = true;
-    WaitFor(shared_->options.stall_timeout);
   }
 
   bool Waiting() const { return writing_ || session_.MidRequest(); }
@@ -181,13 +237,20 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
 
   void OnDeadline() {
     if (finished_) return;
-    if (!Waiting()) {
+    const bool waiting = Waiting();
+    const net::Clock::duration limit = waiting ? net::Clock::duration(shared_->options.stall_timeout)
+                                               : net::Clock::duration(shared_->options.idle_timeout);
+    if (!waiting && limit.count() <= 0) {
       timer_armed_ = false;
       return;
     }
-    const auto idle = transport_.Now() - last_progress_;
-    if (idle >= shared_->options.stall_timeout) return Finish("stalled: no progress for --stall-timeout-ms");
-    WaitFor(shared_->options.stall_timeout - idle);
+    const auto quiet = transport_.Now() - last_progress_;
+    if (quiet >= limit) {
+      if (waiting) return Finish("stalled: no progress for --stall-timeout-ms");
+      shared_->counters.idle_timeouts.fetch_add(1, std::memory_order_relaxed);
+      return Finish("closed: idle for --idle-timeout-ms");
+    }
+    WaitFor(limit - quiet);
   }
 
   // `why` goes to the request log only.
@@ -211,9 +274,36 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
   bool timer_armed_ = false;
   bool missing_ = false;  // a FetchAsync is in flight
   net::Clock::time_point last_progress_;
+  std::atomic<std::int64_t> idle_since_;
   std::span<std::byte> read_buffer_;        // where the read in flight goes
   std::unique_ptr<ConnectionTrace> trace_;  // null unless the request log is on
 };
+
+bool Server::Shared::CloseLongestIdleLocked(std::vector<std::shared_ptr<Connection>>* seen) {
+  // A connection may turn busy between the scan and the close: then the
+  // next longest idle is tried, a few times at most.
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    std::shared_ptr<Connection> oldest;
+    std::int64_t since = std::numeric_limits<std::int64_t>::max();
+    seen->reserve(seen->size() + connections.size());
+    for (const auto& [key, weak] : connections) {
+      std::shared_ptr<Connection> c = weak.lock();
+      if (!c) continue;
+      const std::int64_t s = c->idle_since();
+      if (s >= 0 && s < since) {
+        since = s;
+        oldest = c;
+      }
+      seen->push_back(std::move(c));
+    }
+    if (!oldest) return false;
+    if (oldest->CloseIfIdleSince(since)) {
+      ++closing;
+      return true;
+    }
+  }
+  return false;
+}
 
 Server::Server(net::Transport& transport, std::shared_ptr<store::L1Store> store, ServerOptions options)
     : transport_(transport), shared_(std::make_shared<Shared>(std::move(store), std::move(options))) {}
@@ -250,13 +340,19 @@ void Server::AcceptLoop(const std::shared_ptr<Acceptor>& a) {
     if (e == NetError::kCancelled) return;
     Shared& shared = *a->shared;
     std::shared_ptr<Connection> c;
+    std::vector<std::shared_ptr<Connection>> seen;  // released after the lock
     {
       std::lock_guard lock(shared.mu);
       if (shared.stopped) {
         if (stream) stream->Close();
         return;
       }
-      if (e == NetError::kOk && shared.connections.size() < shared.options.max_connections) {
+      // At the cap, the connection idle the longest (no request in flight)
+      // is closed to admit this one; an active one never is.
+      if (e == NetError::kOk && shared.connections.size() >= shared.options.max_connections + shared.closing &&
+          shared.CloseLongestIdleLocked(&seen))
+        shared.counters.connections_evicted.fetch_add(1, std::memory_order_relaxed);
+      if (e == NetError::kOk && shared.connections.size() < shared.options.max_connections + shared.closing) {
         const std::uint64_t key = ++shared.accepted;
         c = std::make_shared<Connection>(a->shared, a->transport, std::move(stream), key);
         LMC_CHECK(shared.connections.emplace(key, c).second, "connection key ", key, " registered twice");
@@ -308,7 +404,8 @@ std::string FormatCounters(const protocol::ServerCounters& c, const store::Store
     << v(c.commands[4]) << " health " << v(c.commands[5]) << "\n"
     << "bytes_in " << v(c.bytes_in) << " bytes_out " << v(c.bytes_out) << "\n"
     << "hits " << v(c.hits) << " misses " << v(c.misses) << " evictions " << s.evictions << "\n"
-    << "accept_errors " << v(c.accept_errors) << " connections_refused " << v(c.connections_refused) << "\n"
+    << "accept_errors " << v(c.accept_errors) << " connections_refused " << v(c.connections_refused)
+    << " connections_evicted " << v(c.connections_evicted) << " idle_timeouts " << v(c.idle_timeouts) << "\n"
     << "puts_via_intake " << v(c.puts_via_intake) << " intake_full " << v(c.intake_full) << "\n"
     << "rejects";
   for (int r = 0; r < static_cast<int>(protocol::Reject::kCount); ++r) {

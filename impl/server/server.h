@@ -26,7 +26,14 @@ struct ServerOptions {
   std::uint16_t port = 65432;
   protocol::SessionLimits limits;
   std::chrono::milliseconds stall_timeout{30000};
-  std::size_t max_connections = 4096;  // further connections are closed at once
+  // At this many, a new connection closes the one idle the longest (no
+  // request in flight, no reply being written); with none idle, the new one
+  // is closed at once. lmcache-server's default follows its descriptor limit.
+  std::size_t max_connections = 4096;
+  // Closes a connection idle (no request in flight) this long; 0: never.
+  // Off by default: an LMCache worker keeps one connection open between
+  // requests.
+  std::chrono::milliseconds idle_timeout{0};
   // After a failed accept (out of descriptors: EMFILE, ENFILE) the next one
   // waits, from 1 ms doubling up to this, so the loop does not spin while
   // the limit holds; the open connections are served meanwhile.

@@ -16,6 +16,8 @@
 //
 // Exit status: 0 stopped by a signal; 1 cannot start (cannot listen, or no
 // memory for L1); 2 a usage error (a bad option or --l2-adapter).
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <array>
 #include <csignal>
@@ -49,12 +51,29 @@ struct Config {
   std::string eviction = "LRU";
   unsigned threads = 0;
   std::uint64_t stall_timeout_ms = 30000;
+  std::optional<std::uint64_t> max_connections;  // default: from the descriptor limit
+  std::uint64_t idle_timeout_ms = 0;
   unsigned stats_interval_s = 0;
   std::string log_level = "info";
   std::vector<std::string> l2_adapters;
   std::uint64_t l2_load_timeout_ms = 5000;
   std::uint64_t l2_max_pending_bytes = std::uint64_t{256} << 20;
 };
+
+// Raises the soft descriptor limit to the hard one (a server's connections
+// are its descriptors) and leaves 64 for files, the L2 tiers and the
+// listener; at least 16.
+std::uint64_t DefaultMaxConnections() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return 4096;
+  if (lim.rlim_cur < lim.rlim_max) {
+    rlimit raised = lim;
+    raised.rlim_cur = lim.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) lim = raised;
+  }
+  if (lim.rlim_cur == RLIM_INFINITY) return std::uint64_t{1} << 20;
+  return std::max<std::uint64_t>(16, static_cast<std::uint64_t>(lim.rlim_cur) > 64 ? lim.rlim_cur - 64 : 16);
+}
 
 }  // namespace
 
@@ -93,6 +112,15 @@ int main(int argc, char** argv) {
   app.add_option("--threads", cfg.threads, "I/O threads (default: one per core)");
   app.add_option("--stall-timeout-ms", cfg.stall_timeout_ms,
                  "close a connection whose write, or half-received request, makes no progress this long")
+      ->capture_default_str();
+  app.add_option("--max-connections", cfg.max_connections,
+                 "connections held at once; at the limit a new one closes the connection idle the longest (never "
+                 "one with a request in flight). Default: the descriptor limit (raised to its hard limit at start) "
+                 "less 64 for files and L2")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 24));
+  app.add_option("--idle-timeout-ms", cfg.idle_timeout_ms,
+                 "close a connection with no request in flight for this long (0: never; LMCache workers keep one "
+                 "connection open between requests)")
       ->capture_default_str();
   app.add_option("--stats-interval-s", cfg.stats_interval_s, "print the counters every S seconds (0: never)")
       ->capture_default_str();
@@ -139,6 +167,8 @@ int main(int argc, char** argv) {
   plan.server.port = cfg.port;
   plan.server.stall_timeout = std::chrono::milliseconds(cfg.stall_timeout_ms);
   plan.server.max_incomplete_put_bytes = static_cast<std::size_t>(cfg.max_incomplete_put_bytes);
+  plan.server.max_connections = static_cast<std::size_t>(cfg.max_connections.value_or(DefaultMaxConnections()));
+  plan.server.idle_timeout = std::chrono::milliseconds(cfg.idle_timeout_ms);
   // debug: a line per request and per reply on stderr (docs/SERVER.md).
   if (cfg.log_level == "debug") plan.server.request_log = lmc::server::RequestLog::ToStderr();
 
@@ -174,7 +204,8 @@ int main(int argc, char** argv) {
   }
   if (!quiet) {
     std::cerr << "lmcache-server: listening on lm://" << cfg.host << ":" << port << " (L1 " << budget
-              << " bytes, max object " << cfg.max_object_bytes << " bytes)\n";
+              << " bytes, max object " << cfg.max_object_bytes << " bytes, max connections "
+              << plan.server.max_connections << ")\n";
   }
 
   const auto print_counters = [&] {
