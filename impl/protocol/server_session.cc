@@ -23,6 +23,7 @@ std::string_view RejectName(Reject r) {
     case Reject::kNoSpace: return "no_space";
     case Reject::kListTooLarge: return "list_too_large";
     case Reject::kTruncated: return "truncated";
+    case Reject::kPinnedFull: return "pinned_full";
     case Reject::kCount: break;
   }
   return "?";
@@ -52,10 +53,11 @@ std::span<const std::byte> ServerSession::Chunk::Bytes() const {
 }
 
 ServerSession::ServerSession(store::L1Store& store, ServerCounters& counters, SessionLimits limits, MissSource* misses,
-                             store::IntakePool* intake)
+                             store::IntakePool* intake, store::PinBudget* pins)
     : store_(store),
       counters_(counters),
       misses_(misses),
+      pins_(pins),
       limits_(limits),
       in_(limits.input_buffer_bytes),
       intake_pool_(intake) {
@@ -103,8 +105,7 @@ void ServerSession::OnMissResult(store::L1Store::ObjectRef object) {
   Enter(State::kHeader);
   if (closing_) return;
   if (object) {
-    counters_.hits.fetch_add(1, std::memory_order_relaxed);
-    ReplyObject(std::move(object));
+    ReplyHit(std::move(object));
   } else {
     counters_.misses.fetch_add(1, std::memory_order_relaxed);
     Reply(DummyReply(wire::ReturnCode::kFail));
@@ -196,11 +197,7 @@ void ServerSession::HandleHeader(const RequestView& h, bool key_decoded) {
           Enter(State::kAwaitMiss);
           return;
         }
-        if (o) {
-          counters_.hits.fetch_add(1, std::memory_order_relaxed);
-          ReplyObject(std::move(o));
-          return;
-        }
+        if (o) return ReplyHit(std::move(o));
       }
       counters_.misses.fetch_add(1, std::memory_order_relaxed);
       Reply(DummyReply(wire::ReturnCode::kFail));
@@ -368,7 +365,23 @@ void ServerSession::Reply(const ReplyHeader& h) {
   Push(std::move(c));
 }
 
-void ServerSession::ReplyObject(store::L1Store::ObjectRef object) {
+void ServerSession::ReplyHit(store::L1Store::ObjectRef object) {
+  store::PinBudget::Ticket pin;
+  if (pins_ != nullptr && !object->data().empty()) {
+    std::optional<store::PinBudget::Ticket> taken = pins_->TryTake(object->data().size());
+    if (!taken) {
+      counters_.Count(Reject::kPinnedFull);
+      counters_.misses.fetch_add(1, std::memory_order_relaxed);
+      Reply(DummyReply(wire::ReturnCode::kFail));
+      return;
+    }
+    pin = std::move(*taken);
+  }
+  counters_.hits.fetch_add(1, std::memory_order_relaxed);
+  ReplyObject(std::move(object), std::move(pin));
+}
+
+void ServerSession::ReplyObject(store::L1Store::ObjectRef object, store::PinBudget::Ticket pin) {
   const store::ObjectMeta& m = object->meta();
   ReplyHeader r;
   r.code = static_cast<std::int32_t>(wire::ReturnCode::kSuccess);
@@ -383,6 +396,7 @@ void ServerSession::ReplyObject(store::L1Store::ObjectRef object) {
     c.kind = Chunk::Kind::kObject;
     c.size = object->data().size();
     c.object = std::move(object);
+    c.pin = std::move(pin);
     Push(std::move(c));
   }
 }

@@ -30,6 +30,7 @@
 #include "protocol/miss_source.h"
 #include "store/intake_pool.h"
 #include "store/l1_store.h"
+#include "store/pin_budget.h"
 #include "wire/headers.h"
 
 namespace lmc::protocol {
@@ -43,6 +44,7 @@ enum class [[nodiscard]] Reject : std::uint8_t{
     kNoSpace,         // PUT while pinned objects hold the budget: payload discarded
     kListTooLarge,    // LIST body above its limit: FAIL
     kTruncated,       // EOF inside a header or payload: nothing stored
+    kPinnedFull,      // GET hit while replies being sent pin the whole pin budget: answered as a miss
     kCount,
 };
 [[nodiscard]] std::string_view RejectName(Reject r);
@@ -90,8 +92,10 @@ class ServerSession {
   // With an `intake` pool, a PUT that finds no free room in L1 receives its
   // payload into the pool and evicts only once it is complete (a PUT cut
   // short then costs L1 nothing); without one, it evicts on its header.
+  // With `pins`, a GET hit's object is pinned only within that budget
+  // (store/pin_budget.h); past it the GET is answered as a miss.
   ServerSession(store::L1Store& store, ServerCounters& counters, SessionLimits limits = {},
-                MissSource* misses = nullptr, store::IntakePool* intake = nullptr);
+                MissSource* misses = nullptr, store::IntakePool* intake = nullptr, store::PinBudget* pins = nullptr);
 
   // Where the next received bytes go; empty when the session takes no input
   // now (output backlog, or closing).
@@ -141,6 +145,7 @@ class ServerSession {
     std::array<std::byte, wire::kReplyHeaderBytes> header{};
     std::vector<std::byte> body;       // LIST
     store::L1Store::ObjectRef object;  // GET hit payload (pinned)
+    store::PinBudget::Ticket pin;      // its share of the pin budget, back when written
     std::size_t size = 0;              // header (36) or body or object bytes
     std::size_t written = 0;
     enum class Kind : std::uint8_t { kHeader, kBody, kObject } kind = Kind::kHeader;
@@ -169,13 +174,17 @@ class ServerSession {
   // bad key, when it did not decode or does not parse.
   [[nodiscard]] bool CanonicalKey(const wire::RequestView& h, bool key_decoded, std::string* key);
   void Reply(const wire::ReplyHeader& h);
-  void ReplyObject(store::L1Store::ObjectRef object);
+  // A GET hit: the object and its header, or a miss (counted) when the pin
+  // budget has no room for it.
+  void ReplyHit(store::L1Store::ObjectRef object);
+  void ReplyObject(store::L1Store::ObjectRef object, store::PinBudget::Ticket pin);
   void ReplyBody(std::vector<std::byte> body);
   void Push(Chunk c);
 
   store::L1Store& store_;
   ServerCounters& counters_;
   MissSource* misses_;
+  store::PinBudget* pins_;
   std::string miss_key_;
   bool miss_requested_ = false;
   SessionLimits limits_;

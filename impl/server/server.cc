@@ -20,10 +20,14 @@ using net::NetError;
 // depend on what ran before it in the process.
 struct Server::Shared {
   Shared(std::shared_ptr<store::L1Store> s, ServerOptions o)
-      : store(std::move(s)), options(std::move(o)), intake(options.max_incomplete_put_bytes) {}
+      : store(std::move(s)),
+        options(std::move(o)),
+        intake(options.max_incomplete_put_bytes),
+        pins(options.max_pinned_bytes) {}
   std::shared_ptr<store::L1Store> store;
   ServerOptions options;
   store::IntakePool intake;
+  store::PinBudget pins;
   protocol::ServerCounters counters;
   base::Mutex mu;
   std::map<std::uint64_t, std::weak_ptr<Connection>> connections;
@@ -49,7 +53,7 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
         shared_(std::move(shared)),
         stream_(std::move(stream)),
         session_(*shared_->store, shared_->counters, shared_->options.limits, shared_->options.misses.get(),
-                 &shared_->intake),
+                 &shared_->intake, &shared_->pins),
         transport_(transport),
         timer_(stream_->MakeTimer()),
         last_progress_(transport.Now()),

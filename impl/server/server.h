@@ -43,6 +43,12 @@ struct ServerOptions {
   // evicts only once complete, so a PUT cut short pushes nothing out. With
   // the pool full, a PUT evicts on its header as before; 0: no pool.
   std::size_t max_incomplete_put_bytes = std::size_t{256} << 20;
+  // Bytes of stored objects that replies being sent may pin at once, over
+  // all connections (store/pin_budget.h): past it a GET hit is answered as a
+  // miss. 0: no bound; lmcache-server's default is a quarter of L1. Each
+  // connection also stops reading at 8 MiB of replies waiting
+  // (SessionLimits::pending_output_bytes_max).
+  std::size_t max_pinned_bytes = 0;
   // Where an L1 miss is looked up (the L2 tiers); none by default.
   std::shared_ptr<protocol::MissSource> misses;
   // One line per request and per reply (--log-level debug); null: none, at

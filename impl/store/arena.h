@@ -41,6 +41,12 @@ class Arena {
   std::size_t used_bytes() const { return used_; }
   // The largest block Allocate could return now.
   std::size_t largest_free_bytes() const;
+  // The free blocks: offset -> bytes, in address order.
+  const std::map<std::size_t, std::size_t>& free_blocks() const { return free_by_offset_; }
+  // What Allocate(bytes) takes: `bytes` rounded up to a granule.
+  static std::size_t BlockBytes(std::size_t bytes) {
+    return (bytes + kGranuleBytes - 1) / kGranuleBytes * kGranuleBytes;
+  }
   // Walks the free lists and aborts (LMC_CHECK) unless they agree: the same
   // blocks by offset and by size, none overlapping or touching (neighbours
   // coalesce), all inside the region, adding up to capacity - used. O(free

@@ -2,7 +2,11 @@
 
 #include <algorithm>
 
+#include <cstdint>
+#include <string_view>
+#include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 #include "base/check.h"
 
@@ -68,6 +72,77 @@ struct L1Store::Shared {
   std::size_t reserved_bytes = 0;
   std::size_t indexed_bytes = 0;
   std::size_t detached_bytes = 0;
+
+  // A reader (a GET reply being sent) holds a reference: evicting the entry
+  // would lose it without freeing a byte until the send ends.
+  static bool Pinned(const Slot& slot) { return slot.object.use_count() > 1; }
+
+  // The least recently used entry no reader pins (not the most recent one
+  // if `keep_newest`), or null.
+  const std::string* OldestUnpinnedLocked(bool keep_newest) {
+    const auto end = keep_newest && !lru.empty() ? std::prev(lru.end()) : lru.end();
+    for (auto at = lru.begin(); at != end; ++at) {
+      if (!Pinned(index.find(*at)->second)) return &*at;
+      ++stats.pinned_skipped;
+    }
+    return nullptr;
+  }
+
+  // The contiguous run of free blocks and unpinned entries, at least `room`
+  // bytes long, whose entries hold the fewest bytes; its entries go into
+  // `victims`. False when no such run exists: reservations, pinned entries
+  // and detached objects split the arena into runs all shorter than `room`.
+  bool PlanRunLocked(std::size_t room, std::vector<std::string>* victims) const {
+    struct Piece {
+      std::size_t offset, bytes;
+      const std::string* key;  // null: a free block
+    };
+    // Ties in bytes go to the window whose newest entry is the oldest.
+    std::unordered_map<std::string_view, std::size_t> rank;  // 0: least recently used
+    rank.reserve(lru.size());
+    for (const std::string& key : lru) rank.emplace(key, rank.size());
+    std::vector<Piece> pieces;
+    pieces.reserve(arena.free_blocks().size() + index.size());
+    for (const auto& [offset, bytes] : arena.free_blocks()) pieces.push_back({offset, bytes, nullptr});
+    for (const auto& [key, slot] : index)
+      if (!Pinned(slot)) pieces.push_back({slot.object->block_.offset, slot.object->block_.bytes, &key});
+    std::sort(pieces.begin(), pieces.end(), [](const Piece& a, const Piece& b) { return a.offset < b.offset; });
+    // Each run of adjacent pieces, then the cheapest window [i, j) of it at
+    // least `room` long (two pointers: O(pieces)).
+    const auto cost_of = [&](std::size_t k) { return pieces[k].key != nullptr ? pieces[k].bytes : 0; };
+    const auto newest_of = [&](std::size_t from, std::size_t to) {
+      std::size_t newest = 0;
+      for (std::size_t k = from; k < to; ++k)
+        if (pieces[k].key != nullptr) newest = std::max(newest, rank.at(*pieces[k].key));
+      return newest;
+    };
+    std::size_t best_cost = SIZE_MAX, best_newest = SIZE_MAX, best_i = 0, best_j = 0;
+    for (std::size_t r0 = 0, r1 = 0; r0 < pieces.size(); r0 = r1) {
+      r1 = r0 + 1;
+      while (r1 < pieces.size() && pieces[r1 - 1].offset + pieces[r1 - 1].bytes == pieces[r1].offset) ++r1;
+      std::size_t j = r0, span = 0, cost = 0;
+      for (std::size_t i = r0; i < r1; ++i) {
+        while (j < r1 && span < room) {
+          span += pieces[j].bytes;
+          cost += cost_of(j);
+          ++j;
+        }
+        if (span < room) break;  // no window of this run starts at i or later
+        if (cost < best_cost || (cost == best_cost && newest_of(i, j) < best_newest)) {
+          best_cost = cost;
+          best_newest = newest_of(i, j);
+          best_i = i;
+          best_j = j;
+        }
+        span -= pieces[i].bytes;
+        cost -= cost_of(i);
+      }
+    }
+    if (best_cost == SIZE_MAX) return false;
+    for (std::size_t k = best_i; k < best_j; ++k)
+      if (pieces[k].key != nullptr) victims->push_back(*pieces[k].key);
+    return true;
+  }
 };
 
 L1Store::Object::~Object() { shared_->Free(block_, shared_->detached_bytes); }
@@ -145,29 +220,39 @@ L1Store::ReserveError L1Store::ReserveImpl(std::size_t bytes, bool may_evict, Re
       shared_->CheckLocked();
       break;
     }
-    if (!may_evict || shared_->lru.empty()) {
-      if (may_evict) ++shared_->stats.reserve_failures;  // a try that finds no room is no failure
+    if (!may_evict) {
+      r.shared_ = nullptr;
+      return ReserveError::kNoSpace;  // a try that finds no room is no failure
+    }
+    // The plan (see the header): LRU while the oldest unpinned entry alone
+    // makes the room, else the cheapest run; none: fail, evicting nothing.
+    const std::string* oldest = shared_->OldestUnpinnedLocked(/*keep_newest=*/false);
+    std::vector<std::string> victims;
+    if (oldest != nullptr && shared_->index.find(*oldest)->second.object->block_.bytes >= Arena::BlockBytes(room)) {
+      victims.push_back(*oldest);
+    } else if (oldest == nullptr || !shared_->PlanRunLocked(Arena::BlockBytes(room), &victims)) {
+      ++shared_->stats.reserve_failures;
       r.shared_ = nullptr;
       return ReserveError::kNoSpace;
     }
-    EvictOldest(lock);
+    for (const std::string& key : victims) EvictLocked(lock, key);
   }
   lock.unlock();
   *out = std::move(r);
   return ReserveError::kOk;
 }
 
-void L1Store::EvictOldest(std::unique_lock<base::Mutex>& lock) {
+void L1Store::EvictLocked(std::unique_lock<base::Mutex>& lock, const std::string& key) {
   // Its bytes return to the arena when the last reference goes: now, unless
-  // a sender still holds it. Free() takes the lock, so references are
-  // released with the lock dropped.
-  const auto it = shared_->index.find(shared_->lru.front());
-  LMC_CHECK(it != shared_->index.end(), "the LRU list's oldest key is not in the index");
+  // a sender took one since the plan. Free() takes the lock, so references
+  // are released with the lock dropped.
+  const auto it = shared_->index.find(key);
+  if (it == shared_->index.end()) return;  // gone while the lock was down for an earlier victim
   ObjectRef victim = std::move(it->second.object);
   shared_->UnindexLocked(victim->block_);
-  std::string victim_key = std::move(shared_->lru.front());
+  std::string victim_key = it->first;
+  shared_->lru.erase(it->second.lru_at);
   shared_->index.erase(it);
-  shared_->lru.pop_front();
   ++shared_->stats.evictions;
   shared_->CheckLocked();
   const auto evicting = on_evict_ ? shared_->evicting.insert(victim_key) : shared_->evicting.end();
@@ -180,9 +265,11 @@ void L1Store::EvictOldest(std::unique_lock<base::Mutex>& lock) {
 
 void L1Store::KeepHeadroomLocked(std::unique_lock<base::Mutex>& lock) {
   // Never the object just published (the most recent): at least one stays.
-  while (shared_->arena.capacity_bytes() - shared_->arena.used_bytes() < options_.headroom_bytes &&
-         shared_->lru.size() > 1) {
-    EvictOldest(lock);
+  // Pinned entries free nothing now: passed over.
+  while (shared_->arena.capacity_bytes() - shared_->arena.used_bytes() < options_.headroom_bytes) {
+    const std::string* oldest = shared_->OldestUnpinnedLocked(/*keep_newest=*/true);
+    if (oldest == nullptr) break;
+    EvictLocked(lock, std::string(*oldest));
   }
 }
 

@@ -49,7 +49,8 @@ struct StoreStats {
   std::uint64_t capacity_bytes = 0;
   std::uint64_t evictions = 0;
   std::uint64_t publishes = 0;
-  std::uint64_t reserve_failures = 0;  // no room even after evicting all
+  std::uint64_t reserve_failures = 0;  // no room even after evicting every unpinned entry: nothing evicted
+  std::uint64_t pinned_skipped = 0;    // eviction passed over an entry a reader pins (it frees nothing now)
 };
 
 class L1Store {
@@ -116,9 +117,20 @@ class L1Store {
   L1Store(const L1Store&) = delete;
   L1Store& operator=(const L1Store&) = delete;
 
-  // Sets aside `bytes` (evicting least-recently-used entries as needed).
-  // kTooLarge: above max_object_bytes or the whole budget; kNoSpace: pinned
-  // objects hold the room. Never allocates outside the arena.
+  // Sets aside `bytes`, evicting as needed, but only what frees room now:
+  // an entry a reader pins (a GET reply being sent) frees nothing until the
+  // send ends, so eviction passes over it and it stays stored. The plan is
+  // made before anything is evicted:
+  // - when the least recently used unpinned entry is at least as large as
+  //   the request, entries go in LRU order (objects of one size, LMCache's
+  //   workload: each eviction makes the room for one);
+  // - else (a request larger than that entry) the contiguous run of free
+  //   blocks and unpinned entries that needs the fewest bytes evicted is
+  //   chosen, so a large PUT evicts about what it needs, not the store;
+  // - when no run of free and unpinned blocks is large enough, it fails at
+  //   once (kNoSpace) and evicts nothing.
+  // kTooLarge: above max_object_bytes or the whole budget. Never allocates
+  // outside the arena.
   [[nodiscard]] ReserveError Reserve(std::size_t bytes, Reservation* out);
   // The same without evicting anything: kNoSpace when no free block fits.
   // A PUT reserves so while its payload is still on the way (an incomplete
@@ -161,7 +173,9 @@ class L1Store {
   // Evicts the least recently used entry; `lock` holds shared_->mu and is
   // released around the listener call.
   [[nodiscard]] ReserveError ReserveImpl(std::size_t bytes, bool may_evict, Reservation* out);
-  void EvictOldest(std::unique_lock<base::Mutex>& lock);
+  // Evicts the entry under `key`; `lock` holds shared_->mu and is released
+  // around the listener call.
+  void EvictLocked(std::unique_lock<base::Mutex>& lock, const std::string& key);
   // Evicts until headroom_bytes are free (after a publish, under `lock`).
   void KeepHeadroomLocked(std::unique_lock<base::Mutex>& lock);
   std::shared_ptr<Shared> shared_;

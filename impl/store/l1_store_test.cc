@@ -139,7 +139,11 @@ TEST(L1Store, UnpublishedReservationIsInvisibleAndFreed) {
   EXPECT_FALSE(s.Contains("k"));
 }
 
-TEST(L1Store, EvictsLeastRecentlyUsedAndNeverFreesUnderAReader) {
+// A pinned entry (a reader holds it) frees nothing now: eviction passes over
+// it, it stays stored, and the unpinned entries go in LRU order; a request
+// larger than any one entry evicts the run that costs the fewest bytes,
+// oldest first among equals.
+TEST(L1Store, EvictsLeastRecentlyUsedAndPassesOverAPinnedEntry) {
   L1Store s({4096, 4096});
   Put(s, "a", std::string(1024, 'a'), Meta(1024));
   Put(s, "b", std::string(1024, 'b'), Meta(1024));
@@ -150,11 +154,61 @@ TEST(L1Store, EvictsLeastRecentlyUsedAndNeverFreesUnderAReader) {
   EXPECT_FALSE(s.Contains("b"));
   EXPECT_TRUE(s.Contains("e"));
   EXPECT_GE(s.Stats().evictions, 1u);
-  // Fill so that "a" is evicted from the index while still pinned.
+  // 2048 bytes: "a" is pinned, so the run of c and d (older than e) goes.
   Put(s, "f", std::string(2048, 'f'), Meta(2048));
-  EXPECT_FALSE(s.Contains("a"));
+  EXPECT_TRUE(s.Contains("a"));
+  EXPECT_TRUE(s.Contains("e"));
+  EXPECT_FALSE(s.Contains("c"));
+  EXPECT_FALSE(s.Contains("d"));
+  EXPECT_EQ(Read(s.Get("f")), std::string(2048, 'f'));
   EXPECT_EQ(Read(pinned_a), std::string(1024, 'a'));
   EXPECT_LE(s.Stats().used_bytes, 4096u);
+}
+
+TEST(L1Store, ThePinnedOldestEntryIsPassedOverNotLost) {
+  L1Store s({2048, 2048});
+  Put(s, "a", std::string(1024, 'a'), Meta(1024));
+  Put(s, "b", std::string(1024, 'b'), Meta(1024));
+  auto pinned_a = s.Get("a");
+  (void)s.Get("b");  // a is the least recently used again, and pinned
+  Put(s, "c", std::string(1024, 'c'), Meta(1024));
+  EXPECT_TRUE(s.Contains("a"));
+  EXPECT_FALSE(s.Contains("b"));
+  EXPECT_TRUE(s.Contains("c"));
+  EXPECT_EQ(s.Stats().pinned_skipped, 1u);
+  EXPECT_EQ(s.Stats().evictions, 1u);
+}
+
+// Pinned entries split the arena so that no run is long enough: the
+// reservation fails at once and evicts nothing.
+TEST(L1Store, ARequestEvictingCannotMeetEvictsNothing) {
+  L1Store s({8192, 8192});
+  for (int i = 0; i < 8; ++i) Put(s, "k" + std::to_string(i), std::string(1024, 'x'), Meta(1024));
+  auto p2 = s.Get("k2");
+  auto p5 = s.Get("k5");  // runs of unpinned: k0-k1 (2 KiB), k3-k4 (2 KiB), k6-k7 (2 KiB)
+  L1Store::Reservation r;
+  EXPECT_EQ(s.Reserve(3 * 1024, &r), L1Store::ReserveError::kNoSpace);
+  EXPECT_EQ(s.Stats().evictions, 0u);
+  EXPECT_EQ(s.Stats().objects, 8u);
+  EXPECT_EQ(s.Stats().reserve_failures, 1u);
+  EXPECT_EQ(s.Reserve(2 * 1024, &r), L1Store::ReserveError::kOk);  // a run of two is enough
+  EXPECT_EQ(s.Stats().evictions, 2u);
+  s.CheckInvariants();
+}
+
+// The fragmentation case, in small: a store full of small objects whose LRU
+// order is not their address order, then one object a quarter of the store.
+// It evicts the run that needs the fewest bytes: at most its own size (in
+// whole objects), not most of the store.
+TEST(L1Store, ALargePutEvictsAboutWhatItNeeds) {
+  constexpr std::size_t kObject = 4096, kCount = 64;
+  L1Store s({kObject * kCount, kObject * kCount});
+  for (std::size_t i = 0; i < kCount; ++i) Put(s, "k" + std::to_string(i), std::string(kObject, 'x'), Meta(4096));
+  for (std::size_t i = 0; i < kCount; i += 2) (void)s.Get("k" + std::to_string(i));  // every other one is recent
+  Put(s, "big", std::string(kObject * kCount / 4, 'B'), Meta(65536));
+  EXPECT_LE(s.Stats().evictions, kCount / 4);  // LRU order alone would evict about half the store
+  EXPECT_EQ(s.Stats().objects, kCount - s.Stats().evictions + 1);
+  s.CheckInvariants();
 }
 
 TEST(L1Store, RefusesTooLargeAndReportsNoSpaceWhenAllIsPinned) {

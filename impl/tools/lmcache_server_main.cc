@@ -53,6 +53,7 @@ struct Config {
   std::uint64_t stall_timeout_ms = 30000;
   std::optional<std::uint64_t> max_connections;  // default: from the descriptor limit
   std::uint64_t idle_timeout_ms = 0;
+  std::optional<std::uint64_t> max_pinned_bytes;  // default: a quarter of L1
   unsigned stats_interval_s = 0;
   std::string log_level = "info";
   std::vector<std::string> l2_adapters;
@@ -122,6 +123,10 @@ int main(int argc, char** argv) {
                  "close a connection with no request in flight for this long (0: never; LMCache workers keep one "
                  "connection open between requests)")
       ->capture_default_str();
+  app.add_option("--max-pinned-bytes", cfg.max_pinned_bytes,
+                 "bytes of stored objects that GET replies being sent may hold at once (a pinned object cannot be "
+                 "evicted); past it a GET is answered as a miss. Default: a quarter of L1; 0: no bound")
+      ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1} << 50));
   app.add_option("--stats-interval-s", cfg.stats_interval_s, "print the counters every S seconds (0: never)")
       ->capture_default_str();
   app.add_option("--log-level", cfg.log_level,
@@ -169,6 +174,7 @@ int main(int argc, char** argv) {
   plan.server.max_incomplete_put_bytes = static_cast<std::size_t>(cfg.max_incomplete_put_bytes);
   plan.server.max_connections = static_cast<std::size_t>(cfg.max_connections.value_or(DefaultMaxConnections()));
   plan.server.idle_timeout = std::chrono::milliseconds(cfg.idle_timeout_ms);
+  plan.server.max_pinned_bytes = static_cast<std::size_t>(cfg.max_pinned_bytes.value_or(budget / 4));
   // debug: a line per request and per reply on stderr (docs/SERVER.md).
   if (cfg.log_level == "debug") plan.server.request_log = lmc::server::RequestLog::ToStderr();
 
