@@ -23,6 +23,10 @@ void Sim::Quiesce() {
     if (auto* w = dynamic_cast<l2::SerdeL2Wrapper*>(server_->adapter.get()); w && w->temps().outstanding() != 0)
       Fail("end: the tier's serde wrapper holds " + std::to_string(w->temps().outstanding()) + " temp buffers");
     if (server_->env->jobs_in_flight() != 0) Fail("end: the server has jobs running");
+    // Every connection closed: no reply pins anything any more.
+    if (server_->server->pinned_bytes() != 0)
+      Fail("end: replies no longer being sent still pin " + std::to_string(server_->server->pinned_bytes()) +
+           " bytes of the pin budget");
   }
   if (ClientConnections() != 0) Fail("end: " + std::to_string(ClientConnections()) + " client connections open");
 }

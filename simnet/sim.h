@@ -193,6 +193,9 @@ class Sim final : public FaultTarget {
   // The actors (jobs on their nodes' envs).
   void ClientActor(int c);
   void DoCutPut(SimEnv& env, int c, const Op& op);
+  // A raw GET whose reader stops: it reads nothing, or the header and part
+  // of the body, then stalls or closes. The object stays pinned meanwhile.
+  void DoSlowGet(SimEnv& env, int c, const Op& op);
   void CheckGet(int c, const Op& op, const client::CallResult& r, Time issued);
   void CheckLinearizable(int c, const Op& op, const PutRec& p, Time issued);
   std::string At(Time t) const {

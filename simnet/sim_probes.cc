@@ -23,6 +23,11 @@ void Sim::ProbeCounters(Outcome* out) {
   if (hits > 0 && s_.tier_type == "lm") Probe("path: a GET served from an lm:// tier");
   if (dropped > 0) Probe("path: an eviction dropped over the pending budget");
   if (accept_errors > 0) Probe("path: the server backed off a failed accept");
+  std::uint64_t pinned_full = server_counters_->rejects[static_cast<int>(protocol::Reject::kPinnedFull)].load();
+  if (server_)
+    pinned_full += server_->server->counters().rejects[static_cast<int>(protocol::Reject::kPinnedFull)].load();
+  Count("server: GET hits answered as misses past the pin budget", pinned_full);
+  if (pinned_full > 0) Probe("path: a GET hit answered as a miss past the pin budget");
   for (const auto& [name, n] : net_.fault_counts()) out->faults[name] += n;
   for (const Disk* d : {&server_disk_, &worker_disk_})
     for (const auto& [name, n] : d->fault_counts()) out->faults[name] += n;
@@ -52,6 +57,8 @@ constexpr const char* kOtherProbes[] = {
     "path: a GET served from an lm:// tier",
     "path: a GET missed",
     "path: a stalled PUT closed by the deadline",
+    "path: a reader that stopped reading closed by the deadline",
+    "path: a GET hit answered as a miss past the pin budget",
     "path: an eviction dropped over the pending budget",
     "path: the server backed off a failed accept",
     "path: a wrapped store failed",

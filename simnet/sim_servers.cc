@@ -15,6 +15,7 @@ std::unique_ptr<ServerProc> Sim::StartServer() {
   plan.server.port = kPort;
   plan.server.stall_timeout = std::chrono::duration_cast<milliseconds>(s_.stall_timeout);
   plan.server.max_incomplete_put_bytes = s_.l1_bytes / 2;
+  plan.server.max_pinned_bytes = s_.l1_bytes / 8;  // half lmcache-server's default: reached often
   plan.l2_load_timeout = milliseconds(800);
   plan.l2_max_pending_bytes = s_.l1_bytes / 3;
   if (s_.tier) {

@@ -395,6 +395,8 @@ void Server::Stop() {
   for (const auto& c : open) c->Shutdown();
 }
 
+std::size_t Server::pinned_bytes() const { return shared_->pins.in_use_bytes(); }
+
 std::size_t Server::open_connections() const {
   std::lock_guard lock(shared_->mu);
   return shared_->connections.size();

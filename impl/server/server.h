@@ -73,6 +73,8 @@ class Server {
 
   const protocol::ServerCounters& counters() const;
   std::size_t open_connections() const;
+  // Bytes of stored objects that replies being sent pin now.
+  std::size_t pinned_bytes() const;
 
  private:
   class Connection;
