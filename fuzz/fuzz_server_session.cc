@@ -98,91 +98,99 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static lmc::store::IntakePool intake(lmc::store::IntakePool::kChunkBytes);
   if (intake.in_use_bytes() != 0) LMC_ORACLE_FAIL("the last input's session did not give its intake chunk back");
   const bool with_intake = !control.empty() && (control[0] & 1) != 0;
-  lmc::protocol::ServerSession session(store, counters, limits, &l2, with_intake ? &intake : nullptr);
+  // A pin budget of one small object, so GET hits past it (answered as
+  // misses) come up; every pin goes back by the session's end.
+  lmc::store::PinBudget pins(64);
+  const bool with_pins = !control.empty() && (control[0] & 2) != 0;
+  {
+    lmc::protocol::ServerSession session(store, counters, limits, &l2, with_intake ? &intake : nullptr,
+                                         with_pins ? &pins : nullptr);
 
-  lmc::fuzzing::CompletePuts puts(stream);
-  lmc::fuzzing::ReplyStream replies;
-  std::size_t read = 0;
-  std::size_t non_put_headers_max = 0;  // every header-sized step of the stream could be a request
-  bool eof = false;
-  std::string miss_key;
-  bool miss_pending = false;
+    lmc::fuzzing::CompletePuts puts(stream);
+    lmc::fuzzing::ReplyStream replies;
+    std::size_t read = 0;
+    std::size_t non_put_headers_max = 0;  // every header-sized step of the stream could be a request
+    bool eof = false;
+    std::string miss_key;
+    bool miss_pending = false;
 
-  // L1's objects are walked whenever the store published or evicted since
-  // the last walk, and at the end: an object's bytes written over by a later
-  // PUT's reservation show up when that PUT publishes.
-  std::uint64_t walked_at = ~std::uint64_t{0};
-  auto check = [&](bool walk) {
-    const lmc::store::StoreStats stats = store.Stats();
-    if (walk || stats.publishes + stats.evictions != walked_at) {
-      walked_at = stats.publishes + stats.evictions;
-      for (const std::string& key : store.Keys()) {
-        const L1Store::ObjectRef o = store.Get(key);
-        if (o && !puts.Has(key, o->data())) LMC_ORACLE_FAIL("an object in L1 that no complete PUT of its key sent");
+    // L1's objects are walked whenever the store published or evicted since
+    // the last walk, and at the end: an object's bytes written over by a later
+    // PUT's reservation show up when that PUT publishes.
+    std::uint64_t walked_at = ~std::uint64_t{0};
+    auto check = [&](bool walk) {
+      const lmc::store::StoreStats stats = store.Stats();
+      if (walk || stats.publishes + stats.evictions != walked_at) {
+        walked_at = stats.publishes + stats.evictions;
+        for (const std::string& key : store.Keys()) {
+          const L1Store::ObjectRef o = store.Get(key);
+          if (o && !puts.Has(key, o->data())) LMC_ORACLE_FAIL("an object in L1 that no complete PUT of its key sent");
+        }
       }
-    }
-    if (stats.used_bytes > kCapacity) LMC_ORACLE_FAIL("L1 holds more than its capacity");
-    if (session.PendingOutputBytes() >
-        kPendingOutputMax + kCapacity + wire::kReplyHeaderBytes + limits.list_body_bytes_max)
-      LMC_ORACLE_FAIL("pending reply bytes past the limit plus one reply");
-    non_put_headers_max = read / wire::kRequestHeaderBytes;
-    if (replies.replies() > non_put_headers_max) LMC_ORACLE_FAIL("more replies than requests");
-  };
-  auto do_read = [&](std::size_t want) {
-    const std::span<std::byte> buf = session.ReadBuffer();
-    if (buf.empty() || eof) return;
-    const std::size_t n = std::min({want, buf.size(), stream.size() - read});
-    if (n == 0) {
-      session.OnEof();
-      eof = true;
-      return;
-    }
-    std::memcpy(buf.data(), stream.data() + read, n);
-    read += n;
-    puts.Delivered(read);  // before the session sees them: what it publishes must be complete by now
-    session.OnRead(n);
-  };
-  auto do_write = [&](std::size_t want) {
-    std::array<std::span<const std::byte>, 16> iov;
-    const std::size_t k = session.GatherWrites(iov);
-    std::size_t total = 0;
-    for (std::size_t i = 0; i < k && total < want; ++i) {
-      const std::size_t n = std::min(iov[i].size(), want - total);
-      replies.Add(iov[i].first(n));
-      total += n;
-    }
-    if (total > 0) session.OnWritten(total);
-  };
-  auto do_miss = [&](bool found) {
-    if (!miss_pending && session.TakeMissRequest(&miss_key)) miss_pending = true;
-    if (!miss_pending) return;
-    miss_pending = false;
-    session.OnMissResult(found ? l2.Found(miss_key) : nullptr);
-  };
+      if (stats.used_bytes > kCapacity) LMC_ORACLE_FAIL("L1 holds more than its capacity");
+      if (session.PendingOutputBytes() >
+          kPendingOutputMax + kCapacity + wire::kReplyHeaderBytes + limits.list_body_bytes_max)
+        LMC_ORACLE_FAIL("pending reply bytes past the limit plus one reply");
+      non_put_headers_max = read / wire::kRequestHeaderBytes;
+      if (replies.replies() > non_put_headers_max) LMC_ORACLE_FAIL("more replies than requests");
+    };
+    auto do_read = [&](std::size_t want) {
+      const std::span<std::byte> buf = session.ReadBuffer();
+      if (buf.empty() || eof) return;
+      const std::size_t n = std::min({want, buf.size(), stream.size() - read});
+      if (n == 0) {
+        session.OnEof();
+        eof = true;
+        return;
+      }
+      std::memcpy(buf.data(), stream.data() + read, n);
+      read += n;
+      puts.Delivered(read);  // before the session sees them: what it publishes must be complete by now
+      session.OnRead(n);
+    };
+    auto do_write = [&](std::size_t want) {
+      std::array<std::span<const std::byte>, 16> iov;
+      const std::size_t k = session.GatherWrites(iov);
+      std::size_t total = 0;
+      for (std::size_t i = 0; i < k && total < want; ++i) {
+        const std::size_t n = std::min(iov[i].size(), want - total);
+        replies.Add(iov[i].first(n));
+        total += n;
+      }
+      if (total > 0) session.OnWritten(total);
+    };
+    auto do_miss = [&](bool found) {
+      if (!miss_pending && session.TakeMissRequest(&miss_key)) miss_pending = true;
+      if (!miss_pending) return;
+      miss_pending = false;
+      session.OnMissResult(found ? l2.Found(miss_key) : nullptr);
+    };
 
-  for (std::size_t i = 1; i < control.size(); ++i) {
-    const std::uint8_t c = control[i];
-    switch (c & 3) {
-      case 0: do_read(1 + std::size_t{c} / 4); break;                   // 1..64 bytes
-      case 1: do_read(std::size_t{1} << (std::size_t{c} / 16)); break;  // 1..32 KiB
-      case 2: do_write(1 + std::size_t{c} / 4 * 97); break;             // partial writes
-      case 3: do_miss((c & 4) != 0); break;
+    for (std::size_t i = 1; i < control.size(); ++i) {
+      const std::uint8_t c = control[i];
+      switch (c & 3) {
+        case 0: do_read(1 + std::size_t{c} / 4); break;                   // 1..64 bytes
+        case 1: do_read(std::size_t{1} << (std::size_t{c} / 16)); break;  // 1..32 KiB
+        case 2: do_write(1 + std::size_t{c} / 4 * 97); break;             // partial writes
+        case 3: do_miss((c & 4) != 0); break;
+      }
+      check(false);
     }
-    check(false);
-  }
-  // Drain: the rest of the stream, every miss answered, every reply written.
-  for (int guard = 0; guard < 100000 && !session.Done(); ++guard) {
-    do_miss(false);
-    do_read(SIZE_MAX);
-    do_write(SIZE_MAX);
-    check(false);
-  }
-  check(true);
-  if (!session.Done()) LMC_ORACLE_FAIL("the session never finished after EOF");
-  for (std::size_t r = 0; r < std::size(counters.rejects); ++r) {
-    if (counters.rejects[r] != 0 && lmc::protocol::RejectName(static_cast<lmc::protocol::Reject>(r)) == "?")
-      LMC_ORACLE_FAIL("a reject counted under no name (the server's --stats could not report it)");
-  }
-  if (replies.mid_reply()) LMC_ORACLE_FAIL("the reply stream ended mid-reply");
+    // Drain: the rest of the stream, every miss answered, every reply written.
+    for (int guard = 0; guard < 100000 && !session.Done(); ++guard) {
+      do_miss(false);
+      do_read(SIZE_MAX);
+      do_write(SIZE_MAX);
+      check(false);
+    }
+    check(true);
+    if (!session.Done()) LMC_ORACLE_FAIL("the session never finished after EOF");
+    for (std::size_t r = 0; r < std::size(counters.rejects); ++r) {
+      if (counters.rejects[r] != 0 && lmc::protocol::RejectName(static_cast<lmc::protocol::Reject>(r)) == "?")
+        LMC_ORACLE_FAIL("a reject counted under no name (the server's --stats could not report it)");
+    }
+    if (replies.mid_reply()) LMC_ORACLE_FAIL("the reply stream ended mid-reply");
+  }  // the session is gone: every reply it held is dropped
+  if (pins.in_use_bytes() != 0) LMC_ORACLE_FAIL("a pin outlived the session that took it");
   return 0;
 }

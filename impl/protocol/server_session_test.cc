@@ -36,8 +36,8 @@ std::vector<std::byte> Request(std::int32_t command, std::string_view key, std::
 class Harness {
  public:
   explicit Harness(store::L1Store& store, SessionLimits limits = {}, MissSource* misses = nullptr,
-                   store::IntakePool* intake = nullptr)
-      : session_(store, counters_, limits, misses, intake) {}
+                   store::IntakePool* intake = nullptr, store::PinBudget* pins = nullptr)
+      : session_(store, counters_, limits, misses, intake, pins) {}
 
   // Feeds `bytes`; returns how many the session took (it may stop early
   // under backpressure when `drain` is false).
@@ -127,6 +127,51 @@ TEST(ServerSession, PutGetExistHealthList) {
   EXPECT_TRUE(h.AllRead());
   EXPECT_FALSE(h.session().Closing());
   EXPECT_EQ(h.counters().hits.load(), 1u);
+}
+
+// A GET hit past the pin budget is answered as a miss, at once; once the
+// first reply is written its pin goes back and the next GET is a hit. With
+// nothing pinned, an object larger than the whole budget still passes.
+TEST(ServerSession, AGetHitPastThePinBudgetIsAMiss) {
+  store::L1Store store({1 << 20, 1 << 20});
+  store::PinBudget pins(100);
+  Harness h(store, {}, nullptr, nullptr, &pins);
+  h.Feed(Request(1, "m@1@0@1@half", std::string(300, 'x')));
+  // Two GETs fed without draining: the first pins 300 bytes (more than the
+  // budget, but nothing was pinned), the second finds no room.
+  std::vector<std::byte> two = Cat({Request(2, "m@1@0@1@half"), Request(2, "m@1@0@1@half")});
+  h.Feed(two, 1 << 20, /*drain=*/false);
+  EXPECT_EQ(pins.in_use_bytes(), 300u);
+  h.Drain();
+  EXPECT_EQ(pins.in_use_bytes(), 0u);  // written: the pin went back
+  std::string body;
+  EXPECT_EQ(h.NextReply(&body)->code, 200);
+  EXPECT_EQ(body.size(), 300u);
+  EXPECT_EQ(h.NextReply()->code, 400);
+  EXPECT_EQ(h.counters().rejects[static_cast<int>(Reject::kPinnedFull)].load(), 1u);
+  EXPECT_EQ(h.counters().misses.load(), 1u);
+  h.Feed(Request(2, "m@1@0@1@half"));  // nothing pinned now: a hit again
+  EXPECT_EQ(h.NextReply(&body)->code, 200);
+  EXPECT_TRUE(h.AllRead());
+}
+
+TEST(PinBudget, TicketsGiveTheirBytesBackOnce) {
+  store::PinBudget pins(1000);
+  std::optional<store::PinBudget::Ticket> a = pins.TryTake(600);
+  ASSERT_TRUE(a);
+  EXPECT_FALSE(pins.TryTake(401));
+  std::optional<store::PinBudget::Ticket> b = pins.TryTake(400);
+  ASSERT_TRUE(b);
+  EXPECT_EQ(pins.in_use_bytes(), 1000u);
+  store::PinBudget::Ticket moved = std::move(*b);
+  b.reset();  // the moved-from ticket gives nothing back
+  EXPECT_EQ(pins.in_use_bytes(), 1000u);
+  a.reset();
+  EXPECT_EQ(pins.in_use_bytes(), 400u);
+  moved = {};
+  EXPECT_EQ(pins.in_use_bytes(), 0u);
+  store::PinBudget unbounded(0);
+  EXPECT_TRUE(unbounded.TryTake(std::size_t{1} << 40));
 }
 
 TEST(ServerSession, MissIsTheDummyFailHeader) {
