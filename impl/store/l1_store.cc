@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include <cstdint>
+#include <deque>
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
@@ -96,41 +97,44 @@ struct L1Store::Shared {
     struct Piece {
       std::size_t offset, bytes;
       const std::string* key;  // null: a free block
+      std::size_t rank;        // the entry's place in the LRU list (0: least recent); 0 for a free block
     };
-    // Ties in bytes go to the window whose newest entry is the oldest.
-    std::unordered_map<std::string_view, std::size_t> rank;  // 0: least recently used
-    rank.reserve(lru.size());
-    for (const std::string& key : lru) rank.emplace(key, rank.size());
     std::vector<Piece> pieces;
     pieces.reserve(arena.free_blocks().size() + index.size());
-    for (const auto& [offset, bytes] : arena.free_blocks()) pieces.push_back({offset, bytes, nullptr});
-    for (const auto& [key, slot] : index)
-      if (!Pinned(slot)) pieces.push_back({slot.object->block_.offset, slot.object->block_.bytes, &key});
+    for (const auto& [offset, bytes] : arena.free_blocks()) pieces.push_back({offset, bytes, nullptr, 0});
+    std::size_t rank = 0;
+    for (const std::string& key : lru) {
+      const Slot& slot = index.find(key)->second;
+      if (!Pinned(slot)) pieces.push_back({slot.object->block_.offset, slot.object->block_.bytes, &key, rank});
+      ++rank;
+    }
     std::sort(pieces.begin(), pieces.end(), [](const Piece& a, const Piece& b) { return a.offset < b.offset; });
     // Each run of adjacent pieces, then the cheapest window [i, j) of it at
-    // least `room` long (two pointers: O(pieces)).
+    // least `room` long; ties go to the window whose newest entry is the
+    // oldest. Two pointers, and a deque for the window's newest entry (its
+    // ranks decreasing front to back): O(pieces) after the sort.
     const auto cost_of = [&](std::size_t k) { return pieces[k].key != nullptr ? pieces[k].bytes : 0; };
-    const auto newest_of = [&](std::size_t from, std::size_t to) {
-      std::size_t newest = 0;
-      for (std::size_t k = from; k < to; ++k)
-        if (pieces[k].key != nullptr) newest = std::max(newest, rank.at(*pieces[k].key));
-      return newest;
-    };
     std::size_t best_cost = SIZE_MAX, best_newest = SIZE_MAX, best_i = 0, best_j = 0;
+    std::deque<std::size_t> newest;  // indices into the window
     for (std::size_t r0 = 0, r1 = 0; r0 < pieces.size(); r0 = r1) {
       r1 = r0 + 1;
       while (r1 < pieces.size() && pieces[r1 - 1].offset + pieces[r1 - 1].bytes == pieces[r1].offset) ++r1;
       std::size_t j = r0, span = 0, cost = 0;
+      newest.clear();
       for (std::size_t i = r0; i < r1; ++i) {
         while (j < r1 && span < room) {
           span += pieces[j].bytes;
           cost += cost_of(j);
+          while (!newest.empty() && pieces[newest.back()].rank <= pieces[j].rank) newest.pop_back();
+          newest.push_back(j);
           ++j;
         }
         if (span < room) break;  // no window of this run starts at i or later
-        if (cost < best_cost || (cost == best_cost && newest_of(i, j) < best_newest)) {
+        while (newest.front() < i) newest.pop_front();
+        const std::size_t window_newest = pieces[newest.front()].rank;
+        if (cost < best_cost || (cost == best_cost && window_newest < best_newest)) {
           best_cost = cost;
-          best_newest = newest_of(i, j);
+          best_newest = window_newest;
           best_i = i;
           best_j = j;
         }
