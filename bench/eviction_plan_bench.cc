@@ -1,0 +1,39 @@
+// How long L1Store::Reserve holds the store lock when it must plan a run
+// (docs/SERVER.md, "Store"): a 1 GiB store full of 4 KiB entries, every
+// other one recently read, then reservations of 64 MiB. Prints the time of
+// each (plan plus evictions) and the evictions it made.
+//   build/bin/eviction_plan_bench [ENTRY_BYTES]
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "store/l1_store.h"
+
+int main(int argc, char** argv) {
+  using lmc::store::L1Store;
+  const std::size_t capacity = std::size_t{1} << 30;
+  const std::size_t entry = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 4096;
+  if (entry == 0 || entry > capacity) return 2;
+  const std::size_t count = capacity / entry;
+  L1Store store({capacity, capacity, 0});
+  for (std::size_t i = 0; i < count; ++i) {
+    L1Store::Reservation r;
+    if (store.Reserve(entry, &r) != L1Store::ReserveError::kOk) return 1;
+    store.Publish("k" + std::to_string(i), lmc::store::ObjectMeta{static_cast<std::int32_t>(entry), 1, 3, {}},
+                  std::move(r));
+  }
+  for (std::size_t i = 0; i < count; i += 2) (void)store.Get("k" + std::to_string(i));
+  std::vector<L1Store::Reservation> held;
+  for (int round = 0; round < 3; ++round) {
+    const auto start = std::chrono::steady_clock::now();
+    held.emplace_back();
+    const auto e = store.Reserve(std::size_t{64} << 20, &held.back());
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    std::printf("reserve 64 MiB among %llu entries of %zu bytes: %s in %.1f ms, evictions so far %llu\n",
+                static_cast<unsigned long long>(store.Stats().objects), entry,
+                e == L1Store::ReserveError::kOk ? "ok" : "failed", ms,
+                static_cast<unsigned long long>(store.Stats().evictions));
+  }
+  return 0;
+}
