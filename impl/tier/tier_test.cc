@@ -370,7 +370,8 @@ TEST(TierServer, Fp8OnFsTwoBf16ChunksEvictedAndServedBackWithCorrelationAbove099
   // The last GET's reply may still be pinned by the server's session: the
   // client can have every byte before the server's write completion runs.
   // Its bytes go back when that completion drops the reference (bounded).
-  for (int i = 0; i < 200 && l1->Stats().used_bytes != 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  for (int i = 0; i < 200 && l1->Stats().used_bytes != 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_EQ(l1->Stats().used_bytes, 0u);
   c.Close();
   srv.Stop();
