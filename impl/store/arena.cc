@@ -102,7 +102,7 @@ void Arena::CheckInvariants() const {
     LMC_CHECK(free == 0 || offset > end, "free block at ", offset, " overlaps or touches the one ending at ", end);
     LMC_CHECK(offset + bytes <= capacity_, "free block at ", offset, " of ", bytes, " ends past ", capacity_);
     const auto [first, last] = free_by_size_.equal_range(bytes);
-    const std::size_t at = offset;  // (a structured binding cannot be captured before C++20's clang 16)
+    const std::size_t at = offset;  // clang 14 cannot capture a structured binding
     LMC_CHECK(std::any_of(first, last, [at](const auto& s) { return s.second == at; }), "free block at ", offset,
               " is missing from the by-size list");
     free += bytes;

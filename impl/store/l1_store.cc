@@ -79,14 +79,15 @@ struct L1Store::Shared {
   static bool Pinned(const Slot& slot) { return slot.object.use_count() > 1; }
 
   // The least recently used entry no reader pins (not the most recent one
-  // if `keep_newest`), or null.
-  const std::string* OldestUnpinnedLocked(bool keep_newest) {
+  // if `keep_newest`), or index.end().
+  std::unordered_map<std::string, Slot>::const_iterator OldestUnpinnedLocked(bool keep_newest) {
     const auto end = keep_newest && !lru.empty() ? std::prev(lru.end()) : lru.end();
     for (auto at = lru.begin(); at != end; ++at) {
-      if (!Pinned(index.find(*at)->second)) return &*at;
+      const auto it = index.find(*at);
+      if (!Pinned(it->second)) return it;
       ++stats.pinned_skipped;
     }
-    return nullptr;
+    return index.end();
   }
 
   // The contiguous run of free blocks and unpinned entries, at least `room`
@@ -230,11 +231,12 @@ L1Store::ReserveError L1Store::ReserveImpl(std::size_t bytes, bool may_evict, Re
     }
     // The plan (see the header): LRU while the oldest unpinned entry alone
     // makes the room, else the cheapest run; none: fail, evicting nothing.
-    const std::string* oldest = shared_->OldestUnpinnedLocked(/*keep_newest=*/false);
+    const auto oldest = shared_->OldestUnpinnedLocked(/*keep_newest=*/false);
+    const bool any = oldest != shared_->index.end();
     std::vector<std::string> victims;
-    if (oldest != nullptr && shared_->index.find(*oldest)->second.object->block_.bytes >= Arena::BlockBytes(room)) {
-      victims.push_back(*oldest);
-    } else if (oldest == nullptr || !shared_->PlanRunLocked(Arena::BlockBytes(room), &victims)) {
+    if (any && oldest->second.object->block_.bytes >= Arena::BlockBytes(room)) {
+      victims.push_back(oldest->first);
+    } else if (!any || !shared_->PlanRunLocked(Arena::BlockBytes(room), &victims)) {
       ++shared_->stats.reserve_failures;
       r.shared_ = nullptr;
       return ReserveError::kNoSpace;
@@ -271,9 +273,9 @@ void L1Store::KeepHeadroomLocked(std::unique_lock<base::Mutex>& lock) {
   // Never the object just published (the most recent): at least one stays.
   // Pinned entries free nothing now: passed over.
   while (shared_->arena.capacity_bytes() - shared_->arena.used_bytes() < options_.headroom_bytes) {
-    const std::string* oldest = shared_->OldestUnpinnedLocked(/*keep_newest=*/true);
-    if (oldest == nullptr) break;
-    EvictLocked(lock, std::string(*oldest));
+    const auto oldest = shared_->OldestUnpinnedLocked(/*keep_newest=*/true);
+    if (oldest == shared_->index.end()) break;
+    EvictLocked(lock, std::string(oldest->first));  // a copy: the entry goes during the call
   }
 }
 

@@ -73,7 +73,7 @@ std::uint64_t DefaultMaxConnections() {
     if (setrlimit(RLIMIT_NOFILE, &raised) == 0) lim = raised;
   }
   if (lim.rlim_cur == RLIM_INFINITY) return std::uint64_t{1} << 20;
-  return std::max<std::uint64_t>(16, static_cast<std::uint64_t>(lim.rlim_cur) > 64 ? lim.rlim_cur - 64 : 16);
+  return std::max<std::uint64_t>(lim.rlim_cur, 80) - 64;
 }
 
 }  // namespace
