@@ -37,7 +37,7 @@ trap cleanup EXIT
 "$bin/lmcache-server" --port 0 --l1-size-bytes $((512 << 20)) 2>"$work/server.log" &
 server_pid=$!
 port=""
-# Up to 60 s: pre-faulting the arena under a sanitizer on a loaded machine
+# Up to 60 s: pre-faulting L1 under a sanitizer on a loaded machine
 # has taken more than 10.
 for _ in $(seq 600); do
   port="$(grep -o 'lm://127.0.0.1:[0-9]*' "$work/server.log" | head -1 | sed 's/.*://')" || true

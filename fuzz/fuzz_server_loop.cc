@@ -134,12 +134,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto env = std::make_unique<simnet::SimEnv>(world, network.TransportOf("server"), nullptr, setup);
 
   static std::shared_ptr<L1Store> slot;
-  const std::shared_ptr<L1Store> store = lmc::fuzzing::EmptiedStore(slot, kCapacity);
+  const std::shared_ptr<L1Store> store = lmc::fuzzing::EmptiedStore(slot, kCapacity, kCapacity / 2);
   lmc::server::ServerOptions options;
   options.host = "server";
   options.port = kPort;
   options.stall_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(kStall);
-  options.max_incomplete_put_bytes = kCapacity / 2;
   options.limits.pending_output_bytes_max = 8 << 10;
   options.limits.list_body_bytes_max = 4096;
   auto server = std::make_unique<lmc::server::Server>(env->Net(), store, options);
@@ -177,7 +176,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       const L1Store::ObjectRef o = store->Get(key);
       if (!o) continue;
       bool sent = false;
-      for (const Peer& p : peers) sent = sent || (p.puts && p.puts->Has(key, o->data()));
+      for (const Peer& p : peers) sent = sent || (p.puts && p.puts->Has(key, *o));
       if (!sent) LMC_ORACLE_FAIL("an object in L1 that no connection sent whole as a PUT of its key");
     }
     if (store->Stats().used_bytes > kCapacity) LMC_ORACLE_FAIL("L1 holds more than its capacity");

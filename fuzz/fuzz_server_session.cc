@@ -17,7 +17,7 @@
 // - no more replies than non-PUT requests could have asked for;
 // - the pending reply bytes stay under the limit plus one reply;
 // - once the input ends and the replies are written, the session is done;
-//   a session gone gives back the intake chunk it took for a PUT; every
+//   a session gone gives back the chunks it reserved for a PUT; every
 //   reject it counted has a name.
 #include <array>
 #include <cstdint>
@@ -33,7 +33,6 @@
 #include "oracle.h"
 #include "protocol/server_session.h"
 #include "session_oracles.h"
-#include "store/intake_pool.h"
 #include "store/l1_store.h"
 #include "stream_mutator.h"
 #include "wire/cache_key.h"
@@ -59,8 +58,10 @@ class FakeL2 final : public lmc::protocol::MissSource {
     L1Store::Reservation r;
     const std::size_t n = 16 + key.size();
     if (store_.Reserve(n, &r) != L1Store::ReserveError::kOk) return nullptr;
+    std::vector<std::byte> bytes(n);
     for (std::size_t i = 0; i < n; ++i)
-      r.data()[i] = key.empty() ? static_cast<std::byte>(i) : static_cast<std::byte>(key[i % key.size()]);
+      bytes[i] = key.empty() ? static_cast<std::byte>(i) : static_cast<std::byte>(key[i % key.size()]);
+    r.CopyFrom(bytes);
     lmc::store::ObjectMeta meta;
     meta.length = static_cast<std::int32_t>(n);
     store_.Publish(key, meta, std::move(r));
@@ -83,8 +84,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto stream = std::as_bytes(std::span(data + 2, stream_len));
   const auto control = std::span(data + 2 + stream_len, size - 2 - stream_len);
 
-  static std::shared_ptr<L1Store> slots[2];
-  const std::shared_ptr<L1Store> l1 = lmc::fuzzing::EmptiedStore(slots[0], kCapacity);
+  // Two L1s: without intake chunks (a PUT into a full store evicts as its
+  // bytes arrive) and with them (it evicts once complete).
+  static std::shared_ptr<L1Store> slots[3];
+  const bool with_intake = !control.empty() && (control[0] & 1) != 0;
+  const std::shared_ptr<L1Store> l1 = with_intake ? lmc::fuzzing::EmptiedStore(slots[2], kCapacity, kCapacity / 4)
+                                                  : lmc::fuzzing::EmptiedStore(slots[0], kCapacity);
   L1Store& store = *l1;
   lmc::protocol::ServerCounters counters;
   lmc::protocol::SessionLimits limits;
@@ -92,19 +97,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   limits.list_body_bytes_max = 256;  // a dozen keys: LIST's "too large" within max_len
   const std::shared_ptr<L1Store> l2_store = lmc::fuzzing::EmptiedStore(slots[1], kCapacity);
   FakeL2 l2(*l2_store);
-  // An intake pool of one chunk, kept across inputs like the stores: its
-  // chunk (1 MiB) is taken once and stays warm, as in a server, instead of
-  // an allocation and its ASan poisoning per input.
-  static lmc::store::IntakePool intake(lmc::store::IntakePool::kChunkBytes);
-  if (intake.in_use_bytes() != 0) LMC_ORACLE_FAIL("the last input's session did not give its intake chunk back");
-  const bool with_intake = !control.empty() && (control[0] & 1) != 0;
   // A pin budget of one small object, so GET hits past it (answered as
   // misses) come up; every pin goes back by the session's end.
   lmc::store::PinBudget pins(64);
   const bool with_pins = !control.empty() && (control[0] & 2) != 0;
   {
-    lmc::protocol::ServerSession session(store, counters, limits, &l2, with_intake ? &intake : nullptr,
-                                         with_pins ? &pins : nullptr);
+    lmc::protocol::ServerSession session(store, counters, limits, &l2, with_pins ? &pins : nullptr);
 
     lmc::fuzzing::CompletePuts puts(stream);
     lmc::fuzzing::ReplyStream replies;
@@ -124,10 +122,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         walked_at = stats.publishes + stats.evictions;
         for (const std::string& key : store.Keys()) {
           const L1Store::ObjectRef o = store.Get(key);
-          if (o && !puts.Has(key, o->data())) LMC_ORACLE_FAIL("an object in L1 that no complete PUT of its key sent");
+          if (o && !puts.Has(key, *o)) LMC_ORACLE_FAIL("an object in L1 that no complete PUT of its key sent");
         }
       }
-      if (stats.used_bytes > kCapacity) LMC_ORACLE_FAIL("L1 holds more than its capacity");
+      if (stats.used_bytes > stats.capacity_bytes) LMC_ORACLE_FAIL("L1 holds more than its capacity");
       if (session.PendingOutputBytes() >
           kPendingOutputMax + kCapacity + wire::kReplyHeaderBytes + limits.list_body_bytes_max)
         LMC_ORACLE_FAIL("pending reply bytes past the limit plus one reply");
@@ -192,5 +190,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (replies.mid_reply()) LMC_ORACLE_FAIL("the reply stream ended mid-reply");
   }  // the session is gone: every reply it held is dropped
   if (pins.in_use_bytes() != 0) LMC_ORACLE_FAIL("a pin outlived the session that took it");
+  if (store.Stats().reserved_bytes != 0) LMC_ORACLE_FAIL("a reservation outlived the session that took it");
+  store.CheckInvariants();
   return 0;
 }

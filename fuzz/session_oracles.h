@@ -27,17 +27,18 @@
 namespace lmc::fuzzing {
 
 // The L1 store in `slot`, kept across inputs and emptied before each: a
-// fresh arena's map and unmap (its TLB flush above all) would cost most of a
+// fresh store's map and unmap (its TLB flush above all) would cost most of a
 // run. A store still referenced from the last input, or not empty after the
 // clear, is replaced, so an input never sees another's objects.
-inline std::shared_ptr<store::L1Store> EmptiedStore(std::shared_ptr<store::L1Store>& slot, std::size_t capacity) {
+inline std::shared_ptr<store::L1Store> EmptiedStore(std::shared_ptr<store::L1Store>& slot, std::size_t capacity,
+                                                    std::size_t intake = 0) {
   if (slot && slot.use_count() == 1) {
     slot->Clear();
     if (slot->Stats().objects != 0 || slot->Stats().used_bytes != 0) slot.reset();
   } else {
     slot.reset();
   }
-  if (!slot) slot = std::make_shared<store::L1Store>(store::L1Store::Options{capacity, capacity, 0});
+  if (!slot) slot = std::make_shared<store::L1Store>(store::L1Store::Options{capacity, capacity, 0, intake});
   return slot;
 }
 
@@ -79,6 +80,14 @@ class CompletePuts {
       complete_[it->key].push_back(stream_.subspan(it->begin, it->length));
       it = pending_.erase(it);
     }
+  }
+  // The same for a stored object (its bytes in chunks).
+  bool Has(std::string_view key, const store::L1Store::Object& o) const {
+    const auto it = complete_.find(key);
+    if (it == complete_.end()) return false;
+    for (const std::span<const std::byte> payload : it->second)
+      if (o.Equals(payload)) return true;
+    return false;
   }
   bool Has(std::string_view key, std::span<const std::byte> bytes) const {
     const auto it = complete_.find(key);

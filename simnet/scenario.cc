@@ -65,7 +65,7 @@ Op DrawClientOp(Rng& r, const Scenario& s, std::uint64_t client) {
   op.key = static_cast<int>(own > 0 && r.Chance(0.85) ? client + clients * r.Below(own) : r.Below(keys));
   // Values from a few bytes to a quarter of L1, most of them small: the
   // keys' values together overflow L1, so the tier sees evictions.
-  const std::uint64_t max_elements = std::max<std::uint64_t>(64, s.l1_bytes / 8);
+  const std::uint64_t max_elements = std::max<std::uint64_t>(64, s.l1_bytes / 5);
   const double u = r.Unit();
   op.elements =
       static_cast<std::uint32_t>(8 + static_cast<std::uint64_t>(u * std::sqrt(u) * static_cast<double>(max_elements)));
@@ -143,6 +143,8 @@ Scenario Draw(std::uint64_t seed) {
   }
   std::stable_sort(s.faults.begin(), s.faults.end(),
                    [](const FaultEvent& a, const FaultEvent& b) { return a.at < b.at; });
+  // Drawn last, so the draws above stay those of earlier versions' seeds.
+  s.l1_chunk_bytes = std::size_t{4096} << r.Below(4);
   return s;
 }
 
@@ -151,7 +153,8 @@ std::string Scenario::Describe() const {
   auto us = [](Duration d) { return std::to_string(std::chrono::duration_cast<microseconds>(d).count()) + " us"; };
   std::ostringstream o;
   o << "seed: " << seed << "\n"
-    << "clients: " << clients << "\nkeys: " << keys << "\nl1_bytes: " << l1_bytes << "\n"
+    << "clients: " << clients << "\nkeys: " << keys << "\nl1_bytes: " << l1_bytes << " in " << l1_chunk_bytes
+    << "-byte chunks\n"
     << "tier: " << (tier ? tier_type + (tier_serde.empty() ? std::string(" (raw)") : " + " + tier_serde) : "none")
     << "\n"
     << "l2 worker: " << (batch_serde.empty() ? std::string("none") : "fs + " + batch_serde) << "\n"

@@ -60,6 +60,8 @@ struct Scenario {
   int clients = 2;
   int keys = 4;
   std::size_t l1_bytes = 256 << 10;
+  // L1's chunk size (4 to 32 KiB: most values span chunks and share pages).
+  std::size_t l1_chunk_bytes = 16 << 10;
   bool tier = false;             // an L2 tier under the server
   std::string tier_type = "fs";  // "fs" (the server's disk) or "lm" (a second server, node "backend")
   std::string tier_serde;        // "" (raw), "checksum", "lz4", "fp8", "aesgcm"

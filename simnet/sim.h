@@ -196,6 +196,9 @@ class Sim final : public FaultTarget {
   // A raw GET whose reader stops: it reads nothing, or the header and part
   // of the body, then stalls or closes. The object stays pinned meanwhile.
   void DoSlowGet(SimEnv& env, int c, const Op& op);
+  // A GET of `key` written on a new connection, the reply left unread; null
+  // when it could not be sent by `deadline`.
+  std::unique_ptr<net::Stream> SendRawGet(SimEnv& env, int key, Time deadline);
   void CheckGet(int c, const Op& op, const client::CallResult& r, Time issued);
   void CheckLinearizable(int c, const Op& op, const PutRec& p, Time issued);
   std::string At(Time t) const {
@@ -231,7 +234,7 @@ class Sim final : public FaultTarget {
   std::shared_ptr<protocol::ServerCounters> server_counters_ = std::make_shared<protocol::ServerCounters>();
   std::uint64_t incarnation_ = 0;
   bool server_up_ = false;
-  std::uint64_t l2_hits_ = 0, evictions_dropped_ = 0, evictions_seen_ = 0, accept_errors_ = 0;
+  std::uint64_t l2_hits_ = 0, evictions_dropped_ = 0, evictions_seen_ = 0, accept_errors_ = 0, superseded_ = 0;
 
   std::vector<std::unique_ptr<SimEnv>> client_envs_;
   std::unique_ptr<SimEnv> control_env_;

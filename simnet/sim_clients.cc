@@ -84,36 +84,53 @@ void Sim::ClientActor(int c) {
   bool failed_before = false;
   // This client's PUTs not yet confirmed (see PutRec::confirmed).
   std::vector<std::size_t> unconfirmed;
+  // A PUT, recorded for the checks.
+  const auto put = [&](const Op& op, Time issued) {
+    const std::uint64_t id = next_id_++;
+    const std::vector<std::byte> v = ValueOf(id, op.elements);
+    PutRec p;
+    p.id = id;
+    p.client = c;
+    p.key = op.key;
+    p.elements = op.elements;
+    p.invoked = issued;
+    p.rejects_at_invoke = Rejects();
+    // Indexed before the call: the server may store it before the call
+    // returns (or even if the call fails: delivery is at least once).
+    const std::size_t index = puts_.size();
+    puts_.push_back(p);
+    put_by_hash_[HashOf(v)] = index;
+    puts_of_key_[op.key].push_back(index);
+    client::CallResult r = client.Put(KeyName(op.key), FieldsOf(op.elements), v);
+    PutRec& rec = puts_[index];
+    rec.ok = r.status == CallStatus::kOk;
+    rec.attempts = r.attempts;
+    rec.done = env.Now();
+    rec.conn_at_done = node.connects;
+    rec.rejects_at_done = Rejects();
+    if (rec.ok) unconfirmed.push_back(index);
+    return r;
+  };
   for (const Op& op : s_.ops[static_cast<std::size_t>(c)]) {
     const Time issued = env.Now();
     client::CallResult r;
-    switch (op.kind) {
-      case Op::Kind::kPut: {
-        const std::uint64_t id = next_id_++;
-        const std::vector<std::byte> v = ValueOf(id, op.elements);
-        PutRec p;
-        p.id = id;
-        p.client = c;
-        p.key = op.key;
-        p.elements = op.elements;
-        p.invoked = issued;
-        p.rejects_at_invoke = Rejects();
-        // Indexed before the call: the server may store it before the call
-        // returns (or even if the call fails: delivery is at least once).
-        const std::size_t index = puts_.size();
-        puts_.push_back(p);
-        put_by_hash_[HashOf(v)] = index;
-        puts_of_key_[op.key].push_back(index);
-        r = client.Put(KeyName(op.key), FieldsOf(op.elements), v);
-        PutRec& rec = puts_[index];
-        rec.ok = r.status == CallStatus::kOk;
-        rec.attempts = r.attempts;
-        rec.done = env.Now();
-        rec.conn_at_done = node.connects;
-        rec.rejects_at_done = Rejects();
-        if (rec.ok) unconfirmed.push_back(index);
+    Op::Kind kind = op.kind;
+    // A fifth of the GETs are overtaken by a PUT of their key instead: the
+    // GET goes out on a second connection and is left there, and a PUT
+    // follows on this one, so the PUT may land while the GET's load from
+    // L2 is under way (drawn at run time: the scenario's draws stay those
+    // of earlier seeds). The checks then read later GETs of the key.
+    if (kind == Op::Kind::kGet && world_.sched_rng().Chance(0.2)) {
+      const std::unique_ptr<net::Stream> side = SendRawGet(env, op.key, issued + s_.call_timeout);
+      env.SleepUntil(env.Now() + std::chrono::microseconds(world_.sched_rng().Below(3000)));
+      kind = Op::Kind::kPut;
+      r = put(op, env.Now());
+      if (side) side->Close();
+    }
+    switch (kind) {
+      case Op::Kind::kPut:
+        if (op.kind == Op::Kind::kPut) r = put(op, issued);
         break;
-      }
       case Op::Kind::kGet:
         r = client.Get(KeyName(op.key));
         if (r.status == CallStatus::kOk) CheckGet(c, op, r, issued);
@@ -129,7 +146,7 @@ void Sim::ClientActor(int c) {
     world_.trace().Add(8, static_cast<std::uint64_t>(c), static_cast<std::uint64_t>(r.status));
     // An answered request confirms the PUTs written before it on the same
     // connection (a reconnect since leaves them unconfirmed for good).
-    if (op.kind != Op::Kind::kPut) {
+    if (kind != Op::Kind::kPut) {
       if (r.status == CallStatus::kOk || r.status == CallStatus::kMiss) {
         for (std::size_t i : unconfirmed) {
           PutRec& rec = puts_[i];

@@ -94,20 +94,32 @@ void Sim::DoCutPut(SimEnv& env, int c, const Op& op) {
   stream->Close();
 }
 
-void Sim::DoSlowGet(SimEnv& env, int c, const Op& op) {
-  (void)c;
+std::unique_ptr<net::Stream> Sim::SendRawGet(SimEnv& env, int key, Time deadline) {
   wire::RequestHeader h;
   h.command = static_cast<std::int32_t>(wire::Command::kGet);
   h.fmt = 1;
   h.dtype = 2;
-  if (h.key.Assign(KeyName(op.key)) != wire::WireError::kOk) return Fail("a key the wire refuses");
+  if (h.key.Assign(KeyName(key)) != wire::WireError::kOk) {
+    Fail("a key the wire refuses");
+    return nullptr;
+  }
   std::array<std::byte, wire::kRequestHeaderBytes> header{};
   wire::EncodeRequest(h, header);
-  const Time deadline = env.Now() + s_.call_timeout;
-  const std::unique_ptr<net::Stream> stream = Connect(env, deadline);
-  if (!stream) return;
+  std::unique_ptr<net::Stream> stream = Connect(env, deadline);
+  if (!stream) return nullptr;
   const std::span<const std::byte> parts[1] = {header};
-  if (!Write(env, *stream, parts, deadline)) return stream->Close();
+  if (!Write(env, *stream, parts, deadline)) {
+    stream->Close();
+    return nullptr;
+  }
+  return stream;
+}
+
+void Sim::DoSlowGet(SimEnv& env, int c, const Op& op) {
+  (void)c;
+  const Time deadline = env.Now() + s_.call_timeout;
+  const std::unique_ptr<net::Stream> stream = SendRawGet(env, op.key, deadline);
+  if (!stream) return;
   // Read none of the reply, or a random part of it (the header, some body).
   const std::size_t want = world_.sched_rng().Chance(0.5) ? 0 : 1 + world_.sched_rng().Below(4096);
   const auto buf = std::make_shared<std::vector<std::byte>>(std::max<std::size_t>(want, 1));

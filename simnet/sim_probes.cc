@@ -6,22 +6,26 @@ namespace internal {
 // Probes from the counters of the run: the faults the network, the disks
 // and the fault table counted, the tier's and the servers' paths.
 void Sim::ProbeCounters(Outcome* out) {
-  std::uint64_t hits = l2_hits_, dropped = evictions_dropped_, seen = evictions_seen_, accept_errors = accept_errors_;
+  std::uint64_t hits = l2_hits_, dropped = evictions_dropped_, seen = evictions_seen_, accept_errors = accept_errors_,
+                superseded = superseded_;
   if (server_) {
     accept_errors += server_->server->counters().accept_errors.load();
     if (server_->tier) {
       hits += server_->tier->Stats().l2_hits;
       dropped += server_->tier->Stats().evictions_dropped;
       seen += server_->tier->Stats().evictions_seen;
+      superseded += server_->tier->Stats().l2_loads_superseded;
     }
   }
   Count("tier: evictions", seen);
   Count("tier: evictions dropped", dropped);
   Count("tier: L2 hits", hits);
+  Count("tier: loads a newer PUT overtook", superseded);
   Count("server incarnations", incarnation_);
   if (hits > 0) Probe("path: a GET served from L2");
   if (hits > 0 && s_.tier_type == "lm") Probe("path: a GET served from an lm:// tier");
   if (dropped > 0) Probe("path: an eviction dropped over the pending budget");
+  if (superseded > 0) Probe("path: a load from L2 overtaken by a PUT of its key");
   if (accept_errors > 0) Probe("path: the server backed off a failed accept");
   std::uint64_t pinned_full = server_counters_->rejects[static_cast<int>(protocol::Reject::kPinnedFull)].load();
   if (server_)
@@ -60,6 +64,7 @@ constexpr const char* kOtherProbes[] = {
     "path: a reader that stopped reading closed by the deadline",
     "path: a GET hit answered as a miss past the pin budget",
     "path: an eviction dropped over the pending budget",
+    "path: a load from L2 overtaken by a PUT of its key",
     "path: the server backed off a failed accept",
     "path: a wrapped store failed",
     "path: a wrapped load loaded nothing",

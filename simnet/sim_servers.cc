@@ -14,7 +14,8 @@ std::unique_ptr<ServerProc> Sim::StartServer() {
   plan.server.host = kServer;
   plan.server.port = kPort;
   plan.server.stall_timeout = std::chrono::duration_cast<milliseconds>(s_.stall_timeout);
-  plan.server.max_incomplete_put_bytes = s_.l1_bytes / 2;
+  plan.l1_intake_bytes = s_.l1_bytes / 2;
+  plan.l1_chunk_bytes = s_.l1_chunk_bytes;
   plan.server.max_pinned_bytes = s_.l1_bytes / 8;  // half lmcache-server's default: reached often
   plan.l2_load_timeout = milliseconds(800);
   plan.l2_max_pending_bytes = s_.l1_bytes / 3;
@@ -67,6 +68,7 @@ void Sim::StopServer(std::unique_ptr<ServerProc> p) {
     l2_hits_ += t.l2_hits;
     evictions_dropped_ += t.evictions_dropped;
     evictions_seen_ += t.evictions_seen;
+    superseded_ += t.l2_loads_superseded;
   }
   p->server->Stop();
   if (p->tier) p->tier->Close();

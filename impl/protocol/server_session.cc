@@ -43,24 +43,45 @@ ReplyHeader DummyReply(wire::ReturnCode code) {
 }
 }  // namespace
 
-std::span<const std::byte> ServerSession::Chunk::Bytes() const {
+std::size_t ServerSession::Chunk::Unwritten(std::span<std::span<const std::byte>> out) const {
+  if (out.empty()) return 0;
   switch (kind) {
-    case Kind::kHeader: return std::span(header).first(size);
-    case Kind::kBody: return body;
-    case Kind::kObject: return object->data();
+    case Kind::kHeader: out[0] = std::span(header).first(size).subspan(written); return 1;
+    case Kind::kBody: out[0] = std::span<const std::byte>(body).subspan(written); return 1;
+    case Kind::kObject: {
+      const auto spans = object->spans();
+      std::size_t n = 0;
+      for (std::size_t i = span; i < spans.size() && n < out.size(); ++i)
+        out[n++] = spans[i].subspan(i == span ? span_written : 0);
+      return n;
+    }
   }
-  return {};
+  return 0;
+}
+
+void ServerSession::Chunk::Advance(std::size_t n) {
+  written += n;
+  if (kind != Kind::kObject) return;
+  const auto spans = object->spans();
+  while (n > 0) {
+    const std::size_t take = std::min(n, spans[span].size() - span_written);
+    span_written += take;
+    n -= take;
+    if (span_written == spans[span].size()) {
+      ++span;
+      span_written = 0;
+    }
+  }
 }
 
 ServerSession::ServerSession(store::L1Store& store, ServerCounters& counters, SessionLimits limits, MissSource* misses,
-                             store::IntakePool* intake, store::PinBudget* pins)
+                             store::PinBudget* pins)
     : store_(store),
       counters_(counters),
       misses_(misses),
       pins_(pins),
       limits_(limits),
-      in_(limits.input_buffer_bytes),
-      intake_pool_(intake) {
+      in_(limits.input_buffer_bytes) {
   LMC_CHECK(limits_.input_buffer_bytes >= wire::kRequestHeaderBytes, "an input buffer of ", limits_.input_buffer_bytes,
             " bytes cannot hold a header");
   counters_.connections.fetch_add(1, std::memory_order_relaxed);
@@ -121,11 +142,12 @@ void ServerSession::OnEof() {
 
 void ServerSession::Close() {
   closing_ = true;
-  if (state_ == State::kPutPayload && intake_.empty() && !put_key_.empty() &&
-      plant::Active(plant::Bug::kServerPublishesTruncatedPut))
-    store_.Publish(std::move(put_key_), put_meta_, std::move(put_));
+  if (state_ == State::kPutPayload && !put_key_.empty() && plant::Active(plant::Bug::kServerPublishesTruncatedPut)) {
+    while (!put_.complete() && store_.Extend(&put_) == store::L1Store::ReserveError::kOk) {
+    }
+    if (put_.complete()) store_.Publish(std::move(put_key_), put_meta_, std::move(put_));
+  }
   put_ = {};  // a PUT cut short is dropped unseen
-  intake_.clear();
   begin_ = end_ = 0;
 }
 
@@ -139,8 +161,8 @@ void ServerSession::Enter(State next) {
   }
   LMC_CHECK(allowed, "session state ", int(state_), " -> ", int(next), " is not a transition");
   if (next == State::kPutPayload)
-    LMC_CHECK(put_.valid() != !intake_.empty(), "a payload must go to one place: L1 ", put_.valid(), ", intake chunks ",
-              intake_.size());
+    LMC_CHECK(put_.valid() && put_span_ < put_.spans().size(), "a payload with nowhere to go: reservation ",
+              put_.valid(), ", piece ", put_span_, " of ", put_.spans().size());
   state_ = next;
 }
 
@@ -258,15 +280,13 @@ void ServerSession::HandlePut(const RequestView& h, bool key_decoded) {
   }
   put_length_ = static_cast<std::size_t>(h.length);
   put_received_ = 0;
-  // Free room in L1 first; else, while the payload arrives, the intake pool
-  // (nothing stored is evicted for a PUT that may never complete); else, no
-  // pool or the pool is full, L1 evicting now.
-  store::L1Store::ReserveError reserved = store_.TryReserve(put_length_, &put_);
-  if (reserved == store::L1Store::ReserveError::kNoSpace && intake_pool_ != nullptr && TakeIntakeChunk()) {
-    reserved = store::L1Store::ReserveError::kOk;
-    counters_.puts_via_intake.fetch_add(1, std::memory_order_relaxed);
-  }
-  if (reserved == store::L1Store::ReserveError::kNoSpace) reserved = store_.Reserve(put_length_, &put_);
+  put_span_ = 0;
+  put_span_off_ = 0;
+  // A check first (a PUT that could not fit even by evicting everything
+  // unpinned evicts nothing), then the first piece: a free chunk if there
+  // is one, so a PUT cut short evicts nothing while the free chunks last.
+  store::L1Store::ReserveError reserved = store_.Begin(put_length_, &put_);
+  if (reserved == store::L1Store::ReserveError::kOk) reserved = store_.Extend(&put_);
   switch (reserved) {
     case store::L1Store::ReserveError::kOk: break;
     case store::L1Store::ReserveError::kTooLarge:
@@ -274,67 +294,52 @@ void ServerSession::HandlePut(const RequestView& h, bool key_decoded) {
       StartDiscard(h.length);
       return;
     case store::L1Store::ReserveError::kNoSpace:
+      put_ = {};
       counters_.Count(Reject::kNoSpace);
       StartDiscard(h.length);
       return;
   }
   put_meta_ = store::ObjectMeta{h.length, h.fmt, h.dtype, h.shape};
-  // Payload bytes that came with the header move into the reservation (or
-  // the first chunk); the rest is read straight into it.
+  // Payload bytes that came with the header move into the pieces; the rest
+  // is read straight into them.
+  if (put_length_ == 0) {  // complete already: its one granule is reserved
+    store_.Publish(std::move(put_key_), put_meta_, std::move(put_));
+    put_ = {};
+    put_key_.clear();
+    return;
+  }
   Enter(State::kPutPayload);
-  const std::size_t staged = std::min(end_ - begin_, PutTarget().size());
-  if (staged > 0) std::memcpy(PutTarget().data(), in_.data() + begin_, staged);
-  begin_ += staged;
-  AdvancePut(staged);
+  while (state_ == State::kPutPayload && begin_ != end_) {
+    const std::span<std::byte> to = PutTarget();
+    const std::size_t staged = std::min(end_ - begin_, to.size());
+    std::memcpy(to.data(), in_.data() + begin_, staged);
+    begin_ += staged;
+    AdvancePut(staged);
+  }
 }
 
-std::span<std::byte> ServerSession::PutTarget() {
-  if (intake_.empty()) return put_.data().subspan(put_received_);
-  const std::size_t in_last = put_received_ - (intake_.size() - 1) * store::IntakePool::kChunkBytes;
-  return intake_.back().data().subspan(in_last,
-                                       std::min(store::IntakePool::kChunkBytes - in_last, put_length_ - put_received_));
-}
+std::span<std::byte> ServerSession::PutTarget() { return put_.spans()[put_span_].subspan(put_span_off_); }
 
 void ServerSession::AdvancePut(std::size_t n) {
   put_received_ += n;
+  put_span_off_ += n;
   LMC_CHECK(put_received_ <= put_length_, "received ", put_received_, " of a ", put_length_, "-byte payload");
   if (put_received_ == put_length_) {
     FinishPut();
     return;
   }
-  if (intake_.empty() || put_received_ < intake_.size() * store::IntakePool::kChunkBytes) return;
-  // The last chunk is full: another, else (the pool is full) into L1 now,
-  // evicting; with no room even so, the rest is read and dropped, as on a
-  // header that found no room.
-  if (TakeIntakeChunk() || MoveIntakeIntoL1()) return;
+  if (put_span_off_ < put_.spans()[put_span_].size()) return;
+  // The piece is full: the next one (evicting when no chunk is free); with
+  // no room even so, the rest is read and dropped, as on a header that
+  // found no room.
+  ++put_span_;
+  put_span_off_ = 0;
+  if (put_span_ < put_.spans().size()) return;
+  if (store_.Extend(&put_) == store::L1Store::ReserveError::kOk) return;
+  counters_.Count(Reject::kNoSpace);  // pinned objects hold the room
+  put_ = {};
+  put_key_.clear();
   StartDiscard(static_cast<std::int64_t>(put_length_ - put_received_));
-}
-
-bool ServerSession::TakeIntakeChunk() {
-  std::optional<store::IntakePool::Chunk> c = intake_pool_->Acquire();
-  if (!c) {
-    counters_.intake_full.fetch_add(1, std::memory_order_relaxed);
-    return false;
-  }
-  intake_.push_back(std::move(*c));
-  return true;
-}
-
-bool ServerSession::MoveIntakeIntoL1() {
-  const bool room = store_.Reserve(put_length_, &put_) == store::L1Store::ReserveError::kOk;
-  if (room) {
-    std::size_t done = 0;
-    for (const store::IntakePool::Chunk& c : intake_) {
-      const std::size_t n = std::min(store::IntakePool::kChunkBytes, put_received_ - done);
-      std::memcpy(put_.data().data() + done, c.data().data(), n);
-      done += n;
-    }
-  } else {
-    counters_.Count(Reject::kNoSpace);  // pinned objects hold the room
-    put_key_.clear();
-  }
-  intake_.clear();
-  return room;
 }
 
 void ServerSession::StartDiscard(std::int64_t bytes) {
@@ -344,10 +349,8 @@ void ServerSession::StartDiscard(std::int64_t bytes) {
 
 void ServerSession::FinishPut() {
   Enter(State::kHeader);
-  // Complete: only now may a PUT that waited in the intake push out what is
-  // stored.
-  const bool stored = intake_.empty() || MoveIntakeIntoL1();
-  if (stored) store_.Publish(std::move(put_key_), put_meta_, std::move(put_));
+  LMC_CHECK(put_.complete(), "a PUT's last byte arrived with its reservation incomplete");
+  store_.Publish(std::move(put_key_), put_meta_, std::move(put_));
   put_ = {};
   put_key_.clear();
   put_received_ = 0;
@@ -367,8 +370,8 @@ void ServerSession::Reply(const ReplyHeader& h) {
 
 void ServerSession::ReplyHit(store::L1Store::ObjectRef object) {
   store::PinBudget::Ticket pin;
-  if (pins_ != nullptr && !object->data().empty()) {
-    std::optional<store::PinBudget::Ticket> taken = pins_->TryTake(object->data().size());
+  if (pins_ != nullptr && object->size() != 0) {
+    std::optional<store::PinBudget::Ticket> taken = pins_->TryTake(object->size());
     if (!taken) {
       counters_.Count(Reject::kPinnedFull);
       counters_.misses.fetch_add(1, std::memory_order_relaxed);
@@ -391,10 +394,10 @@ void ServerSession::ReplyObject(store::L1Store::ObjectRef object, store::PinBudg
   r.shape = m.shape;
   r.location = 0;
   Reply(r);
-  if (!object->data().empty()) {
+  if (object->size() != 0) {
     Chunk c;
     c.kind = Chunk::Kind::kObject;
-    c.size = object->data().size();
+    c.size = object->size();
     c.object = std::move(object);
     c.pin = std::move(pin);
     Push(std::move(c));
@@ -413,7 +416,7 @@ std::size_t ServerSession::GatherWrites(std::span<std::span<const std::byte>> ou
   std::size_t n = 0;
   for (const Chunk& c : output_) {
     if (n == out.size()) break;
-    out[n++] = c.Bytes().subspan(c.written);
+    n += c.Unwritten(out.subspan(n));
   }
   return n;
 }
@@ -426,7 +429,7 @@ void ServerSession::OnWritten(std::size_t n) {
     LMC_DCHECK(!output_.empty(), "written bytes left over with no output queued");
     Chunk& c = output_.front();
     const std::size_t take = std::min(n, c.size - c.written);
-    c.written += take;
+    c.Advance(take);
     n -= take;
     if (c.written == c.size) output_.pop_front();
   }

@@ -8,9 +8,10 @@
 //       then session.OnRead(n) or, at EOF, session.OnEof();
 //     write session.GatherWrites(...), then session.OnWritten(n);
 //   }
-// ReadBuffer() points straight into a PUT's reserved store bytes while its
-// payload arrives, so large payloads are received without a copy; GET
-// payloads are written from the pinned stored object, also without a copy.
+// ReadBuffer() points straight into the chunk a PUT's payload will be stored
+// in while it arrives (the store hands out the next chunk as each fills), so
+// payloads are received without a copy; GET payloads are written from the
+// pinned stored object's chunks with gather writes, also without a copy.
 //
 // What the session does with each kind of bad input is the table in
 // docs/SERVER.md; in short: a FAIL reply where one is due and the stream is
@@ -28,7 +29,6 @@
 #include <vector>
 
 #include "protocol/miss_source.h"
-#include "store/intake_pool.h"
 #include "store/l1_store.h"
 #include "store/pin_budget.h"
 #include "wire/headers.h"
@@ -67,10 +67,6 @@ struct ServerCounters {
   // the longest), and those closed for --idle-timeout-ms.
   std::atomic<std::uint64_t> connections_evicted{0};
   std::atomic<std::uint64_t> idle_timeouts{0};
-  // PUTs whose payload waited in the intake pool (L1 had no free room), and
-  // those of them that had to evict before completing (the pool was full).
-  std::atomic<std::uint64_t> puts_via_intake{0};
-  std::atomic<std::uint64_t> intake_full{0};
 
   void Count(Reject r) { rejects[static_cast<int>(r)].fetch_add(1, std::memory_order_relaxed); }
 };
@@ -89,13 +85,12 @@ struct SessionLimits {
 
 class ServerSession {
  public:
-  // With an `intake` pool, a PUT that finds no free room in L1 receives its
-  // payload into the pool and evicts only once it is complete (a PUT cut
-  // short then costs L1 nothing); without one, it evicts on its header.
-  // With `pins`, a GET hit's object is pinned only within that budget
+  // A PUT takes the store's chunks as its bytes arrive (L1Store::Extend):
+  // free ones first, so with the store's intake chunks a PUT cut short
+  // evicts nothing. With `pins`, a GET hit's object is pinned only within that budget
   // (store/pin_budget.h); past it the GET is answered as a miss.
   ServerSession(store::L1Store& store, ServerCounters& counters, SessionLimits limits = {},
-                MissSource* misses = nullptr, store::IntakePool* intake = nullptr, store::PinBudget* pins = nullptr);
+                MissSource* misses = nullptr, store::PinBudget* pins = nullptr);
 
   // Where the next received bytes go; empty when the session takes no input
   // now (output backlog, or closing).
@@ -148,8 +143,11 @@ class ServerSession {
     store::PinBudget::Ticket pin;      // its share of the pin budget, back when written
     std::size_t size = 0;              // header (36) or body or object bytes
     std::size_t written = 0;
+    std::size_t span = 0, span_written = 0;  // an object's: the span being written, and its bytes written
     enum class Kind : std::uint8_t { kHeader, kBody, kObject } kind = Kind::kHeader;
-    std::span<const std::byte> Bytes() const;
+    // Its unwritten spans into `out` (as many as fit); returns how many.
+    std::size_t Unwritten(std::span<std::span<const std::byte>> out) const;
+    void Advance(std::size_t n);
   };
 
   void Process();
@@ -157,17 +155,13 @@ class ServerSession {
   void HandleHeader(const wire::RequestView& h, bool key_decoded);
   void HandlePut(const wire::RequestView& h, bool key_decoded);
   void StartDiscard(std::int64_t bytes);
-  // Where the PUT's next payload bytes go: its L1 reservation, or the last
-  // intake chunk (which always has room while bytes remain).
+  // Where the PUT's next payload bytes go: the rest of its last piece
+  // (never empty while bytes remain).
   std::span<std::byte> PutTarget();
-  // `n` payload bytes were written into PutTarget().
+  // `n` payload bytes were written into PutTarget(). A full piece takes the
+  // next one; with no room for it, the PUT is dropped (counted as
+  // no_space) and the rest of its payload discarded.
   void AdvancePut(std::size_t n);
-  // One more intake chunk for the PUT; false (counted) when the pool is full.
-  [[nodiscard]] bool TakeIntakeChunk();
-  // Moves the PUT's bytes from its intake chunks into an L1 reservation,
-  // evicting, and returns the chunks. False when L1 has no room even so:
-  // then the PUT is dropped (counted as no_space) and the chunks returned.
-  [[nodiscard]] bool MoveIntakeIntoL1();
   void FinishPut();
   void Close();
   // The store key of h's key (its canonical rendering); false, counted as a
@@ -195,13 +189,12 @@ class ServerSession {
   std::vector<std::byte> in_;
   std::size_t begin_ = 0;
   std::size_t end_ = 0;
-  // The PUT being received: into `put_` (L1), or into `intake_` chunks
-  // while L1 has no free room for it (see the constructor).
-  store::IntakePool* intake_pool_;
+  // The PUT being received, straight into its store chunks.
   store::L1Store::Reservation put_;
-  std::vector<store::IntakePool::Chunk> intake_;  // never empty while in use
   std::size_t put_length_ = 0;
   std::size_t put_received_ = 0;
+  std::size_t put_span_ = 0;      // the piece being filled
+  std::size_t put_span_off_ = 0;  // its bytes filled
   std::string put_key_;
   store::ObjectMeta put_meta_;
   std::int64_t discard_left_ = 0;

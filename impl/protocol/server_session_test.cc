@@ -36,8 +36,8 @@ std::vector<std::byte> Request(std::int32_t command, std::string_view key, std::
 class Harness {
  public:
   explicit Harness(store::L1Store& store, SessionLimits limits = {}, MissSource* misses = nullptr,
-                   store::IntakePool* intake = nullptr, store::PinBudget* pins = nullptr)
-      : session_(store, counters_, limits, misses, intake, pins) {}
+                   store::PinBudget* pins = nullptr)
+      : session_(store, counters_, limits, misses, pins) {}
 
   // Feeds `bytes`; returns how many the session took (it may stop early
   // under backpressure when `drain` is false).
@@ -135,7 +135,7 @@ TEST(ServerSession, PutGetExistHealthList) {
 TEST(ServerSession, AGetHitPastThePinBudgetIsAMiss) {
   store::L1Store store({1 << 20, 1 << 20});
   store::PinBudget pins(100);
-  Harness h(store, {}, nullptr, nullptr, &pins);
+  Harness h(store, {}, nullptr, &pins);
   h.Feed(Request(1, "m@1@0@1@half", std::string(300, 'x')));
   // Two GETs fed without draining: the first pins 300 bytes (more than the
   // budget, but nothing was pinned), the second finds no room.
@@ -210,7 +210,7 @@ TEST(ServerSession, AnL1MissWaitsForTheMissSourceAndKeepsReplyOrder) {
   // The source brings the object back into L1 and hands it over.
   store::L1Store::Reservation r;
   ASSERT_EQ(store.Reserve(5, &r), store::L1Store::ReserveError::kOk);
-  std::memcpy(r.data().data(), "below", 5);
+  r.CopyFrom(std::as_bytes(std::span("below", 5)));
   h.session().OnMissResult(store.PublishIfAbsent(key, {5, 1, 3, {2, 1, 1, 5}}, std::move(r)));
   h.Drain();
   std::string body;
@@ -243,9 +243,17 @@ TEST(ServerSession, TruncatedPutIsNeverVisible) {
   EXPECT_EQ(store.Stats().used_bytes, 0u);
 }
 
-// Intake: a PUT that finds L1 full waits in the intake pool and evicts only
-// once complete. L1 here holds eight 1 MiB objects and nothing more.
+// A PUT into a full L1 takes the store's intake chunks (beyond its budget)
+// as its bytes arrive and evicts only once complete. L1 here holds eight
+// 1 MiB objects (in 512 KiB chunks) and nothing more.
 constexpr std::size_t kMiB = std::size_t{1} << 20;
+
+store::L1Store::Options EightMiB(std::size_t intake) {
+  store::L1Store::Options o;
+  o.capacity_bytes = o.max_object_bytes = 8 * kMiB;
+  o.intake_bytes = intake;
+  return o;
+}
 
 std::string Pattern(std::size_t n, unsigned seed) {
   std::string s(n, '\0');
@@ -267,37 +275,36 @@ std::size_t StoredOfTheEight(store::L1Store& store) {
 }
 
 TEST(ServerSession, APutCutShortWhileL1IsFullEvictsNothing) {
-  store::L1Store store({8 * kMiB, 8 * kMiB});
-  store::IntakePool intake(64 * kMiB);
+  store::L1Store store(EightMiB(64 * kMiB));
   FillEight(store);
   {
-    Harness h(store, {}, nullptr, &intake);
+    Harness h(store);
     const auto put = Request(1, "m@1@0@1@half", Pattern(6 * kMiB, 9));
     // The header and 2.5 MiB, across chunk boundaries, then the peer goes.
     EXPECT_EQ(h.Feed(std::span(put).first(wire::kRequestHeaderBytes + 5 * kMiB / 2), 300 * 1024),
               wire::kRequestHeaderBytes + 5 * kMiB / 2);
-    EXPECT_EQ(intake.in_use_bytes(), 3 * kMiB) << "chunks are taken as the bytes arrive, not for the whole length";
+    EXPECT_EQ(store.Stats().reserved_bytes, 3 * kMiB)
+        << "chunks are taken as the bytes arrive (and the next when one fills), not for the whole length";
     EXPECT_EQ(StoredOfTheEight(store), 8u) << "nothing is evicted while the payload arrives";
     h.session().OnEof();
-    EXPECT_EQ(h.counters().puts_via_intake.load(), 1u);
   }
   EXPECT_EQ(StoredOfTheEight(store), 8u);
   EXPECT_EQ(store.Stats().evictions, 0u);
   EXPECT_FALSE(store.Contains("m@1@0@1@half"));
-  EXPECT_EQ(intake.in_use_bytes(), 0u);
+  EXPECT_EQ(store.Stats().reserved_bytes, 0u);
+  store.CheckInvariants();
 }
 
 TEST(ServerSession, APutCompletedThroughTheIntakeEvictsThenAndStoresItsBytes) {
-  store::L1Store store({8 * kMiB, 8 * kMiB});
-  store::IntakePool intake(64 * kMiB);
+  store::L1Store store(EightMiB(64 * kMiB));
   FillEight(store);
-  Harness h(store, {}, nullptr, &intake);
+  Harness h(store);
   const std::string payload = Pattern(5 * kMiB / 2, 10);
   const auto put = Request(1, "m@1@0@1@half", payload);
   h.Feed(std::span(put).first(put.size() - 1), 300 * 1024);
   EXPECT_EQ(StoredOfTheEight(store), 8u) << "one byte short: still nothing evicted";
   h.Feed(std::span(put).last(1));
-  EXPECT_EQ(intake.in_use_bytes(), 0u);
+  EXPECT_EQ(store.Stats().reserved_bytes, 0u);
   EXPECT_EQ(store.Stats().evictions, 3u) << "2.5 MiB pushes out the three least recently used";
   EXPECT_FALSE(store.Contains("m@1@0@100@half"));
   EXPECT_TRUE(store.Contains("m@1@0@103@half"));
@@ -307,28 +314,29 @@ TEST(ServerSession, APutCompletedThroughTheIntakeEvictsThenAndStoresItsBytes) {
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->code, 200);
   EXPECT_TRUE(body == payload) << "the bytes came through the chunks intact";
+  store.CheckInvariants();
 }
 
-TEST(ServerSession, AFullIntakePoolMovesThePutIntoL1AndEvictsAsBefore) {
-  store::L1Store store({8 * kMiB, 8 * kMiB});
-  store::IntakePool intake(kMiB);  // one chunk
+TEST(ServerSession, WithTheIntakeChunksUsedAPutEvictsAsItsBytesArrive) {
+  store::L1Store store(EightMiB(kMiB));  // two 512 KiB chunks beyond the budget
   FillEight(store);
-  Harness h(store, {}, nullptr, &intake);
+  Harness h(store);
   const std::string payload = Pattern(3 * kMiB, 11);
   const auto put = Request(1, "m@1@0@1@half", payload);
   h.Feed(std::span(put).first(wire::kRequestHeaderBytes + kMiB - 1), 256 * 1024);
-  EXPECT_EQ(StoredOfTheEight(store), 8u) << "inside the one chunk: nothing evicted";
+  EXPECT_EQ(StoredOfTheEight(store), 8u) << "inside the intake chunks: nothing evicted";
   h.Feed(std::span(put).subspan(wire::kRequestHeaderBytes + kMiB - 1, 1));
-  EXPECT_EQ(h.counters().intake_full.load(), 1u);
-  EXPECT_EQ(intake.in_use_bytes(), 0u) << "its chunk went back when it moved into L1";
-  EXPECT_EQ(StoredOfTheEight(store), 5u) << "the pool is full: the PUT evicts before completing, as without one";
+  EXPECT_EQ(store.Stats().early_evictions, 1u);
+  EXPECT_EQ(StoredOfTheEight(store), 7u) << "no free chunk: the next piece evicts the least recent object";
   h.Feed(std::span(put).subspan(wire::kRequestHeaderBytes + kMiB));
+  EXPECT_EQ(StoredOfTheEight(store), 5u);
   h.Feed(Request(2, "m@1@0@1@half"));
   std::string body;
   const auto r = h.NextReply(&body);
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->code, 200);
   EXPECT_TRUE(body == payload);
+  store.CheckInvariants();
 }
 
 TEST(ServerSession, BadKeysFailAndPutPayloadsAreDiscardedInStep) {

@@ -23,6 +23,8 @@ AssembleError AssembleServer(const ServerPlan& plan, net::Transport& transport, 
     l1.capacity_bytes = plan.l1_bytes;
     l1.max_object_bytes = plan.max_object_bytes;
     l1.headroom_bytes = plan.l1_headroom_bytes;
+    l1.intake_bytes = plan.l1_intake_bytes;
+    l1.chunk_bytes = plan.l1_chunk_bytes;
     parts.l1 = std::make_shared<store::L1Store>(l1);
   } catch (const std::bad_alloc&) {
     *detail = "cannot map an L1 budget of " + std::to_string(plan.l1_bytes) + " bytes";

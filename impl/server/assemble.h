@@ -26,8 +26,10 @@ namespace lmc::server {
 struct ServerPlan {
   std::size_t l1_bytes = std::size_t{1} << 30;
   std::size_t max_object_bytes = std::size_t{1} << 31;
-  std::size_t l1_headroom_bytes = 0;        // see store::L1Store::Options
-  std::vector<nlohmann::json> l2_adapters;  // l2/config.h's JSON, tried in order; none: no tier
+  std::size_t l1_headroom_bytes = 0;                     // see store::L1Store::Options
+  std::size_t l1_intake_bytes = std::size_t{256} << 20;  // the same
+  std::size_t l1_chunk_bytes = std::size_t{1} << 20;     // the same
+  std::vector<nlohmann::json> l2_adapters;               // l2/config.h's JSON, tried in order; none: no tier
   std::chrono::milliseconds l2_load_timeout{5000};
   std::size_t l2_max_pending_bytes = std::size_t{256} << 20;
   ServerOptions server;  // its `misses` is set to the tier

@@ -22,13 +22,9 @@ using net::NetError;
 // depend on what ran before it in the process.
 struct Server::Shared {
   Shared(std::shared_ptr<store::L1Store> s, ServerOptions o)
-      : store(std::move(s)),
-        options(std::move(o)),
-        intake(options.max_incomplete_put_bytes),
-        pins(options.max_pinned_bytes) {}
+      : store(std::move(s)), options(std::move(o)), pins(options.max_pinned_bytes) {}
   std::shared_ptr<store::L1Store> store;
   ServerOptions options;
-  store::IntakePool intake;
   store::PinBudget pins;
   protocol::ServerCounters counters;
   base::Mutex mu;
@@ -56,7 +52,7 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
         shared_(std::move(shared)),
         stream_(std::move(stream)),
         session_(*shared_->store, shared_->counters, shared_->options.limits, shared_->options.misses.get(),
-                 &shared_->intake, &shared_->pins),
+                 &shared_->pins),
         transport_(transport),
         timer_(stream_->MakeTimer()),
         last_progress_(transport.Now()),
@@ -427,13 +423,14 @@ std::string FormatCounters(const protocol::ServerCounters& c, const store::Store
     << "hits " << v(c.hits) << " misses " << v(c.misses) << " evictions " << s.evictions << "\n"
     << "accept_errors " << v(c.accept_errors) << " connections_refused " << v(c.connections_refused)
     << " connections_evicted " << v(c.connections_evicted) << " idle_timeouts " << v(c.idle_timeouts) << "\n"
-    << "puts_via_intake " << v(c.puts_via_intake) << " intake_full " << v(c.intake_full) << "\n"
     << "rejects";
   for (int r = 0; r < static_cast<int>(protocol::Reject::kCount); ++r) {
     o << " " << protocol::RejectName(static_cast<protocol::Reject>(r)) << " " << v(c.rejects[r]);
   }
   o << "\nstore objects " << s.objects << " used_bytes " << s.used_bytes << " capacity_bytes " << s.capacity_bytes
-    << "\n";
+    << " chunk_bytes " << s.chunk_bytes << " free_chunks " << s.free_chunks << " pages " << s.pages << "\n"
+    << "store reserved_bytes " << s.reserved_bytes << " early_evictions " << s.early_evictions << " pinned_skipped "
+    << s.pinned_skipped << " reserve_failures " << s.reserve_failures << "\n";
   return o.str();
 }
 

@@ -38,11 +38,6 @@ struct ServerOptions {
   // waits, from 1 ms doubling up to this, so the loop does not spin while
   // the limit holds; the open connections are served meanwhile.
   std::chrono::milliseconds accept_retry_max{100};
-  // A PUT that finds no free room in L1 receives its payload into an intake
-  // pool of this many bytes (memory beyond L1, taken as bytes arrive) and
-  // evicts only once complete, so a PUT cut short pushes nothing out. With
-  // the pool full, a PUT evicts on its header as before; 0: no pool.
-  std::size_t max_incomplete_put_bytes = std::size_t{256} << 20;
   // Bytes of stored objects that replies being sent may pin at once, over
   // all connections (store/pin_budget.h): past it a GET hit is answered as a
   // miss. 0: no bound; lmcache-server's default is a quarter of L1. Each

@@ -220,7 +220,7 @@ bool AwaitOpenConnections(const Server& server, std::size_t n) {
 store::L1Store::ObjectRef Publish(store::L1Store& store, const std::string& key, std::string_view bytes) {
   store::L1Store::Reservation r;
   EXPECT_EQ(store.Reserve(bytes.size(), &r), store::L1Store::ReserveError::kOk);
-  std::memcpy(r.data().data(), bytes.data(), bytes.size());
+  r.CopyFrom(std::as_bytes(std::span(bytes)));
   return store.PublishIfAbsent(key, {static_cast<std::int32_t>(bytes.size()), 1, 3, {2, 1, 1, 5}}, std::move(r));
 }
 

@@ -1,9 +1,8 @@
 #include "store/l1_store.h"
 
 #include <algorithm>
-
 #include <cstdint>
-#include <deque>
+#include <cstring>
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
@@ -12,52 +11,212 @@
 #include "base/check.h"
 
 namespace lmc::store {
+namespace {
+constexpr std::size_t kMinChunkBytes = 4096;
+constexpr std::size_t kMinChunksInBudget = 16;
 
-// The state objects and reservations outlive the store through: the arena
-// and its lock. The index lives here too, under the same lock.
+std::size_t EffectiveChunkBytes(const L1Store::Options& o) {
+  std::size_t c = std::max(kMinChunkBytes, ChunkPool::Granules(o.chunk_bytes));
+  while (c > kMinChunkBytes && o.capacity_bytes / c < kMinChunksInBudget) c = ChunkPool::Granules(c / 2);
+  return c;
+}
+}  // namespace
+
+// The state objects and reservations outlive the store through: the pool,
+// the pages and their lock. The index lives here too, under the same lock.
 //
-// Byte accounting. Every block the arena has handed out is in exactly one of
-// three places: a reservation (reserved_bytes), an object in the index
-// (indexed_bytes), or an object out of it (detached_bytes: replaced, evicted
-// or cleared while a reader pins it, or published and lost to an entry
-// already there). So reserved + indexed + detached == the arena's used
-// bytes, and used + free == capacity; checked after every change.
+// Chunk accounting. Every chunk is free, held whole by one reservation
+// (whole_reserved) or one object (whole_objects: in the index or not), or a
+// page; checked after every change. Byte accounting: what each holds is its
+// whole chunks plus its tail piece; every held byte is a reservation's
+// (reserved_bytes), an indexed object's (indexed_bytes) or an object's out
+// of the index (detached_bytes: replaced, evicted or cleared while a reader
+// pins it, or published and lost to an entry already there). Their sum is
+// the whole chunks plus the pages' live pieces.
 struct L1Store::Shared {
-  explicit Shared(std::size_t capacity) : arena(capacity) {}
+  struct Page {
+    std::uint32_t fill = 0;    // pieces are handed out in order up to here
+    std::uint32_t pieces = 0;  // live: tenants plus reservations' tails
+    std::size_t live_bytes = 0;
+    std::vector<Object*> tenants;  // objects whose tail is here
+  };
+
+  Shared(std::size_t chunk, std::uint32_t budget, std::uint32_t intake)
+      : pool(chunk, budget + intake, budget), pages(budget + intake), budget_chunks(budget) {}
+
+  std::size_t chunk() const { return pool.chunk_bytes(); }
+  std::size_t Held(const Pieces& p) const { return p.chunks.size() * chunk() + p.tail_bytes; }
+  // Chunks the budget counts: objects' whole chunks and every page.
+  std::size_t BudgetUsedChunks() const { return whole_objects + page_count; }
 
   void CheckLocked() const {
-    LMC_CHECK(reserved_bytes + indexed_bytes + detached_bytes == arena.used_bytes(), "reserved ", reserved_bytes,
-              " + indexed ", indexed_bytes, " + detached ", detached_bytes, " != used ", arena.used_bytes());
+    LMC_CHECK(whole_reserved + whole_objects + page_count + pool.free_chunks() == pool.chunks(), "reserved ",
+              whole_reserved, " + objects ", whole_objects, " + pages ", page_count, " + free ", pool.free_chunks(),
+              " != ", pool.chunks(), " chunks");
+    LMC_CHECK(
+        reserved_bytes + indexed_bytes + detached_bytes == (whole_reserved + whole_objects) * chunk() + page_live_bytes,
+        "reserved ", reserved_bytes, " + indexed ", indexed_bytes, " + detached ", detached_bytes,
+        " != whole chunks and live pieces");
+    LMC_CHECK(page_live_bytes <= page_count * chunk(), "pages hold ", page_live_bytes, " live bytes in ", page_count,
+              " pages");
     LMC_CHECK(lru.size() == index.size(), "the LRU list holds ", lru.size(), " keys, the index ", index.size());
   }
-  // A reservation's block became an object (not yet in the index).
-  void AdoptLocked(Arena::Block b) {
-    LMC_CHECK(reserved_bytes >= b.bytes, "adopting ", b.bytes, " bytes of ", reserved_bytes, " reserved");
-    reserved_bytes -= b.bytes;
-    detached_bytes += b.bytes;
+
+  // A chunk for a piece: a free one, else (with `may_evict`) one that
+  // evicting least recently used unpinned entries frees now.
+  std::optional<std::uint32_t> TakeChunkLocked(std::unique_lock<base::Mutex>& lock, bool may_evict,
+                                               const EvictionListener& on_evict) {
+    for (;;) {
+      if (auto c = pool.Take()) return c;
+      if (!may_evict) return std::nullopt;
+      std::vector<std::string> victims;
+      if (PlanLocked(1, /*keep_newest=*/false, &victims) == 0) return std::nullopt;
+      ++stats.early_evictions;
+      for (const std::string& key : victims) EvictLocked(lock, key, on_evict);
+    }
   }
-  void IndexLocked(Arena::Block b) {
-    LMC_CHECK(detached_bytes >= b.bytes, "indexing ", b.bytes, " bytes of ", detached_bytes, " detached");
-    detached_bytes -= b.bytes;
-    indexed_bytes += b.bytes;
-  }
-  void UnindexLocked(Arena::Block b) {
-    LMC_CHECK(indexed_bytes >= b.bytes, "unindexing ", b.bytes, " bytes of ", indexed_bytes, " indexed");
-    indexed_bytes -= b.bytes;
-    detached_bytes += b.bytes;
-  }
-  // Frees a block that was `from` (reserved_bytes or detached_bytes).
-  void Free(Arena::Block b, std::size_t& from) {
-    if (b.bytes == 0) return;
-    std::lock_guard lock(mu);
-    LMC_CHECK(from >= b.bytes, "freeing ", b.bytes, " bytes of ", from, " accounted");
-    from -= b.bytes;
-    arena.Free(b);
+
+  // Gives back a holding that was `from` (reserved_bytes or detached_bytes);
+  // reservations' whole chunks are counted in whole_reserved, objects' in
+  // whole_objects.
+  void ReleaseLocked(const Pieces& p, std::size_t& from, std::size_t& whole) {
+    const std::size_t held = Held(p);
+    LMC_CHECK(from >= held && whole >= p.chunks.size(), "releasing ", held, " bytes of ", from, " accounted");
+    from -= held;
+    whole -= p.chunks.size();
+    for (const std::uint32_t c : p.chunks) pool.Give(c);
+    if (p.page != Pieces::kNoPage) {
+      Page& pg = pages[p.page];
+      LMC_CHECK(pg.pieces > 0 && pg.live_bytes >= p.tail_bytes, "releasing a piece of page ", p.page,
+                " that holds none");
+      --pg.pieces;
+      pg.live_bytes -= p.tail_bytes;
+      page_live_bytes -= p.tail_bytes;
+      if (pg.pieces == 0) {
+        LMC_CHECK(pg.tenants.empty() && pg.live_bytes == 0, "an empty page ", p.page, " with tenants");
+        pg = Page{};
+        if (open_page == p.page) open_page = Pieces::kNoPage;
+        --page_count;
+        pool.Give(p.page);
+      }
+    }
     CheckLocked();
   }
 
+  void AddTenantLocked(Object* o) {
+    if (o->pieces_.page == Pieces::kNoPage) return;
+    auto& tenants = pages[o->pieces_.page].tenants;
+    o->tenant_slot_ = tenants.size();
+    tenants.push_back(o);
+  }
+  void RemoveTenantLocked(Object* o) {
+    if (o->pieces_.page == Pieces::kNoPage) return;
+    auto& tenants = pages[o->pieces_.page].tenants;
+    LMC_CHECK(o->tenant_slot_ < tenants.size() && tenants[o->tenant_slot_] == o, "an object missing from its page");
+    tenants[o->tenant_slot_] = tenants.back();
+    tenants[o->tenant_slot_]->tenant_slot_ = o->tenant_slot_;
+    tenants.pop_back();
+  }
+
+  // A reader (a GET reply being sent) holds a reference: evicting the entry
+  // would lose it without freeing a byte until the send ends.
+  static bool Pinned(const ObjectRef& o) { return o.use_count() > 1; }
+
+  // The indexed, unpinned entry `o` is (null if it is not one).
+  const Object* Evictable(const Object* o, const Object* keep) const {
+    if (o == keep) return nullptr;
+    const auto it = index.find(o->key_);
+    if (it == index.end() || it->second.object.get() != o || Pinned(it->second.object)) return nullptr;
+    return o;
+  }
+
+  // Entries to evict, least recently used first, so that at least `want`
+  // chunks come free now; returns how many would (less than `want` when no
+  // plan can). An entry frees its whole chunks, and its tail's page when
+  // every piece there belongs to an indexed, unpinned entry: those then go
+  // with it. Pinned entries, and entries that would free nothing (a tail
+  // alone in a page something else holds), are passed over. Evicts nothing.
+  std::size_t PlanLocked(std::size_t want, bool keep_newest, std::vector<std::string>* victims) {
+    const Object* keep = keep_newest && !lru.empty() ? index.find(lru.back())->second.object.get() : nullptr;
+    std::unordered_set<const Object*> planned;
+    std::unordered_set<std::uint32_t> pages_planned;
+    std::size_t gain = 0;
+    for (auto at = lru.begin(); at != lru.end() && gain < want; ++at) {
+      const ObjectRef& ref = index.find(*at)->second.object;
+      const Object* o = ref.get();
+      if (o == keep || planned.count(o) != 0) continue;
+      if (Pinned(ref)) {
+        ++stats.pinned_skipped;
+        continue;
+      }
+      std::vector<const Object*> group{o};
+      std::size_t g = o->pieces_.chunks.size();
+      const std::uint32_t p = o->pieces_.page;
+      if (p != Pieces::kNoPage && pages_planned.count(p) == 0) {
+        const Page& pg = pages[p];
+        bool freeable = pg.pieces == pg.tenants.size();  // no reservation's tail
+        for (const Object* t : pg.tenants) freeable = freeable && Evictable(t, keep) != nullptr;
+        if (freeable) {
+          pages_planned.insert(p);
+          group.assign(pg.tenants.begin(), pg.tenants.end());
+          g = 1;
+          for (const Object* t : group) g += t->pieces_.chunks.size();
+        }
+      }
+      if (g == 0) continue;
+      for (const Object* t : group) {
+        planned.insert(t);
+        victims->push_back(t->key_);
+      }
+      gain += g;
+    }
+    return gain;
+  }
+
+  // Evicts the entry under `key`; `lock` holds mu and is released around
+  // the listener call. Its chunks go back when the last reference does:
+  // now, unless a sender took one since the plan. References are released
+  // with the lock down (Object's destructor takes it).
+  void EvictLocked(std::unique_lock<base::Mutex>& lock, const std::string& key, const EvictionListener& on_evict) {
+    const auto it = index.find(key);
+    if (it == index.end()) return;  // gone while the lock was down for an earlier victim
+    ObjectRef victim = std::move(it->second.object);
+    UnindexLocked(*victim);
+    std::string victim_key = it->first;
+    lru.erase(it->second.lru_at);
+    index.erase(it);
+    ++stats.evictions;
+    CheckLocked();
+    const auto mark = on_evict ? evicting.insert(victim_key) : evicting.end();
+    lock.unlock();
+    if (on_evict) on_evict(victim_key, victim);
+    victim.reset();
+    lock.lock();
+    if (mark != evicting.end()) evicting.erase(mark);
+  }
+
+  void IndexLocked(const Object& o) {
+    const std::size_t held = Held(o.pieces_);
+    LMC_CHECK(detached_bytes >= held, "indexing ", held, " bytes of ", detached_bytes, " detached");
+    detached_bytes -= held;
+    indexed_bytes += held;
+  }
+  void UnindexLocked(const Object& o) {
+    const std::size_t held = Held(o.pieces_);
+    LMC_CHECK(indexed_bytes >= held, "unindexing ", held, " bytes of ", indexed_bytes, " indexed");
+    indexed_bytes -= held;
+    detached_bytes += held;
+  }
+
   mutable base::Mutex mu;
-  Arena arena;
+  ChunkPool pool;
+  std::vector<Page> pages;  // by chunk; meaningful for pages only
+  std::uint32_t open_page = Pieces::kNoPage;
+  std::size_t budget_chunks;
+  std::size_t whole_reserved = 0;
+  std::size_t whole_objects = 0;
+  std::size_t page_count = 0;
+  std::size_t page_live_bytes = 0;
   // Index: key -> (object, position in the LRU list). Front = least recent.
   std::list<std::string> lru;
   struct Slot {
@@ -73,98 +232,53 @@ struct L1Store::Shared {
   std::size_t reserved_bytes = 0;
   std::size_t indexed_bytes = 0;
   std::size_t detached_bytes = 0;
-
-  // A reader (a GET reply being sent) holds a reference: evicting the entry
-  // would lose it without freeing a byte until the send ends.
-  static bool Pinned(const Slot& slot) { return slot.object.use_count() > 1; }
-
-  // The least recently used entry no reader pins (not the most recent one
-  // if `keep_newest`), or index.end().
-  std::unordered_map<std::string, Slot>::const_iterator OldestUnpinnedLocked(bool keep_newest) {
-    const auto end = keep_newest && !lru.empty() ? std::prev(lru.end()) : lru.end();
-    for (auto at = lru.begin(); at != end; ++at) {
-      const auto it = index.find(*at);
-      if (!Pinned(it->second)) return it;
-      ++stats.pinned_skipped;
-    }
-    return index.end();
-  }
-
-  // The contiguous run of free blocks and unpinned entries, at least `room`
-  // bytes long, whose entries hold the fewest bytes; its entries go into
-  // `victims`. False when no such run exists: reservations, pinned entries
-  // and detached objects split the arena into runs all shorter than `room`.
-  bool PlanRunLocked(std::size_t room, std::vector<std::string>* victims) const {
-    struct Piece {
-      std::size_t offset, bytes;
-      const std::string* key;  // null: a free block
-      std::size_t rank;        // the entry's place in the LRU list (0: least recent); 0 for a free block
-    };
-    std::vector<Piece> pieces;
-    pieces.reserve(arena.free_blocks().size() + index.size());
-    for (const auto& [offset, bytes] : arena.free_blocks()) pieces.push_back({offset, bytes, nullptr, 0});
-    std::size_t rank = 0;
-    for (const std::string& key : lru) {
-      const Slot& slot = index.find(key)->second;
-      if (!Pinned(slot)) pieces.push_back({slot.object->block_.offset, slot.object->block_.bytes, &key, rank});
-      ++rank;
-    }
-    std::sort(pieces.begin(), pieces.end(), [](const Piece& a, const Piece& b) { return a.offset < b.offset; });
-    // Each run of adjacent pieces, then the cheapest window [i, j) of it at
-    // least `room` long; ties go to the window whose newest entry is the
-    // oldest. Two pointers, and a deque for the window's newest entry (its
-    // ranks decreasing front to back): O(pieces) after the sort.
-    const auto cost_of = [&](std::size_t k) { return pieces[k].key != nullptr ? pieces[k].bytes : 0; };
-    std::size_t best_cost = SIZE_MAX, best_newest = SIZE_MAX, best_i = 0, best_j = 0;
-    std::deque<std::size_t> newest;  // indices into the window
-    for (std::size_t r0 = 0, r1 = 0; r0 < pieces.size(); r0 = r1) {
-      r1 = r0 + 1;
-      while (r1 < pieces.size() && pieces[r1 - 1].offset + pieces[r1 - 1].bytes == pieces[r1].offset) ++r1;
-      std::size_t j = r0, span = 0, cost = 0;
-      newest.clear();
-      for (std::size_t i = r0; i < r1; ++i) {
-        while (j < r1 && span < room) {
-          span += pieces[j].bytes;
-          cost += cost_of(j);
-          while (!newest.empty() && pieces[newest.back()].rank <= pieces[j].rank) newest.pop_back();
-          newest.push_back(j);
-          ++j;
-        }
-        if (span < room) break;  // no window of this run starts at i or later
-        while (newest.front() < i) newest.pop_front();
-        const std::size_t window_newest = pieces[newest.front()].rank;
-        if (cost < best_cost || (cost == best_cost && window_newest < best_newest)) {
-          best_cost = cost;
-          best_newest = window_newest;
-          best_i = i;
-          best_j = j;
-        }
-        span -= pieces[i].bytes;
-        cost -= cost_of(i);
-      }
-    }
-    if (best_cost == SIZE_MAX) return false;
-    for (std::size_t k = best_i; k < best_j; ++k)
-      if (pieces[k].key != nullptr) victims->push_back(*pieces[k].key);
-    return true;
-  }
 };
 
-L1Store::Object::~Object() { shared_->Free(block_, shared_->detached_bytes); }
+L1Store::Object::Object(std::shared_ptr<Shared> shared, Pieces pieces, std::string key, ObjectMeta meta)
+    : shared_(std::move(shared)), pieces_(std::move(pieces)), key_(std::move(key)), meta_(meta) {
+  spans_.assign(pieces_.spans.begin(), pieces_.spans.end());
+}
+
+L1Store::Object::~Object() {
+  std::lock_guard lock(shared_->mu);
+  shared_->RemoveTenantLocked(this);
+  shared_->ReleaseLocked(pieces_, shared_->detached_bytes, shared_->whole_objects);
+}
+
+void L1Store::Object::CopyTo(std::span<std::byte> out) const {
+  LMC_CHECK(out.size() >= size(), "copying ", size(), " bytes into ", out.size());
+  std::size_t at = 0;
+  for (const auto& s : spans_) {
+    std::memcpy(out.data() + at, s.data(), s.size());
+    at += s.size();
+  }
+}
+
+bool L1Store::Object::Equals(std::span<const std::byte> bytes) const {
+  if (bytes.size() != size()) return false;
+  std::size_t at = 0;
+  for (const auto& s : spans_) {
+    if (std::memcmp(bytes.data() + at, s.data(), s.size()) != 0) return false;
+    at += s.size();
+  }
+  return true;
+}
 
 L1Store::Reservation::Reservation(Reservation&& o) noexcept
-    : shared_(std::move(o.shared_)), block_(o.block_), data_(o.data_), size_(o.size_) {
+    : shared_(std::move(o.shared_)), pieces_(std::move(o.pieces_)), size_(o.size_), done_(o.done_) {
   o.shared_ = nullptr;
+  o.pieces_ = {};
 }
 
 L1Store::Reservation& L1Store::Reservation::operator=(Reservation&& o) noexcept {
   if (this != &o) {
     Release();
     shared_ = std::move(o.shared_);
-    block_ = o.block_;
-    data_ = o.data_;
+    pieces_ = std::move(o.pieces_);
     size_ = o.size_;
+    done_ = o.done_;
     o.shared_ = nullptr;
+    o.pieces_ = {};
   }
   return *this;
 }
@@ -172,12 +286,31 @@ L1Store::Reservation& L1Store::Reservation::operator=(Reservation&& o) noexcept 
 L1Store::Reservation::~Reservation() { Release(); }
 
 void L1Store::Reservation::Release() {
-  if (shared_ != nullptr) shared_->Free(block_, shared_->reserved_bytes);
+  if (shared_ != nullptr) {
+    std::lock_guard lock(shared_->mu);
+    shared_->ReleaseLocked(pieces_, shared_->reserved_bytes, shared_->whole_reserved);
+  }
   shared_ = nullptr;
+  pieces_ = {};
 }
 
-L1Store::L1Store(Options options) : shared_(std::make_shared<Shared>(options.capacity_bytes)), options_(options) {
-  shared_->stats.capacity_bytes = shared_->arena.capacity_bytes();
+void L1Store::Reservation::CopyFrom(std::span<const std::byte> bytes) {
+  LMC_CHECK(complete() && bytes.size() == size_, "copying ", bytes.size(), " bytes into a reservation of ", size_,
+            complete() ? "" : " (incomplete)");
+  std::size_t at = 0;
+  for (const auto& s : pieces_.spans) {
+    std::memcpy(s.data(), bytes.data() + at, s.size());
+    at += s.size();
+  }
+}
+
+L1Store::L1Store(Options options) : options_(options) {
+  const std::size_t chunk = EffectiveChunkBytes(options);
+  const auto budget = static_cast<std::uint32_t>((options.capacity_bytes + chunk - 1) / chunk);
+  const auto intake = static_cast<std::uint32_t>((options.intake_bytes + chunk - 1) / chunk);
+  shared_ = std::make_shared<Shared>(chunk, budget, intake);
+  shared_->stats.capacity_bytes = std::size_t{budget} * chunk;
+  shared_->stats.chunk_bytes = chunk;
 }
 
 L1Store::~L1Store() {
@@ -195,101 +328,141 @@ L1Store::~L1Store() {
   // `drop` releases outside the lock (Object's destructor takes it).
 }
 
-L1Store::ReserveError L1Store::TryReserve(std::size_t bytes, Reservation* out) {
-  return ReserveImpl(bytes, /*may_evict=*/false, out);
-}
+std::size_t L1Store::chunk_bytes() const { return shared_->chunk(); }
 
-L1Store::ReserveError L1Store::Reserve(std::size_t bytes, Reservation* out) {
-  return ReserveImpl(bytes, /*may_evict=*/true, out);
-}
-
-L1Store::ReserveError L1Store::ReserveImpl(std::size_t bytes, bool may_evict, Reservation* out) {
-  if (bytes > options_.max_object_bytes || bytes > shared_->arena.capacity_bytes()) {
-    std::lock_guard lock(shared_->mu);
+L1Store::ReserveError L1Store::Begin(std::size_t bytes, Reservation* out) {
+  std::unique_lock lock(shared_->mu);
+  if (bytes > options_.max_object_bytes || bytes > shared_->stats.capacity_bytes) {
     ++shared_->stats.reserve_failures;
     return ReserveError::kTooLarge;
   }
+  // Whole chunks, and a page for the tail (it may fit the open page; this
+  // counts it as new). Even an empty object takes a granule: every entry
+  // then takes room and can be evicted, so a peer cannot grow the index
+  // without bound with zero-length PUTs under distinct keys.
+  const std::size_t chunk = shared_->chunk();
+  const std::size_t need = bytes / chunk + (bytes % chunk != 0 || bytes == 0 ? 1 : 0);
+  const std::size_t used = shared_->BudgetUsedChunks();
+  const std::size_t avail = used < shared_->budget_chunks ? shared_->budget_chunks - used : 0;
+  if (need > avail) {
+    std::vector<std::string> victims;
+    if (shared_->PlanLocked(need - avail, /*keep_newest=*/false, &victims) < need - avail) {
+      ++shared_->stats.reserve_failures;
+      return ReserveError::kNoSpace;
+    }
+  }
+  lock.unlock();
   Reservation r;
   r.shared_ = shared_;
   r.size_ = bytes;
-  // Even an empty object takes a granule: every entry then takes room and
-  // can be evicted, so a peer cannot grow the index without bound with
-  // zero-length PUTs under distinct keys.
-  const std::size_t room = std::max<std::size_t>(bytes, 1);
-  std::unique_lock lock(shared_->mu);
-  for (;;) {
-    if (auto block = shared_->arena.Allocate(room)) {
-      r.block_ = *block;
-      r.data_ = shared_->arena.At(block->offset);
-      shared_->reserved_bytes += block->bytes;
-      shared_->CheckLocked();
-      break;
-    }
-    if (!may_evict) {
-      r.shared_ = nullptr;
-      return ReserveError::kNoSpace;  // a try that finds no room is no failure
-    }
-    // The plan (see the header): LRU while the oldest unpinned entry alone
-    // makes the room, else the cheapest run; none: fail, evicting nothing.
-    const auto oldest = shared_->OldestUnpinnedLocked(/*keep_newest=*/false);
-    const bool any = oldest != shared_->index.end();
-    std::vector<std::string> victims;
-    if (any && oldest->second.object->block_.bytes >= Arena::BlockBytes(room)) {
-      victims.push_back(oldest->first);
-    } else if (!any || !shared_->PlanRunLocked(Arena::BlockBytes(room), &victims)) {
-      ++shared_->stats.reserve_failures;
-      r.shared_ = nullptr;
-      return ReserveError::kNoSpace;
-    }
-    for (const std::string& key : victims) EvictLocked(lock, key);
-  }
-  lock.unlock();
+  r.pieces_.spans.reserve(need);
   *out = std::move(r);
   return ReserveError::kOk;
 }
 
-void L1Store::EvictLocked(std::unique_lock<base::Mutex>& lock, const std::string& key) {
-  // Its bytes return to the arena when the last reference goes: now, unless
-  // a sender took one since the plan. Free() takes the lock, so references
-  // are released with the lock dropped.
-  const auto it = shared_->index.find(key);
-  if (it == shared_->index.end()) return;  // gone while the lock was down for an earlier victim
-  ObjectRef victim = std::move(it->second.object);
-  shared_->UnindexLocked(victim->block_);
-  std::string victim_key = it->first;
-  shared_->lru.erase(it->second.lru_at);
-  shared_->index.erase(it);
-  ++shared_->stats.evictions;
-  shared_->CheckLocked();
-  const auto evicting = on_evict_ ? shared_->evicting.insert(victim_key) : shared_->evicting.end();
-  lock.unlock();
-  if (on_evict_) on_evict_(victim_key, victim);
-  victim.reset();
-  lock.lock();
-  if (evicting != shared_->evicting.end()) shared_->evicting.erase(evicting);
+L1Store::ReserveError L1Store::Extend(Reservation* out, bool may_evict) {
+  LMC_CHECK(out->valid() && out->shared_ == shared_ && !out->complete(), "extending a reservation that is ",
+            out->valid() ? "complete" : "not valid");
+  Shared& sh = *shared_;
+  Pieces& p = out->pieces_;
+  const std::size_t chunk = sh.chunk();
+  const std::size_t left = out->size_ - p.size;
+  std::unique_lock lock(sh.mu);
+  if (left >= chunk) {
+    const std::optional<std::uint32_t> c = sh.TakeChunkLocked(lock, may_evict, on_evict_);
+    if (!c) return ReserveError::kNoSpace;
+    p.chunks.push_back(*c);
+    p.spans.emplace_back(sh.pool.At(*c), chunk);
+    p.size += chunk;
+    ++sh.whole_reserved;
+    sh.reserved_bytes += chunk;
+    out->done_ = p.size == out->size_;
+  } else {
+    const std::size_t g = ChunkPool::Granules(std::max<std::size_t>(left, 1));
+    if (sh.open_page == Pieces::kNoPage || chunk - sh.pages[sh.open_page].fill < g) {
+      const std::optional<std::uint32_t> c = sh.TakeChunkLocked(lock, may_evict, on_evict_);
+      if (!c) return ReserveError::kNoSpace;
+      // The lock may have been down: another tail may have opened a page
+      // meanwhile; this one replaces it as the open page (that one keeps
+      // its pieces and fills no further).
+      sh.open_page = *c;
+      sh.pages[*c] = Shared::Page{};
+      ++sh.page_count;
+    }
+    Shared::Page& pg = sh.pages[sh.open_page];
+    p.page = sh.open_page;
+    p.tail_offset = pg.fill;
+    p.tail_bytes = static_cast<std::uint32_t>(g);
+    pg.fill += static_cast<std::uint32_t>(g);
+    ++pg.pieces;
+    pg.live_bytes += g;
+    sh.page_live_bytes += g;
+    sh.reserved_bytes += g;
+    if (left > 0) p.spans.emplace_back(sh.pool.At(p.page) + p.tail_offset, left);
+    p.size += left;
+    out->done_ = true;
+  }
+  sh.CheckLocked();
+  return ReserveError::kOk;
 }
 
-void L1Store::KeepHeadroomLocked(std::unique_lock<base::Mutex>& lock) {
+L1Store::ReserveError L1Store::Reserve(std::size_t bytes, Reservation* out) {
+  Reservation r;
+  if (const ReserveError e = Begin(bytes, &r); e != ReserveError::kOk) return e;
+  while (!r.complete()) {
+    if (Extend(&r) != ReserveError::kOk) {
+      std::lock_guard lock(shared_->mu);
+      ++shared_->stats.reserve_failures;
+      return ReserveError::kNoSpace;  // `r` gives back what it took
+    }
+  }
+  *out = std::move(r);
+  return ReserveError::kOk;
+}
+
+void L1Store::KeepRoomLocked(std::unique_lock<base::Mutex>& lock) {
   // Never the object just published (the most recent): at least one stays.
   // Pinned entries free nothing now: passed over.
-  while (shared_->arena.capacity_bytes() - shared_->arena.used_bytes() < options_.headroom_bytes) {
-    const auto oldest = shared_->OldestUnpinnedLocked(/*keep_newest=*/true);
-    if (oldest == shared_->index.end()) break;
-    EvictLocked(lock, std::string(oldest->first));  // a copy: the entry goes during the call
+  Shared& sh = *shared_;
+  const std::size_t chunk = sh.chunk();
+  const std::size_t keep_free = (options_.headroom_bytes + chunk - 1) / chunk;
+  const std::size_t limit = sh.budget_chunks > keep_free ? sh.budget_chunks - keep_free : 0;
+  while (sh.BudgetUsedChunks() > limit) {
+    std::vector<std::string> victims;
+    if (sh.PlanLocked(sh.BudgetUsedChunks() - limit, /*keep_newest=*/true, &victims) == 0) break;
+    for (const std::string& key : victims) sh.EvictLocked(lock, key, on_evict_);
   }
 }
 
+L1Store::ObjectRef L1Store::MakeObject(std::string key, const ObjectMeta& meta, Reservation& reservation) {
+  LMC_CHECK(reservation.valid() && reservation.shared_ == shared_ && reservation.complete(),
+            "publishing a reservation not of this store or incomplete");
+  Object* o = new Object(shared_, std::move(reservation.pieces_), std::move(key), meta);
+  reservation.shared_ = nullptr;  // the object owns the pieces now
+  reservation.pieces_ = {};
+  ObjectRef ref(o);
+  std::lock_guard lock(shared_->mu);
+  // Its chunks and bytes move from the reservation's to the objects'.
+  Shared& sh = *shared_;
+  const std::size_t held = sh.Held(o->pieces_);
+  LMC_CHECK(sh.reserved_bytes >= held, "adopting ", held, " bytes of ", sh.reserved_bytes, " reserved");
+  sh.reserved_bytes -= held;
+  sh.detached_bytes += held;
+  sh.whole_reserved -= o->pieces_.chunks.size();
+  sh.whole_objects += o->pieces_.chunks.size();
+  sh.AddTenantLocked(o);
+  sh.CheckLocked();
+  return ref;
+}
+
 void L1Store::Publish(std::string key, const ObjectMeta& meta, Reservation reservation) {
-  LMC_CHECK(reservation.valid() && reservation.shared_ == shared_, "publishing a reservation not of this store");
-  auto object = ObjectRef(new Object(shared_, reservation.block_, reservation.data_, reservation.size_, meta));
-  reservation.shared_ = nullptr;  // the object owns the block now
+  ObjectRef object = MakeObject(key, meta, reservation);
   ObjectRef replaced;
   std::unique_lock lock(shared_->mu);
-  shared_->AdoptLocked(object->block_);
-  shared_->IndexLocked(object->block_);
+  shared_->IndexLocked(*object);
   auto it = shared_->index.find(key);
   if (it != shared_->index.end()) {
-    shared_->UnindexLocked(it->second.object->block_);
+    shared_->UnindexLocked(*it->second.object);
     replaced = std::move(it->second.object);
     it->second.object = std::move(object);
     shared_->lru.splice(shared_->lru.end(), shared_->lru, it->second.lru_at);
@@ -300,32 +473,38 @@ void L1Store::Publish(std::string key, const ObjectMeta& meta, Reservation reser
   ++shared_->stats.publishes;
   shared_->CheckLocked();
   if (replaced) {
-    // Released outside the lock (Free() takes it), and before the headroom
-    // is measured, so its bytes count as free.
+    // Released outside the lock (its destructor takes it), and before the
+    // room is measured, so its chunks count as free.
     lock.unlock();
     replaced.reset();
     lock.lock();
   }
-  KeepHeadroomLocked(lock);
+  KeepRoomLocked(lock);
 }
 
 L1Store::ObjectRef L1Store::PublishIfAbsent(std::string key, const ObjectMeta& meta, Reservation reservation,
-                                            const std::function<bool()>& still_current) {
-  LMC_CHECK(reservation.valid() && reservation.shared_ == shared_, "publishing a reservation not of this store");
-  // Declared before the lock guard: if it loses, it is released (which
-  // takes the lock to free its block) after the guard has unlocked.
-  auto object = ObjectRef(new Object(shared_, reservation.block_, reservation.data_, reservation.size_, meta));
-  reservation.shared_ = nullptr;  // the object owns the block now
+                                            const std::function<bool()>& still_current, bool* published) {
+  if (published != nullptr) *published = false;
+  // Made before the lock is taken: if it loses, it is released (which takes
+  // the lock to free its chunks) after the lock is down.
+  ObjectRef object = MakeObject(key, meta, reservation);
   std::unique_lock lock(shared_->mu);
-  shared_->AdoptLocked(object->block_);
-  if (const auto it = shared_->index.find(key); it != shared_->index.end()) return it->second.object;
-  if (shared_->evicting.count(key) != 0 || (still_current && !still_current())) return nullptr;
-  shared_->IndexLocked(object->block_);
+  if (const auto it = shared_->index.find(key); it != shared_->index.end()) {
+    ObjectRef there = it->second.object;
+    lock.unlock();
+    return there;
+  }
+  if (shared_->evicting.count(key) != 0 || (still_current && !still_current())) {
+    lock.unlock();
+    return nullptr;
+  }
+  shared_->IndexLocked(*object);
   shared_->lru.push_back(key);
   shared_->index.emplace(std::move(key), Shared::Slot{object, std::prev(shared_->lru.end())});
   ++shared_->stats.publishes;
   shared_->CheckLocked();
-  KeepHeadroomLocked(lock);
+  if (published != nullptr) *published = true;
+  KeepRoomLocked(lock);
   return object;
 }
 
@@ -361,24 +540,54 @@ std::vector<std::string> L1Store::Keys() const {
 
 void L1Store::CheckInvariants() const {
   std::lock_guard lock(shared_->mu);
-  shared_->CheckLocked();
+  const Shared& sh = *shared_;
+  sh.CheckLocked();
   std::size_t indexed = 0;
-  for (auto at = shared_->lru.begin(); at != shared_->lru.end(); ++at) {
-    const auto it = shared_->index.find(*at);
-    LMC_CHECK(it != shared_->index.end(), "LRU key '", *at, "' is not in the index");
+  for (auto at = sh.lru.begin(); at != sh.lru.end(); ++at) {
+    const auto it = sh.index.find(*at);
+    LMC_CHECK(it != sh.index.end(), "LRU key '", *at, "' is not in the index");
     LMC_CHECK(it->second.lru_at == at, "the index entry of '", *at, "' points at another LRU position");
     LMC_CHECK(it->second.object != nullptr, "the index entry of '", *at, "' holds no object");
-    indexed += it->second.object->block_.bytes;
+    LMC_CHECK(it->second.object->key_ == *at, "the object under '", *at, "' says it is '", it->second.object->key_,
+              "'");
+    indexed += sh.Held(it->second.object->pieces_);
   }
-  LMC_CHECK(indexed == shared_->indexed_bytes, "entries hold ", indexed, " bytes, accounted ", shared_->indexed_bytes);
-  shared_->arena.CheckInvariants();
+  LMC_CHECK(indexed == sh.indexed_bytes, "entries hold ", indexed, " bytes, accounted ", sh.indexed_bytes);
+  sh.pool.CheckInvariants();
+  std::size_t live = 0;
+  std::size_t pages = 0;
+  for (std::uint32_t c = 0; c < sh.pages.size(); ++c) {
+    const Shared::Page& pg = sh.pages[c];
+    if (pg.pieces == 0) {
+      LMC_CHECK(pg.tenants.empty() && pg.live_bytes == 0 && pg.fill == 0, "chunk ", c, " is no page but has pieces");
+      continue;
+    }
+    ++pages;
+    live += pg.live_bytes;
+    LMC_CHECK(pg.fill <= sh.chunk() && pg.live_bytes <= pg.fill && pg.tenants.size() <= pg.pieces, "page ", c,
+              ": fill ", pg.fill, ", live ", pg.live_bytes, ", ", pg.tenants.size(), " tenants of ", pg.pieces,
+              " pieces");
+    std::size_t tenant_bytes = 0;
+    for (std::size_t i = 0; i < pg.tenants.size(); ++i) {
+      const Object* t = pg.tenants[i];
+      LMC_CHECK(t->pieces_.page == c && t->tenant_slot_ == i, "a tenant of page ", c, " is not where it says");
+      LMC_CHECK(t->pieces_.tail_offset + t->pieces_.tail_bytes <= pg.fill, "a tail past page ", c, "'s fill");
+      tenant_bytes += t->pieces_.tail_bytes;
+    }
+    LMC_CHECK(tenant_bytes <= pg.live_bytes, "page ", c, "'s tenants hold more than its live bytes");
+  }
+  LMC_CHECK(pages == sh.page_count && live == sh.page_live_bytes, pages, " pages hold ", live, " live bytes; counted ",
+            sh.page_count, " and ", sh.page_live_bytes);
 }
 
 StoreStats L1Store::Stats() const {
   std::lock_guard lock(shared_->mu);
   StoreStats s = shared_->stats;
   s.objects = shared_->index.size();
-  s.used_bytes = shared_->arena.used_bytes();
+  s.used_bytes = shared_->BudgetUsedChunks() * shared_->chunk();
+  s.reserved_bytes = shared_->reserved_bytes;
+  s.free_chunks = shared_->pool.free_chunks();
+  s.pages = shared_->page_count;
   return s;
 }
 

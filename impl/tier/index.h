@@ -27,9 +27,10 @@ struct TierStats {
   std::uint64_t evictions_dropped = 0;  // over max_pending_bytes, or no adapter could take it
   std::uint64_t stores_ok = 0;          // per adapter task
   std::uint64_t stores_failed = 0;
-  std::uint64_t l2_hits = 0;           // GETs answered from L2 (or from a pending write): the promotion's
-  std::uint64_t l2_load_failures = 0;  // indexed, but no adapter produced it in time: the promotion's
-  std::uint64_t indexed = 0;           // keys held below L1 now
+  std::uint64_t l2_hits = 0;              // GETs answered from L2 (or from a pending write): the promotion's
+  std::uint64_t l2_load_failures = 0;     // indexed, but no adapter produced it in time: the promotion's
+  std::uint64_t l2_loads_superseded = 0;  // loaded, but a PUT of the key had reached L1 first: its value answered
+  std::uint64_t indexed = 0;              // keys held below L1 now
   std::uint64_t pending_bytes = 0;
 };
 

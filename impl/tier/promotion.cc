@@ -18,7 +18,11 @@ struct Promotion::Fetch {
   std::string key;
   std::shared_ptr<const Entry> entry;
   std::uint64_t mask = 0;    // adapters still to try
-  L1Store::Reservation res;  // the load's target; alive until the adapter is done with it
+  L1Store::Reservation res;  // the room the load takes in L1
+  // Where the adapter loads into: the reservation's one piece, or (an object
+  // of several chunks) a buffer copied into the reservation's pieces after.
+  std::unique_ptr<std::byte[]> buffer;
+  std::span<std::byte> target;
   Done done;
   std::atomic<bool> finished{false};
   // Set once FetchAsync returned: an answer found before then (a closed
@@ -102,6 +106,7 @@ void Promotion::OnTimer(const std::shared_ptr<Deadlines>& d) {
 void Promotion::AddStats(TierStats* s) const {
   s->l2_hits = counters_->hits.load();
   s->l2_load_failures = counters_->load_failures.load();
+  s->l2_loads_superseded = counters_->superseded.load();
 }
 
 void Promotion::MissLater(Done done) {
@@ -134,7 +139,7 @@ void Promotion::FetchAsync(std::string key, Done done) {
           L1Store::Reservation res;
           const std::span<const std::byte> bytes = found.staged->data();
           if (l1_->Reserve(bytes.size(), &res) == L1Store::ReserveError::kOk) {
-            std::memcpy(res.data().data(), bytes.data(), bytes.size());
+            res.CopyFrom(bytes);
             object = PublishIfCurrent(key, found.entry, std::move(res));
           }
           ++(object ? counters_->hits : counters_->load_failures);
@@ -149,6 +154,12 @@ void Promotion::FetchAsync(std::string key, Done done) {
   if (l1_->Reserve(static_cast<std::size_t>(found->entry->meta.length), &f->res) != L1Store::ReserveError::kOk) {
     ++counters_->load_failures;
     return MissLater(std::move(done));
+  }
+  if (f->res.spans().size() == 1) {
+    f->target = f->res.spans()[0];
+  } else if (f->res.size() != 0) {
+    f->buffer = std::make_unique_for_overwrite<std::byte[]>(f->res.size());
+    f->target = {f->buffer.get(), f->res.size()};
   }
   f->key = std::move(key);
   f->entry = std::move(found->entry);
@@ -180,10 +191,11 @@ void Promotion::LoadFromNext(const std::shared_ptr<Fetch>& f) {
   f->mask &= ~(std::uint64_t{1} << i);
   const Entry& e = *f->entry;
   // The callback runs on the adapter's worker (or at once, if it is closed).
-  adapters_[i]->LoadThen({{e.okey, f->res.data(), &e.layout, true}}, [this, f](l2::LoadResult r) {
+  adapters_[i]->LoadThen({{e.okey, f->target, &e.layout, true}}, [this, f](l2::LoadResult r) {
     if (f->finished.load()) return;  // given up on: the reservation goes back with `f`
     if (r.loaded.empty() || !r.loaded[0]) return LoadFromNext(f);
-    const void* ours = f->res.data().data();
+    if (f->buffer) f->res.CopyFrom(f->target);
+    bool ours = true;
     L1Store::ObjectRef object;
     if (plant::Active(plant::Bug::kPromotionOverwritesNewerPut)) {
       l1_->Publish(f->key, f->entry->meta, std::move(f->res));  // planted: over whatever a PUT put there
@@ -192,19 +204,20 @@ void Promotion::LoadFromNext(const std::shared_ptr<Fetch>& f) {
       // Not over a newer value: one a PUT put in L1 meanwhile is returned
       // instead, and one that already left L1 (evicted, so it superseded
       // this entry) makes this a miss.
-      object = PublishIfCurrent(f->key, f->entry, std::move(f->res));
+      object = PublishIfCurrent(f->key, f->entry, std::move(f->res), &ours);
     }
     if (!object) return Finish(f, nullptr, counters_->load_failures);
-    if (object->data().data() == ours) index_.SetPromoted(f->entry, object);  // ours won (no PUT got there first)
+    if (!ours) ++counters_->superseded;
+    if (ours) index_.SetPromoted(f->entry, object);  // ours won (no PUT got there first)
     Finish(f, std::move(object), counters_->hits);
   });
 }
 
 L1Store::ObjectRef Promotion::PublishIfCurrent(std::string key, const std::shared_ptr<const Entry>& entry,
-                                               L1Store::Reservation res) {
+                                               L1Store::Reservation res, bool* ours) {
   // The check runs under L1's lock (see PublishIfAbsent).
-  return l1_->PublishIfAbsent(std::move(key), entry->meta, std::move(res),
-                              [this, &entry] { return index_.IsCurrent(entry); });
+  return l1_->PublishIfAbsent(
+      std::move(key), entry->meta, std::move(res), [this, &entry] { return index_.IsCurrent(entry); }, ours);
 }
 
 void Promotion::Finish(const std::shared_ptr<Fetch>& f, L1Store::ObjectRef object, std::atomic<std::uint64_t>& count) {

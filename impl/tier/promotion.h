@@ -54,6 +54,7 @@ class Promotion {
   struct Counters {
     std::atomic<std::uint64_t> hits{0};
     std::atomic<std::uint64_t> load_failures{0};
+    std::atomic<std::uint64_t> superseded{0};
   };
   // Expires the fetches past their deadline and re-arms the timer.
   static void OnTimer(const std::shared_ptr<Deadlines>& d);
@@ -66,7 +67,7 @@ class Promotion {
   // Publishes a value loaded from `entry` unless a newer one is in L1
   // (returned instead) or has already left it (null: a miss).
   store::L1Store::ObjectRef PublishIfCurrent(std::string key, const std::shared_ptr<const Entry>& entry,
-                                             store::L1Store::Reservation res);
+                                             store::L1Store::Reservation res, bool* ours = nullptr);
   // Answers a miss after returning (on the Env's loop).
   void MissLater(Done done);
 

@@ -95,8 +95,8 @@ std::string FormatStats(const TierStats& s) {
   return "l2 evictions_seen " + std::to_string(s.evictions_seen) + " evictions_dropped " +
          std::to_string(s.evictions_dropped) + " stores_ok " + std::to_string(s.stores_ok) + " stores_failed " +
          std::to_string(s.stores_failed) + " hits " + std::to_string(s.l2_hits) + " load_failures " +
-         std::to_string(s.l2_load_failures) + " indexed " + std::to_string(s.indexed) + " pending_bytes " +
-         std::to_string(s.pending_bytes) + "\n";
+         std::to_string(s.l2_load_failures) + " loads_superseded " + std::to_string(s.l2_loads_superseded) +
+         " indexed " + std::to_string(s.indexed) + " pending_bytes " + std::to_string(s.pending_bytes) + "\n";
 }
 
 }  // namespace lmc::tier

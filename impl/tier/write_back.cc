@@ -39,14 +39,14 @@ void WriteBack::OnEvict(const std::string& key, const store::L1Store::ObjectRef&
   }
   // The copy runs without the index lock (L1 gets the room back when we
   // return), so EXIST and LIST on other I/O threads never wait for it.
-  std::optional<std::vector<l2::TempPool::Buffer>> staged = staging_->ReserveBatch({object->data().size()});
+  std::optional<std::vector<l2::TempPool::Buffer>> staged = staging_->ReserveBatch({object->size()});
   if (!staged) {
     index_->Count(&TierStats::evictions_dropped);
     return;
   }
   auto e = std::make_shared<Entry>();
   e->staged = std::make_shared<l2::TempPool::Buffer>(std::move((*staged)[0]));
-  std::memcpy(e->staged->data().data(), object->data().data(), object->data().size());
+  object->CopyTo(e->staged->data());
   e->key = key;
   e->okey = NameFor(key);
   e->meta = object->meta();

@@ -2,6 +2,7 @@
 //
 //   lmcache-server [HOST PORT [cpu]] [--host H] [--port P] [--l1-size-gb G | --l1-size-bytes B]
 //                  [--max-object-bytes N] [--max-incomplete-put-bytes N] [--l1-headroom-bytes N]
+//                  [--l1-chunk-bytes N]
 //                  [--eviction-policy LRU] [--threads T]
 //                  [--stall-timeout-ms MS] [--stats-interval-s S] [--log-level LEVEL]
 //                  [--l2-adapter JSON]... [--l2-load-timeout-ms MS] [--l2-max-pending-bytes N]
@@ -48,6 +49,7 @@ struct Config {
   std::uint64_t max_object_bytes = std::uint64_t{1} << 31;
   std::uint64_t max_incomplete_put_bytes = std::uint64_t{256} << 20;
   std::optional<std::uint64_t> l1_headroom_bytes;  // default: 1/16 of L1, at most 64 MiB
+  std::uint64_t l1_chunk_bytes = std::uint64_t{1} << 20;
   std::string eviction = "LRU";
   unsigned threads = 0;
   std::uint64_t stall_timeout_ms = 30000;
@@ -99,14 +101,20 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1} << 31));
   app.add_option("--max-incomplete-put-bytes", cfg.max_incomplete_put_bytes,
-                 "payload bytes of PUTs still arriving that may wait outside L1 when it has no free room, so a "
-                 "PUT cut short evicts nothing (memory beyond L1, taken as bytes arrive; 0: evict on the header)")
+                 "chunks beyond the L1 budget that PUTs still arriving may fill when L1 has no free chunk, so a "
+                 "PUT cut short evicts nothing (memory beyond L1, faulted in as bytes arrive; 0: none, a PUT "
+                 "evicts as its bytes arrive)")
       ->capture_default_str()
       ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1} << 40));
   app.add_option("--l1-headroom-bytes", cfg.l1_headroom_bytes,
-                 "free L1 room kept after each PUT completes (evicting then), so the next PUTs land in L1 "
-                 "directly instead of in the intake pool (default: 1/16 of L1, at most 64 MiB)")
+                 "free L1 room kept after each PUT completes (evicting then), so the next PUTs find free "
+                 "chunks in the budget (default: 1/16 of L1, at most 64 MiB)")
       ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1} << 40));
+  app.add_option("--l1-chunk-bytes", cfg.l1_chunk_bytes,
+                 "size of the chunks L1 objects are made of; a smaller L1 halves it until it holds 16 "
+                 "(docs/SERVER.md)")
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{4096}, std::uint64_t{1} << 30));
   app.add_option("--eviction-policy", cfg.eviction, "L1 eviction policy")
       ->check(CLI::IsMember({"LRU"}))
       ->capture_default_str();
@@ -171,7 +179,8 @@ int main(int argc, char** argv) {
   plan.server.host = cfg.host;
   plan.server.port = cfg.port;
   plan.server.stall_timeout = std::chrono::milliseconds(cfg.stall_timeout_ms);
-  plan.server.max_incomplete_put_bytes = static_cast<std::size_t>(cfg.max_incomplete_put_bytes);
+  plan.l1_intake_bytes = static_cast<std::size_t>(cfg.max_incomplete_put_bytes);
+  plan.l1_chunk_bytes = static_cast<std::size_t>(cfg.l1_chunk_bytes);
   plan.server.max_connections = static_cast<std::size_t>(cfg.max_connections.value_or(DefaultMaxConnections()));
   plan.server.idle_timeout = std::chrono::milliseconds(cfg.idle_timeout_ms);
   plan.server.max_pinned_bytes = static_cast<std::size_t>(cfg.max_pinned_bytes.value_or(budget / 4));
@@ -209,9 +218,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (!quiet) {
-    std::cerr << "lmcache-server: listening on lm://" << cfg.host << ":" << port << " (L1 " << budget
-              << " bytes, max object " << cfg.max_object_bytes << " bytes, max connections "
-              << plan.server.max_connections << ")\n";
+    std::cerr << "lmcache-server: listening on lm://" << cfg.host << ":" << port << " (L1 " << budget << " bytes in "
+              << store->chunk_bytes() << "-byte chunks, max object " << cfg.max_object_bytes
+              << " bytes, max connections " << plan.server.max_connections << ")\n";
   }
 
   const auto print_counters = [&] {
