@@ -1,7 +1,9 @@
-// How long L1Store::Reserve holds the store lock when it must plan a run
-// (docs/SERVER.md, "Store"): a 1 GiB store full of 4 KiB entries, every
-// other one recently read, then reservations of 64 MiB. Prints the time of
-// each (plan plus evictions) and the evictions it made.
+// How long L1Store::Reserve takes when it must evict many small entries
+// (docs/SERVER.md, "Store"): a 1 GiB store (1 MiB chunks) full of 4 KiB
+// entries, 256 to a page, every other one recently read, then reservations
+// of 64 MiB: each takes 64 chunks, each chunk a plan over the oldest page
+// and the eviction of its tenants. Prints the time of each and the
+// evictions so far.
 //   build/bin/eviction_plan_bench [ENTRY_BYTES]
 #include <chrono>
 #include <cstdio>

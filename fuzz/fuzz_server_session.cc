@@ -133,15 +133,24 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (replies.replies() > non_put_headers_max) LMC_ORACLE_FAIL("more replies than requests");
     };
     auto do_read = [&](std::size_t want) {
-      const std::span<std::byte> buf = session.ReadBuffer();
-      if (buf.empty() || eof) return;
-      const std::size_t n = std::min({want, buf.size(), stream.size() - read});
+      // A scatter read, as the server's transport makes one (a PUT's
+      // pieces read ahead).
+      std::array<std::span<std::byte>, 4> bufs;
+      const std::size_t k = session.ReadBuffers(bufs);
+      if (k == 0 || eof) return;
+      std::size_t room = 0;
+      for (std::size_t i = 0; i < k; ++i) room += bufs[i].size();
+      const std::size_t n = std::min({want, room, stream.size() - read});
       if (n == 0) {
         session.OnEof();
         eof = true;
         return;
       }
-      std::memcpy(buf.data(), stream.data() + read, n);
+      for (std::size_t i = 0, done = 0; done < n; ++i) {
+        const std::size_t part = std::min(n - done, bufs[i].size());
+        std::memcpy(bufs[i].data(), stream.data() + read + done, part);
+        done += part;
+      }
       read += n;
       puts.Delivered(read);  // before the session sees them: what it publishes must be complete by now
       session.OnRead(n);

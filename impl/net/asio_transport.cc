@@ -84,6 +84,16 @@ class AsioStream final : public Stream {
                             }));
   }
 
+  void AsyncReadSomeV(std::span<const std::span<std::byte>> buffers, ReadHandler handler) override {
+    // One recvmsg into all of them: a PUT payload read into its next chunks
+    // takes what the socket holds in one call instead of one call a chunk.
+    scatter_.clear();
+    for (const auto& b : buffers) scatter_.emplace_back(b.data(), b.size());
+    socket_.async_read_some(
+        scatter_, asio::bind_executor(
+                      strand_, [h = std::move(handler)](std::error_code ec, std::size_t n) { h(FromAsio(ec), n); }));
+  }
+
   void AsyncWrite(std::span<const std::span<const std::byte>> buffers, WriteHandler handler) override {
     gather_.clear();
     for (const auto& b : buffers) gather_.emplace_back(b.data(), b.size());
@@ -126,6 +136,7 @@ class AsioStream final : public Stream {
   std::shared_ptr<tcp::socket> owned_;
   tcp::socket& socket_;
   std::vector<asio::const_buffer> gather_;
+  std::vector<asio::mutable_buffer> scatter_;
   int low_water_ = 1;
 };
 

@@ -71,6 +71,12 @@ class Stream {
   // handler runs). NetError::kEof with 0 bytes at the end of the stream.
   // One read in flight at a time.
   virtual void AsyncReadSome(std::span<std::byte> buffer, ReadHandler handler) = 0;
+  // The same into `buffers` in order, as one scatter read (each buffer must
+  // stay valid until the handler runs; the array need not). By default into
+  // the first buffer only.
+  virtual void AsyncReadSomeV(std::span<const std::span<std::byte>> buffers, ReadHandler handler) {
+    AsyncReadSome(buffers.front(), std::move(handler));
+  }
   // Writes every byte of `buffers` (gathered), then calls the handler with
   // the bytes written (all of them on kOk). One write in flight at a time;
   // a read and a write may be in flight together.

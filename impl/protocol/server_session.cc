@@ -102,6 +102,23 @@ std::span<std::byte> ServerSession::ReadBuffer() {
   return std::span(in_).subspan(end_);
 }
 
+std::size_t ServerSession::ReadBuffers(std::span<std::span<std::byte>> out) {
+  if (out.empty()) return 0;
+  out[0] = ReadBuffer();
+  if (out[0].empty()) return 0;
+  if (state_ != State::kPutPayload) return 1;
+  std::size_t n = 1;
+  std::size_t offered = out[0].size();
+  for (std::size_t i = put_span_ + 1; n < out.size() && offered < kReadAheadBytes; ++i) {
+    if (i == put_.spans().size() &&
+        (put_.complete() || store_.Extend(&put_, /*may_evict=*/false) != store::L1Store::ReserveError::kOk))
+      break;
+    out[n++] = put_.spans()[i];
+    offered += put_.spans()[i].size();
+  }
+  return n;
+}
+
 void ServerSession::OnRead(std::size_t n) {
   counters_.bytes_in.fetch_add(n, std::memory_order_relaxed);
   if (n == 0 || closing_) return;
@@ -321,20 +338,26 @@ void ServerSession::HandlePut(const RequestView& h, bool key_decoded) {
 std::span<std::byte> ServerSession::PutTarget() { return put_.spans()[put_span_].subspan(put_span_off_); }
 
 void ServerSession::AdvancePut(std::size_t n) {
-  put_received_ += n;
-  put_span_off_ += n;
-  LMC_CHECK(put_received_ <= put_length_, "received ", put_received_, " of a ", put_length_, "-byte payload");
-  if (put_received_ == put_length_) {
-    FinishPut();
-    return;
+  LMC_CHECK(put_received_ + n <= put_length_, "received ", put_received_ + n, " of a ", put_length_, "-byte payload");
+  for (;;) {
+    const std::size_t take = std::min(n, put_.spans()[put_span_].size() - put_span_off_);
+    put_received_ += take;
+    put_span_off_ += take;
+    n -= take;
+    if (put_received_ == put_length_) {
+      FinishPut();
+      return;
+    }
+    if (put_span_off_ < put_.spans()[put_span_].size()) break;
+    // The piece is full: on to the next (read ahead, or taken below).
+    ++put_span_;
+    put_span_off_ = 0;
+    if (put_span_ == put_.spans().size()) break;
   }
-  if (put_span_off_ < put_.spans()[put_span_].size()) return;
-  // The piece is full: the next one (evicting when no chunk is free); with
-  // no room even so, the rest is read and dropped, as on a header that
-  // found no room.
-  ++put_span_;
-  put_span_off_ = 0;
+  LMC_CHECK(n == 0, n, " bytes read past the pieces offered");
   if (put_span_ < put_.spans().size()) return;
+  // The next piece (evicting when no chunk is free); with no room even so,
+  // the rest is read and dropped, as on a header that found no room.
   if (store_.Extend(&put_) == store::L1Store::ReserveError::kOk) return;
   counters_.Count(Reject::kNoSpace);  // pinned objects hold the room
   put_ = {};
@@ -371,7 +394,7 @@ void ServerSession::Reply(const ReplyHeader& h) {
 void ServerSession::ReplyHit(store::L1Store::ObjectRef object) {
   store::PinBudget::Ticket pin;
   if (pins_ != nullptr && object->size() != 0) {
-    std::optional<store::PinBudget::Ticket> taken = pins_->TryTake(object->size());
+    std::optional<store::PinBudget::Ticket> taken = pins_->TryTake(object->pinned_bytes());
     if (!taken) {
       counters_.Count(Reject::kPinnedFull);
       counters_.misses.fetch_add(1, std::memory_order_relaxed);

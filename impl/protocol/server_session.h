@@ -95,6 +95,13 @@ class ServerSession {
   // Where the next received bytes go; empty when the session takes no input
   // now (output backlog, or closing).
   std::span<std::byte> ReadBuffer();
+  // The same as up to out.size() buffers to fill in order (one scatter
+  // read); returns how many (0: no input now). While a PUT payload arrives
+  // they are its current piece and the pieces after it: reserved ahead of
+  // the bytes, up to kReadAheadBytes, from free chunks only (reading ahead
+  // never evicts; a PUT cut short gives them back).
+  std::size_t ReadBuffers(std::span<std::span<std::byte>> out);
+  static constexpr std::size_t kReadAheadBytes = std::size_t{4} << 20;
   // `n` bytes (n <= ReadBuffer().size()) were written into ReadBuffer().
   void OnRead(std::size_t n);
   // The peer will send nothing more.
@@ -120,10 +127,11 @@ class ServerSession {
   // True while a request is partly received (its deadline is running).
   bool MidRequest() const { return state_ != State::kHeader || end_ != begin_; }
   bool Closing() const { return closing_; }
-  // Bytes the peer is certain to send next: the rest of the payload being
-  // received, else 1 (see net::Stream::SetReadLowWater).
+  // Bytes the peer is certain to send next and ReadBuffer() can take: the
+  // rest of the payload piece being received, else 1 (see
+  // net::Stream::SetReadLowWater).
   std::size_t CertainInputBytes() const {
-    if (state_ == State::kPutPayload) return put_length_ - put_received_;
+    if (state_ == State::kPutPayload) return put_.spans()[put_span_].size() - put_span_off_;
     if (state_ == State::kDiscard && end_ == begin_) return static_cast<std::size_t>(discard_left_);
     return 1;
   }
@@ -158,8 +166,9 @@ class ServerSession {
   // Where the PUT's next payload bytes go: the rest of its last piece
   // (never empty while bytes remain).
   std::span<std::byte> PutTarget();
-  // `n` payload bytes were written into PutTarget(). A full piece takes the
-  // next one; with no room for it, the PUT is dropped (counted as
+  // `n` payload bytes were written into PutTarget() and the pieces after it
+  // (a scatter read). A full piece moves on to the next, taking it when it
+  // was not read ahead; with no room for it, the PUT is dropped (counted as
   // no_space) and the rest of its payload discarded.
   void AdvancePut(std::size_t n);
   void FinishPut();

@@ -137,11 +137,12 @@ TEST(ServerSession, AGetHitPastThePinBudgetIsAMiss) {
   store::PinBudget pins(100);
   Harness h(store, {}, nullptr, &pins);
   h.Feed(Request(1, "m@1@0@1@half", std::string(300, 'x')));
-  // Two GETs fed without draining: the first pins 300 bytes (more than the
-  // budget, but nothing was pinned), the second finds no room.
+  // Two GETs fed without draining: the first pins its object's page (a
+  // pinned tail holds it: more than the budget, but nothing was pinned),
+  // the second finds no room.
   std::vector<std::byte> two = Cat({Request(2, "m@1@0@1@half"), Request(2, "m@1@0@1@half")});
   h.Feed(two, 1 << 20, /*drain=*/false);
-  EXPECT_EQ(pins.in_use_bytes(), 300u);
+  EXPECT_EQ(pins.in_use_bytes(), store.chunk_bytes());
   h.Drain();
   EXPECT_EQ(pins.in_use_bytes(), 0u);  // written: the pin went back
   std::string body;
@@ -337,6 +338,46 @@ TEST(ServerSession, WithTheIntakeChunksUsedAPutEvictsAsItsBytesArrive) {
   EXPECT_EQ(r->code, 200);
   EXPECT_TRUE(body == payload);
   store.CheckInvariants();
+}
+
+// A scatter read: the payload's next pieces are offered ahead of its bytes
+// (from free chunks only), one read fills several, and the object is
+// stored byte for byte. In a full store without intake chunks nothing is
+// read ahead: reading ahead never evicts.
+TEST(ServerSession, APutIsReadIntoSeveralPiecesAtOnceAndReadingAheadNeverEvicts) {
+  store::L1Store store(EightMiB(0));
+  Harness h(store);
+  const std::string payload = Pattern(3 * kMiB + 100, 12);
+  const auto put = Request(1, "m@1@0@1@half", payload);
+  h.Feed(std::span(put).first(wire::kRequestHeaderBytes));
+  std::array<std::span<std::byte>, 8> bufs;
+  const std::size_t k = h.session().ReadBuffers(bufs);
+  ASSERT_EQ(k, 7u);  // 512 KiB chunks: six whole and the tail
+  std::size_t at = wire::kRequestHeaderBytes;
+  for (std::size_t i = 0; i < k; ++i) {
+    std::memcpy(bufs[i].data(), put.data() + at, bufs[i].size());
+    at += bufs[i].size();
+  }
+  ASSERT_EQ(at, put.size());
+  h.session().OnRead(put.size() - wire::kRequestHeaderBytes);
+  h.Feed(Request(2, "m@1@0@1@half"));
+  std::string body;
+  ASSERT_EQ(h.NextReply(&body)->code, 200);
+  EXPECT_TRUE(body == payload);
+
+  store::L1Store full(EightMiB(0));
+  FillEight(full);  // full, and no intake chunks
+  Harness h2(full);
+  const auto put2 = Request(1, "m@1@0@2@half", Pattern(2 * kMiB, 13));
+  h2.Feed(std::span(put2).first(wire::kRequestHeaderBytes + 10));
+  // The first piece evicted the least recent object (two chunks): one
+  // chunk is free, so the next piece is read ahead into it, and no more.
+  const std::size_t evictions = full.Stats().evictions;
+  EXPECT_EQ(evictions, 1u);
+  EXPECT_EQ(h2.session().ReadBuffers(bufs), 2u) << "the piece being filled and the one free chunk";
+  EXPECT_EQ(full.Stats().evictions, evictions) << "reading ahead evicted";
+  EXPECT_EQ(full.Stats().free_chunks, 0u);
+  full.CheckInvariants();
 }
 
 TEST(ServerSession, BadKeysFailAndPutPayloadsAreDiscardedInStep) {

@@ -118,13 +118,13 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
       return;
     }
     if (!reading_ && !session_.Closing()) {
-      const std::span<std::byte> buf = session_.ReadBuffer();
-      if (!buf.empty()) {
+      read_buffers_ = session_.ReadBuffers(read_spans_);
+      if (read_buffers_ != 0) {
         reading_ = true;
-        read_buffer_ = buf;
         stream_->SetReadLowWater(session_.CertainInputBytes());
         auto self = shared_from_this();
-        stream_->AsyncReadSome(buf, [self](NetError e, std::size_t n) { self->OnRead(e, n); });
+        stream_->AsyncReadSomeV(std::span(read_spans_).first(read_buffers_),
+                                [self](NetError e, std::size_t n) { self->OnRead(e, n); });
       }
     }
     if (!writing_ && session_.HasOutput()) {
@@ -177,14 +177,20 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
       reading_ = false;
       return Finish("closed: idle the longest at --max-connections");  // its request is not started
     }
-    LMC_CHECK(reading_ && n <= read_buffer_.size(), "a read of ", n, " bytes completed into ", read_buffer_.size(),
+    std::size_t offered = 0;
+    for (std::size_t i = 0; i < read_buffers_; ++i) offered += read_spans_[i].size();
+    LMC_CHECK(reading_ && n <= offered, "a read of ", n, " bytes completed into ", offered,
               reading_ ? "" : " with no read in flight");
     reading_ = false;
     last_progress_ = transport_.Now();
     if (finished_) return;
     if (trace_) {
       if (e == NetError::kOk) {
-        trace_->OnReceived(read_buffer_.first(n));
+        for (std::size_t i = 0, left = n; i < read_buffers_ && left > 0; ++i) {
+          const std::size_t k = std::min(left, read_spans_[i].size());
+          trace_->OnReceived(read_spans_[i].first(k));
+          left -= k;
+        }
       } else {
         trace_->OnReadEnd(e == NetError::kEof ? std::string_view{} : net::NetErrorName(e));
       }
@@ -289,8 +295,9 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
   bool missing_ = false;  // a FetchAsync is in flight
   net::Clock::time_point last_progress_;
   std::atomic<std::int64_t> idle_since_;
-  std::span<std::byte> read_buffer_;        // where the read in flight goes
-  std::unique_ptr<ConnectionTrace> trace_;  // null unless the request log is on
+  std::array<std::span<std::byte>, 8> read_spans_;  // where the read in flight goes
+  std::size_t read_buffers_ = 0;                    // how many of them
+  std::unique_ptr<ConnectionTrace> trace_;          // null unless the request log is on
 };
 
 bool Server::Shared::CloseLongestIdleLocked(std::vector<std::shared_ptr<Connection>>* seen) {

@@ -237,6 +237,7 @@ struct L1Store::Shared {
 L1Store::Object::Object(std::shared_ptr<Shared> shared, Pieces pieces, std::string key, ObjectMeta meta)
     : shared_(std::move(shared)), pieces_(std::move(pieces)), key_(std::move(key)), meta_(meta) {
   spans_.assign(pieces_.spans.begin(), pieces_.spans.end());
+  pieces_.spans = {};  // spans_ has them
 }
 
 L1Store::Object::~Object() {
@@ -252,6 +253,10 @@ void L1Store::Object::CopyTo(std::span<std::byte> out) const {
     std::memcpy(out.data() + at, s.data(), s.size());
     at += s.size();
   }
+}
+
+std::size_t L1Store::Object::pinned_bytes() const {
+  return (pieces_.chunks.size() + (pieces_.page != Pieces::kNoPage ? 1 : 0)) * shared_->chunk();
 }
 
 bool L1Store::Object::Equals(std::span<const std::byte> bytes) const {

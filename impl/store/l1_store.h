@@ -118,6 +118,10 @@ class L1Store {
     void CopyTo(std::span<std::byte> out) const;
     // True when the object's bytes are `bytes`.
     bool Equals(std::span<const std::byte> bytes) const;
+    // What a reader holding it keeps from eviction: its whole chunks, and
+    // the whole page its tail is in (page-mates leave together, so a pinned
+    // tail holds the page). What a pin budget should charge.
+    std::size_t pinned_bytes() const;
 
    private:
     friend class L1Store;
