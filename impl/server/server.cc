@@ -44,6 +44,10 @@ struct Server::Shared {
 // One accepted connection: the session plus its stream, a read and a write
 // in flight at most, and a deadline timer. Every handler runs on the stream's
 // context, so the session is never touched concurrently.
+// Spans handed to one gather write: a reply header and a 32 MiB object of
+// 1 MiB chunks go in one write (asio hands at most 64 to each sendmsg).
+constexpr std::size_t kWriteSpans = 64;
+
 class Server::Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(std::shared_ptr<Shared> shared, net::Transport& transport, std::unique_ptr<net::Stream> stream,
@@ -128,7 +132,7 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
       }
     }
     if (!writing_ && session_.HasOutput()) {
-      std::array<std::span<const std::byte>, 16> iov;
+      std::array<std::span<const std::byte>, kWriteSpans> iov;
       const std::size_t k = session_.GatherWrites(iov);
       writing_ = true;
       auto self = shared_from_this();
@@ -219,7 +223,7 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
     if (trace_) {
       // The spans of the write just completed: the session's output is
       // unchanged until OnWritten.
-      std::array<std::span<const std::byte>, 16> iov;
+      std::array<std::span<const std::byte>, kWriteSpans> iov;
       const std::size_t k = session_.GatherWrites(iov);
       trace_->OnSent(std::span(iov).first(k), n);
     }
