@@ -319,12 +319,7 @@ void ServerSession::HandlePut(const RequestView& h, bool key_decoded) {
   put_meta_ = store::ObjectMeta{h.length, h.fmt, h.dtype, h.shape};
   // Payload bytes that came with the header move into the pieces; the rest
   // is read straight into them.
-  if (put_length_ == 0) {  // complete already: its one granule is reserved
-    store_.Publish(std::move(put_key_), put_meta_, std::move(put_));
-    put_ = {};
-    put_key_.clear();
-    return;
-  }
+  if (put_length_ == 0) return PublishPut();  // complete already: its one granule is reserved
   Enter(State::kPutPayload);
   while (state_ == State::kPutPayload && begin_ != end_) {
     const std::span<std::byte> to = PutTarget();
@@ -372,6 +367,10 @@ void ServerSession::StartDiscard(std::int64_t bytes) {
 
 void ServerSession::FinishPut() {
   Enter(State::kHeader);
+  PublishPut();
+}
+
+void ServerSession::PublishPut() {
   LMC_CHECK(put_.complete(), "a PUT's last byte arrived with its reservation incomplete");
   store_.Publish(std::move(put_key_), put_meta_, std::move(put_));
   put_ = {};

@@ -172,6 +172,8 @@ class ServerSession {
   // no_space) and the rest of its payload discarded.
   void AdvancePut(std::size_t n);
   void FinishPut();
+  // Publishes the complete PUT under its key and forgets it.
+  void PublishPut();
   void Close();
   // The store key of h's key (its canonical rendering); false, counted as a
   // bad key, when it did not decode or does not parse.

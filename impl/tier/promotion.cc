@@ -207,8 +207,11 @@ void Promotion::LoadFromNext(const std::shared_ptr<Fetch>& f) {
       object = PublishIfCurrent(f->key, f->entry, std::move(f->res), &ours);
     }
     if (!object) return Finish(f, nullptr, counters_->load_failures);
-    if (!ours) ++counters_->superseded;
-    if (ours) index_.SetPromoted(f->entry, object);  // ours won (no PUT got there first)
+    if (ours) {
+      index_.SetPromoted(f->entry, object);  // ours won (no PUT got there first)
+    } else {
+      ++counters_->superseded;
+    }
     Finish(f, std::move(object), counters_->hits);
   });
 }
