@@ -20,3 +20,23 @@ stop_server() {
   wait "$pid" 2>/dev/null || true
   pid=""
 }
+# bench_cli USAGE MIN_ARGS MAX_ARGS "$@": the command-line conventions of the
+# kit's tools for a bench script. --help prints USAGE and exits 0; --version
+# prints the script's name and the kit's version and exits 0; fewer than
+# MIN_ARGS or more than MAX_ARGS arguments print USAGE to stderr and exit 2.
+bench_cli() {
+  local usage="$1" min="$2" max="$3" name
+  shift 3
+  name="$(basename "$0")"
+  case "${1:-}" in
+    --help | -h) echo "usage: $name $usage"; exit 0 ;;
+    --version)
+      echo "$name $(sed -n 's/^project(lmcache_kit VERSION \([0-9.]*\) .*/\1/p' \
+        "$(dirname "${BASH_SOURCE[0]}")/../CMakeLists.txt")"
+      exit 0 ;;
+  esac
+  if [ $# -lt "$min" ] || [ $# -gt "$max" ]; then
+    echo "usage: $name $usage" >&2
+    exit 2
+  fi
+}

@@ -10,13 +10,14 @@
 # each size's ratio to the first chunk size.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+. "$root/bench/bench_lib.sh"
+bench_cli "[BUILD_DIR] [ROUNDS] [SECONDS] [CHUNKS...]" 0 100 "$@"
 bin="$(cd "${1:-$root/build}" && pwd)/bin"
 rounds="${2:-3}"
 secs="${3:-1.5}"
 shift $(($# < 3 ? $# : 3))
 chunks=("$@")
 [ ${#chunks[@]} -gt 0 ] || chunks=(256K 1M 2M 4M)
-. "$root/bench/bench_lib.sh"
 work="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 bytes_of() { case "$1" in *K) echo $((${1%K} * 1024)) ;; *M) echo $((${1%M} * 1048576)) ;; esac; }

@@ -7,8 +7,10 @@
 # Prints each pair in GB/s, then the medians and their ratio NEW / BASE.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-base="$(cd "$1" && pwd)/bin" new="$(cd "$2" && pwd)/bin" rounds="$3" op="$4" size="$5" conns="$6"
 . "$root/bench/bench_lib.sh"
+bench_cli "BASE_BUILD NEW_BUILD ROUNDS put|get SIZE_BYTES CONNS" 6 6 "$@"
+case "$4" in put | get) ;; *) echo "server_ab.sh: the op is put or get, not '$4'" >&2; exit 2 ;; esac
+base="$(cd "$1" && pwd)/bin" new="$(cd "$2" && pwd)/bin" rounds="$3" op="$4" size="$5" conns="$6"
 work="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 args=(get --store-mb 512)
