@@ -141,7 +141,11 @@ Conn::Conn(int fd, TraceSink* trace, std::string label) : fd_(fd), trace_(trace)
 
 Conn::~Conn() { Close(); }
 
-Conn::Conn(Conn&& o) noexcept : fd_(o.fd_), trace_(o.trace_), label_(std::move(o.label_)) { o.fd_ = -1; }
+Conn::Conn(Conn&& o) noexcept
+    : fd_(o.fd_), trace_(o.trace_), label_(std::move(o.label_)), wire_(o.wire_), wire_conn_(o.wire_conn_) {
+  o.fd_ = -1;
+  o.wire_ = nullptr;
+}
 
 Conn& Conn::operator=(Conn&& o) noexcept {
   if (this != &o) {
@@ -149,10 +153,27 @@ Conn& Conn::operator=(Conn&& o) noexcept {
     fd_ = o.fd_;
     trace_ = o.trace_;
     label_ = std::move(o.label_);
+    wire_ = o.wire_;
+    wire_conn_ = o.wire_conn_;
     o.fd_ = -1;
+    o.wire_ = nullptr;
   }
   return *this;
 }
+
+void Conn::RecordInto(WireLog* wire, bool runner_opened) {
+  if (wire == nullptr || fd_ < 0) return;
+  wire_ = wire;
+  wire_conn_ = wire->Open(label_, runner_opened);
+}
+
+void Conn::Record(WireEvent::Kind kind, bool from_runner, std::string_view bytes) {
+  if (wire_ != nullptr) wire_->Add(wire_conn_, kind, from_runner, bytes);
+}
+
+void Conn::RecordSent(std::string_view bytes) { Record(WireEvent::Kind::kData, true, bytes); }
+void Conn::RecordReceived(std::string_view bytes) { Record(WireEvent::Kind::kData, false, bytes); }
+void Conn::RecordPeerEnd(WireEvent::Kind how) { Record(how, false); }
 
 Conn Conn::Dial(const std::string& host, std::uint16_t port, const Deadline& d, TraceSink* trace, std::string label) {
   addrinfo hints{};
@@ -193,7 +214,9 @@ Conn Conn::Dial(const std::string& host, std::uint16_t port, const Deadline& d, 
   const int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (trace != nullptr) trace->Note(label + " connected to " + host + ":" + service);
-  return Conn(fd, trace, std::move(label));
+  Conn conn(fd, trace, std::move(label));
+  if (trace != nullptr) conn.RecordInto(trace->wire, true);
+  return conn;
 }
 
 void Conn::Note(std::string_view dir, std::string_view bytes) {
@@ -214,6 +237,7 @@ bool Conn::Send(std::string_view bytes, const Deadline& d, bool allow_error) {
   while (done < bytes.size()) {
     const ssize_t n = ::send(fd_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
     if (n > 0) {
+      Record(WireEvent::Kind::kData, true, bytes.substr(done, static_cast<std::size_t>(n)));
       done += static_cast<std::size_t>(n);
       continue;
     }
@@ -227,6 +251,7 @@ bool Conn::Send(std::string_view bytes, const Deadline& d, bool allow_error) {
     }
     if (n < 0 && errno == EINTR) continue;
     Note(">> (failed)", bytes.substr(0, done));
+    if (errno == ECONNRESET || errno == EPIPE) Record(WireEvent::Kind::kReset, false);
     if (allow_error) return false;
     Fail(std::string("send failed: ") + std::strerror(errno));
   }
@@ -247,8 +272,12 @@ ReadEnd Conn::Read(std::size_t n, const Deadline& d, std::string* got) {
     got->resize(have + want);
     const ssize_t r = ::recv(fd_, got->data() + have, want, 0);
     got->resize(have + (r > 0 ? static_cast<std::size_t>(r) : 0));
-    if (r > 0) continue;
+    if (r > 0) {
+      Record(WireEvent::Kind::kData, false, std::string_view(*got).substr(have));
+      continue;
+    }
     if (r == 0) {
+      Record(WireEvent::Kind::kFin, false);
       end = ReadEnd::kClosed;
       break;
     }
@@ -260,6 +289,7 @@ ReadEnd Conn::Read(std::size_t n, const Deadline& d, std::string* got) {
       continue;
     }
     if (errno == EINTR) continue;
+    Record(WireEvent::Kind::kReset, false);
     end = ReadEnd::kReset;
     break;
   }
@@ -300,10 +330,15 @@ ReadEnd Conn::ExpectSilence(const Deadline& d, std::string* got) {
     if (r > 0) {
       got->append(buf, static_cast<std::size_t>(r));
       Note("<< (unexpected)", std::string_view(buf, static_cast<std::size_t>(r)));
+      Record(WireEvent::Kind::kData, false, std::string_view(buf, static_cast<std::size_t>(r)));
       return ReadEnd::kComplete;
     }
-    if (r == 0) return ReadEnd::kClosed;
+    if (r == 0) {
+      Record(WireEvent::Kind::kFin, false);
+      return ReadEnd::kClosed;
+    }
     if (errno == EAGAIN || errno == EINTR) continue;
+    Record(WireEvent::Kind::kReset, false);
     return ReadEnd::kReset;
   }
 }
@@ -316,18 +351,24 @@ ReadEnd Conn::WaitClosed(const Deadline& d) {
     char buf[65536];
     const ssize_t r = ::recv(fd_, buf, sizeof buf, 0);
     if (r > 0) {
+      Record(WireEvent::Kind::kData, false, std::string_view(buf, static_cast<std::size_t>(r)));
       drained += static_cast<std::size_t>(r);
       if (drained > (std::size_t{64} << 20)) return ReadEnd::kTimedOut;  // a peer that streams forever
       continue;
     }
-    if (r == 0) return ReadEnd::kClosed;
+    if (r == 0) {
+      Record(WireEvent::Kind::kFin, false);
+      return ReadEnd::kClosed;
+    }
     if (errno == EAGAIN || errno == EINTR) continue;
+    Record(WireEvent::Kind::kReset, false);
     return ReadEnd::kReset;
   }
 }
 
 void Conn::ShutdownWrite() {
   if (fd_ >= 0) ::shutdown(fd_, SHUT_WR);
+  Record(WireEvent::Kind::kFin, true);
   if (trace_ != nullptr) trace_->Note(label_ + " shut down its sending side");
 }
 
@@ -337,6 +378,8 @@ void Conn::Reset() {
   setsockopt(fd_, SOL_SOCKET, SO_LINGER, &l, sizeof l);
   ::close(fd_);
   fd_ = -1;
+  Record(WireEvent::Kind::kReset, true);
+  wire_ = nullptr;
   if (trace_ != nullptr) trace_->Note(label_ + " reset the connection");
 }
 
@@ -344,6 +387,8 @@ void Conn::Close() {
   if (fd_ < 0) return;
   ::close(fd_);
   fd_ = -1;
+  Record(WireEvent::Kind::kFin, true);
+  wire_ = nullptr;
 }
 
 // --- Listener -----------------------------------------------------------

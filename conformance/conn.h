@@ -62,11 +62,24 @@ class Conn {
   void Reset();
   void Close();
 
+  // Records this connection into `wire` (--pcap, --html) from now on;
+  // `runner_opened`: the runner connected, rather than accepted. Dial does
+  // it by itself when the trace carries a WireLog.
+  void RecordInto(WireLog* wire, bool runner_opened);
+  // For code that reads and writes fd() itself: what went each way, and how
+  // the peer ended (kFin: EOF; kReset: a reset).
+  void RecordSent(std::string_view bytes);
+  void RecordReceived(std::string_view bytes);
+  void RecordPeerEnd(WireEvent::Kind how);
+
  private:
   void Note(std::string_view dir, std::string_view bytes);
+  void Record(WireEvent::Kind kind, bool from_runner, std::string_view bytes = {});
   int fd_ = -1;
   TraceSink* trace_ = nullptr;
   std::string label_;
+  WireLog* wire_ = nullptr;
+  int wire_conn_ = -1;
 };
 
 // A listening socket on 127.0.0.1 (port 0: any free port).

@@ -7,7 +7,9 @@
 // Options shared by the modes: --profile NAME|FILE, --list, --run/--skip
 // PATTERN (repeatable; '*' one level, '**' any depth), --known-failing FILE,
 // --known-flaky FILE, --fix, --junit PATH, --json PATH, --trace DIR,
-// --case-timeout-ms MS, --run-timeout-s S, --verbose.
+// --pcap FILE, --html FILE,
+// --case-timeout-ms MS, --run-timeout-s S, --jobs N, --max-failures N,
+// --verbose.
 //
 // Exit status: 0 when nothing unexpected happened, 1 when a case failed
 // unexpectedly (or a known-failing entry is stale), 2 for a usage error.
@@ -24,6 +26,7 @@
 #include "conformance/catalogues.h"
 #include "conformance/profile.h"
 #include "conformance/runner.h"
+#include "conformance/wire_report.h"
 #include "tools/cli.h"
 
 namespace lc = lmc::conformance;
@@ -47,9 +50,13 @@ struct Common {
   std::string junit;
   std::string json;
   std::string trace;
+  std::string pcap;
+  std::string html;
   std::uint64_t case_timeout_ms = 5000;
   std::uint64_t run_timeout_s = 600;
   bool verbose = false;
+  int jobs = lc::DefaultJobs();
+  int max_failures = 0;
 };
 
 void AddCommon(CLI::App* app, Common* c) {
@@ -77,6 +84,10 @@ void AddCommon(CLI::App* app, Common* c) {
   app->add_option("--junit", c->junit, "write JUnit XML here");
   app->add_option("--json", c->json, "write the results as JSON here");
   app->add_option("--trace", c->trace, "write each case's bytes, as hex with decoded fields, into DIR");
+  app->add_option("--pcap", c->pcap,
+                  "write every connection of the run as a TCP stream into a pcap file (Wireshark; the server is "
+                  "127.0.0.2:65432)");
+  app->add_option("--html", c->html, "write a self-contained HTML report here");
   app->add_option("--case-timeout-ms", c->case_timeout_ms, "deadline of each case")
       ->capture_default_str()
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{3600000}));
@@ -84,6 +95,14 @@ void AddCommon(CLI::App* app, Common* c) {
       ->capture_default_str()
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{86400}));
   app->add_flag("--verbose,-v", c->verbose, "print a line per case as it ends (stderr)");
+  app->add_option("--jobs,-j", c->jobs,
+                  "cases run at once (a case that needs the target to itself runs alone); 1 runs them one by one")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
+  app->add_option("--max-failures", c->max_failures,
+                  "stop after N unexpected failures; later cases are reported as not run (0: never stop)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1000000));
 }
 
 // lm://HOST:PORT, HOST may be [v6]; false for anything else.
@@ -151,6 +170,7 @@ void PrintList(const std::vector<lc::Case>& cases, const Common& c) {
                 << k.spec.title << " |\n";
     } else {
       std::cout << id << "  " << lc::LevelName(k.spec.level) << "  [" << k.spec.clause << "]  " << k.spec.title
+                << (k.spec.exclusive ? "  (runs alone)" : "")
                 << (k.not_applicable.empty() ? "" : "  (not applicable: " + k.not_applicable + ")") << "\n";
     }
   }
@@ -179,7 +199,10 @@ int Run(const std::string& mode, const std::string& target, const std::vector<lc
   o.case_timeout = std::chrono::milliseconds(c.case_timeout_ms);
   o.run_timeout = std::chrono::seconds(c.run_timeout_s);
   o.verbose = c.verbose;
+  o.jobs = c.jobs;
+  o.max_failures = c.max_failures;
   o.keep_trace = !c.trace.empty();
+  o.keep_wire = !c.pcap.empty() || !c.html.empty();
   std::string error;
   if (!c.known_failing.empty() && !(c.fix && !std::filesystem::exists(c.known_failing)) &&
       !lc::LoadKnownFailures(c.known_failing, &o.known_failing, &error)) {
@@ -198,6 +221,11 @@ int Run(const std::string& mode, const std::string& target, const std::vector<lc
   bool ok = true;
   if (!c.junit.empty()) ok = WriteFile(c.junit, lc::FormatJunit(report)) && ok;
   if (!c.json.empty()) ok = WriteFile(c.json, lc::FormatJson(report)) && ok;
+  if (!c.html.empty()) ok = WriteFile(c.html, lc::FormatHtml(report)) && ok;
+  if (!c.pcap.empty() && !lc::CaptureRun(report).Write(c.pcap, &error)) {
+    std::cerr << "lmcache-conformance: --pcap: " << error << "\n";
+    ok = false;
+  }
   if (!c.trace.empty() && !lc::WriteTraces(report, c.trace, &error)) {
     std::cerr << "lmcache-conformance: --trace: " << error << "\n";
     ok = false;
@@ -268,8 +296,10 @@ int main(int argc, char** argv) {
     std::cout << lc::ProfileToJson(profile);
     return kExitClean;
   }
-  if (common.fix && (common.known_failing.empty() || !common.run.empty() || !common.skip.empty())) {
-    std::cerr << "lmcache-conformance: --fix needs --known-failing FILE and a whole run (no --run or --skip)\n";
+  if (common.fix &&
+      (common.known_failing.empty() || !common.run.empty() || !common.skip.empty() || common.max_failures != 0)) {
+    std::cerr << "lmcache-conformance: --fix needs --known-failing FILE and a whole run (no --run, --skip or "
+                 "--max-failures)\n";
     return kExitUsage;
   }
 

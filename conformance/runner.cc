@@ -1,11 +1,15 @@
 #include "conformance/runner.h"
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstdio>
 #include <ctime>
+#include <deque>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -48,6 +52,36 @@ int Deadline::RemainingMs(std::chrono::milliseconds cap) const {
 }
 
 Deadline Deadline::Within(std::chrono::milliseconds d) const { return Deadline(std::min(at_, Clock::now() + d)); }
+
+std::int64_t WireLog::NowUs() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+int WireLog::Open(std::string label, bool runner_opened) {
+  std::lock_guard lock(mu_);
+  conns_.push_back(WireConn{std::move(label), runner_opened, NowUs(), {}});
+  return static_cast<int>(conns_.size()) - 1;
+}
+
+void WireLog::Add(int conn, WireEvent::Kind kind, bool from_runner, std::string_view bytes) {
+  if (kind == WireEvent::Kind::kData && bytes.empty()) return;
+  const std::int64_t now = NowUs();
+  std::lock_guard lock(mu_);
+  if (conn < 0 || static_cast<std::size_t>(conn) >= conns_.size()) return;
+  std::vector<WireEvent>& events = conns_[static_cast<std::size_t>(conn)].events;
+  // A side that has closed or reset sends nothing more; keep the first end.
+  for (const WireEvent& e : events) {
+    if (e.kind == WireEvent::Kind::kReset) return;
+    if (e.kind == WireEvent::Kind::kFin && e.from_runner == from_runner) return;
+  }
+  events.push_back(WireEvent{kind, from_runner, now, std::string(bytes)});
+}
+
+std::vector<WireConn> WireLog::Take() {
+  std::lock_guard lock(mu_);
+  return std::move(conns_);
+}
 
 // --- Patterns -----------------------------------------------------------
 
@@ -146,6 +180,8 @@ CaseResult RunOne(const Case& c, const RunOptions& options, Deadline run_deadlin
   CaseResult r;
   r.spec = c.spec;
   TraceSink trace;
+  WireLog wire;
+  if (options.keep_wire) trace.wire = &wire;
   const auto start = Deadline::Clock::now();
   CaseEnv env{run_deadline.Within(options.case_timeout), &trace};
   try {
@@ -170,52 +206,198 @@ CaseResult RunOne(const Case& c, const RunOptions& options, Deadline run_deadlin
   }
   r.seconds = std::chrono::duration<double>(Deadline::Clock::now() - start).count();
   if (r.outcome == Outcome::kFailed || options.keep_trace) r.trace = std::move(trace.lines);
+  if (options.keep_wire) r.wire = wire.Take();
   return r;
 }
 
+// Classifies a finished case against the expected-failure lists; returns the
+// index of the known-failing entry it matched, or -1.
+int Classify(const RunOptions& options, CaseResult* r) {
+  const KnownFailure* k = FindKnown(options.known_failing, r->spec.id);
+  if (k != nullptr && r->outcome != Outcome::kSkipped) {
+    if (r->outcome == Outcome::kPassed) {
+      r->outcome = Outcome::kFailed;
+      r->message = "listed as known-failing (line " + std::to_string(k->line) +
+                   ") but passed: remove it from the list (or run with --fix)";
+    } else if (r->message.rfind(k->message_prefix, 0) != 0) {
+      r->message = "listed as known-failing (line " + std::to_string(k->line) + ") with message '" + k->message_prefix +
+                   "', but failed with: " + r->message;
+    } else {
+      r->outcome = Outcome::kFailedAsExpected;
+    }
+    return static_cast<int>(k - options.known_failing.data());
+  }
+  if (r->outcome == Outcome::kFailed && FindKnown(options.known_flaky, r->spec.id)) {
+    r->outcome = Outcome::kFailedAsExpected;
+    r->message = "known flaky: " + r->message;
+  }
+  return -1;
+}
+
+CaseResult NotRun(const Case& c, Outcome outcome, std::string message) {
+  CaseResult r;
+  r.spec = c.spec;
+  r.outcome = outcome;
+  r.message = std::move(message);
+  return r;
+}
+
+// The cases of one run and their results, shared by the dispatcher and the
+// workers: a slot per selected case, filled when the case ends.
+class Schedule {
+ public:
+  Schedule(const std::vector<const Case*>& cases, const RunOptions& options, Deadline run_deadline)
+      : cases_(cases), options_(options), run_deadline_(run_deadline), slots_(cases.size()) {}
+
+  // Runs every case, `jobs` at once; exclusive cases alone.
+  void Run() {
+    const int jobs = std::max(1, options_.jobs);
+    std::vector<std::thread> workers;
+    workers.reserve(static_cast<std::size_t>(jobs));
+    for (int i = 0; i < jobs; ++i) workers.emplace_back([this] { Work(); });
+    // Exclusive cases start after all the others: each must wait for the
+    // running cases to end, so grouping them wastes that wait only once.
+    std::vector<std::size_t> order;
+    for (const bool exclusive : {false, true}) {
+      for (std::size_t i = 0; i < cases_.size(); ++i) {
+        if (IsAlone(*cases_[i]) == exclusive) order.push_back(i);
+      }
+    }
+    for (const std::size_t i : order) {
+      std::unique_lock lock(mu_);
+      const bool alone = IsAlone(*cases_[i]);
+      // A case starts when a worker is free; an exclusive one also waits
+      // for every running case to end, and holds back the next ones.
+      changed_.wait(lock, [&] { return stop_ || (running_ < jobs && (!alone || running_ == 0) && !alone_running_); });
+      if (stop_) break;
+      queue_.push_back(i);
+      ++running_;
+      alone_running_ = alone;
+      work_.notify_one();
+    }
+    {
+      std::lock_guard lock(mu_);
+      closed_ = true;
+    }
+    work_.notify_all();
+    for (std::thread& t : workers) t.join();
+  }
+
+  std::vector<CaseResult> TakeResults(std::vector<int>* known_index) {
+    std::vector<CaseResult> out;
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+      Slot& s = slots_[i];
+      if (!s.done) {
+        out.push_back(NotRun(*cases_[i], Outcome::kSkipped,
+                             "not run: --max-failures " + std::to_string(options_.max_failures) + " reached"));
+        known_index->push_back(-1);
+        continue;
+      }
+      out.push_back(std::move(s.result));
+      known_index->push_back(s.known);
+    }
+    return out;
+  }
+
+ private:
+  static bool IsAlone(const Case& c) { return c.spec.exclusive && c.not_applicable.empty(); }
+
+  struct Slot {
+    CaseResult result;
+    int known = -1;
+    bool done = false;
+  };
+
+  void Work() {
+    for (;;) {
+      std::size_t i = 0;
+      {
+        std::unique_lock lock(mu_);
+        work_.wait(lock, [&] { return !queue_.empty() || closed_; });
+        if (queue_.empty()) return;
+        i = queue_.front();
+        queue_.pop_front();
+      }
+      const Case& c = *cases_[i];
+      CaseResult r;
+      if (!c.not_applicable.empty()) {
+        r = NotRun(c, Outcome::kSkipped, "not applicable to the profile: " + c.not_applicable);
+      } else if (run_deadline_.expired()) {
+        r = NotRun(c, Outcome::kFailed, "not run: the whole run's deadline (--run-timeout-s) had passed");
+      } else {
+        r = RunOne(c, options_, run_deadline_);
+      }
+      const int known = Classify(options_, &r);
+      std::lock_guard lock(mu_);
+      if (options_.verbose) {
+        std::fprintf(stderr, "%-8s %s%s%s\n", std::string(OutcomeName(r.outcome)).c_str(), r.spec.id.c_str(),
+                     r.message.empty() ? "" : ": ", r.message.c_str());
+      }
+      if (r.outcome == Outcome::kFailed && options_.max_failures > 0 && ++failures_ >= options_.max_failures) {
+        stop_ = true;
+      }
+      slots_[i] = Slot{std::move(r), known, true};
+      --running_;
+      alone_running_ = false;
+      changed_.notify_all();
+    }
+  }
+
+  const std::vector<const Case*>& cases_;
+  const RunOptions& options_;
+  const Deadline run_deadline_;
+  std::vector<Slot> slots_;
+  std::mutex mu_;
+  std::condition_variable work_;     // a case was queued, or the queue closed
+  std::condition_variable changed_;  // a case ended
+  std::deque<std::size_t> queue_;
+  int running_ = 0;  // queued or running
+  bool alone_running_ = false;
+  bool closed_ = false;
+  bool stop_ = false;
+  int failures_ = 0;
+};
+
 }  // namespace
+
+int DefaultJobs() {
+  // Eight a core: on 2 cores, 16 cases waiting out a silent target's
+  // deadlines at once (docs/CONFORMANCE.md has the measurement).
+  const unsigned cores = std::max(1U, std::thread::hardware_concurrency());
+  return static_cast<int>(std::clamp(8U * cores, 8U, 64U));
+}
 
 RunReport RunCases(const std::vector<Case>& catalogue, const RunOptions& options) {
   RunReport report;
   const auto start = Deadline::Clock::now();
   const Deadline run_deadline(start + options.run_timeout);
   report.partial = !options.run.empty() || !options.skip.empty();
-  std::vector<bool> known_used(options.known_failing.size(), false);
+  std::vector<const Case*> selected;
   for (const Case& c : catalogue) {
-    if (!Selected(options, c.spec.id)) continue;
-    CaseResult r;
-    if (!c.not_applicable.empty()) {
-      r.spec = c.spec;
-      r.outcome = Outcome::kSkipped;
-      r.message = "not applicable to the profile: " + c.not_applicable;
-    } else if (run_deadline.expired()) {
-      r.spec = c.spec;
-      r.outcome = Outcome::kFailed;
-      r.message = "not run: the whole run's deadline (--run-timeout-s) had passed";
-    } else {
-      r = RunOne(c, options, run_deadline);
-    }
-    if (const KnownFailure* k = FindKnown(options.known_failing, c.spec.id); k && r.outcome != Outcome::kSkipped) {
-      known_used[static_cast<std::size_t>(k - options.known_failing.data())] = true;
-      if (r.outcome == Outcome::kPassed) {
-        r.outcome = Outcome::kFailed;
-        r.message = "listed as known-failing (line " + std::to_string(k->line) +
-                    ") but passed: remove it from the list (or run with --fix)";
-      } else if (r.message.rfind(k->message_prefix, 0) != 0) {
-        r.message = "listed as known-failing (line " + std::to_string(k->line) + ") with message '" +
-                    k->message_prefix + "', but failed with: " + r.message;
-      } else {
-        r.outcome = Outcome::kFailedAsExpected;
+    if (Selected(options, c.spec.id)) selected.push_back(&c);
+  }
+  Schedule schedule(selected, options, run_deadline);
+  schedule.Run();
+  std::vector<int> known_index;
+  report.results = schedule.TakeResults(&known_index);
+  // Cut at the case that made the max_failures-th unexpected failure in
+  // catalogue order: which later cases had also run depends on timing.
+  if (options.max_failures > 0) {
+    int failures = 0;
+    for (std::size_t i = 0; i < report.results.size(); ++i) {
+      if (failures >= options.max_failures) {
+        report.results[i] = NotRun(*selected[i], Outcome::kSkipped,
+                                   "not run: --max-failures " + std::to_string(options.max_failures) + " reached");
+        known_index[i] = -1;
+      } else if (report.results[i].outcome == Outcome::kFailed) {
+        ++failures;
       }
-    } else if (r.outcome == Outcome::kFailed && FindKnown(options.known_flaky, c.spec.id)) {
-      r.outcome = Outcome::kFailedAsExpected;
-      r.message = "known flaky: " + r.message;
     }
-    if (options.verbose) {
-      std::fprintf(stderr, "%-8s %s%s%s\n", std::string(OutcomeName(r.outcome)).c_str(), r.spec.id.c_str(),
-                   r.message.empty() ? "" : ": ", r.message.c_str());
-    }
-    report.results.push_back(std::move(r));
+    report.partial = report.partial || failures >= options.max_failures;
+  }
+  std::vector<bool> known_used(options.known_failing.size(), false);
+  for (const int k : known_index) {
+    if (k >= 0) known_used[static_cast<std::size_t>(k)] = true;
   }
   // An entry that matched nothing is stale only when the whole catalogue ran.
   if (!report.partial) {
@@ -225,6 +407,25 @@ RunReport RunCases(const std::vector<Case>& catalogue, const RunOptions& options
   }
   report.seconds = std::chrono::duration<double>(Deadline::Clock::now() - start).count();
   return report;
+}
+
+std::string ValidUtf8(std::string_view s) {
+  std::string out;
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    std::size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    bool ok = n != 0 && i + n <= s.size();
+    for (std::size_t k = 1; ok && k < n; ++k) ok = (static_cast<unsigned char>(s[i + k]) >> 6) == 2;
+    if (ok) {
+      out.append(s.substr(i, n));
+      i += n;
+    } else {
+      out += "\xef\xbf\xbd";
+      ++i;
+    }
+  }
+  return out;
 }
 
 // --- Reports ------------------------------------------------------------
@@ -327,27 +528,6 @@ std::string XmlEscape(std::string_view s) {
   return out;
 }
 
-// The report's text must be valid UTF-8 for JSON; messages may quote peer
-// bytes, so invalid sequences become U+FFFD.
-std::string ValidUtf8(std::string_view s) {
-  std::string out;
-  std::size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    std::size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    bool ok = n != 0 && i + n <= s.size();
-    for (std::size_t k = 1; ok && k < n; ++k) ok = (static_cast<unsigned char>(s[i + k]) >> 6) == 2;
-    if (ok) {
-      out.append(s.substr(i, n));
-      i += n;
-    } else {
-      out += "\xef\xbf\xbd";
-      ++i;
-    }
-  }
-  return out;
-}
-
 std::string EvidenceText(const Evidence& e) {
   std::string t;
   if (!e.sent.empty()) t += "sent:     " + HexWithMark(e.sent, std::nullopt, 4096) + "\n";
@@ -422,6 +602,7 @@ std::string FormatJson(const RunReport& report) {
     c["level"] = LevelName(r.spec.level);
     c["clause"] = r.spec.clause;
     c["title"] = r.spec.title;
+    c["exclusive"] = r.spec.exclusive;
     c["outcome"] = OutcomeName(r.outcome);
     c["message"] = ValidUtf8(r.message);
     c["seconds"] = r.seconds;

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -74,9 +75,48 @@ class Deadline {
   Clock::time_point at_;
 };
 
+// What went over one of a case's connections, as events in the order they
+// happened, for --pcap and --html. Times are the runner's wall clock.
+struct WireEvent {
+  enum class Kind : std::uint8_t {
+    kData,   // bytes
+    kFin,    // this side closed its sending direction (shutdown or close)
+    kReset,  // this side reset the connection (or the runner saw a reset)
+  };
+  Kind kind = Kind::kData;
+  bool from_runner = true;
+  std::int64_t t_us = 0;  // microseconds since the Unix epoch
+  std::string bytes;      // kData
+};
+
+struct WireConn {
+  std::string label;           // the case's name for it ("c", "s0", ...)
+  bool runner_opened = true;   // the runner connected (server mode), or accepted (client mode)
+  std::int64_t opened_us = 0;  // when the connection was established
+  std::vector<WireEvent> events;
+};
+
+// A case's connections, recorded as they happen. Thread-safe: client mode's
+// server threads record into it. Conn records into it when the case's
+// TraceSink carries one (the runner gives one to every case when a report
+// needs the bytes).
+class WireLog {
+ public:
+  static std::int64_t NowUs();
+  // A new connection; returns its number for the calls below.
+  int Open(std::string label, bool runner_opened);
+  void Add(int conn, WireEvent::Kind kind, bool from_runner, std::string_view bytes = {});
+  std::vector<WireConn> Take();
+
+ private:
+  std::mutex mu_;
+  std::vector<WireConn> conns_;
+};
+
 // One line of a case's trace (--trace DIR): what went over the wire.
 struct TraceSink {
   std::vector<std::string> lines;
+  WireLog* wire = nullptr;  // the bytes themselves, when a report needs them
   void Note(std::string line) { lines.push_back(std::move(line)); }
 };
 
@@ -85,6 +125,10 @@ struct CaseSpec {
   std::string clause;  // e.g. "protocol.md §5.4 PUT"
   Level level = Level::kMust;
   std::string title;  // one line: what a passing implementation does
+  // The case needs the target to itself (LIST sees every key, a capacity
+  // case evicts, a many-connection case fills the accept queue): it runs
+  // alone, after the other cases have ended.
+  bool exclusive = false;
 };
 
 // What a case body gets from the runner.
@@ -116,6 +160,7 @@ struct CaseResult {
   Evidence evidence;
   double seconds = 0;
   std::vector<std::string> trace;
+  std::vector<WireConn> wire;  // with RunOptions::keep_wire
 };
 
 // --- Patterns -----------------------------------------------------------
@@ -143,8 +188,20 @@ struct RunOptions {
   std::vector<KnownFailure> known_failing;
   std::vector<KnownFailure> known_flaky;
   bool keep_trace = false;  // keep every case's trace, not only failures'
+  bool keep_wire = false;   // record every case's connections (--pcap, --html)
   bool verbose = false;     // print a line per case as it ends
+  // Cases run at once (exclusive ones always alone). 1: one after another.
+  int jobs = 1;
+  // Stop after this many unexpected failures (0: never). The report is cut
+  // at the case that made the count, in catalogue order, so it does not
+  // depend on which cases happened to be running then: every later case is
+  // reported skipped, "not run: --max-failures N reached".
+  int max_failures = 0;
 };
+
+// The default for --jobs: a small multiple of the cores, since cases mostly
+// wait on the target.
+int DefaultJobs();
 
 struct RunReport {
   std::string mode;     // "server", "client", "vectors"
@@ -161,10 +218,12 @@ struct RunReport {
   bool Clean() const;
 };
 
-// Runs the selected cases in catalogue order, each with its own deadline,
-// and classifies every result against the expected-failure lists. A case
-// that passes while listed as known-failing, or fails with another message,
-// is reported kFailed with a message that says so. Never throws.
+// Runs the selected cases, up to options.jobs at once and each with its own
+// deadline, and classifies every result against the expected-failure lists.
+// Cases start in catalogue order (the exclusive ones last) and results are
+// reported in catalogue order whatever order they end in. A case that passes while listed as known-failing, or
+// fails with another message, is reported kFailed with a message that says
+// so. Never throws.
 RunReport RunCases(const std::vector<Case>& catalogue, const RunOptions& options);
 
 // The human report: failures with clause, message and hex evidence (first
@@ -175,6 +234,9 @@ std::string FormatJunit(const RunReport& report);
 std::string FormatJson(const RunReport& report);
 // "N passed, M failed, K skipped, X failed as expected"
 std::string SummaryLine(const RunReport& report);
+// Text for a report that must be valid UTF-8 (JSON, HTML): messages may
+// quote peer bytes, so invalid sequences become U+FFFD.
+std::string ValidUtf8(std::string_view s);
 
 // Hex with a marker: "0a0b[0c]0d" marks the byte at `mark`.
 std::string HexWithMark(std::string_view bytes, std::optional<std::size_t> mark, std::size_t max_bytes = 256);

@@ -1,8 +1,11 @@
 // The runner's core: patterns, expected-failure classification, reports.
 #include "conformance/runner.h"
 
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <thread>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -87,6 +90,90 @@ TEST(Reports, HexMarksTheFirstDifference) {
   EXPECT_EQ(FirstDifference("ab", "ab"), std::nullopt);
   EXPECT_EQ(HexWithMark("\x01\x02\x03", 1), "01[02]03");
   EXPECT_EQ(HexWithMark("\x01", 1), "01[<end>]");
+}
+
+// Cases that wait until `width` of them are inside at once: they pass only
+// when the runner really runs that many together.
+TEST(RunCases, JobsRunCasesTogetherAndReportInCatalogueOrder) {
+  std::atomic<int> inside{0};
+  std::vector<Case> cases;
+  for (int i = 0; i < 8; ++i) {
+    cases.push_back(Case{{"p/" + std::to_string(i), "c", Level::kMust, "t"}, "", [&inside, i](CaseEnv& env) {
+                           ++inside;
+                           while (inside.load() < 4 && !env.deadline.expired()) {
+                             std::this_thread::sleep_for(std::chrono::milliseconds(1));
+                           }
+                           // Later cases end first.
+                           std::this_thread::sleep_for(std::chrono::milliseconds(5 * (8 - i)));
+                           if (env.deadline.expired()) Fail("ran without 3 others beside it");
+                         }});
+  }
+  RunOptions o;
+  o.jobs = 4;
+  o.case_timeout = std::chrono::milliseconds(5000);
+  const RunReport r = RunCases(cases, o);
+  ASSERT_EQ(r.results.size(), 8u);
+  for (std::size_t i = 0; i < 8; ++i) {
+    EXPECT_EQ(r.results[i].spec.id, "p/" + std::to_string(i));
+    EXPECT_EQ(r.results[i].outcome, Outcome::kPassed) << r.results[i].message;
+  }
+}
+
+TEST(RunCases, ExclusiveCasesRunAlone) {
+  std::atomic<int> inside{0};
+  std::atomic<int> seen_beside_exclusive{0};
+  std::vector<Case> cases;
+  for (int i = 0; i < 12; ++i) {
+    const bool exclusive = i % 4 == 1;
+    Case c{{"e/" + std::to_string(i), "c", Level::kMust, "t", exclusive}, "", nullptr};
+    c.body = [&inside, &seen_beside_exclusive, exclusive](CaseEnv&) {
+      const int now = ++inside;
+      if (exclusive && now != 1) ++seen_beside_exclusive;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      if (exclusive && inside.load() != 1) ++seen_beside_exclusive;
+      --inside;
+    };
+    cases.push_back(std::move(c));
+  }
+  RunOptions o;
+  o.jobs = 6;
+  const RunReport r = RunCases(cases, o);
+  EXPECT_EQ(seen_beside_exclusive.load(), 0);
+  EXPECT_EQ(r.Count(Outcome::kPassed), 12);
+  for (std::size_t i = 0; i < r.results.size(); ++i) EXPECT_EQ(r.results[i].spec.id, "e/" + std::to_string(i));
+}
+
+// --max-failures cuts the report at the case that made the count, in
+// catalogue order, however the parallel cases happened to end.
+TEST(RunCases, MaxFailuresCutsTheReportDeterministically) {
+  std::vector<Case> cases;
+  for (int i = 0; i < 20; ++i) {
+    const bool fails = i % 3 == 0;  // 0, 3, 6, ...
+    cases.push_back(Case{{"m/" + std::to_string(i), "c", Level::kMust, "t"}, "", [fails, i](CaseEnv&) {
+                           std::this_thread::sleep_for(std::chrono::milliseconds((i * 7) % 11));
+                           if (fails) Fail("bad");
+                         }});
+  }
+  RunOptions o;
+  o.jobs = 5;
+  o.max_failures = 2;
+  std::string first;
+  for (int round = 0; round < 5; ++round) {
+    const RunReport r = RunCases(cases, o);
+    ASSERT_EQ(r.results.size(), 20u);
+    EXPECT_EQ(r.Count(Outcome::kFailed), 2);
+    EXPECT_EQ(r.results[0].outcome, Outcome::kFailed);
+    EXPECT_EQ(r.results[3].outcome, Outcome::kFailed);
+    for (std::size_t i = 4; i < 20; ++i) {
+      EXPECT_EQ(r.results[i].outcome, Outcome::kSkipped);
+      EXPECT_EQ(r.results[i].message, "not run: --max-failures 2 reached");
+    }
+    EXPECT_TRUE(r.partial);
+    std::string outcomes;
+    for (const CaseResult& c : r.results) outcomes += std::string(OutcomeName(c.outcome)) + ",";
+    if (round == 0) first = outcomes;
+    EXPECT_EQ(outcomes, first);
+  }
 }
 
 TEST(Reports, JsonAndJunitCarryEveryCase) {

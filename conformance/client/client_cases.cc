@@ -111,6 +111,7 @@ class Session {
   Session(const Shared& shared, CaseEnv& env, Bugs bugs = {}, bool refuse = false)
       : shared_(shared), env_(env), server_(env.deadline) {
     server_.SetBugs(bugs);
+    if (env.trace != nullptr) server_.SetWire(env.trace->wire);
     if (refuse) server_.Refuse();
     server_.Start();
     testee_ = std::make_unique<Testee>(shared.testee.argv, server_.port(), env.trace);

@@ -203,6 +203,7 @@ void FakeServer::AcceptLoop() {
     Connection& c = connections_.emplace_back();
     c.index = index;
     c.conn = std::move(conn);
+    c.conn.RecordInto(wire_, false);
     c.trace.Note("s" + std::to_string(index) + " accepted connection " + std::to_string(index));
     c.thread = std::thread([this, &c] { Serve(&c); });
   }
@@ -238,15 +239,18 @@ FakeServer::End FakeServer::ReadFull(Connection* c, std::size_t n, std::string* 
     if (k <= 0) continue;
     const ssize_t r = ::recv(c->conn.fd(), out->data() + start + have, n - have, MSG_DONTWAIT);
     if (r > 0) {
+      c->conn.RecordReceived(std::string_view(*out).substr(start + have, static_cast<std::size_t>(r)));
       have += static_cast<std::size_t>(r);
       if (progress) progress(have);
       continue;
     }
     if (r == 0) {
+      c->conn.RecordPeerEnd(WireEvent::Kind::kFin);
       end = End::kClosed;
       break;
     }
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) continue;
+    c->conn.RecordPeerEnd(WireEvent::Kind::kReset);
     end = End::kReset;
     break;
   }
@@ -261,6 +265,7 @@ bool FakeServer::SendAll(Connection* c, std::string_view bytes, bool note) {
     if (stop_ || deadline_.expired() || !c->conn.open()) break;
     const ssize_t n = ::send(c->conn.fd(), bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n > 0) {
+      c->conn.RecordSent(bytes.substr(done, static_cast<std::size_t>(n)));
       done += static_cast<std::size_t>(n);
       continue;
     }

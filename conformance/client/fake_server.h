@@ -115,6 +115,8 @@ class FakeServer {
   std::uint16_t port() const { return port_; }
 
   void SetBugs(const Bugs& b);
+  // Records every accepted connection into `wire` (--pcap, --html). Before Start().
+  void SetWire(WireLog* wire) { wire_ = wire; }
   // Stores an object as an honest PUT would (the key is canonicalised).
   void Preload(std::string_view key, StoredObject o);
   // Closes the listening socket: connects are refused until Reopen().
@@ -172,6 +174,7 @@ class FakeServer {
   mutable std::mutex mu_;  // everything below
   mutable std::condition_variable changed_;
   Bugs bugs_;
+  WireLog* wire_ = nullptr;
   struct Entry {
     StoredObject fields;  // bytes left empty: they live in `bytes`
     std::shared_ptr<const std::string> bytes;

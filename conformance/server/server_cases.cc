@@ -218,8 +218,9 @@ struct Builder {
   std::vector<Case> cases;
 
   using Body = std::function<void(Ctx&)>;
-  void Add(std::string id, std::string clause, Level level, std::string title, Body body,
-           std::string not_applicable = {}) {
+  // Returns the case, so that a caller can mark it exclusive.
+  Case& Add(std::string id, std::string clause, Level level, std::string title, Body body,
+            std::string not_applicable = {}) {
     const std::size_t n = cases.size();
     const std::string model = "cf" + nonce + "-" + std::to_string(n);
     const ServerTarget& t = target;
@@ -231,6 +232,7 @@ struct Builder {
                            Ctx ctx{t, p, env, model, std::mt19937_64(seed)};
                            body(ctx);
                          }});
+    return cases.back();
   }
 };
 
@@ -789,61 +791,66 @@ void AddCommands(Builder& b) {
           ExpectHit(keep, c.deadline(), c.Key("d2"), "kept", Stored{}, "GET on the other connection");
         });
   b.Add(
-      "server/list/answered-with-keys", "protocol.md §5.6 Variant asyncio server (LIST)", Level::kMust,
-      "LIST gets SUCCESS, length = body size, then the stored keys joined by '\\n', no trailing newline",
-      [](Ctx& c) {
-        Conn conn = c.Dial();
-        conn.Send(PutBytes(c.Key("e1"), "1") + PutBytes(c.Key("e2"), "2"), c.deadline());
-        ExpectExist(conn, c.deadline(), c.Key("e2"), true, "EXIST before LIST");
-        const std::string req = ListBytes();
-        conn.Send(req, c.deadline());
-        std::string raw;
-        const ReplyHeader h = conn.ReadReply(c.deadline(), "LIST", &raw);
-        if (h.code != kSuccess || h.length < 0 || h.fmt != 1 || h.dtype != 2 || h.shape != Shape{} || h.location != 0) {
-          Fail("LIST reply header is not SUCCESS with the dummy fields: " + DescribeReply(raw), Evidence{req, {}, raw});
-        }
-        const std::string body = conn.ReadExact(static_cast<std::size_t>(h.length), c.deadline(), "LIST body");
-        if (!body.empty() && body.back() == '\n') Fail("the LIST body ends with a newline", Evidence{{}, {}, body});
-        std::vector<std::string> keys;
-        for (std::size_t at = 0; at <= body.size();) {
-          const auto nl = std::min(body.find('\n', at), body.size());
-          keys.push_back(body.substr(at, nl - at));
-          at = nl + 1;
-        }
-        for (const std::string& want : {c.Key("e1"), c.Key("e2")}) {
-          if (std::find(keys.begin(), keys.end(), want) == keys.end()) {
-            Fail("LIST does not name the stored key '" + want + "'", Evidence{{}, want, body.substr(0, 4096)});
-          }
-        }
-      },
-      NotApplicableUnless(s.list_answered == true, "the profile says LIST is not answered"));
+       "server/list/answered-with-keys", "protocol.md §5.6 Variant asyncio server (LIST)", Level::kMust,
+       "LIST gets SUCCESS, length = body size, then the stored keys joined by '\\n', no trailing newline",
+       [](Ctx& c) {
+         Conn conn = c.Dial();
+         conn.Send(PutBytes(c.Key("e1"), "1") + PutBytes(c.Key("e2"), "2"), c.deadline());
+         ExpectExist(conn, c.deadline(), c.Key("e2"), true, "EXIST before LIST");
+         const std::string req = ListBytes();
+         conn.Send(req, c.deadline());
+         std::string raw;
+         const ReplyHeader h = conn.ReadReply(c.deadline(), "LIST", &raw);
+         if (h.code != kSuccess || h.length < 0 || h.fmt != 1 || h.dtype != 2 || h.shape != Shape{} ||
+             h.location != 0) {
+           Fail("LIST reply header is not SUCCESS with the dummy fields: " + DescribeReply(raw),
+                Evidence{req, {}, raw});
+         }
+         const std::string body = conn.ReadExact(static_cast<std::size_t>(h.length), c.deadline(), "LIST body");
+         if (!body.empty() && body.back() == '\n') Fail("the LIST body ends with a newline", Evidence{{}, {}, body});
+         std::vector<std::string> keys;
+         for (std::size_t at = 0; at <= body.size();) {
+           const auto nl = std::min(body.find('\n', at), body.size());
+           keys.push_back(body.substr(at, nl - at));
+           at = nl + 1;
+         }
+         for (const std::string& want : {c.Key("e1"), c.Key("e2")}) {
+           if (std::find(keys.begin(), keys.end(), want) == keys.end()) {
+             Fail("LIST does not name the stored key '" + want + "'", Evidence{{}, want, body.substr(0, 4096)});
+           }
+         }
+       },
+       NotApplicableUnless(s.list_answered == true, "the profile says LIST is not answered"))
+      .spec.exclusive = true;
   b.Add(
-      "server/list/keys-are-canonical", "protocol.md §3.5, §3.6; docs/SERVER.md LIST", Level::kShould,
-      "LIST names a key PUT as 0x00AB in its canonical form ab",
-      [](Ctx& c) {
-        Conn conn = c.Dial();
-        conn.Send(PutBytes(c.Key("0x00AB"), "1"), c.deadline());
-        ExpectExist(conn, c.deadline(), c.Key("ab"), true, "EXIST before LIST");
-        conn.Send(ListBytes(), c.deadline());
-        const ReplyHeader h = conn.ReadReply(c.deadline(), "LIST");
-        Expect(h.code == kSuccess && h.length >= 0, "LIST did not answer SUCCESS");
-        const std::string body = conn.ReadExact(static_cast<std::size_t>(h.length), c.deadline(), "LIST body");
-        if (("\n" + body + "\n").find("\n" + c.Key("ab") + "\n") == std::string::npos) {
-          Fail("LIST does not name '" + c.Key("ab") + "' (the canonical form of the key PUT as 0x00AB)",
-               Evidence{{}, c.Key("ab"), body.substr(0, 4096)});
-        }
-      },
-      NotApplicableUnless(s.list_answered == true, "the profile says LIST is not answered"));
+       "server/list/keys-are-canonical", "protocol.md §3.5, §3.6; docs/SERVER.md LIST", Level::kShould,
+       "LIST names a key PUT as 0x00AB in its canonical form ab",
+       [](Ctx& c) {
+         Conn conn = c.Dial();
+         conn.Send(PutBytes(c.Key("0x00AB"), "1"), c.deadline());
+         ExpectExist(conn, c.deadline(), c.Key("ab"), true, "EXIST before LIST");
+         conn.Send(ListBytes(), c.deadline());
+         const ReplyHeader h = conn.ReadReply(c.deadline(), "LIST");
+         Expect(h.code == kSuccess && h.length >= 0, "LIST did not answer SUCCESS");
+         const std::string body = conn.ReadExact(static_cast<std::size_t>(h.length), c.deadline(), "LIST body");
+         if (("\n" + body + "\n").find("\n" + c.Key("ab") + "\n") == std::string::npos) {
+           Fail("LIST does not name '" + c.Key("ab") + "' (the canonical form of the key PUT as 0x00AB)",
+                Evidence{{}, c.Key("ab"), body.substr(0, 4096)});
+         }
+       },
+       NotApplicableUnless(s.list_answered == true, "the profile says LIST is not answered"))
+      .spec.exclusive = true;
   b.Add(
-      "server/list/ignored-connection-usable", "protocol.md §1.4 LIST, §5.4, §9.5", Level::kMust,
-      "LIST gets no reply and the connection stays usable: the next reply is the next request's",
-      [](Ctx& c) {
-        Conn conn = c.Dial();
-        conn.Send(ListBytes(), c.deadline());
-        ExpectNoReply(conn, c.deadline(), "after LIST");
-        ExpectHealthy(conn, c.deadline(), "HEALTH after the ignored LIST");
-      },
-      NotApplicableUnless(s.list_answered == false, "the profile says LIST is answered"));
+       "server/list/ignored-connection-usable", "protocol.md §1.4 LIST, §5.4, §9.5", Level::kMust,
+       "LIST gets no reply and the connection stays usable: the next reply is the next request's",
+       [](Ctx& c) {
+         Conn conn = c.Dial();
+         conn.Send(ListBytes(), c.deadline());
+         ExpectNoReply(conn, c.deadline(), "after LIST");
+         ExpectHealthy(conn, c.deadline(), "HEALTH after the ignored LIST");
+       },
+       NotApplicableUnless(s.list_answered == false, "the profile says LIST is answered"))
+      .spec.exclusive = true;
 }
 
 void AddPipelining(Builder& b) {
@@ -897,7 +904,8 @@ void AddPipelining(Builder& b) {
           ExpectHit(bc, c.deadline(), c.Key("f9"), payload, Stored{}, "GET on another connection");
         });
   b.Add("server/connection/many-at-once", "protocol.md §5.2 (a thread per connection)", Level::kMust,
-        "32 connections open at once, requests interleaved across them, each served", [](Ctx& c) {
+        "32 connections open at once, requests interleaved across them, each served",
+        [](Ctx& c) {
           std::vector<Conn> conns;
           std::vector<std::string> payloads;
           for (int i = 0; i < 32; ++i) {
@@ -918,7 +926,8 @@ void AddPipelining(Builder& b) {
             ExpectBody(conn, c.deadline(), payloads[static_cast<std::size_t>(i)],
                        "GET on connection " + std::to_string(i));
           }
-        });
+        })
+      .spec.exclusive = true;
   b.Add("server/connection/reply-after-half-close", "protocol.md §5.3", Level::kShould,
         "a client that shuts down its sending side after a GET still gets the reply", [](Ctx& c) {
           Conn conn = c.Dial();
@@ -1086,16 +1095,18 @@ void AddRobustness(Builder& b) {
 void AddCapacity(Builder& b) {
   const auto capacity = b.profile.server.capacity_bytes;
   b.Add(
-      "server/capacity/lru-evicts-oldest", "docs/SERVER.md Store (profile capacity_bytes)", Level::kMust,
-      "once the store is full, a new PUT evicts the least recently used object and keeps the newest",
-      [capacity](Ctx& c) {
-        const std::size_t object = static_cast<std::size_t>(std::max<std::uint64_t>(*capacity / 8, 1));
-        Conn conn = c.Dial();
-        for (int i = 0; i < 12; ++i) conn.Send(PutBytes(c.Key("9" + std::to_string(i)), c.Bytes(object)), c.deadline());
-        ExpectExist(conn, c.deadline(), c.Key("911"), true, "EXIST of the newest object");
-        ExpectExist(conn, c.deadline(), c.Key("90"), false, "EXIST of the oldest object");
-      },
-      NotApplicableUnless(capacity.has_value(), "the profile declares no capacity"));
+       "server/capacity/lru-evicts-oldest", "docs/SERVER.md Store (profile capacity_bytes)", Level::kMust,
+       "once the store is full, a new PUT evicts the least recently used object and keeps the newest",
+       [capacity](Ctx& c) {
+         const std::size_t object = static_cast<std::size_t>(std::max<std::uint64_t>(*capacity / 8, 1));
+         Conn conn = c.Dial();
+         for (int i = 0; i < 12; ++i)
+           conn.Send(PutBytes(c.Key("9" + std::to_string(i)), c.Bytes(object)), c.deadline());
+         ExpectExist(conn, c.deadline(), c.Key("911"), true, "EXIST of the newest object");
+         ExpectExist(conn, c.deadline(), c.Key("90"), false, "EXIST of the oldest object");
+       },
+       NotApplicableUnless(capacity.has_value(), "the profile declares no capacity"))
+      .spec.exclusive = true;
 }
 
 }  // namespace

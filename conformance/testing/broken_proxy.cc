@@ -108,6 +108,8 @@ enum class Bug {
   kOverwriteKeepsMetadata,
   kHealthChecksKey,
   kNegativeShapeZeroed,
+  kHalfGetBody,
+  kSilent,
 };
 
 struct BugInfo {
@@ -141,6 +143,9 @@ constexpr BugInfo kBugs[] = {
      "one request per read: bytes that arrive after a complete request in the same read are discarded"},
     {Bug::kBodyCapped1Mib, "body-capped-1mib", "a PUT over 1 MiB drops the connection"},
     {Bug::kHangOnGet, "hang-on-get", "GETs are never answered (and nothing after them)"},
+    {Bug::kHalfGetBody, "half-get-body",
+     "GET hits send the first half of the body after a header that claims all of it; the connection stays open"},
+    {Bug::kSilent, "silent", "nothing is ever answered: the first request of a connection is read, then nothing"},
     {Bug::kHealthFails, "health-fails", "HEALTH is answered with FAIL (400)"},
     {Bug::kBadCode201, "bad-code-201", "GET hits are answered with code 201"},
     {Bug::kExistInverted, "exist-inverted", "EXIST answers 400 for present keys and 200 for absent ones"},
@@ -510,6 +515,7 @@ void Relay::OnRequestHeader() {
     case Bug::kHangOnGet:
       if (cmd == kGet) act = Act::kHalt;
       break;
+    case Bug::kSilent: act = Act::kHalt; break;
     case Bug::kNegativeLengthStored:
       if (cmd == kPut && length < 0) {
         length = 0;
@@ -639,6 +645,12 @@ void Relay::FeedUpstream(std::string_view bytes) {
       if (g_bug == Bug::kTornBody && current_.command == kGet && body_length_ > 1024) {
         const std::int64_t at = body_length_ / 2 - (body_length_ - body_left_);  // index in this piece
         if (at >= 0 && at < static_cast<std::int64_t>(n)) piece[static_cast<std::size_t>(at)] ^= 0x01;
+      }
+      if (g_bug == Bug::kHalfGetBody && current_.command == kGet) {
+        // Keep the part of this piece that lies in the body's first half.
+        const std::int64_t done = body_length_ - body_left_;
+        const std::int64_t keep = std::clamp<std::int64_t>(body_length_ / 2 - done, 0, static_cast<std::int64_t>(n));
+        piece.resize(static_cast<std::size_t>(keep));
       }
       body_left_ -= static_cast<std::int64_t>(n);
       bytes.remove_prefix(n);
