@@ -385,9 +385,21 @@ void Conn::Reset() {
 
 void Conn::Close() {
   if (fd_ < 0) return;
+  // Bytes that arrived but were never read are part of what went over the
+  // wire; and closing with them unread makes the kernel send RST, not FIN.
+  // A peek records both without changing what the socket does.
+  bool unread = false;
+  if (wire_ != nullptr) {
+    std::string pending(std::size_t{1} << 20, '\0');
+    const ssize_t n = ::recv(fd_, pending.data(), pending.size(), MSG_PEEK | MSG_DONTWAIT);
+    if (n > 0) {
+      Record(WireEvent::Kind::kData, false, std::string_view(pending).substr(0, static_cast<std::size_t>(n)));
+      unread = true;
+    }
+  }
   ::close(fd_);
   fd_ = -1;
-  Record(WireEvent::Kind::kFin, true);
+  Record(unread ? WireEvent::Kind::kReset : WireEvent::Kind::kFin, true);
   wire_ = nullptr;
 }
 
