@@ -1,0 +1,127 @@
+// lmcache-golden-pcap: wraps the golden fixtures in TCP streams, so that a
+// dissector can be checked against them (conformance/wireshark/
+// dissector_test.py):
+//
+//   lmcache-golden-pcap MANIFEST OUT.pcap
+//
+// One connection per fixture, in this order, each ending with a FIN from
+// either side:
+//   - every request header (kind "client"): the client sends it, then a
+//     PUT's payload when 0 < length <= 1 MiB (bytes 0x5a);
+//   - every reply header (kind "server"): the client sends the golden GET,
+//     the server answers with the fixture, then a SUCCESS reply's body when
+//     0 < length <= 1 MiB;
+//   - every key (kind "key") of at most 150 bytes: a GET whose key field is
+//     the key, padded with spaces.
+// Exit status 0, 1 when a file cannot be read or written, 2 on a usage error.
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "pcap/pcap.h"
+
+namespace {
+
+constexpr std::size_t kBodyMax = std::size_t{1} << 20;
+
+std::int32_t I32(const std::string& b, std::size_t at) {
+  std::uint32_t v = 0;
+  for (std::size_t i = 0; i < 4; ++i) v |= std::uint32_t{static_cast<unsigned char>(b[at + i])} << (8 * i);
+  return static_cast<std::int32_t>(v);
+}
+
+bool Read(const std::filesystem::path& p, std::string* out) {
+  std::ifstream f(p, std::ios::binary);
+  if (!f) return false;
+  std::ostringstream s;
+  s << f.rdbuf();
+  *out = s.str();
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 3) {
+    std::cerr << "usage: lmcache-golden-pcap MANIFEST OUT.pcap\n";
+    return 2;
+  }
+  const std::filesystem::path manifest_path = argv[1];
+  std::string text;
+  if (!Read(manifest_path, &text)) {
+    std::cerr << "lmcache-golden-pcap: cannot read " << manifest_path << "\n";
+    return 1;
+  }
+  const nlohmann::json manifest = nlohmann::json::parse(text, nullptr, false);
+  if (manifest.is_discarded() || !manifest.contains("testGroups")) {
+    std::cerr << "lmcache-golden-pcap: " << manifest_path << " is not a golden manifest\n";
+    return 1;
+  }
+  const std::filesystem::path dir = manifest_path.parent_path();
+  auto tests_of = [&](const std::string& kind) {
+    std::vector<nlohmann::json> out;
+    for (const auto& g : manifest["testGroups"]) {
+      if (g.value("kind", "") != kind) continue;
+      for (const auto& t : g["tests"]) out.push_back(t);
+    }
+    return out;
+  };
+  std::string get_request;
+  for (const auto& t : tests_of("client")) {
+    if (t["id"] == "client-get-dummy" && !Read(dir / t["file"].get<std::string>(), &get_request)) return 1;
+  }
+  if (get_request.size() != 186) {
+    std::cerr << "lmcache-golden-pcap: the manifest has no client-get-dummy fixture\n";
+    return 1;
+  }
+
+  lmc::pcap::TcpCapture cap;
+  std::int64_t t = 1'700'000'000'000'000;  // a fixed start: the file is the same every run
+  std::uint16_t port = 30000;
+  using lmc::pcap::Side;
+  auto stream = [&](const std::string& request, const std::string& reply) {
+    const int c = cap.Open({lmc::pcap::Ipv4(127, 0, 0, 1), port++}, {lmc::pcap::Ipv4(127, 0, 0, 2), 65432}, t);
+    cap.Data(c, Side::kClient, request, t += 100);
+    if (!reply.empty()) cap.Data(c, Side::kServer, reply, t += 100);
+    cap.Fin(c, Side::kClient, t += 100);
+    cap.Fin(c, Side::kServer, t += 100);
+    t += 1000;
+  };
+  for (const auto& f : tests_of("client")) {
+    std::string bytes;
+    if (!Read(dir / f["file"].get<std::string>(), &bytes) || bytes.size() != 186) return 1;
+    const std::int32_t length = I32(bytes, 4);
+    if (I32(bytes, 0) == 1 && length > 0 && static_cast<std::size_t>(length) <= kBodyMax) {
+      bytes.append(static_cast<std::size_t>(length), '\x5a');
+    }
+    stream(bytes, "");
+  }
+  for (const auto& f : tests_of("server")) {
+    std::string bytes;
+    if (!Read(dir / f["file"].get<std::string>(), &bytes) || bytes.size() != 36) return 1;
+    const std::int32_t length = I32(bytes, 4);
+    if (I32(bytes, 0) == 200 && length > 0 && static_cast<std::size_t>(length) <= kBodyMax) {
+      bytes.append(static_cast<std::size_t>(length), '\x5a');
+    }
+    stream(get_request, bytes);
+  }
+  for (const auto& f : tests_of("key")) {
+    std::string key;
+    if (!Read(dir / f["file"].get<std::string>(), &key)) return 1;
+    if (key.size() > 150) continue;
+    std::string request = get_request.substr(0, 36) + key;
+    request.resize(186, ' ');
+    stream(request, "");
+  }
+  std::string error;
+  if (!cap.Write(argv[2], &error)) {
+    std::cerr << "lmcache-golden-pcap: " << error << "\n";
+    return 1;
+  }
+  std::cout << "lmcache-golden-pcap: " << cap.connection_count() << " streams, " << cap.packet_count() << " packets in "
+            << argv[2] << "\n";
+  return 0;
+}
