@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "pcap/pcap.h"
 #include "simnet/scenario.h"
 
 namespace lmc::simnet {
@@ -38,6 +39,8 @@ inline constexpr Duration kRecoveryBound = std::chrono::seconds(10);
 
 struct RunConfig {
   std::uint32_t plants = 0;  // plant::Bug bits
+  // Every connection of the run, written as TCP streams (lmcache-sim --pcap).
+  pcap::TcpCapture* capture = nullptr;
 };
 
 struct Outcome {

@@ -4,6 +4,7 @@
 //   lmcache-sim --seed 42                   one seed
 //   lmcache-sim --seeds 1000 --start 5000   a campaign (a shard of a larger one)
 //   lmcache-sim --seeds 200 --plant tier-serves-older-value --shrink
+//   lmcache-sim --seed 42 --pcap seed42.pcap  the seed's network as TCP streams (Wireshark)
 //
 // The tool's main() is the process edge: it reads the wall clock (to say
 // how fast the simulation runs), runs a watchdog thread and starts fresh
@@ -53,6 +54,7 @@ struct Args {
   bool check_determinism = false;
   std::uint64_t fresh_every = 50;
   bool trace_only = false;
+  std::string pcap;
   bool shrink = false;
   bool keep_going = false;
   bool verbose = false;
@@ -138,7 +140,9 @@ Outcome RunWithHeapStirred(const Scenario& s, const lmc::simnet::RunConfig& conf
   for (int i = 0; i < 2048; ++i) blocks.push_back(std::make_unique<char[]>(16 + next() % 2048));
   for (std::size_t i = blocks.size() - 1; i > 0; --i) std::swap(blocks[i], blocks[next() % (i + 1)]);
   for (std::size_t i = 0; i < blocks.size(); i += 2) blocks[i].reset();
-  return lmc::simnet::Run(s, config);
+  lmc::simnet::RunConfig again = config;
+  again.capture = nullptr;  // the first run's capture is the seed's
+  return lmc::simnet::Run(s, again);
 }
 
 // A failure's kind: its text without the numbers, so the shrinker keeps
@@ -261,6 +265,9 @@ int Main(int argc, char** argv) {
                  "with --check-determinism: run every N-th seed of the campaign (and every failing one) again in a "
                  "fresh process; 1 = every seed, 0 = none")
       ->capture_default_str();
+  app.add_option("--pcap", a.pcap,
+                 "with --seed: write the run's connections as TCP streams into this pcap file (virtual time; "
+                 "the server is port 7000, so: tshark -o lmcache.port:7000)");
   app.add_flag("--trace-only", a.trace_only,
                "with --seed: print only 'trace HASH EVENTS pass|FAIL' (what the fresh-process check reads)");
   app.add_flag("--shrink", a.shrink, "on a failure, search for a smaller scenario that fails the same way");
@@ -303,6 +310,12 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "lmcache-sim: --drop-ops and --drop-faults take lists like 1,4-7\n");
     return lmc::tools::kExitUsage;
   }
+  if (!a.pcap.empty() && !a.one_seed) {
+    std::fprintf(stderr, "lmcache-sim: --pcap goes with --seed\n");
+    return lmc::tools::kExitUsage;
+  }
+  lmc::pcap::TcpCapture capture;
+  if (!a.pcap.empty()) config.capture = &capture;
   if (a.one_seed) {
     a.start = a.seed;
     a.seeds = 1;
@@ -393,6 +406,15 @@ int Main(int argc, char** argv) {
       std::printf("seed %llu: %s (trace %016llx)\n", static_cast<unsigned long long>(seed), o.ok() ? "pass" : "FAIL",
                   static_cast<unsigned long long>(o.trace_hash));
       PrintOutcome(o, s, a.verbose || !campaign);
+    }
+    if (!a.pcap.empty()) {
+      std::string error;
+      if (!capture.Write(a.pcap, &error)) {
+        std::fprintf(stderr, "lmcache-sim: --pcap: %s\n", error.c_str());
+        return 1;
+      }
+      std::printf("pcap: %zu connections, %zu packets in %s\n", capture.connection_count(), capture.packet_count(),
+                  a.pcap.c_str());
     }
     if (o.ok()) {
       ++passed;

@@ -43,6 +43,7 @@ struct Network::Endpoint {
 
 struct Network::Conn {
   std::uint64_t id = 0;
+  int capture = -1;                    // the connection in Network's capture
   std::uint64_t epoch = 0;             // bumped on reset: what is in flight is lost
   Endpoint side[2];                    // 0: the connecting side, 1: the accepting side
   World::Context dir_ctx[2] = {0, 0};  // arrivals, in order, per direction
@@ -186,6 +187,48 @@ Network::Network(World& world, NetFaults faults) : world_(world), faults_(faults
 
 Network::~Network() = default;
 
+// --- The capture ------------------------------------------------------------
+
+namespace {
+// The capture's clock: virtual time from 2026-01-01T00:00:00Z.
+constexpr std::int64_t kCaptureEpochUs = 1'767'225'600'000'000;
+}  // namespace
+
+void Network::CaptureOpen(const std::shared_ptr<Conn>& c, std::uint16_t server_port) {
+  if (capture_ == nullptr) return;
+  // Nodes get 10.77.0.1, .2, ... in the order they first appear.
+  const auto ip = [this](const std::string& name) {
+    auto [it, added] = capture_ips_.try_emplace(name, 0);
+    if (added) it->second = pcap::Ipv4(10, 77, 0, static_cast<std::uint8_t>(capture_ips_.size()));
+    return it->second;
+  };
+  const auto client_port = static_cast<std::uint16_t>(20000 + c->id % 40000);
+  const auto t = std::chrono::duration_cast<std::chrono::microseconds>(world_.Now().time_since_epoch()).count();
+  c->capture = capture_->Open({ip(c->side[0].node->name), client_port}, {ip(c->side[1].node->name), server_port},
+                              kCaptureEpochUs + t);
+}
+
+namespace {
+std::int64_t CaptureTime(const World& w) {
+  return kCaptureEpochUs + std::chrono::duration_cast<std::chrono::microseconds>(w.Now().time_since_epoch()).count();
+}
+pcap::Side SideOf(int side) { return side == 0 ? pcap::Side::kClient : pcap::Side::kServer; }
+}  // namespace
+
+void Network::CaptureData(const std::shared_ptr<Conn>& c, int from, const std::vector<std::byte>& bytes) {
+  if (capture_ == nullptr || c->capture < 0) return;
+  capture_->Data(c->capture, SideOf(from), std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
+                 CaptureTime(world_));
+}
+
+void Network::CaptureFin(const std::shared_ptr<Conn>& c, int from) {
+  if (capture_ != nullptr && c->capture >= 0) capture_->Fin(c->capture, SideOf(from), CaptureTime(world_));
+}
+
+void Network::CaptureReset(const std::shared_ptr<Conn>& c, int from) {
+  if (capture_ != nullptr && c->capture >= 0) capture_->Reset(c->capture, SideOf(from), CaptureTime(world_));
+}
+
 Node& Network::AddNode(const std::string& name) {
   auto node = std::make_unique<Node>();
   node->name = name;
@@ -310,7 +353,11 @@ void Network::Arrive(const std::shared_ptr<Conn>& c, int from, std::uint64_t seq
   c->side[from].in_flight -= bytes.size();
   // A closed reader answers with a reset, as a socket closed with unread
   // data does.
-  if (to.closed) return Fail(c, from, NetError::kReset);
+  if (to.closed) {
+    CaptureReset(c, 1 - from);
+    return Fail(c, from, NetError::kReset);
+  }
+  CaptureData(c, from, bytes);
   to.inbound.insert(to.inbound.end(), bytes.begin(), bytes.end());
   TryRead(c, 1 - from);
 }
@@ -335,6 +382,7 @@ void Network::SendEof(const std::shared_ptr<Conn>& c, int from) {
   e.last_arrival = at;
   world_.Schedule(at, c->dir_ctx[from], [this, c, from, epoch = c->epoch] {
     if (c->epoch != epoch) return;
+    CaptureFin(c, from);
     Endpoint& to = c->side[1 - from];
     to.eof_in = true;
     TryRead(c, 1 - from);
@@ -342,6 +390,7 @@ void Network::SendEof(const std::shared_ptr<Conn>& c, int from) {
 }
 
 void Network::DropUnaccepted(const std::shared_ptr<Conn>& c) {
+  CaptureReset(c, 1);
   ++c->epoch;
   Endpoint& e = c->side[1];
   e.closed = true;
@@ -355,6 +404,7 @@ bool Network::ResetOne(Rng& rng) {
     if (auto c = w.lock(); c && c->side[0].fail == NetError::kOk && c->side[1].fail == NetError::kOk) live.push_back(c);
   if (live.empty()) return false;
   const std::shared_ptr<Conn> c = live[rng.Below(live.size())];
+  CaptureReset(c, 1);
   ++c->epoch;
   c->side[0].in_flight = c->side[1].in_flight = 0;
   Fail(c, 0, NetError::kReset);
@@ -425,6 +475,7 @@ void Network::Crash(const std::string& name) {
     if (!c) continue;
     for (int s = 0; s < 2; ++s) {
       if (c->side[s].node != &n) continue;
+      CaptureReset(c, s);
       ++c->epoch;
       c->side[0].in_flight = c->side[1].in_flight = 0;
       Fail(c, s, NetError::kReset);
@@ -549,6 +600,7 @@ void SimTransport::AsyncConnect(const std::string& host, std::uint16_t port,
     if (net_.conns.size() > 256)  // drop the dead references now and then
       std::erase_if(net_.conns, [](const std::weak_ptr<Network::Conn>& wc) { return wc.expired(); });
     world.trace().Add(6, c->id, port);
+    net_.CaptureOpen(c, port);
     if (l->accept) {
       world.Soon(l->node->loop,
                  [this, a = std::move(l->accept), c] { a(NetError::kOk, std::make_unique<SimStream>(net_, c, 1)); });

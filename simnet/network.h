@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "net/transport.h"
+#include "pcap/pcap.h"
 #include "simnet/world.h"
 
 namespace lmc::simnet {
@@ -82,6 +83,14 @@ class Network {
   // Ends every clog and partition now.
   void Heal();
 
+  // Records every connection into `capture` from now on (lmcache-sim
+  // --pcap): the handshake when a connect reaches a listener, each segment
+  // when it arrives, a FIN when a side's EOF arrives, an RST for a reset or
+  // a crash; a partition or clog shows as a gap. Watching draws nothing
+  // from the world's randomness and schedules nothing: a seed's trace is
+  // the same with and without it.
+  void SetCapture(pcap::TcpCapture* capture) { capture_ = capture; }
+
   std::size_t open_connections() const;
   const std::map<std::string, std::uint64_t>& fault_counts() const { return fault_counts_; }
   void Count(const std::string& fault) { ++fault_counts_[fault]; }
@@ -101,6 +110,11 @@ class Network {
   // A connection the listener never handed out (its listener closed).
   void DropUnaccepted(const std::shared_ptr<Conn>& c);
   Time PartitionedUntil(const std::string& a, const std::string& b) const;
+  void CaptureOpen(const std::shared_ptr<Conn>& c, std::uint16_t server_port);
+  void CaptureData(const std::shared_ptr<Conn>& c, int from, const std::vector<std::byte>& bytes);
+  void CaptureFin(const std::shared_ptr<Conn>& c, int from);
+  void CaptureReset(const std::shared_ptr<Conn>& c, int from);
+
   std::map<std::pair<std::string, std::uint16_t>, std::shared_ptr<ListenState>> listeners;
   std::vector<std::weak_ptr<Conn>> conns;
   std::uint64_t next_conn_id = 1;
@@ -114,6 +128,8 @@ class Network {
   std::map<std::string, std::unique_ptr<SimTransport>> transports_;
   std::map<std::pair<std::string, std::string>, Time> partitions_;
   std::map<std::string, std::uint64_t> fault_counts_;
+  pcap::TcpCapture* capture_ = nullptr;
+  std::map<std::string, std::uint32_t> capture_ips_;  // node name -> address in the capture
 };
 
 // One node's view of the network.

@@ -131,7 +131,9 @@ class Sim final : public FaultTarget {
         world_(s.seed),
         net_(world_, s.net),
         server_disk_(world_, DiskFaults{}),
-        worker_disk_(world_, DiskFaults{}) {}
+        worker_disk_(world_, DiskFaults{}) {
+    net_.SetCapture(config.capture);
+  }
 
   Outcome Go();
 

@@ -8,6 +8,7 @@
 
 #include "client/client.h"
 #include "simnet/disk.h"
+#include "simnet/harness.h"
 #include "simnet/network.h"
 #include "simnet/scenario.h"
 #include "simnet/sim_env.h"
@@ -379,6 +380,22 @@ TEST(Disk, ALyingFsyncMakesNothingDurableAndAFullDiskSaysSo) {
   std::uint64_t size = 0;
   const runtime::FsError e = after.FileSize("/d/x", &size);
   EXPECT_TRUE(e == runtime::FsError::kNotFound || size < 100 || size == 100);
+}
+
+// lmcache-sim --pcap watches the network without touching it: the seed's
+// trace is the same with the capture on, and the capture has its streams.
+TEST(Capture, WatchingTheNetworkLeavesTheTraceAlone) {
+  for (const std::uint64_t seed : {3ULL, 7ULL}) {
+    const Outcome plain = simnet::Run(Draw(seed), RunConfig{});
+    pcap::TcpCapture capture;
+    RunConfig watched;
+    watched.capture = &capture;
+    const Outcome o = simnet::Run(Draw(seed), watched);
+    EXPECT_EQ(o.trace_hash, plain.trace_hash) << "seed " << seed;
+    EXPECT_EQ(o.failures, plain.failures);
+    EXPECT_GT(capture.connection_count(), 0u);
+    EXPECT_GT(capture.packet_count(), 3 * capture.connection_count());
+  }
 }
 
 TEST(Scenario, DrawIsAFunctionOfTheSeedAndCutsReplayFromFlags) {

@@ -74,8 +74,8 @@ def tshark(pcap, *args, env=None):
     return out
 
 
-def fields(pcap, names, env, display_filter="lmcache"):
-    args = ["-Y", display_filter, "-T", "fields", "-E", "separator=/t", "-E", "occurrence=a", "-E", "aggregator=,"]
+def fields(pcap, names, env, display_filter="lmcache", prefs=()):
+    args = list(prefs) + ["-Y", display_filter, "-T", "fields", "-E", "separator=/t", "-E", "occurrence=a", "-E", "aggregator=,"]
     for n in names:
         args += ["-e", n]
     return [line.split("\t") for line in tshark(pcap, *args, env=env).splitlines()]
@@ -342,8 +342,21 @@ def check_run(bin_dir, work, env):
         problem("only %d requests decoded in the whole conformance run" % requests)
     if linked != len(replies):
         problem("%d of %d replies linked to their request" % (linked, len(replies)))
-    print("ok   conformance run: %d requests, %d replies (all linked), no Lua error, no malformed packet "
-          "(%.1f s)" % (requests, len(replies), time.monotonic() - start_s))
+    # With no port registered, the heuristic alone finds the streams that
+    # start with a whole-looking header (not those sent a byte at a time) and
+    # decodes them exactly as the port does.
+    by_port = {r[0]: r[1] for r in fields(pcap, ["frame.number", "lmcache.command"], env)}
+    by_heuristic = {r[0]: r[1] for r in fields(pcap, ["frame.number", "lmcache.command"], env,
+                                               prefs=["-o", "lmcache.port:0"])}
+    wrong = [f for f, c in by_heuristic.items() if by_port.get(f) != c]
+    found = sum(len(c.split(",")) for c in by_heuristic.values() if c)
+    if wrong:
+        problem("the heuristic decodes frames %s otherwise than the port does" % ",".join(wrong[:10]))
+    if found < 0.9 * requests:
+        problem("the heuristic dissector found %d of %d requests" % (found, requests))
+    print("ok   conformance run: %d requests, %d replies (all linked), no Lua error, no malformed packet; the "
+          "heuristic alone finds %d requests, decoded alike (%.1f s)" % (requests, len(replies), found,
+                                                                          time.monotonic() - start_s))
 
     pcap, _ = conformance_pcap(bin_dir, work, "reply-to-put", bug="reply-to-put")
     experts = tshark(pcap, "-q", "-z", "expert", env=env)
@@ -361,8 +374,10 @@ def check_sim(bin_dir, work, env):
     if not os.path.exists(pcap):
         problem("lmcache-sim --pcap wrote nothing: " + done.stdout.decode(errors="replace")[-500:])
         return
+    # The simulated server listens on port 7000.
     rows = fields(pcap, ["lmcache.command", "lmcache.code", "_ws.malformed", "tcp.flags.reset", "tcp.flags.fin"],
-                  env, "lmcache || _ws.malformed || tcp.flags.reset == 1 || tcp.flags.fin == 1")
+                  env, "lmcache || _ws.malformed || tcp.flags.reset == 1 || tcp.flags.fin == 1",
+                  prefs=["-o", "lmcache.port:7000"])
     requests = sum(1 for r in rows if r[0])
     replies = sum(1 for r in rows if r[1])
     malformed = sum(1 for r in rows if len(r) > 2 and r[2])
@@ -374,6 +389,8 @@ def check_sim(bin_dir, work, env):
         problem("the simulation's pcap decodes %d requests and %d replies" % (requests, replies))
     if resets == 0 or fins == 0:
         problem("the simulation's faults are not visible: %d RST, %d FIN" % (resets, fins))
+    if problems:
+        return
     print("ok   simulation seed 7: %d frames with requests, %d with replies, %d RST, %d FIN, no Lua error" % (
         requests, replies, resets, fins))
 

@@ -491,14 +491,24 @@ end
 function lm.prefs_changed() register_port() end
 register_port()
 
--- The heuristic: a request header at the start of what a client sends.
+-- The heuristic: a request header at the very start of what a client
+-- sends (relative sequence number 1), so a stream is never claimed in the
+-- middle, where a payload could look like a header. A stream whose first
+-- message spans segments is left alone: set the port for it instead.
+local f_tcp_seq = Field.new("tcp.seq")
 local function heuristic(tvb, pinfo, tree)
   if tvb:len() < 40 then return false end
+  local seq = f_tcp_seq()
+  if not seq or seq.value ~= 1 then return false end
   local command, length = tvb(0, 4):le_int(), tvb(4, 4):le_int()
   local fmt, dtype, location = tvb(8, 4):le_int(), tvb(12, 4):le_int(), tvb(16, 4):le_int()
   if not command_names[command] or length < 0 then return false end
   if fmt < 0 or fmt > 16 or dtype < 0 or dtype > 8 or location < 0 or location > 2 then return false end
-  local key = tvb(KEY_OFFSET, math.min(tvb:len(), REQUEST_BYTES) - KEY_OFFSET):raw()
+  -- The first message must be whole in this segment: a heuristic call
+  -- cannot ask TCP for more. Later segments reach the dissector through
+  -- the conversation, where reassembly works.
+  if tvb:len() < REQUEST_BYTES + ((command == PUT and length > 0) and length or 0) then return false end
+  local key = tvb(KEY_OFFSET, KEY_BYTES):raw()
   if key:find("[%z\1-\8\14-\27\127]") then return false end
   local st = stream_of(pinfo)
   remember_server(pinfo, st, true)
