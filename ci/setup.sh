@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the kit builds and tests with. Idempotent and
 # quick when everything is present: apt runs only for what is missing.
+# tshark and chromium are for the tests of the Wireshark dissector and the
+# HTML report (conformance/wireshark/, conformance/html_report_test.py).
 #   ci/setup.sh            the packages of the default build and tests
 #   ci/setup.sh fuzz       adds clang-14 and libFuzzer's runtime
 #   ci/setup.sh bench      adds what the benchmarks compare against
@@ -13,6 +15,7 @@ packages=(
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev
   nlohmann-json3-dev libssl-dev libasio-dev libcli11-dev
   libzstd-dev liblz4-dev libxxhash-dev
+  tshark chromium fonts-dejavu-core
 )
 for extra in "$@"; do
   case "$extra" in
