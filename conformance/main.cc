@@ -222,10 +222,7 @@ int Run(const std::string& mode, const std::string& target, const std::vector<lc
   if (!c.junit.empty()) ok = WriteFile(c.junit, lc::FormatJunit(report)) && ok;
   if (!c.json.empty()) ok = WriteFile(c.json, lc::FormatJson(report)) && ok;
   if (!c.html.empty()) ok = WriteFile(c.html, lc::FormatHtml(report)) && ok;
-  if (!c.pcap.empty() && !lc::CaptureRun(report).Write(c.pcap, &error)) {
-    std::cerr << "lmcache-conformance: --pcap: " << error << "\n";
-    ok = false;
-  }
+  if (!c.pcap.empty()) ok = WriteFile(c.pcap, lc::CaptureRun(report).Bytes()) && ok;
   if (!c.trace.empty() && !lc::WriteTraces(report, c.trace, &error)) {
     std::cerr << "lmcache-conformance: --trace: " << error << "\n";
     ok = false;

@@ -25,6 +25,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -408,9 +409,11 @@ int Main(int argc, char** argv) {
       PrintOutcome(o, s, a.verbose || !campaign);
     }
     if (!a.pcap.empty()) {
-      std::string error;
-      if (!capture.Write(a.pcap, &error)) {
-        std::fprintf(stderr, "lmcache-sim: --pcap: %s\n", error.c_str());
+      std::ofstream f(a.pcap, std::ios::binary | std::ios::trunc);
+      f << capture.Bytes();
+      f.close();
+      if (!f) {
+        std::fprintf(stderr, "lmcache-sim: --pcap: cannot write %s\n", a.pcap.c_str());
         return 1;
       }
       std::printf("pcap: %zu connections, %zu packets in %s\n", capture.connection_count(), capture.packet_count(),

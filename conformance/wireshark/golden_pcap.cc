@@ -116,9 +116,11 @@ int main(int argc, char** argv) {
     request.resize(186, ' ');
     stream(request, "");
   }
-  std::string error;
-  if (!cap.Write(argv[2], &error)) {
-    std::cerr << "lmcache-golden-pcap: " << error << "\n";
+  std::ofstream out(argv[2], std::ios::binary | std::ios::trunc);
+  out << cap.Bytes();
+  out.close();
+  if (!out) {
+    std::cerr << "lmcache-golden-pcap: cannot write " << argv[2] << "\n";
     return 1;
   }
   std::cout << "lmcache-golden-pcap: " << cap.connection_count() << " streams, " << cap.packet_count() << " packets in "

@@ -1,7 +1,6 @@
 #include "pcap/pcap.h"
 
 #include <algorithm>
-#include <fstream>
 #include <numeric>
 
 namespace lmc::pcap {
@@ -166,18 +165,6 @@ std::string TcpCapture::Bytes() const {
     out += k.bytes;
   }
   return out;
-}
-
-bool TcpCapture::Write(const std::string& path, std::string* error) const {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  const std::string bytes = Bytes();
-  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  f.close();
-  if (!f) {
-    *error = "cannot write " + path;
-    return false;
-  }
-  return true;
 }
 
 }  // namespace lmc::pcap

@@ -49,10 +49,9 @@ class TcpCapture {
 
   std::size_t packet_count() const { return packets_.size(); }
   std::size_t connection_count() const { return conns_.size(); }
-  // The whole file.
+  // The whole file (the caller writes it: impl/ does no file I/O of its
+  // own, docs/ARCHITECTURE.md).
   std::string Bytes() const;
-  // Writes the file; false (with *error) when it cannot.
-  bool Write(const std::string& path, std::string* error) const;
 
  private:
   struct Direction {
