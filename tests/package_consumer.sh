@@ -15,6 +15,8 @@ trap cleanup EXIT
 quiet() { "$@" >"$work/step.log" 2>&1 || { cat "$work/step.log" >&2; echo "package_consumer: failed: $*" >&2; return 1; }; }
 quiet cmake --install "$build" --prefix "$work/prefix"
 test -f "$work/prefix/lib/cmake/lmcache-kit/lmcache-kitConfig.cmake"
+# The Wireshark dissector ships with the tools (docs/CONFORMANCE.md).
+test -f "$work/prefix/share/lmcache-kit/wireshark/lmcache.lua"
 # Internal headers stay internal.
 test ! -e "$work/prefix/include/lmcache-kit/wire/request_kernels.h"
 test ! -e "$work/prefix/include/lmcache-kit/serde/fp8_kernels.h"
