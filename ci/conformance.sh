@@ -7,7 +7,7 @@
 #
 #   ci/conformance.sh [BIN_DIR] [--profile NAME] [--out DIR] [--case-timeout-ms MS]
 #
-# --out DIR also writes each mode's JUnit XML and JSON there. --case-timeout-ms
+# --out DIR also writes each mode's JUnit XML, JSON and HTML report there. --case-timeout-ms
 # gives each case longer than its 5 s (unoptimised or instrumented builds).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -60,7 +60,7 @@ run_mode() {
   local extra=("${case_timeout[@]}")
   if [ -n "$out" ]; then
     mkdir -p "$out"
-    extra+=(--junit "$out/$name.xml" --json "$out/$name.json")
+    extra+=(--junit "$out/$name.xml" --json "$out/$name.json" --html "$out/$name.html")
   fi
   echo "== $name"
   local rc=0
