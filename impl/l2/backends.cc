@@ -104,6 +104,71 @@ std::optional<std::string> FsFileName(const ObjectKey& key) {
   return name;
 }
 
+namespace {
+
+// Lowercase hex digits only (what FsFileName writes), as a number; nullopt
+// for anything else or over 16 digits.
+std::optional<std::uint64_t> HexNumber(std::string_view s) {
+  if (s.empty() || s.size() > 16) return std::nullopt;
+  std::uint64_t v = 0;
+  for (const char c : s) {
+    const int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    if (d < 0) return std::nullopt;
+    v = (v << 4) | static_cast<std::uint64_t>(d);
+  }
+  return v;
+}
+
+}  // namespace
+
+std::optional<ObjectKey> ParseFsFileName(std::string_view name) {
+  constexpr std::string_view kSuffix = ".data";
+  if (name.size() <= kSuffix.size() || name.substr(name.size() - kSuffix.size()) != kSuffix) return std::nullopt;
+  name.remove_suffix(kSuffix.size());
+  std::vector<std::string_view> fields;
+  for (std::size_t begin = 0;;) {
+    const std::size_t at = name.find('@', begin);
+    fields.push_back(name.substr(begin, at == std::string_view::npos ? std::string_view::npos : at - begin));
+    if (at == std::string_view::npos) break;
+    begin = at + 1;
+  }
+  if (fields.size() != 4 && fields.size() != 5) return std::nullopt;
+  ObjectKey key;
+  for (std::size_t i = 0; i < fields[0].size();) {
+    if (fields[0].substr(i, 5) == "-SEP-") {
+      key.model_name += '/';
+      i += 5;
+    } else {
+      key.model_name += fields[0][i++];
+    }
+  }
+  const std::string_view rank = fields[1];
+  if (rank.size() < 10 || rank.substr(0, 2) != "0x") return std::nullopt;
+  const auto r = HexNumber(rank.substr(2));
+  const auto g = HexNumber(fields[2]);
+  if (!r || !g || *r > static_cast<std::uint64_t>(INT64_MAX) || *g > static_cast<std::uint64_t>(INT64_MAX)) {
+    return std::nullopt;
+  }
+  key.kv_rank = static_cast<std::int64_t>(*r);
+  key.object_group_id = static_cast<std::int64_t>(*g);
+  const std::string_view hash = fields[3];
+  if (hash.size() % 2 != 0) return std::nullopt;
+  for (std::size_t i = 0; i < hash.size(); i += 2) {
+    const auto b = HexNumber(hash.substr(i, 2));
+    if (!b) return std::nullopt;
+    key.chunk_hash.push_back(static_cast<std::byte>(*b));
+  }
+  if (fields.size() == 5) {
+    if (fields[4].empty()) return std::nullopt;
+    key.cache_salt = std::string(fields[4]);
+  }
+  // Only names FsFileName writes: anything it would spell otherwise (upper
+  // case, a short rank, leading zeros in the group, a refused key) is not one.
+  const std::optional<std::string> again = FsFileName(key);
+  if (!again || *again != std::string(name) + std::string(kSuffix)) return std::nullopt;
+  return key;
+}
+
 std::unique_ptr<FsBackend> FsBackend::Open(runtime::FileSystem& files, FsOptions options, std::string* error) {
   if (options.base_path.empty()) {
     *error = "fs: base_path is required";

@@ -44,6 +44,12 @@ class MemoryBackend final : public Backend {
 // with '@', '\', NUL or another control byte, a salt with '/' or over 128
 // bytes, a negative rank or group, or a name over 250 bytes.
 [[nodiscard]] std::optional<std::string> FsFileName(const ObjectKey& key);
+// The inverse, for a scan of base_path: the key a file name stands for, or
+// nullopt for any name FsFileName does not write (temp files, other files,
+// malformed fields). "-SEP-" reads back as '/', as LMCache's decoder does
+// (so a model spelt with "-SEP-" itself does not round-trip; the server's
+// tier writes the model "lmcache-server").
+[[nodiscard]] std::optional<ObjectKey> ParseFsFileName(std::string_view name);
 
 struct FsOptions {
   std::string base_path;

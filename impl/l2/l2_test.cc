@@ -141,6 +141,51 @@ TEST(FsFileName, RefusesKeysThatCouldEscapeOrCollide) {
   EXPECT_EQ(FsFileName(Key(1, "..")).value().find('/'), std::string::npos);
 }
 
+TEST(FsFileName, ParsesBackWhatItWrites) {
+  ObjectKey k = Key(7, "org/model");
+  k.kv_rank = (2 << 24) | 5;
+  k.object_group_id = 26;
+  k.cache_salt = "run-1f";
+  const std::string name = FsFileName(k).value();
+  const std::optional<ObjectKey> back = ParseFsFileName(name);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->model_name, "org/model");
+  EXPECT_EQ(back->kv_rank, k.kv_rank);
+  EXPECT_EQ(back->object_group_id, 26);
+  EXPECT_EQ(back->chunk_hash, k.chunk_hash);
+  EXPECT_EQ(back->cache_salt, "run-1f");
+  EXPECT_EQ(FsFileName(*back).value(), name);
+  EXPECT_TRUE(ParseFsFileName(FsFileName(Key(1)).value()));  // no salt
+  // Temp files, other files and names FsFileName would spell otherwise.
+  for (const std::string& bad : {name + ".3.tmp", std::string("notes.txt"), std::string(".data"),
+                                 std::string("m@0x00000000@0@0g.data"), std::string("m@0x0000000@0@01.data"),
+                                 std::string("m@0X00000000@0@01.data"), std::string("m@0x00000000@00@01.data"),
+                                 std::string("m@0x00000000@0@0A.data"), std::string("m@0x00000000@0@01@.data"),
+                                 std::string("m@0x00000000@0@01@a@b.data"), std::string("m@0x00000000@0@001.data")}) {
+    EXPECT_FALSE(ParseFsFileName(bad)) << bad;
+  }
+  EXPECT_TRUE(ParseFsFileName("m@0x00000000@0@01.data"));
+}
+
+RC_GTEST_PROP(FsFileName, EveryNameItWritesParsesBackToItsKey, ()) {
+  ObjectKey k;
+  k.model_name = *rc::gen::container<std::string>(rc::gen::elementOf(std::string("abcXYZ019-_./")));
+  k.kv_rank = *rc::gen::inRange<std::int64_t>(0, std::int64_t{1} << 40);
+  k.object_group_id = *rc::gen::inRange<std::int64_t>(0, 1 << 20);
+  k.chunk_hash = *rc::gen::container<std::vector<std::byte>>(
+      rc::gen::map(rc::gen::arbitrary<std::uint8_t>(), [](std::uint8_t b) { return static_cast<std::byte>(b); }));
+  k.cache_salt = *rc::gen::container<std::string>(rc::gen::elementOf(std::string("abc-019")));
+  const std::optional<std::string> name = FsFileName(k);
+  RC_PRE(name.has_value() && k.model_name.find("-SEP-") == std::string::npos);
+  const std::optional<ObjectKey> back = ParseFsFileName(*name);
+  RC_ASSERT(back.has_value());
+  RC_ASSERT(back->model_name == k.model_name);
+  RC_ASSERT(back->kv_rank == k.kv_rank);
+  RC_ASSERT(back->object_group_id == k.object_group_id);
+  RC_ASSERT(back->chunk_hash == k.chunk_hash);
+  RC_ASSERT(back->cache_salt == k.cache_salt);
+}
+
 // ---- the fs adapter ----
 
 TEST(FsAdapter, StoresLoadsNeverOverwritesAndLeavesNoTempFiles) {
