@@ -236,7 +236,9 @@ class Sim final : public FaultTarget {
   std::shared_ptr<protocol::ServerCounters> server_counters_ = std::make_shared<protocol::ServerCounters>();
   std::uint64_t incarnation_ = 0;
   bool server_up_ = false;
-  std::uint64_t l2_hits_ = 0, evictions_dropped_ = 0, evictions_seen_ = 0, accept_errors_ = 0, superseded_ = 0;
+  std::vector<Time> server_crashes_;  // when the server crashed (its L1 lost; its disk tier kept)
+  std::uint64_t l2_hits_ = 0, evictions_dropped_ = 0, evictions_seen_ = 0, accept_errors_ = 0, superseded_ = 0,
+                recovered_ = 0;
 
   std::vector<std::unique_ptr<SimEnv>> client_envs_;
   std::unique_ptr<SimEnv> control_env_;

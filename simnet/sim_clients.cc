@@ -1,5 +1,7 @@
 #include "simnet/sim.h"
 
+#include <algorithm>
+
 namespace lmc::simnet::internal {
 
 void Sim::CheckGet(int c, const Op& op, const client::CallResult& r, Time issued) {
@@ -57,13 +59,32 @@ void Sim::CheckGet(int c, const Op& op, const client::CallResult& r, Time issued
 // needs: one attempt for p (a replayed PUT may land late, §6.4), and for q
 // no PUT rejected by the server between q's call and its confirmation (so q
 // was stored, not refused for space).
+//
+// A server crash loses L1, and the restarted server's disk tier serves what
+// it held (tier/tier.h, the restart scan): a value durable in L2 before the
+// crash may come back even though a newer PUT, lost with L1, had replaced
+// it. So q counts only if no crash came between its confirmation and the
+// GET's answer (a GET sent before a crash may be answered after it, by the
+// restarted server): every object durable before the crash, or a miss,
+// never wrong bytes.
 void Sim::CheckLinearizable(int c, const Op& op, const PutRec& p, Time issued) {
   if (p.attempts != 1 || p.confirmed == Time::max()) return;
   Count("GET hits checked against every client's history");
+  const auto crash_between = [this](Time from, Time to) {
+    return std::any_of(server_crashes_.begin(), server_crashes_.end(),
+                       [from, to](Time t) { return t > from && t < to; });
+  };
+  // The whole call of p ended before a crash that came before this GET: the
+  // value came back through the restart scan.
+  if (p.done != Time{} && crash_between(p.done, issued)) {
+    Count("GET hits of a value from before a server crash");
+    Probe("recovery: a restarted server served what its disk tier held");
+  }
   for (std::size_t i : puts_of_key_[op.key]) {
     const PutRec& q = puts_[i];
     if (q.id == p.id || !q.ok || q.confirmed == Time::max() || q.confirmed > issued) continue;
     if (q.rejects_at_confirm != q.rejects_at_invoke || p.confirmed >= q.invoked) continue;
+    if (crash_between(q.confirmed, world_.Now())) continue;  // a GET retried across the crash counts too
     return Fail("client " + std::to_string(c) + " GET " + KeyName(op.key) + " sent at " + At(issued) +
                 ": the value of PUT #" + std::to_string(p.id) + " (client " + std::to_string(p.client) +
                 ", applied by " + At(p.confirmed) + "), but PUT #" + std::to_string(q.id) + " (client " +

@@ -31,6 +31,7 @@ void Sim::Control() {
 
 bool Sim::CrashServer() {
   if (!server_up_) return false;
+  server_crashes_.push_back(world_.Now());
   net_.Crash(kServer);
   server_->view->Kill();
   server_disk_.Crash();

@@ -7,7 +7,7 @@ namespace internal {
 // and the fault table counted, the tier's and the servers' paths.
 void Sim::ProbeCounters(Outcome* out) {
   std::uint64_t hits = l2_hits_, dropped = evictions_dropped_, seen = evictions_seen_, accept_errors = accept_errors_,
-                superseded = superseded_;
+                superseded = superseded_, recovered = recovered_;
   if (server_) {
     accept_errors += server_->server->counters().accept_errors.load();
     if (server_->tier) {
@@ -15,12 +15,14 @@ void Sim::ProbeCounters(Outcome* out) {
       dropped += server_->tier->Stats().evictions_dropped;
       seen += server_->tier->Stats().evictions_seen;
       superseded += server_->tier->Stats().l2_loads_superseded;
+      recovered += server_->tier->Stats().recovered;
     }
   }
   Count("tier: evictions", seen);
   Count("tier: evictions dropped", dropped);
   Count("tier: L2 hits", hits);
   Count("tier: loads a newer PUT overtook", superseded);
+  Count("tier: keys indexed by the restart scan", recovered);
   Count("server incarnations", incarnation_);
   if (hits > 0) Probe("path: a GET served from L2");
   if (hits > 0 && s_.tier_type == "lm") Probe("path: a GET served from an lm:// tier");
@@ -56,6 +58,7 @@ constexpr const char* kOtherProbes[] = {
     "fault: bit flip",
     "recovery: a client call succeeded after a failed one",
     "recovery: the server restarted",
+    "recovery: a restarted server served what its disk tier held",
     "recovery: the worker restarted and loaded a stored object",
     "path: a GET served from L2",
     "path: a GET served from an lm:// tier",

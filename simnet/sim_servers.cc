@@ -69,6 +69,7 @@ void Sim::StopServer(std::unique_ptr<ServerProc> p) {
     evictions_dropped_ += t.evictions_dropped;
     evictions_seen_ += t.evictions_seen;
     superseded_ += t.l2_loads_superseded;
+    recovered_ += t.recovered;
   }
   p->server->Stop();
   if (p->tier) p->tier->Close();

@@ -36,7 +36,8 @@ struct StoreItem {
   ObjectKey key;
   std::span<const std::byte> bytes;
   // The object's shapes and dtypes: required by the serde wrapper, ignored by
-  // raw adapters.
+  // raw adapters. A batch whose items all have none passes a serde wrapper
+  // unserialised (the server's tier stores its small records so).
   const serde::Layout* layout = nullptr;
 };
 
@@ -96,6 +97,11 @@ class L2Adapter {
   virtual int load_event_fd() const = 0;
 
   virtual AdapterStatus ReportStatus() const = 0;
+  // The kit's own, with no LMCache counterpart: every object key the adapter
+  // holds (the server tier's restart scan), through `done` as the other
+  // completions; nullopt where the adapter cannot list (lm://).
+  using ListDone = std::function<void(std::optional<std::vector<ObjectKey>>)>;
+  virtual void ListThen(ListDone done) { done(std::nullopt); }
   // Finishes or fails every submitted task, then stops; idempotent. Later
   // submits complete at once as failed.
   virtual void Close() = 0;

@@ -21,6 +21,14 @@ void BackendAdapter::StoreThen(std::vector<StoreItem> items, StoreDone done) {
   });
 }
 
+void BackendAdapter::ListThen(ListDone done) {
+  LMC_CHECK(done != nullptr, "a listing with no one to tell");
+  jobs_.Run([this, done = std::move(done)](bool closing) {
+    if (closing) return done(std::nullopt);
+    done(backend_->List());
+  });
+}
+
 void BackendAdapter::LoadThen(std::vector<LoadItem> items, LoadDone done) {
   LMC_CHECK(done != nullptr, "a load with no one to tell");
   jobs_.Run(

@@ -31,6 +31,9 @@ class Backend {
   // missing, unreadable or larger than `dst`.
   [[nodiscard]] virtual std::optional<std::size_t> Load(const ObjectKey& key, std::span<std::byte> dst) = 0;
   virtual void Delete(const ObjectKey& key) = 0;
+  // Every key held, for the tier's restart scan; nullopt if the back end
+  // cannot list.
+  virtual std::optional<std::vector<ObjectKey>> List() { return std::nullopt; }
   virtual bool Healthy() const { return true; }
   virtual std::string Detail() const { return {}; }
   // Called once, after the last operation.
@@ -63,6 +66,7 @@ class BackendAdapter final : public L2Adapter {
   int lookup_event_fd() const override { return book_.lookup_fd(); }
   int load_event_fd() const override { return book_.load_fd(); }
   AdapterStatus ReportStatus() const override;
+  void ListThen(ListDone done) override;
   void Close() override;
 
  private:

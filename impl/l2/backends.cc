@@ -50,7 +50,7 @@ std::uint64_t Mix(std::uint64_t x) {  // SplitMix64's finaliser
 
 bool MemoryBackend::Store(const ObjectKey& key, std::span<const std::byte> bytes) {
   std::lock_guard lock(mu_);
-  objects_.try_emplace(Identity(key), bytes.begin(), bytes.end());  // no overwrite, as fs
+  objects_.try_emplace(Identity(key), key, std::vector<std::byte>(bytes.begin(), bytes.end()));  // no overwrite, as fs
   return true;
 }
 
@@ -62,14 +62,23 @@ bool MemoryBackend::Exists(const ObjectKey& key) {
 std::optional<std::size_t> MemoryBackend::Load(const ObjectKey& key, std::span<std::byte> dst) {
   std::lock_guard lock(mu_);
   const auto it = objects_.find(Identity(key));
-  if (it == objects_.end() || it->second.size() > dst.size()) return std::nullopt;
-  std::memcpy(dst.data(), it->second.data(), it->second.size());
-  return it->second.size();
+  if (it == objects_.end() || it->second.second.size() > dst.size()) return std::nullopt;
+  const std::vector<std::byte>& bytes = it->second.second;
+  std::memcpy(dst.data(), bytes.data(), bytes.size());
+  return bytes.size();
 }
 
 void MemoryBackend::Delete(const ObjectKey& key) {
   std::lock_guard lock(mu_);
   objects_.erase(Identity(key));
+}
+
+std::optional<std::vector<ObjectKey>> MemoryBackend::List() {
+  std::lock_guard lock(mu_);
+  std::vector<ObjectKey> keys;
+  keys.reserve(objects_.size());
+  for (const auto& [unused, entry] : objects_) keys.push_back(entry.first);
+  return keys;
 }
 
 std::size_t MemoryBackend::object_count() const {
@@ -237,6 +246,17 @@ std::optional<std::size_t> FsBackend::Load(const ObjectKey& key, std::span<std::
   std::size_t size = 0;
   if (files_.ReadFile(PathOf(*name), dst, &size, runtime::Links::kRefuse) != runtime::FsError::kOk) return std::nullopt;
   return size;
+}
+
+std::optional<std::vector<ObjectKey>> FsBackend::List() {
+  std::vector<std::string> names;
+  if (files_.List(options_.base_path, &names) != runtime::FsError::kOk) return std::nullopt;
+  std::vector<ObjectKey> keys;
+  keys.reserve(names.size());
+  for (const std::string& name : names) {
+    if (std::optional<ObjectKey> key = ParseFsFileName(name)) keys.push_back(std::move(*key));
+  }
+  return keys;
 }
 
 void FsBackend::Delete(const ObjectKey& key) {

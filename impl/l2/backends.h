@@ -31,11 +31,13 @@ class MemoryBackend final : public Backend {
   bool Exists(const ObjectKey& key) override;
   [[nodiscard]] std::optional<std::size_t> Load(const ObjectKey& key, std::span<std::byte> dst) override;
   void Delete(const ObjectKey& key) override;
+  std::optional<std::vector<ObjectKey>> List() override;
   std::size_t object_count() const;
 
  private:
   mutable base::Mutex mu_;
-  std::map<std::string, std::vector<std::byte>> objects_;  // by FsFileName-like identity
+  // By FsFileName-like identity: the key, and its bytes.
+  std::map<std::string, std::pair<ObjectKey, std::vector<std::byte>>> objects_;
 };
 
 // LMCache's current fs key codec: <model>@<kv_rank %#010x>@<group %x>@<hash
@@ -68,6 +70,9 @@ class FsBackend final : public Backend {
   bool Exists(const ObjectKey& key) override;
   [[nodiscard]] std::optional<std::size_t> Load(const ObjectKey& key, std::span<std::byte> dst) override;
   void Delete(const ObjectKey& key) override;
+  // The keys of the files in base_path whose names FsFileName writes (temp
+  // files and anything else are not listed).
+  std::optional<std::vector<ObjectKey>> List() override;
   std::string Detail() const override { return options_.base_path; }
 
  private:
@@ -125,6 +130,7 @@ class FaultBackend final : public Backend {
   bool Exists(const ObjectKey& key) override;
   [[nodiscard]] std::optional<std::size_t> Load(const ObjectKey& key, std::span<std::byte> dst) override;
   void Delete(const ObjectKey& key) override { inner_->Delete(key); }
+  std::optional<std::vector<ObjectKey>> List() override { return inner_->List(); }
   void Close() override { inner_->Close(); }
   std::string Detail() const override;
   // Faults injected so far, by kind (index = Fault).

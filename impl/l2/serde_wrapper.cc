@@ -3,6 +3,7 @@
 #include "base/check.h"
 #include "base/plant.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace lmc::l2 {
@@ -68,7 +69,17 @@ void SerdeL2Wrapper::RunStore(std::vector<StoreItem> items, StoreDone done) {
 // A driver's slot is held until the inner store completed: at most
 // `drivers` wrapped stores hold temps at once, and the rest wait unserialised
 // (a slow inner adapter cannot fill the temp budget and starve the loads).
+namespace {
+// Items with no layout pass a serde wrapper unserialised (the tier's
+// records): a batch of them only.
+template <typename Item>
+bool AllRaw(const std::vector<Item>& items) {
+  return !items.empty() && std::all_of(items.begin(), items.end(), [](const Item& i) { return i.layout == nullptr; });
+}
+}  // namespace
+
 void SerdeL2Wrapper::StoreThen(std::vector<StoreItem> items, StoreDone done) {
+  if (AllRaw(items)) return inner_->StoreThen(std::move(items), std::move(done));
   drivers_.RunHeld([this, items = std::move(items), done = std::move(done)](
                        bool closing, runtime::TaskGroup::Release release) mutable {
     if (closing) {
@@ -106,6 +117,7 @@ LoadResult SerdeL2Wrapper::FinishLoad(const LoadJob& job, LoadResult inner) cons
 }
 
 void SerdeL2Wrapper::LoadThen(std::vector<LoadItem> items, LoadDone done) {
+  if (AllRaw(items)) return inner_->LoadThen(std::move(items), std::move(done));
   const std::size_t n = items.size();
   std::optional<std::vector<TempPool::Buffer>> temps;
   if (!drivers_.closing()) temps = ReserveTemps(items);

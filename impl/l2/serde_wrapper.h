@@ -77,6 +77,7 @@ class SerdeL2Wrapper final : public L2Adapter {
   int lookup_event_fd() const override { return inner_->lookup_event_fd(); }
   int load_event_fd() const override { return book_.load_fd(); }
   AdapterStatus ReportStatus() const override;
+  void ListThen(ListDone done) override { inner_->ListThen(std::move(done)); }
   void Close() override;
 
   // The temp buffers (tests assert none is outstanding between batches).

@@ -45,6 +45,8 @@ AssembleError AssembleServer(const ServerPlan& plan, net::Transport& transport, 
     tier::TierOptions t;
     t.load_timeout = plan.l2_load_timeout;
     t.max_pending_bytes = plan.l2_max_pending_bytes;
+    t.recover = plan.l2_recover;
+    t.log = plan.l2_log;
     // Must differ between runs: the fs adapter never overwrites, so a name
     // reused from an earlier run would read back that run's bytes. Not from
     // the seeded generator, whose seed is fixed in lmcache-server.

@@ -7,8 +7,10 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -32,7 +34,9 @@ struct ServerPlan {
   std::vector<nlohmann::json> l2_adapters;               // l2/config.h's JSON, tried in order; none: no tier
   std::chrono::milliseconds l2_load_timeout{5000};
   std::size_t l2_max_pending_bytes = std::size_t{256} << 20;
-  ServerOptions server;  // its `misses` is set to the tier
+  bool l2_recover = true;                        // the tier's restart scan (tier/tier.h)
+  std::function<void(std::string_view)> l2_log;  // where the tier's scan reports; null: nowhere
+  ServerOptions server;                          // its `misses` is set to the tier
 };
 
 // The headroom lmcache-server keeps by default: 1/16 of L1, at most 64 MiB.

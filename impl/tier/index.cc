@@ -1,5 +1,7 @@
 #include "tier/index.h"
 
+#include "tier/record.h"
+
 #include "base/check.h"
 #include "base/plant.h"
 
@@ -11,7 +13,7 @@ void Index::Delete(const Deletes& deletes) {
   for (const std::shared_ptr<Entry>& e : deletes) {
     LMC_CHECK(e->writes_left == 0, "deleting the copies of '", e->key, "' with ", e->writes_left, " writes left");
     for (std::size_t i = 0; i < adapters_.size(); ++i)
-      if (e->stored_mask >> i & 1) adapters_[i]->SubmitDelete({e->okey});
+      if (e->stored_mask >> i & 1) adapters_[i]->SubmitDelete({e->okey, RecordKeyOf(e->okey)});
   }
 }
 
@@ -30,6 +32,7 @@ bool Index::OnEviction(const std::string& key, const store::L1Store::ObjectRef& 
   {
     std::lock_guard lock(mu_);
     ++stats_.evictions_seen;
+    if (recovering_) evicted_while_recovering_.insert(key);
     if (const auto it = entries_.find(key); it != entries_.end()) {
       const Entry& old = *it->second;
       // The very object promoted from L2 and already written there: keep it.
@@ -130,7 +133,29 @@ TierStats Index::Stats() const {
   std::lock_guard lock(mu_);
   TierStats s = stats_;
   s.indexed = entries_.size();
+  s.recovering = recovering_;
   return s;
+}
+
+void Index::SetRecovering(bool on) {
+  std::lock_guard lock(mu_);
+  recovering_ = on;
+  if (!on) evicted_while_recovering_ = {};
+}
+
+bool Index::Recover(const std::shared_ptr<Entry>& e) {
+  LMC_CHECK(e->recovered && e->staged == nullptr && e->writes_left == 0 && e->stored_mask != 0, "recovering '", e->key,
+            "' in the state of a write");
+  std::lock_guard lock(mu_);
+  if (closed_ || evicted_while_recovering_.count(e->key) != 0) return false;
+  const auto it = entries_.find(e->key);
+  if (it == entries_.end()) {
+    ++stats_.recovered;
+  } else if (!it->second->recovered || it->second->written_ns >= e->written_ns) {
+    return false;  // this run's value, or a newer earlier one
+  }
+  entries_[e->key] = e;
+  return true;
 }
 
 void Index::Close() {

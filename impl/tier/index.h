@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "base/mutex.h"
@@ -31,6 +32,10 @@ struct TierStats {
   std::uint64_t l2_load_failures = 0;     // indexed, but no adapter produced it in time: the promotion's
   std::uint64_t l2_loads_superseded = 0;  // loaded, but a PUT of the key had reached L1 first: its value answered
   std::uint64_t indexed = 0;              // keys held below L1 now
+  std::uint64_t records_failed = 0;       // objects stored whose record was not: not served after a restart
+  std::uint64_t recovered = 0;            // keys indexed from an earlier run's records (the restart scan)
+  std::uint64_t recovery_skipped = 0;     // records that did not parse, failed their check, or lost their object
+  bool recovering = false;                // the restart scan is running
   std::uint64_t pending_bytes = 0;
 };
 
@@ -46,6 +51,8 @@ struct Entry {
   std::size_t writes_left = 0;
   std::uint64_t stored_mask = 0;  // adapters that hold it
   bool superseded = false;        // a newer value of the key was evicted
+  std::uint64_t written_ns = 0;   // the record's: the newest recovered value of a key wins
+  bool recovered = false;         // indexed by the restart scan, from an earlier run's record
   // The L1 object last loaded from it. A weak reference, not an address:
   // once that object is gone (replaced by a PUT), its block may come back
   // under a newer value of the key, which must not pass for it.
@@ -82,6 +89,14 @@ class Index {
   // `object` was loaded from `e` and published in L1.
   void SetPromoted(const std::shared_ptr<const Entry>& e, const store::L1Store::ObjectRef& object);
 
+  // The restart scan: while it runs, the keys this run evicts are noted so
+  // that no earlier run's value of them is indexed after.
+  void SetRecovering(bool on);
+  // Indexes `e` (no staged copy, no write left), found by the restart scan,
+  // unless this run has evicted a value of its key or a newer record of it
+  // is indexed. The loser's copies stay where they are.
+  [[nodiscard]] bool Recover(const std::shared_ptr<Entry>& e);
+
   bool Contains(const std::string& key);
   std::vector<std::string> Keys();
 
@@ -107,8 +122,10 @@ class Index {
   mutable base::Mutex mu_;
   bool closed_ = false;
   std::unordered_map<std::string, std::shared_ptr<Entry>> entries_;  // newest entry per key
-  std::size_t writes_pending_ = 0;                                   // adapter writes not yet completed
-  runtime::WaitList idle_;                                           // WaitForWrites callers
+  bool recovering_ = false;
+  std::unordered_set<std::string> evicted_while_recovering_;
+  std::size_t writes_pending_ = 0;  // adapter writes not yet completed
+  runtime::WaitList idle_;          // WaitForWrites callers
   TierStats stats_;
 };
 

@@ -15,11 +15,16 @@
 //   the adapter's worker, which answers; the GET (and the requests behind
 //   it on its connection) waits for it at most `load_timeout`, past which
 //   it is a miss.
-// - The index lives in memory: what the tier knows is what this process
-//   wrote. Each write goes under a new object key (the cache key's XXH3-128
-//   as chunk hash, a per-run salt and a sequence number), so a file of an
-//   earlier run or an earlier value is never read by mistake, and the
-//   previous copy of a key is deleted when a newer value of it is evicted.
+// - The index lives in memory. Each write goes under a new object key (the
+//   cache key's XXH3-128 as chunk hash, a per-run salt and a sequence
+//   number), so a file of an earlier value is never read by mistake, and
+//   the previous copy of a key is deleted when a newer value of it is
+//   evicted. Beside each object goes its record (record.h): at start, the
+//   restart scan indexes the newest recorded value of each key that adapters
+//   which can list still hold, so a restarted server serves what its disk
+//   tier held. Records that do not parse, fail their check, were written by
+//   another adapter stack or lost their object are skipped, counted and
+//   named in the log, and left where they are.
 // - A newer value of a key (a PUT) supersedes the L2 copy from the moment it
 //   is evicted; until then L1 answers first, so the older L2 copy is never
 //   served while the newer one is in L1.
@@ -27,8 +32,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "l2/adapter.h"
@@ -50,6 +57,13 @@ struct TierOptions {
   std::uint64_t run_id = 0;
   std::size_t max_pending_bytes = std::size_t{256} << 20;
   unsigned copy_workers = 2;  // copies back from staging run on at most this many workers
+  // Index what an earlier run left in the adapters that can list (fs,
+  // memory): the restart scan, started by Create and run on the adapters'
+  // workers.
+  bool recover = true;
+  // Where the scan says what it skipped and what it found (a line each,
+  // without a newline); null: nowhere.
+  std::function<void(std::string_view)> log = nullptr;
 };
 
 class Tier final : public protocol::MissSource {
@@ -73,6 +87,9 @@ class Tier final : public protocol::MissSource {
   std::vector<std::string> Keys() override { return index_->Keys(); }
 
   TierStats Stats() const;
+  // Blocking (never on an I/O loop): until the restart scan has ended, or
+  // `deadline`; false at the deadline.
+  [[nodiscard]] bool WaitRecovered(runtime::Clock::time_point deadline);
   // Stops evictions and fetches, waits (bounded by the adapters' own
   // deadlines, and 60 s) for the pending writes, then closes the adapters,
   // which answers every load in flight. Idempotent; never from an adapter's
@@ -82,6 +99,8 @@ class Tier final : public protocol::MissSource {
  private:
   Tier(runtime::Env& env, std::shared_ptr<store::L1Store> l1, std::vector<std::shared_ptr<l2::L2Adapter>> adapters,
        TierOptions options);
+  struct Recovery;
+  void StartRecovery();
 
   runtime::Env& env_;
   std::shared_ptr<store::L1Store> l1_;
@@ -93,6 +112,7 @@ class Tier final : public protocol::MissSource {
   std::shared_ptr<Index> index_;
   std::shared_ptr<WriteBack> write_back_;
   Promotion promotion_;
+  std::shared_ptr<runtime::Waiter> recovery_done_;  // notified when the restart scan ends
   std::once_flag closed_;
 };
 

@@ -67,7 +67,7 @@ TEST(Tier, EvictedObjectsComeBackFromL2IntoL1) {
   for (char c = 'a'; c <= 'f'; ++c) Put(*m.l1, std::string(1, c), std::string(2000, c));  // room for 4
   Settle(*m.tier);
   EXPECT_EQ(m.tier->Stats().evictions_seen, 2u);
-  EXPECT_EQ(m.backend->object_count(), 2u);
+  EXPECT_EQ(m.backend->object_count(), 4u);  // two objects and their records
   EXPECT_FALSE(m.l1->Contains("a"));
   EXPECT_TRUE(m.tier->Contains("a"));
   EXPECT_FALSE(m.tier->Contains("z"));
@@ -89,9 +89,9 @@ TEST(Tier, ANewerValueSupersedesTheL2CopyAndTheOldCopyIsDeleted) {
   Put(*m.l1, "z", std::string(3000, 'z'));  // evicts y
   Put(*m.l1, "w", std::string(3000, 'w'));  // evicts k (v2)
   Settle(*m.tier);
-  for (int i = 0; i < 100 && m.backend->object_count() != 3; ++i)
+  for (int i = 0; i < 100 && m.backend->object_count() != 6; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  EXPECT_EQ(m.backend->object_count(), 3u);  // x, y, k v2: v1 was deleted
+  EXPECT_EQ(m.backend->object_count(), 6u);  // x, y, k v2 and their records: v1 and its record were deleted
   EXPECT_EQ(Read(m.tier->Fetch("k")), std::string(3000, '2'));
 }
 
@@ -339,12 +339,18 @@ TEST(TierServer, Fp8OnFsTwoBf16ChunksEvictedAndServedBackWithCorrelationAbove099
   Settle(*tier);
   EXPECT_FALSE(l1->Contains(keys[0]));
   EXPECT_FALSE(l1->Contains(keys[1]));
-  std::size_t files = 0;
+  std::size_t files = 0, records = 0;
   for (const auto& f : fs::directory_iterator(dir)) {
+    const std::string name = f.path().filename().string();
+    if (name.size() > 7 && name.substr(name.size() - 7) == "-r.data") {
+      ++records;  // the tier's record beside each object, raw (record.h)
+      continue;
+    }
     EXPECT_EQ(f.file_size(), static_cast<std::uintmax_t>(kBytes / 2)) << "fp8: one byte per element";
     ++files;
   }
   EXPECT_GE(files, 2u);
+  EXPECT_EQ(records, files);
 
   // LMCache's step 6: clear L1 (force), nothing left in it.
   l1->Clear();

@@ -5,17 +5,22 @@
 #include <xxhash.h>
 
 #include "base/check.h"
+#include "tier/record.h"
 #include "tier/tier.h"
 #include "wire/text.h"
 
 namespace lmc::tier {
 
-WriteBack::WriteBack(std::shared_ptr<Index> index, std::vector<std::shared_ptr<l2::L2Adapter>> adapters,
-                     std::string run_salt, std::size_t max_pending_bytes)
-    : index_(std::move(index)),
+WriteBack::WriteBack(runtime::Env& env, std::shared_ptr<Index> index,
+                     std::vector<std::shared_ptr<l2::L2Adapter>> adapters, std::string run_salt,
+                     std::size_t max_pending_bytes)
+    : env_(env),
+      index_(std::move(index)),
       adapters_(std::move(adapters)),
       run_salt_(std::move(run_salt)),
-      staging_(l2::TempPool::Create(max_pending_bytes)) {}
+      staging_(l2::TempPool::Create(max_pending_bytes)) {
+  for (const auto& a : adapters_) writers_.push_back(a->ReportStatus().type.substr(0, kRecordWriterMax));
+}
 
 l2::ObjectKey WriteBack::NameFor(const std::string& key) {
   l2::ObjectKey okey;
@@ -25,7 +30,7 @@ l2::ObjectKey WriteBack::NameFor(const std::string& key) {
   okey.chunk_hash.assign(reinterpret_cast<const std::byte*>(canonical.digest),
                          reinterpret_cast<const std::byte*>(canonical.digest) + sizeof canonical.digest);
   LMC_DCHECK(okey.chunk_hash.size() == 16, "an XXH3-128 digest of ", okey.chunk_hash.size(), " bytes");
-  okey.model_name = "lmcache-server";
+  okey.model_name = std::string(kObjectModel);
   okey.cache_salt = run_salt_ + "-" + wire::ToHex(next_seq_.fetch_add(1));
   return okey;
 }
@@ -60,9 +65,26 @@ void WriteBack::OnEvict(const std::string& key, const store::L1Store::ObjectRef&
   // Outside the lock: a closed adapter completes at once, into OnWriteDone.
   // The entry (with its staged copy and layout) lives until the last write
   // completed.
-  for (std::size_t i = 0; i < adapters_.size(); ++i)
-    adapters_[i]->StoreThen({{e->okey, bytes, &e->layout}},
-                            [index = index_, e, i](bool ok) { index->OnWriteDone(e, i, ok); });
+  const auto written_ns = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(env_.Now().time_since_epoch()).count());
+  for (std::size_t i = 0; i < adapters_.size(); ++i) {
+    // The record goes in once the object is there (and raw: a null layout
+    // passes a serde wrapper unserialised). A record that fails to store
+    // costs only the restart: this run still serves the object.
+    auto record = std::make_shared<const std::string>(EncodeRecord(Record{key, e->meta, written_ns, writers_[i]}));
+    std::shared_ptr<l2::L2Adapter> adapter = adapters_[i];
+    adapter->StoreThen({{e->okey, bytes, &e->layout}}, [index = index_, e, i, adapter, record](bool ok) {
+      if (!ok || record->empty()) {
+        if (record->empty()) index->Count(&TierStats::records_failed);
+        return index->OnWriteDone(e, i, ok);
+      }
+      adapter->StoreThen({{RecordKeyOf(e->okey), std::as_bytes(std::span(*record)), nullptr}},
+                         [index, e, i, record](bool record_ok) {
+                           if (!record_ok) index->Count(&TierStats::records_failed);
+                           index->OnWriteDone(e, i, true);
+                         });
+    });
+  }
 }
 
 }  // namespace lmc::tier

@@ -186,6 +186,8 @@ int main(int argc, char** argv) {
   plan.server.max_pinned_bytes = static_cast<std::size_t>(cfg.max_pinned_bytes.value_or(budget / 4));
   // debug: a line per request and per reply on stderr (docs/SERVER.md).
   if (cfg.log_level == "debug") plan.server.request_log = lmc::server::RequestLog::ToStderr();
+  // The tier's restart scan: what it skipped (named) and what it found.
+  plan.l2_log = [](std::string_view line) { std::cerr << "lmcache-server: " << line << "\n" << std::flush; };
 
   // One event loop per I/O thread; each connection stays on one loop.
   const unsigned threads = cfg.threads != 0 ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
