@@ -19,6 +19,7 @@
 #include "runtime/testing.h"
 #include "serde/registry.h"
 #include "server/server.h"
+#include "tier/record.h"
 
 namespace lmc::tier {
 namespace {
@@ -61,6 +62,156 @@ struct MemoryTier {
     tier = Tier::Create(TestEnv(), l1, {std::make_shared<l2::BackendAdapter>(TestEnv(), std::move(b), 2)}, {});
   }
 };
+
+// ---- the record beside each object (record.h) ----
+
+Record SomeRecord() { return Record{"m@1@0@3039@bfloat16", {4096, 1, 3, {2, 4, 256, 2}}, 123456789, "serde(fp8)+fs"}; }
+
+TEST(Record, RoundTripsAndRejectsEveryFlippedByteAndEveryCut) {
+  const std::string bytes = EncodeRecord(SomeRecord());
+  ASSERT_FALSE(bytes.empty());
+  ASSERT_LE(bytes.size(), kRecordMaxBytes);
+  Record back;
+  ASSERT_EQ(DecodeRecord(bytes, &back), RecordError::kOk);
+  EXPECT_EQ(back, SomeRecord());
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    std::string bad = bytes;
+    bad[i] = static_cast<char>(bad[i] ^ 0x01);
+    EXPECT_NE(DecodeRecord(bad, &back), RecordError::kOk) << "byte " << i;
+  }
+  for (std::size_t n = 0; n < bytes.size(); ++n) EXPECT_NE(DecodeRecord(bytes.substr(0, n), &back), RecordError::kOk);
+  EXPECT_EQ(DecodeRecord(bytes + "x", &back), RecordError::kTrailing);
+  EXPECT_EQ(DecodeRecord("LMCTIER1", &back), RecordError::kShort);
+  EXPECT_EQ(DecodeRecord("not a record at all", &back), RecordError::kMagic);
+}
+
+TEST(Record, LimitsAreCheckedBeforeReading) {
+  Record r = SomeRecord();
+  r.key = std::string(151, 'k');
+  EXPECT_TRUE(EncodeRecord(r).empty());
+  r = SomeRecord();
+  r.meta.length = -1;
+  EXPECT_TRUE(EncodeRecord(r).empty());
+  // A key length far past the bytes there is a limit error, not a read.
+  std::string bytes = EncodeRecord(SomeRecord());
+  bytes[12] = '\xff';
+  bytes[13] = '\xff';
+  Record back;
+  EXPECT_EQ(DecodeRecord(bytes, &back), RecordError::kLimit);
+  l2::ObjectKey k;
+  k.cache_salt = "r1-a";
+  EXPECT_EQ(RecordKeyOf(k).cache_salt, "r1-a-r");
+  EXPECT_EQ(ObjectKeyOfRecord(RecordKeyOf(k))->cache_salt, "r1-a");
+  EXPECT_FALSE(ObjectKeyOfRecord(k));
+}
+
+// ---- the restart scan ----
+
+// A tier over a back end that outlives it: the next "run" is a new tier (and
+// a new L1) over the same back end.
+struct Runs {
+  std::shared_ptr<l2::MemoryBackend> backend = std::make_shared<l2::MemoryBackend>();
+  std::vector<std::string> log;
+  std::mutex log_mu;
+
+  struct Shared final : l2::Backend {  // the back end, not owned by the adapter
+    std::shared_ptr<l2::MemoryBackend> inner;
+    std::string type() const override { return "memory"; }
+    bool Store(const l2::ObjectKey& k, std::span<const std::byte> b) override { return inner->Store(k, b); }
+    bool Exists(const l2::ObjectKey& k) override { return inner->Exists(k); }
+    std::optional<std::size_t> Load(const l2::ObjectKey& k, std::span<std::byte> d) override {
+      return inner->Load(k, d);
+    }
+    void Delete(const l2::ObjectKey& k) override { inner->Delete(k); }
+    std::optional<std::vector<l2::ObjectKey>> List() override { return inner->List(); }
+  };
+
+  std::pair<std::shared_ptr<L1Store>, std::shared_ptr<Tier>> Start(std::uint64_t run_id) {
+    auto l1 = std::make_shared<L1Store>(L1Store::Options{8192, 8192});
+    auto b = std::make_unique<Shared>();
+    b->inner = backend;
+    TierOptions o;
+    o.run_id = run_id;
+    o.log = [this](std::string_view line) {
+      std::lock_guard lock(log_mu);
+      log.emplace_back(line);
+    };
+    auto tier = Tier::Create(TestEnv(), l1, {std::make_shared<l2::BackendAdapter>(TestEnv(), std::move(b), 2)}, o);
+    EXPECT_TRUE(tier->WaitRecovered(TestEnv().Now() + std::chrono::seconds(30)));
+    return {l1, tier};
+  }
+};
+
+TEST(Recovery, ANewRunServesWhatTheLastOneEvictedAndTheNewestValueWins) {
+  Runs runs;
+  {
+    auto [l1, tier] = runs.Start(1);
+    for (char c = 'a'; c <= 'f'; ++c) Put(*l1, std::string(1, c), std::string(2000, c));  // evicts a, b
+    Settle(*tier);
+    tier->Close();
+  }
+  {
+    auto [l1, tier] = runs.Start(2);
+    EXPECT_EQ(tier->Stats().recovered, 2u);
+    EXPECT_TRUE(tier->Contains("a"));
+    EXPECT_EQ(Read(tier->Fetch("b")), std::string(2000, 'b'));
+    EXPECT_EQ(l1->Get("b")->meta(), (store::ObjectMeta{2000, 5, 0, {2000, 0, 0, 0}}));
+    // A newer value of a, evicted in this run: the next run serves it.
+    Put(*l1, "a", std::string(2000, 'A'));
+    for (char c = 'g'; c <= 'k'; ++c) Put(*l1, std::string(1, c), std::string(2000, c));
+    Settle(*tier);
+    tier->Close();
+  }
+  auto [l1, tier] = runs.Start(3);
+  EXPECT_EQ(Read(tier->Fetch("a")), std::string(2000, 'A'));
+  EXPECT_EQ(tier->Stats().recovery_skipped, 0u);
+}
+
+TEST(Recovery, ABadRecordIsSkippedNamedAndLeftInPlace) {
+  Runs runs;
+  {
+    auto [l1, tier] = runs.Start(1);
+    for (char c = 'a'; c <= 'f'; ++c) Put(*l1, std::string(1, c), std::string(2000, c));
+    Settle(*tier);
+    tier->Close();
+  }
+  // A record of the tier's naming whose bytes are not a record, and one
+  // whose object is gone.
+  l2::ObjectKey junk;
+  junk.model_name = std::string(kObjectModel);
+  junk.chunk_hash = {std::byte{1}};
+  junk.cache_salt = "rjunk-0-r";
+  const std::string garbage = "garbage, not a record";
+  ASSERT_TRUE(runs.backend->Store(junk, std::as_bytes(std::span(garbage))));
+  const std::size_t before = runs.backend->object_count();
+  auto [l1, tier] = runs.Start(2);
+  EXPECT_EQ(tier->Stats().recovered, 2u);
+  EXPECT_EQ(tier->Stats().recovery_skipped, 1u);
+  EXPECT_EQ(runs.backend->object_count(), before);  // nothing deleted
+  std::lock_guard lock(runs.log_mu);
+  ASSERT_GE(runs.log.size(), 3u);  // the first run's scan, the skip, the second run's scan
+  EXPECT_NE(runs.log[runs.log.size() - 2].find("rjunk-0-r: not a tier record"), std::string::npos)
+      << runs.log[runs.log.size() - 2];
+  EXPECT_NE(runs.log.back().find("indexed 2 keys from 3 records"), std::string::npos) << runs.log.back();
+}
+
+TEST(Recovery, OffItIndexesNothing) {
+  Runs runs;
+  {
+    auto [l1, tier] = runs.Start(1);
+    for (char c = 'a'; c <= 'f'; ++c) Put(*l1, std::string(1, c), std::string(2000, c));
+    Settle(*tier);
+    tier->Close();
+  }
+  auto l1 = std::make_shared<L1Store>(L1Store::Options{8192, 8192});
+  auto b = std::make_unique<Runs::Shared>();
+  b->inner = runs.backend;
+  TierOptions o;
+  o.recover = false;
+  auto tier = Tier::Create(TestEnv(), l1, {std::make_shared<l2::BackendAdapter>(TestEnv(), std::move(b), 2)}, o);
+  EXPECT_FALSE(tier->Contains("a"));
+  EXPECT_EQ(tier->Stats().recovered, 0u);
+}
 
 TEST(Tier, EvictedObjectsComeBackFromL2IntoL1) {
   MemoryTier m;
