@@ -22,9 +22,11 @@
 #include <algorithm>
 #include <array>
 #include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <iostream>
 #include <optional>
+#include <sstream>
 #include <thread>
 
 #include <CLI/CLI.hpp>
@@ -187,7 +189,10 @@ int main(int argc, char** argv) {
   // debug: a line per request and per reply on stderr (docs/SERVER.md).
   if (cfg.log_level == "debug") plan.server.request_log = lmc::server::RequestLog::ToStderr();
   // The tier's restart scan: what it skipped (named) and what it found.
-  plan.l2_log = [](std::string_view line) { std::cerr << "lmcache-server: " << line << "\n" << std::flush; };
+  plan.l2_log = [](std::string_view line) {
+    const std::string text = "lmcache-server: " + std::string(line) + "\n";
+    std::fputs(text.c_str(), stderr);  // one write: never inside another line
+  };
 
   // One event loop per I/O thread; each connection stays on one loop.
   const unsigned threads = cfg.threads != 0 ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
@@ -220,9 +225,13 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (!quiet) {
-    std::cerr << "lmcache-server: listening on lm://" << cfg.host << ":" << port << " (L1 " << budget << " bytes in "
-              << store->chunk_bytes() << "-byte chunks, max object " << cfg.max_object_bytes
-              << " bytes, max connections " << plan.server.max_connections << ")\n";
+    // One write: the tier's restart scan may log from a worker meanwhile,
+    // and scripts read this line for the port.
+    std::ostringstream line;
+    line << "lmcache-server: listening on lm://" << cfg.host << ":" << port << " (L1 " << budget << " bytes in "
+         << store->chunk_bytes() << "-byte chunks, max object " << cfg.max_object_bytes << " bytes, max connections "
+         << plan.server.max_connections << ")\n";
+    std::fputs(line.str().c_str(), stderr);
   }
 
   const auto print_counters = [&] {
