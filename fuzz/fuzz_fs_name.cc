@@ -1,7 +1,7 @@
 // The fs back end's file names (impl/l2/backends.h, FsFileName; docs/L2.md,
 // fs), and the lm:// key the lm back end gives the same ObjectKey
-// (LmWireKey). Nothing in impl/ reads a file name back into a key, so this
-// target carries its own decoder of the documented format.
+// (LmWireKey). The target carries its own decoder of the documented format,
+// and holds impl/'s (ParseFsFileName, the tier's restart scan) to it.
 //
 // Input: [kv_rank: i64 LE][object_group_id: i64 LE][hash length: u8][hash
 // bytes][model length: u8][model bytes][salt: the rest]. A field cut short
@@ -195,6 +195,12 @@ void CheckFsName(const ObjectKey& key) {
   }
   const std::optional<std::string> again = lmc::l2::FsFileName(*back);
   if (!again || *again != n) LMC_ORACLE_FAIL("the decoded key names another file");
+  const std::optional<ObjectKey> parsed = lmc::l2::ParseFsFileName(n);
+  if (!parsed || parsed->model_name != back->model_name || parsed->kv_rank != back->kv_rank ||
+      parsed->object_group_id != back->object_group_id || parsed->chunk_hash != back->chunk_hash ||
+      parsed->cache_salt != back->cache_salt) {
+    LMC_ORACLE_FAIL("ParseFsFileName reads a name otherwise than the documented format");
+  }
 }
 
 void CheckLmWireKey(const ObjectKey& key) {

@@ -120,7 +120,7 @@ l2::ObjectKey RecordKeyOf(const l2::ObjectKey& object) {
 
 std::optional<l2::ObjectKey> ObjectKeyOfRecord(const l2::ObjectKey& record) {
   const std::string& salt = record.cache_salt;
-  if (salt.size() <= kRecordSaltSuffix.size() ||
+  if (salt.size() < kRecordSaltSuffix.size() ||
       salt.compare(salt.size() - kRecordSaltSuffix.size(), kRecordSaltSuffix.size(), kRecordSaltSuffix) != 0) {
     return std::nullopt;
   }

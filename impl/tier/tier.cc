@@ -36,7 +36,7 @@ serde::Layout LayoutOf(const store::ObjectMeta& meta) {
 
 std::shared_ptr<Tier> Tier::Create(runtime::Env& env, const std::shared_ptr<store::L1Store>& l1,
                                    std::vector<std::shared_ptr<l2::L2Adapter>> adapters, TierOptions options) {
-  std::shared_ptr<Tier> tier(new Tier(env, l1, std::move(adapters), options));
+  std::shared_ptr<Tier> tier(new Tier(env, l1, std::move(adapters), std::move(options)));
   std::weak_ptr<WriteBack> weak = tier->write_back_;
   l1->SetEvictionListener([weak](const std::string& key, const store::L1Store::ObjectRef& object) {
     if (auto w = weak.lock()) w->OnEvict(key, object);
@@ -95,8 +95,8 @@ struct Tier::Recovery {
   // One batch of adapter `i`'s records, from `from`; the next batch when it
   // is done, and the adapter's end after the last.
   static void LoadBatch(const std::shared_ptr<Recovery>& self, std::size_t i,
-                        std::shared_ptr<std::vector<l2::ObjectKey>> records,
-                        std::shared_ptr<std::unordered_set<std::string>> objects, std::size_t from) {
+                        const std::shared_ptr<std::vector<l2::ObjectKey>>& records,
+                        const std::shared_ptr<std::unordered_set<std::string>>& objects, std::size_t from) {
     if (from >= records->size() || self->index->closed()) return self->AdapterDone();
     const std::size_t n = std::min(kRecordBatch, records->size() - from);
     auto buffers = std::make_shared<std::vector<std::byte>>(n * kRecordMaxBytes);
@@ -203,7 +203,7 @@ void Tier::StartRecovery() {
         std::lock_guard lock(r->mu);
         r->records += records->size();
       }
-      Recovery::LoadBatch(r, i, std::move(records), std::move(objects), 0);
+      Recovery::LoadBatch(r, i, records, objects, 0);
     });
   }
 }
@@ -218,11 +218,11 @@ Tier::Tier(runtime::Env& env, std::shared_ptr<store::L1Store> l1, std::vector<st
     : env_(env),
       l1_(std::move(l1)),
       adapters_(std::move(adapters)),
-      options_(options),
+      options_(std::move(options)),
       index_(std::make_shared<Index>(adapters_)),
-      write_back_(std::make_shared<WriteBack>(env, index_, adapters_, "r" + wire::ToHex(options.run_id),
-                                              options.max_pending_bytes)),
-      promotion_(env, *index_, l1_, adapters_, options.load_timeout, options.copy_workers) {}
+      write_back_(std::make_shared<WriteBack>(env, index_, adapters_, "r" + wire::ToHex(options_.run_id),
+                                              options_.max_pending_bytes)),
+      promotion_(env, *index_, l1_, adapters_, options_.load_timeout, options_.copy_workers) {}
 
 TierStats Tier::Stats() const {
   TierStats s = index_->Stats();
