@@ -55,7 +55,7 @@ struct Common {
   std::uint64_t case_timeout_ms = 5000;
   std::uint64_t run_timeout_s = 600;
   bool verbose = false;
-  int jobs = lc::DefaultJobs();
+  int jobs = 0;  // 0: the mode's default (lc::DefaultJobs)
   int max_failures = 0;
 };
 
@@ -96,8 +96,10 @@ void AddCommon(CLI::App* app, Common* c) {
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{86400}));
   app->add_flag("--verbose,-v", c->verbose, "print a line per case as it ends (stderr)");
   app->add_option("--jobs,-j", c->jobs,
-                  "cases run at once (a case that needs the target to itself runs alone); 1 runs them one by one")
-      ->capture_default_str()
+                  "cases run at once (a case that needs the target to itself runs alone); 1 runs them one by one. "
+                  "Default: " +
+                      std::to_string(lc::DefaultJobs(false)) + " (8 a core; client mode " +
+                      std::to_string(lc::DefaultJobs(true)) + ", 2 a core: each of its cases starts a process)")
       ->check(CLI::Range(1, 256));
   app->add_option("--max-failures", c->max_failures,
                   "stop after N unexpected failures; later cases are reported as not run (0: never stop)")
@@ -199,7 +201,7 @@ int Run(const std::string& mode, const std::string& target, const std::vector<lc
   o.case_timeout = std::chrono::milliseconds(c.case_timeout_ms);
   o.run_timeout = std::chrono::seconds(c.run_timeout_s);
   o.verbose = c.verbose;
-  o.jobs = c.jobs;
+  o.jobs = c.jobs != 0 ? c.jobs : lc::DefaultJobs(mode == "client");
   o.max_failures = c.max_failures;
   o.keep_trace = !c.trace.empty();
   o.keep_wire = !c.pcap.empty() || !c.html.empty();

@@ -360,10 +360,11 @@ class Schedule {
 
 }  // namespace
 
-int DefaultJobs() {
+int DefaultJobs(bool cases_start_processes) {
   // Eight a core: on 2 cores, 16 cases waiting out a silent target's
   // deadlines at once (docs/CONFORMANCE.md has the measurement).
   const unsigned cores = std::max(1U, std::thread::hardware_concurrency());
+  if (cases_start_processes) return static_cast<int>(std::clamp(2U * cores, 4U, 32U));
   return static_cast<int>(std::clamp(8U * cores, 8U, 64U));
 }
 

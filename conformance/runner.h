@@ -200,8 +200,10 @@ struct RunOptions {
 };
 
 // The default for --jobs: a small multiple of the cores, since cases mostly
-// wait on the target.
-int DefaultJobs();
+// wait on the target: 8 a core (at least 8, at most 64), or 2 a core (at
+// least 4) for cases that each start a process (client mode's testees),
+// whose timing checks must not starve.
+int DefaultJobs(bool cases_start_processes = false);
 
 struct RunReport {
   std::string mode;     // "server", "client", "vectors"
