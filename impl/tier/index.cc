@@ -140,7 +140,20 @@ TierStats Index::Stats() const {
 void Index::SetRecovering(bool on) {
   std::lock_guard lock(mu_);
   recovering_ = on;
-  if (!on) evicted_while_recovering_ = {};
+  if (!on) {
+    evicted_while_recovering_ = {};
+    scan_waiters_.NotifyAllLocked();
+  }
+}
+
+bool Index::recovering() const {
+  std::lock_guard lock(mu_);
+  return recovering_;
+}
+
+void Index::WaitRecovered(runtime::Env& env, runtime::Clock::time_point deadline) {
+  std::unique_lock lock(mu_);
+  if (recovering_ && !closed_) (void)scan_waiters_.Wait(env, lock, deadline);
 }
 
 bool Index::Recover(const std::shared_ptr<Entry>& e) {
@@ -161,6 +174,7 @@ bool Index::Recover(const std::shared_ptr<Entry>& e) {
 void Index::Close() {
   std::lock_guard lock(mu_);
   closed_ = true;
+  scan_waiters_.NotifyAllLocked();  // a GET waiting for the scan misses now
 }
 
 bool Index::closed() const {

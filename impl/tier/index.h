@@ -92,6 +92,10 @@ class Index {
   // The restart scan: while it runs, the keys this run evicts are noted so
   // that no earlier run's value of them is indexed after.
   void SetRecovering(bool on);
+  bool recovering() const;
+  // Blocks (a worker, never an I/O loop) until the restart scan has ended
+  // or the index closed, or `deadline`.
+  void WaitRecovered(runtime::Env& env, runtime::Clock::time_point deadline);
   // Indexes `e` (no staged copy, no write left), found by the restart scan,
   // unless this run has evicted a value of its key or a newer record of it
   // is indexed. The loser's copies stay where they are.
@@ -126,6 +130,7 @@ class Index {
   std::unordered_set<std::string> evicted_while_recovering_;
   std::size_t writes_pending_ = 0;  // adapter writes not yet completed
   runtime::WaitList idle_;          // WaitForWrites callers
+  runtime::WaitList scan_waiters_;  // WaitRecovered callers
   TierStats stats_;
 };
 

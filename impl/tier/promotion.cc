@@ -126,8 +126,26 @@ Promotion::Done AnswerOnce(Promotion::Done done) {
 }  // namespace
 
 void Promotion::FetchAsync(std::string key, Done done) {
-  done = AnswerOnce(std::move(done));
+  FetchBy(std::move(key), AnswerOnce(std::move(done)), env_.Now() + load_timeout_);
+}
+
+void Promotion::FetchBy(std::string key, Done done, runtime::Clock::time_point deadline) {
   std::optional<Index::Found> found = index_.Find(key);
+  if (!found && index_.recovering()) {
+    // The restart scan may not have reached the key: wait for it on a
+    // worker, within the GET's deadline, then look again (once).
+    copies_.Run(
+        [this, key = std::move(key), done = std::move(done), deadline](bool closing) mutable {
+          if (closing) return MissLater(std::move(done));
+          index_.WaitRecovered(env_, deadline);
+          if (index_.recovering() || env_.Now() >= deadline || !index_.Contains(key)) {
+            return MissLater(std::move(done));
+          }
+          FetchBy(std::move(key), std::move(done), deadline);
+        },
+        runtime::Env::Priority::kUrgent);
+    return;
+  }
   if (!found) return MissLater(std::move(done));
   if (found->staged) {
     // Still being written: copy it back from staging, on a worker (a large
@@ -174,7 +192,7 @@ void Promotion::FetchAsync(std::string key, Done done) {
     // (No deadline is before the earliest time point: none expires here.)
     std::vector<std::shared_ptr<Fetch>> none;
     deadlines_->PopFrontLocked(runtime::Clock::time_point::min(), &none);
-    deadlines_->waiting.emplace_back(env_.Now() + load_timeout_, f);
+    deadlines_->waiting.emplace_back(deadline, f);
     if (!deadlines_->armed && !deadlines_->closed) deadlines_->ArmLocked(deadlines_);
   }
   LoadFromNext(f);

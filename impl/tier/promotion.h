@@ -70,6 +70,9 @@ class Promotion {
                                              store::L1Store::Reservation res, bool* ours = nullptr);
   // Answers a miss after returning (on the Env's loop).
   void MissLater(Done done);
+  // FetchAsync with the GET's deadline (a GET that waited for the restart
+  // scan keeps the one it had).
+  void FetchBy(std::string key, Done done, runtime::Clock::time_point deadline);
 
   runtime::Env& env_;
   Index& index_;

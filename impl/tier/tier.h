@@ -25,6 +25,8 @@
 //   tier held. Records that do not parse, fail their check, were written by
 //   another adapter stack or lost their object are skipped, counted and
 //   named in the log, and left where they are.
+//   A GET that misses while the scan runs waits for it (on a worker, within
+//   its load deadline) and looks again.
 // - A newer value of a key (a PUT) supersedes the L2 copy from the moment it
 //   is evicted; until then L1 answers first, so the older L2 copy is never
 //   served while the newer one is in L1.

@@ -125,13 +125,19 @@ struct Runs {
       return inner->Load(k, d);
     }
     void Delete(const l2::ObjectKey& k) override { inner->Delete(k); }
-    std::optional<std::vector<l2::ObjectKey>> List() override { return inner->List(); }
+    std::optional<std::vector<l2::ObjectKey>> List() override {
+      std::this_thread::sleep_for(list_delay);
+      return inner->List();
+    }
+    std::chrono::milliseconds list_delay{0};
   };
+  std::chrono::milliseconds list_delay{0};
 
   std::pair<std::shared_ptr<L1Store>, std::shared_ptr<Tier>> Start(std::uint64_t run_id) {
     auto l1 = std::make_shared<L1Store>(L1Store::Options{8192, 8192});
     auto b = std::make_unique<Shared>();
     b->inner = backend;
+    b->list_delay = list_delay;
     TierOptions o;
     o.run_id = run_id;
     o.log = [this](std::string_view line) {
@@ -139,7 +145,9 @@ struct Runs {
       log.emplace_back(line);
     };
     auto tier = Tier::Create(TestEnv(), l1, {std::make_shared<l2::BackendAdapter>(TestEnv(), std::move(b), 2)}, o);
-    EXPECT_TRUE(tier->WaitRecovered(TestEnv().Now() + std::chrono::seconds(30)));
+    if (list_delay == std::chrono::milliseconds(0)) {
+      EXPECT_TRUE(tier->WaitRecovered(TestEnv().Now() + std::chrono::seconds(30)));
+    }
     return {l1, tier};
   }
 };
@@ -167,6 +175,45 @@ TEST(Recovery, ANewRunServesWhatTheLastOneEvictedAndTheNewestValueWins) {
   auto [l1, tier] = runs.Start(3);
   EXPECT_EQ(Read(tier->Fetch("a")), std::string(2000, 'A'));
   EXPECT_EQ(tier->Stats().recovery_skipped, 0u);
+}
+
+TEST(Recovery, AGetDuringTheScanWaitsForItWithinItsDeadline) {
+  Runs runs;
+  {
+    auto [l1, tier] = runs.Start(1);
+    for (char c = 'a'; c <= 'f'; ++c) Put(*l1, std::string(1, c), std::string(2000, c));
+    Settle(*tier);
+    tier->Close();
+  }
+  runs.list_delay = std::chrono::milliseconds(300);  // the scan lists slowly
+  auto [l1, tier] = runs.Start(2);
+  EXPECT_TRUE(tier->Stats().recovering);
+  EXPECT_EQ(Read(tier->Fetch("a")), std::string(2000, 'a'));  // waited for the scan
+  EXPECT_EQ(tier->Fetch("zz"), nullptr);                      // not held: a miss after the scan
+  EXPECT_FALSE(tier->Stats().recovering);
+}
+
+TEST(Recovery, AGetPastItsDeadlineDuringTheScanMisses) {
+  Runs runs;
+  {
+    auto [l1, tier] = runs.Start(1);
+    for (char c = 'a'; c <= 'f'; ++c) Put(*l1, std::string(1, c), std::string(2000, c));
+    Settle(*tier);
+    tier->Close();
+  }
+  runs.list_delay = std::chrono::milliseconds(1500);
+  auto l1 = std::make_shared<L1Store>(L1Store::Options{8192, 8192});
+  auto b = std::make_unique<Runs::Shared>();
+  b->inner = runs.backend;
+  b->list_delay = runs.list_delay;
+  TierOptions o;
+  o.load_timeout = std::chrono::milliseconds(200);
+  auto tier = Tier::Create(TestEnv(), l1, {std::make_shared<l2::BackendAdapter>(TestEnv(), std::move(b), 2)}, o);
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(tier->Fetch("a"), nullptr);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(900));  // its deadline, not the scan's
+  EXPECT_TRUE(tier->WaitRecovered(TestEnv().Now() + std::chrono::seconds(30)));
+  EXPECT_EQ(Read(tier->Fetch("a")), std::string(2000, 'a'));
 }
 
 TEST(Recovery, ABadRecordIsSkippedNamedAndLeftInPlace) {
