@@ -133,6 +133,15 @@ struct Runs {
   };
   std::chrono::milliseconds list_delay{0};
 
+  // Run 1: a to f PUT into an L1 with room for four, so a and b are evicted
+  // and written; then the run stops.
+  void FirstRunEvictsAAndB() {
+    auto [l1, tier] = Start(1);
+    for (char c = 'a'; c <= 'f'; ++c) Put(*l1, std::string(1, c), std::string(2000, c));
+    Settle(*tier);
+    tier->Close();
+  }
+
   std::pair<std::shared_ptr<L1Store>, std::shared_ptr<Tier>> Start(std::uint64_t run_id) {
     auto l1 = std::make_shared<L1Store>(L1Store::Options{8192, 8192});
     auto b = std::make_unique<Shared>();
@@ -179,12 +188,7 @@ TEST(Recovery, ANewRunServesWhatTheLastOneEvictedAndTheNewestValueWins) {
 
 TEST(Recovery, AGetDuringTheScanWaitsForItWithinItsDeadline) {
   Runs runs;
-  {
-    auto [l1, tier] = runs.Start(1);
-    for (char c = 'a'; c <= 'f'; ++c) Put(*l1, std::string(1, c), std::string(2000, c));
-    Settle(*tier);
-    tier->Close();
-  }
+  runs.FirstRunEvictsAAndB();
   runs.list_delay = std::chrono::milliseconds(300);  // the scan lists slowly
   auto [l1, tier] = runs.Start(2);
   EXPECT_TRUE(tier->Stats().recovering);
@@ -195,12 +199,7 @@ TEST(Recovery, AGetDuringTheScanWaitsForItWithinItsDeadline) {
 
 TEST(Recovery, AGetPastItsDeadlineDuringTheScanMisses) {
   Runs runs;
-  {
-    auto [l1, tier] = runs.Start(1);
-    for (char c = 'a'; c <= 'f'; ++c) Put(*l1, std::string(1, c), std::string(2000, c));
-    Settle(*tier);
-    tier->Close();
-  }
+  runs.FirstRunEvictsAAndB();
   runs.list_delay = std::chrono::milliseconds(1500);
   auto l1 = std::make_shared<L1Store>(L1Store::Options{8192, 8192});
   auto b = std::make_unique<Runs::Shared>();
@@ -218,12 +217,7 @@ TEST(Recovery, AGetPastItsDeadlineDuringTheScanMisses) {
 
 TEST(Recovery, ABadRecordIsSkippedNamedAndLeftInPlace) {
   Runs runs;
-  {
-    auto [l1, tier] = runs.Start(1);
-    for (char c = 'a'; c <= 'f'; ++c) Put(*l1, std::string(1, c), std::string(2000, c));
-    Settle(*tier);
-    tier->Close();
-  }
+  runs.FirstRunEvictsAAndB();
   // A record of the tier's naming whose bytes are not a record, and one
   // whose object is gone.
   l2::ObjectKey junk;
@@ -246,12 +240,7 @@ TEST(Recovery, ABadRecordIsSkippedNamedAndLeftInPlace) {
 
 TEST(Recovery, OffItIndexesNothing) {
   Runs runs;
-  {
-    auto [l1, tier] = runs.Start(1);
-    for (char c = 'a'; c <= 'f'; ++c) Put(*l1, std::string(1, c), std::string(2000, c));
-    Settle(*tier);
-    tier->Close();
-  }
+  runs.FirstRunEvictsAAndB();
   auto l1 = std::make_shared<L1Store>(L1Store::Options{8192, 8192});
   auto b = std::make_unique<Runs::Shared>();
   b->inner = runs.backend;
