@@ -6,7 +6,8 @@
 1. Golden fixtures as streams (lmcache-golden-pcap): the fields tshark shows
    for every request, reply and key must equal the fields Python's own
    `struct` and `str`/`int` give for the same bytes (LMCache's semantics),
-   and those must equal the committed expected/golden.tsv. Streams whose
+   and those must equal the committed expected/golden.tsv (Unicode digits
+   included: int() and isdigit() read any script's). Streams whose
    message never completes (a PUT claiming more than the payload written)
    must instead carry the "connection ended inside a message" expert info;
    the fixtures that break the protocol (negative length, a key that does
@@ -49,10 +50,9 @@ FIELDS = ["tcp.stream", "lmcache.command", "lmcache.code", "lmcache.length", "lm
           "lmcache.key.tag"]
 ERA_F_DTYPES = {"half", "bfloat16", "float", "double", "int8", "uint8", "int16", "int32", "int64", "bool",
                 "fp8_e4m3fn", "fp8_e4m3fnuz", "fp8_e5m2", "fp8_e5m2fnuz"}
-# Keys the dissector reads differently from Python, by design (docs/
-# CONFORMANCE.md): a world size, worker id or layer written in non-ASCII
-# Unicode digits is refused (Lua has no Unicode digit class).
-KNOWN_DIFFERENT = {"key-unicode-digits"}
+# Keys the dissector may read differently from Python (none now: it carries
+# Python's table of Unicode digits).
+KNOWN_DIFFERENT = set()
 
 problems = []
 

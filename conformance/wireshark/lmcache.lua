@@ -193,8 +193,67 @@ local function split_at(s, sep)
   end
 end
 
--- Python's int(): optional whitespace and sign, digits with single '_'
--- between them. Returns sign and the digits, or nil.
+-- Python reads digits in any script: int() takes every Unicode decimal digit
+-- (each block of ten starts at one of these zeros), and str.isdigit() also
+-- takes the digits that are not decimal (superscripts, circled digits),
+-- which int() then refuses. Generated from Python 3.11's unicodedata.
+local decimal_zeros = {
+  0x30, 0x660, 0x6F0, 0x7C0, 0x966, 0x9E6, 0xA66, 0xAE6, 0xB66, 0xBE6,
+  0xC66, 0xCE6, 0xD66, 0xDE6, 0xE50, 0xED0, 0xF20, 0x1040, 0x1090, 0x17E0,
+  0x1810, 0x1946, 0x19D0, 0x1A80, 0x1A90, 0x1B50, 0x1BB0, 0x1C40, 0x1C50, 0xA620,
+  0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0, 0xFF10, 0x104A0, 0x10D30, 0x11066,
+  0x110F0, 0x11136, 0x111D0, 0x112F0, 0x11450, 0x114D0, 0x11650, 0x116C0, 0x11730, 0x118E0,
+  0x11950, 0x11C50, 0x11D50, 0x11DA0, 0x16A60, 0x16AC0, 0x16B50, 0x1D7CE, 0x1D7D8, 0x1D7E2,
+  0x1D7EC, 0x1D7F6, 0x1E140, 0x1E2F0, 0x1E950, 0x1FBF0,
+}
+local digit_only = {
+  { 0xB2, 0xB3 }, { 0xB9, 0xB9 }, { 0x1369, 0x1371 }, { 0x19DA, 0x19DA }, { 0x2070, 0x2070 },
+  { 0x2074, 0x2079 }, { 0x2080, 0x2089 }, { 0x2460, 0x2468 }, { 0x2474, 0x247C }, { 0x2488, 0x2490 },
+  { 0x24EA, 0x24EA }, { 0x24F5, 0x24FD }, { 0x24FF, 0x24FF }, { 0x2776, 0x277E }, { 0x2780, 0x2788 },
+  { 0x278A, 0x2792 }, { 0x10A40, 0x10A43 }, { 0x10E60, 0x10E68 }, { 0x11052, 0x1105A }, { 0x1F100, 0x1F10A },
+}
+
+local function code_points(s)
+  local cps, i = {}, 1
+  while i <= #s do
+    local c = s:byte(i)
+    local len = c < 0x80 and 1 or c < 0xe0 and 2 or c < 0xf0 and 3 or 4
+    local cp = len == 1 and c or (c % (2 ^ (7 - len)))
+    for k = 1, len - 1 do cp = cp * 64 + ((s:byte(i + k) or 0x80) - 0x80) end
+    cps[#cps + 1] = cp
+    i = i + len
+  end
+  return cps
+end
+
+local function decimal_value(cp)
+  for _, z in ipairs(decimal_zeros) do
+    if cp >= z and cp <= z + 9 then return cp - z end
+  end
+  return nil
+end
+
+local function is_digit_char(cp)
+  if decimal_value(cp) then return true end
+  for _, r in ipairs(digit_only) do
+    if cp >= r[1] and cp <= r[2] then return true end
+  end
+  return false
+end
+
+-- str.isdigit(): not empty, every character a digit.
+local function py_isdigit(s)
+  if s == "" then return false end
+  for _, cp in ipairs(code_points(s)) do
+    if not is_digit_char(cp) then return false end
+  end
+  return true
+end
+
+-- Python's int(s) or int(s, 16): optional whitespace and sign, digits (any
+-- script's decimal digits; for hex also a-f, A-F, after an optional 0x) with
+-- single '_' between them. Returns the canonical form (lowercase, no leading
+-- zeros, "-" for a negative), or nil.
 local function lenient_digits(s, hex)
   s = strip(s)
   local sign = ""
@@ -203,14 +262,22 @@ local function lenient_digits(s, hex)
     s = s:sub(3)
     if s:sub(1, 1) == "_" then s = s:sub(2) end
   end
-  local class = hex and "^[%x]+$" or "^[%d]+$"
   if s == "" or s:find("__", 1, true) or s:sub(1, 1) == "_" or s:sub(-1) == "_" then return nil end
-  local digits = s:gsub("_", "")
-  if not digits:find(class) then return nil end
-  digits = digits:lower():gsub("^0+", "")
-  if digits == "" then digits, sign = "0", "" end
+  local digits = {}
+  for _, cp in ipairs(code_points(s)) do
+    local d = decimal_value(cp)
+    if d then
+      digits[#digits + 1] = tostring(d)
+    elseif hex and ((cp >= 0x61 and cp <= 0x66) or (cp >= 0x41 and cp <= 0x46)) then
+      digits[#digits + 1] = string.char(cp):lower()
+    elseif cp ~= 0x5f then
+      return nil
+    end
+  end
+  local out = table.concat(digits):gsub("^0+", "")
+  if out == "" then out, sign = "0", "" end
   if sign == "+" then sign = "" end
-  return sign .. digits
+  return sign .. out
 end
 
 -- The era F key grammar: model@world_size@worker_id@hash@dtype[@layer][@k%v...].
@@ -228,8 +295,11 @@ local function parse_key(text)
   if not key_dtypes[parts[5]] then return nil, "dtype '" .. parts[5] .. "' is not an era F dtype string" end
   k.dtype = parts[5]
   local first_tag = 6
-  if #parts >= 6 and parts[6]:find("^%d+$") then
-    k.layer = parts[6]:gsub("^0+(%d)", "%1")
+  -- A layer id is a part that isdigit(); int() must then read it (a
+  -- superscript is a digit int() refuses: the key does not parse).
+  if #parts >= 6 and py_isdigit(parts[6]) then
+    k.layer = lenient_digits(parts[6], false)
+    if not k.layer then return nil, "layer '" .. parts[6] .. "' is not a decimal integer" end
     first_tag = 7
   end
   -- Tags go into a dict: a repeated name keeps its first place, last value.
