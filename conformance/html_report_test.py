@@ -24,8 +24,10 @@ import struct
 import subprocess
 import sys
 import tempfile
-import time
 import zlib
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "testing"))
+from procs import start  # noqa: E402
 
 LIMIT_BYTES = 5 << 20
 problems = []
@@ -42,21 +44,6 @@ def chromium():
         if path:
             return path
     return None
-
-
-def start(argv, log, pattern):
-    out = open(log, "w")
-    p = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
-    end = time.monotonic() + 30
-    while time.monotonic() < end:
-        m = re.search(pattern, open(log, errors="replace").read())
-        if m:
-            return p, m.group(1)
-        if p.poll() is not None:
-            break
-        time.sleep(0.05)
-    p.kill()
-    raise RuntimeError("%s did not start" % argv[0])
 
 
 def png_pixels(path):

@@ -35,12 +35,13 @@ import argparse
 import concurrent.futures
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+
+from procs import wait_for_line
 
 CASE_TIMEOUT_MS = 2000
 # The runs of the whole catalogue (the 16 and 64 MiB bodies included) get a
@@ -168,23 +169,6 @@ BUGS = {
 
 # Bugs no case catches yet: bug name -> the case that ought to, and why not.
 HOLES = {}
-
-
-def wait_for_line(path, pattern, proc, deadline):
-    """The first match of `pattern` in the file at `path`, waiting until
-    `deadline` (monotonic seconds); None when the process died or time ran out."""
-    while time.monotonic() < deadline:
-        try:
-            with open(path, encoding="utf-8", errors="replace") as f:
-                m = re.search(pattern, f.read())
-            if m:
-                return m
-        except FileNotFoundError:
-            pass
-        if proc.poll() is not None:
-            return None
-        time.sleep(0.02)
-    return None
 
 
 def run_bug(bin_dir, name, spec, work):

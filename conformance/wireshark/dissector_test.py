@@ -37,6 +37,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "testing"))
+from procs import start  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 LUA = os.path.join(HERE, "lmcache.lua")
@@ -282,22 +285,6 @@ def check_golden(bin_dir, work, env, write_expected):
             problem("follow,tcp,raw of %s: %d/%d bytes, want %d/%d" % (
                 fixture, len(client), len(server), len(want_client), len(want_server)))
     print("ok   follow,tcp,raw gives back the bytes of 5 streams (bodies up to 1 MiB across segments)")
-
-
-def start(argv, log, pattern, deadline_s=30):
-    out = open(log, "w")
-    p = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        with open(log, errors="replace") as f:
-            m = re.search(pattern, f.read())
-        if m:
-            return p, m.group(1)
-        if p.poll() is not None:
-            break
-        time.sleep(0.05)
-    p.kill()
-    raise RuntimeError("%s did not start: %s" % (argv[0], open(log, errors="replace").read()[-500:]))
 
 
 def conformance_pcap(bin_dir, work, name, bug=None):
