@@ -1,4 +1,15 @@
 # Shared by the bench scripts (sourced, not run).
+# log_value LOG SED_SCRIPT TRIES INTERVAL: the first line `sed -n SED_SCRIPT`
+# prints from LOG, polling up to TRIES times INTERVAL seconds apart; nothing
+# if it never appears.
+log_value() {
+  local log="$1" script="$2" tries="$3" interval="$4" value
+  for _ in $(seq "$tries"); do
+    value="$(sed -n "$script" "$log" 2>/dev/null | head -1)"
+    [ -n "$value" ] && { echo "$value"; return 0; }
+    sleep "$interval"
+  done
+}
 # start_server BIN_DIR LOG [ARGS...]: starts BIN_DIR/lmcache-server on a free
 # port with ARGS, logging to LOG; sets $pid and $port (empty if it never
 # listened within 10 s).
@@ -7,12 +18,7 @@ start_server() {
   shift 2
   "$bin/lmcache-server" --port 0 "$@" 2>"$log" &
   pid=$!
-  port=""
-  for _ in $(seq 200); do
-    port="$(sed -n 's/.*listening on lm:\/\/[^:]*:\([0-9]*\).*/\1/p' "$log")"
-    [ -n "$port" ] && return 0
-    sleep 0.05
-  done
+  port="$(log_value "$log" 's/.*listening on lm:\/\/[^:]*:\([0-9]*\).*/\1/p' 200 0.05)"
 }
 # stop_server: stops the server start_server started.
 stop_server() {

@@ -18,12 +18,7 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 start_server "$bin" "$work/server.err" --l1-size-bytes $((512 << 20))
 [ -n "$port" ] || { cat "$work/server.err" >&2; exit 1; }
 "$bin/lmcache-broken-proxy" --listen-port 0 --upstream "127.0.0.1:$port" --bug "$bug" >"$work/proxy.out" 2>&1 &
-target=""
-for _ in $(seq 200); do
-  target="$(sed -n 's/.*listening on \([0-9]*\).*/\1/p' "$work/proxy.out")"
-  [ -n "$target" ] && break
-  sleep 0.05
-done
+target="$(log_value "$work/proxy.out" 's/.*listening on \([0-9]*\).*/\1/p' 200 0.05)"
 [ -n "$target" ] || { cat "$work/proxy.out" >&2; exit 1; }
 run() {
   local start end

@@ -40,14 +40,13 @@ with socket.create_connection(("127.0.0.1", port)) as s:
 PY
 kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
 files=$(ls -f "$dir" | grep -c '\.data$' || true)
+if [ "$files" -eq 0 ]; then
+  echo "fs_recovery.sh: nothing was evicted into the tier (N=$n objects of 4 KiB fit the 16 MiB L1): use a larger N" >&2
+  exit 1
+fi
 start_server "$bin" "$work/scan.log" --l1-size-bytes $((16 << 20)) --l2-adapter "$adapter"
 [ -n "$port" ] || { cat "$work/scan.log" >&2; exit 1; }
-line=""
-for _ in $(seq 1200); do
-  line="$(grep -o 'restart scan indexed.*' "$work/scan.log" || true)"
-  [ -n "$line" ] && break
-  sleep 0.1
-done
+line="$(log_value "$work/scan.log" 's/.*\(restart scan indexed.*\)/\1/p' 1200 0.1)"
 stop_server
 [ -n "$line" ] || { echo "no scan line" >&2; cat "$work/scan.log" >&2; exit 1; }
 floor=$(python3 - "$dir" <<'PY'
