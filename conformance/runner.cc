@@ -505,8 +505,6 @@ std::string FormatHuman(const RunReport& report) {
   return out.str();
 }
 
-namespace {
-
 std::string XmlEscape(std::string_view s) {
   std::string out;
   for (const char ch : s) {
@@ -528,6 +526,8 @@ std::string XmlEscape(std::string_view s) {
   }
   return out;
 }
+
+namespace {
 
 std::string EvidenceText(const Evidence& e) {
   std::string t;

@@ -239,6 +239,9 @@ std::string SummaryLine(const RunReport& report);
 // Text for a report that must be valid UTF-8 (JSON, HTML): messages may
 // quote peer bytes, so invalid sequences become U+FFFD.
 std::string ValidUtf8(std::string_view s);
+// Text for XML or HTML: & < > " ' as entities, and the control characters
+// XML 1.0 has no form for as '?'.
+std::string XmlEscape(std::string_view s);
 
 // Hex with a marker: "0a0b[0c]0d" marks the byte at `mark`.
 std::string HexWithMark(std::string_view bytes, std::optional<std::size_t> mark, std::size_t max_bytes = 256);

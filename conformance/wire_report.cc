@@ -87,19 +87,8 @@ namespace {
 constexpr std::size_t kEventsShown = 60;    // per connection
 constexpr std::size_t kHexBytesShown = 64;  // per event
 
-std::string Escape(std::string_view s) {
-  std::string out;
-  for (const char c : ValidUtf8(s)) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
+// HTML text: valid UTF-8 (messages quote peer bytes), escaped as for XML.
+std::string Escape(std::string_view s) { return XmlEscape(ValidUtf8(s)); }
 
 std::string Anchor(std::string_view id) {
   std::string a = "case-";
