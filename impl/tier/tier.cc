@@ -178,7 +178,7 @@ void Tier::StartRecovery() {
   auto r = std::make_shared<Recovery>();
   r->index = index_;
   r->adapters = adapters_;
-  for (const auto& a : adapters_) r->writers.push_back(a->ReportStatus().type.substr(0, kRecordWriterMax));
+  r->writers = write_back_->writers();
   r->log = options_.log;
   r->env = &env_;
   r->started = env_.Now();

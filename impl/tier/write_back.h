@@ -32,6 +32,9 @@ class WriteBack {
   WriteBack(runtime::Env& env, std::shared_ptr<Index> index, std::vector<std::shared_ptr<l2::L2Adapter>> adapters,
             std::string run_salt, std::size_t max_pending_bytes);
   void OnEvict(const std::string& key, const store::L1Store::ObjectRef& object);
+  // Each adapter's ReportStatus().type (at most kRecordWriterMax bytes): what
+  // this run's records name as their writer, and the restart scan checks.
+  const std::vector<std::string>& writers() const { return writers_; }
 
  private:
   // The L2 object key of the next write of `key`: the cache key's XXH3-128
