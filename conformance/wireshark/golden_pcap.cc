@@ -13,7 +13,8 @@
 //     0 < length <= 1 MiB;
 //   - every key (kind "key") of at most 150 bytes: a GET whose key field is
 //     the key, padded with spaces.
-// Exit status 0, 1 when a file cannot be read or written, 2 on a usage error.
+// --help and --version as the kit's tools. Exit status 0, 1 when a file
+// cannot be read or written, 2 on a usage error.
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -21,6 +22,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/version.h"
 #include "pcap/pcap.h"
 
 namespace {
@@ -45,8 +47,17 @@ bool Read(const std::filesystem::path& p, std::string* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  constexpr std::string_view kUsage = "usage: lmcache-golden-pcap MANIFEST OUT.pcap\n";
+  if (argc == 2 && (std::string_view(argv[1]) == "--help" || std::string_view(argv[1]) == "-h")) {
+    std::cout << kUsage;
+    return 0;
+  }
+  if (argc == 2 && std::string_view(argv[1]) == "--version") {
+    std::cout << "lmcache-golden-pcap " << lmc::base::kKitVersion << " (" << lmc::base::kProtocolRevision << ")\n";
+    return 0;
+  }
   if (argc != 3) {
-    std::cerr << "usage: lmcache-golden-pcap MANIFEST OUT.pcap\n";
+    std::cerr << kUsage;
     return 2;
   }
   const std::filesystem::path manifest_path = argv[1];
@@ -90,22 +101,27 @@ int main(int argc, char** argv) {
     cap.Fin(c, Side::kServer, t += 100);
     t += 1000;
   };
+  // A header fixture of `size` bytes, then its body when its first int is
+  // `with_body` (PUT, SUCCESS) and 0 < length <= 1 MiB.
+  auto message = [&](const nlohmann::json& f, std::size_t size, std::int32_t with_body, std::string* out) {
+    if (!Read(dir / f["file"].get<std::string>(), out) || out->size() != size) {
+      std::cerr << "lmcache-golden-pcap: " << f["file"].get<std::string>() << " is not a " << size << "-byte header\n";
+      return false;
+    }
+    const std::int32_t length = I32(*out, 4);
+    if (I32(*out, 0) == with_body && length > 0 && static_cast<std::size_t>(length) <= kBodyMax) {
+      out->append(static_cast<std::size_t>(length), '\x5a');
+    }
+    return true;
+  };
   for (const auto& f : tests_of("client")) {
     std::string bytes;
-    if (!Read(dir / f["file"].get<std::string>(), &bytes) || bytes.size() != 186) return 1;
-    const std::int32_t length = I32(bytes, 4);
-    if (I32(bytes, 0) == 1 && length > 0 && static_cast<std::size_t>(length) <= kBodyMax) {
-      bytes.append(static_cast<std::size_t>(length), '\x5a');
-    }
+    if (!message(f, 186, 1, &bytes)) return 1;
     stream(bytes, "");
   }
   for (const auto& f : tests_of("server")) {
     std::string bytes;
-    if (!Read(dir / f["file"].get<std::string>(), &bytes) || bytes.size() != 36) return 1;
-    const std::int32_t length = I32(bytes, 4);
-    if (I32(bytes, 0) == 200 && length > 0 && static_cast<std::size_t>(length) <= kBodyMax) {
-      bytes.append(static_cast<std::size_t>(length), '\x5a');
-    }
+    if (!message(f, 36, 200, &bytes)) return 1;
     stream(get_request, bytes);
   }
   for (const auto& f : tests_of("key")) {
