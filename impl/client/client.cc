@@ -6,6 +6,7 @@
 
 #include "base/mutex.h"
 #include "base/plant.h"
+#include "runtime/connect.h"
 
 namespace lmc::client {
 
@@ -213,34 +214,12 @@ std::shared_ptr<Client::Connection> Client::Connected(net::Clock::time_point dea
   connecting_ = true;
   lock.unlock();
 
-  struct Connecting {
-    base::Mutex mu;
-    bool abandoned = false;
-    bool done = false;
-    std::unique_ptr<net::Stream> stream;
-    std::unique_ptr<runtime::Waiter> ready;
-  };
-  auto c = std::make_shared<Connecting>();
-  c->ready = env_.MakeWaiter();
-  env_.Net().AsyncConnect(options_.host, options_.port, [c](NetError e, std::unique_ptr<net::Stream> s) {
-    std::lock_guard hold(c->mu);
-    c->done = true;
-    if (e == NetError::kOk && !c->abandoned) c->stream = std::move(s);  // else a late connection is dropped here
-    c->ready->Notify();
-  });
   const auto limit = std::min(deadline, env_.Now() + options_.connect_timeout);
-  const bool connected = c->ready->WaitUntil(limit);
-  std::unique_ptr<net::Stream> stream;
+  NetError connect_error = NetError::kOk;
+  std::unique_ptr<net::Stream> stream =
+      runtime::ConnectUntil(env_, options_.host, options_.port, limit, &connect_error);
   CallStatus failure = CallStatus::kUnavailable;
-  {
-    std::lock_guard hold(c->mu);
-    if (connected || c->done) {
-      stream = std::move(c->stream);
-    } else {
-      c->abandoned = true;
-      if (env_.Now() >= deadline) failure = CallStatus::kTimedOut;
-    }
-  }
+  if (!stream && connect_error == NetError::kTimedOut && env_.Now() >= deadline) failure = CallStatus::kTimedOut;
 
   lock.lock();
   connecting_ = false;

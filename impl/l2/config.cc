@@ -1,8 +1,10 @@
 #include "l2/config.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "l2/backends.h"
+#include "l2/resp_backend.h"
 #include "l2/serde_wrapper.h"
 #include "serde/registry.h"
 
@@ -47,6 +49,175 @@ bool ReadUnsigned(const json& c, const char* name, std::uint64_t max, std::uint6
   }
   *out = static_cast<std::uint64_t>(v);
   return true;
+}
+
+// LMCACHE_RESP_* variables override the config (LMCache reads them when the
+// adapter is made, so credentials need not be in the config).
+std::string FromEnvironment(const char* name) {
+  const char* v = std::getenv(name);
+  return v == nullptr ? std::string() : std::string(v);
+}
+
+bool ReadString(const json& c, const char* name, std::string* out, std::string* error, const std::string& what) {
+  const auto it = c.find(name);
+  if (it == c.end() || it->is_null()) return true;
+  if (it->is_string()) {
+    *out = it->get<std::string>();
+    return true;
+  }
+  if (it->is_number_integer() || it->is_boolean()) {  // Python's str() of a number
+    *out = it->is_boolean() ? (it->get<bool>() ? "True" : "False") : std::to_string(it->get<std::int64_t>());
+    return true;
+  }
+  *error = what + ": \"" + name + "\" must be a string";
+  return false;
+}
+
+bool ReadCapacity(const json& c, std::uint64_t* bytes, std::string* error, const std::string& what) {
+  const auto it = c.find("max_capacity_gb");
+  if (it == c.end()) return true;
+  if (!it->is_number() || it->is_boolean() || it->get<double>() < 0 || it->get<double>() > 1e9) {
+    *error = what + ": \"max_capacity_gb\" must be a non-negative number";
+    return false;
+  }
+  *bytes = static_cast<std::uint64_t>(it->get<double>() * 1073741824.0);  // int(gb * 1024**3)
+  return true;
+}
+
+bool ParsePort(const std::string& text, std::uint16_t* port) {
+  if (text.empty() || text.size() > 5) return false;
+  unsigned v = 0;
+  for (const char ch : text) {
+    if (ch < '0' || ch > '9') return false;
+    v = v * 10 + static_cast<unsigned>(ch - '0');
+  }
+  if (v == 0 || v > 65535) return false;
+  *port = static_cast<std::uint16_t>(v);
+  return true;
+}
+
+std::unique_ptr<Backend> MakeResp(const json& c, runtime::Env& env, std::string* error) {
+  const std::string type = c["type"].get<std::string>();
+  const bool valkey = type == "valkey";
+  const std::string what = "l2 " + type;
+  if (valkey) {
+    if (!OnlyKnownKeys(
+            c,
+            {"type", "num_workers", "serde", "startup_nodes", "cluster_mode", "username", "password", "key_prefix",
+             "tls_enable", "database_id", "request_timeout", "connection_timeout", "max_capacity_gb"},
+            what, error))
+      return nullptr;
+  } else if (!OnlyKnownKeys(c,
+                            {"type", "num_workers", "serde", "host", "port", "username", "password", "max_capacity_gb",
+                             "timeout_ms"},
+                            what, error)) {
+    return nullptr;
+  }
+  RespOptions o;
+  o.type = type;
+  resp::ClientOptions& client = o.client;
+  if (const auto w = c.find("num_workers"); w != c.end()) {
+    if (!w->is_number_integer() || w->get<std::int64_t>() <= 0 || w->get<std::int64_t>() > 64) {
+      *error = what + ": \"num_workers\" must be an integer from 1 to 64";
+      return nullptr;
+    }
+    client.connections_per_node = static_cast<unsigned>(w->get<std::int64_t>());
+  }
+  if (!ReadString(c, "username", &client.username, error, what) ||
+      !ReadString(c, "password", &client.password, error, what) || !ReadCapacity(c, &o.max_capacity_bytes, error, what))
+    return nullptr;
+  if (valkey) {
+    const auto nodes = c.find("startup_nodes");
+    if (nodes == c.end() || !nodes->is_string()) {
+      *error = what + ": \"startup_nodes\" ('host:port[,host:port...]') is required";
+      return nullptr;
+    }
+    const std::string text = nodes->get<std::string>();
+    for (std::size_t begin = 0; begin <= text.size();) {
+      std::size_t end = text.find(',', begin);
+      if (end == std::string::npos) end = text.size();
+      std::string item = text.substr(begin, end - begin);
+      begin = end + 1;
+      while (!item.empty() && item.front() == ' ') item.erase(item.begin());
+      while (!item.empty() && item.back() == ' ') item.pop_back();
+      if (item.empty()) continue;
+      const std::size_t colon = item.rfind(':');
+      resp::Node n;
+      if (colon == std::string::npos || colon == 0 || !ParsePort(item.substr(colon + 1), &n.port)) {
+        *error = what + ": a startup_nodes entry must be 'host:port', got '" + item + "'";
+        return nullptr;
+      }
+      n.host = item.substr(0, colon);
+      client.nodes.push_back(std::move(n));
+    }
+    if (client.nodes.empty()) {
+      *error = what + ": \"startup_nodes\" has no node";
+      return nullptr;
+    }
+    if (const auto cm = c.find("cluster_mode"); cm != c.end()) {
+      if (!cm->is_boolean()) {
+        *error = what + ": \"cluster_mode\" must be a boolean";
+        return nullptr;
+      }
+      client.cluster = cm->get<bool>();
+    }
+    if (!client.cluster) client.nodes.resize(1);  // as LMCache: only the first in standalone mode
+    if (!ReadString(c, "key_prefix", &o.key_prefix, error, what)) return nullptr;
+    if (o.key_prefix.find('@') != std::string::npos) {
+      *error = what + ": \"key_prefix\" must not contain '@'";
+      return nullptr;
+    }
+    if (const auto t = c.find("tls_enable"); t != c.end() && t->is_boolean() && t->get<bool>()) {
+      *error = what + ": \"tls_enable\" is not supported by the kit (no TLS)";
+      return nullptr;
+    }
+    if (const auto d = c.find("database_id");
+        d != c.end() && !d->is_null() && !(d->is_number_integer() && d->get<std::int64_t>() == 0)) {
+      *error = what + ": \"database_id\" other than 0 is not supported by the kit";
+      return nullptr;
+    }
+    for (const auto& [name, field] : {std::pair{"request_timeout", &client.call_timeout},
+                                      std::pair{"connection_timeout", &client.connect_timeout}}) {
+      const auto t = c.find(name);
+      if (t == c.end()) continue;
+      if (!t->is_number() || t->is_boolean() || t->get<double>() <= 0 || t->get<double>() > 3600) {
+        *error = what + ": \"" + name + "\" must be a number of seconds above 0";
+        return nullptr;
+      }
+      *field = std::chrono::milliseconds(static_cast<std::int64_t>(t->get<double>() * 1000.0 + 0.5));
+    }
+    if (!c.contains("request_timeout")) client.call_timeout = std::chrono::milliseconds(5000);
+    if (!c.contains("connection_timeout")) client.connect_timeout = std::chrono::milliseconds(10000);
+  } else {
+    resp::Node n;
+    const auto host = c.find("host");
+    if (host == c.end() || !host->is_string() || host->get<std::string>().empty()) {
+      *error = what + ": \"host\" must be a non-empty string";
+      return nullptr;
+    }
+    n.host = host->get<std::string>();
+    const auto port = c.find("port");
+    if (port == c.end() || !port->is_number_integer() || port->get<std::int64_t>() <= 0 ||
+        port->get<std::int64_t>() > 65535) {
+      *error = what + ": \"port\" must be a positive integer (at most 65535)";
+      return nullptr;
+    }
+    n.port = static_cast<std::uint16_t>(port->get<std::int64_t>());
+    if (const std::string h = FromEnvironment("LMCACHE_RESP_HOST"); !h.empty()) n.host = h;
+    if (const std::string p = FromEnvironment("LMCACHE_RESP_PORT"); !p.empty() && !ParsePort(p, &n.port)) {
+      *error = what + ": LMCACHE_RESP_PORT must be a port number, got '" + p + "'";
+      return nullptr;
+    }
+    if (const std::string u = FromEnvironment("LMCACHE_RESP_USERNAME"); !u.empty()) client.username = u;
+    if (const std::string p = FromEnvironment("LMCACHE_RESP_PASSWORD"); !p.empty()) client.password = p;
+    client.nodes.push_back(std::move(n));
+    std::uint64_t timeout = 5000;
+    if (!ReadUnsigned(c, "timeout_ms", 3600000, &timeout, error)) return nullptr;
+    client.call_timeout = std::chrono::milliseconds(std::max<std::uint64_t>(timeout, 1));
+  }
+  std::string warning;
+  std::unique_ptr<RespBackend> b = RespBackend::Open(env, std::move(o), error, &warning);
+  return b;
 }
 
 std::unique_ptr<Backend> MakeBackend(const json& c, runtime::Env& env, std::string* error) {
@@ -110,6 +281,7 @@ std::unique_ptr<Backend> MakeBackend(const json& c, runtime::Env& env, std::stri
     o.call_timeout = std::chrono::milliseconds(timeout);
     return std::make_unique<LmBackend>(env, o);
   }
+  if (type == "resp" || type == "valkey") return MakeResp(c, env, error);
   if (type == "fault") {
     if (!OnlyKnownKeys(c,
                        {"type", "num_workers", "serde", "inner", "seed", "fail_rate", "short_rate", "corrupt_rate",
@@ -139,7 +311,7 @@ std::unique_ptr<Backend> MakeBackend(const json& c, runtime::Env& env, std::stri
     if (!inner) return nullptr;
     return std::make_unique<FaultBackend>(env, std::move(inner), o);
   }
-  *error = "l2: unknown adapter type '" + type + "' (known: fs, lm, memory, fault)";
+  *error = "l2: unknown adapter type '" + type + "' (known: fs, lm, resp, valkey, memory, fault)";
   return nullptr;
 }
 
@@ -149,7 +321,9 @@ namespace {
 std::shared_ptr<L2Adapter> Make(const json& config, runtime::Env& env, std::string* error) {
   std::unique_ptr<Backend> backend = MakeBackend(config, env, error);
   if (!backend) return nullptr;
-  std::uint64_t workers = 2;
+  // LMCache's resp and valkey adapters default to 8 workers; the kit's others to 2.
+  const std::string type = config["type"].get<std::string>();
+  std::uint64_t workers = type == "resp" || type == "valkey" ? 8 : 2;
   if (!ReadUnsigned(config, "num_workers", 64, &workers, error)) return nullptr;
   if (workers == 0) workers = 1;
   std::shared_ptr<L2Adapter> adapter =

@@ -3,7 +3,13 @@
 // Types: fs (LMCache's keys: base_path, relative_tmp_dir, read_ahead_size,
 // use_odirect), memory, lm ({"url": "lm://host:port"}), fault ({"inner":
 // {adapter}, "seed", "fail_rate", "short_rate", "corrupt_rate",
-// "delay_rate", "delay_ms"}). Every adapter takes "num_workers"; an
+// "delay_rate", "delay_ms"}), resp (LMCache's: {"host", "port",
+// "username", "password", "max_capacity_gb"}, LMCACHE_RESP_HOST, _PORT,
+// _USERNAME and _PASSWORD override them; the kit's "timeout_ms"), valkey
+// ({"startup_nodes": "h:p,h:p", "cluster_mode", "username", "password",
+// "key_prefix", "request_timeout", "connection_timeout",
+// "max_capacity_gb"}; TLS and database ids other than 0 are refused).
+// Every adapter takes "num_workers"; an
 // optional "serde" object wraps it in a SerdeL2Wrapper (with
 // "temp_budget_bytes" beside "type" in that object). Unknown keys are
 // refused by name. Never throws.
