@@ -47,6 +47,12 @@ AssembleError AssembleServer(const ServerPlan& plan, net::Transport& transport, 
     t.max_pending_bytes = plan.l2_max_pending_bytes;
     t.recover = plan.l2_recover;
     t.log = plan.l2_log;
+    // A Redis is there to be shared by several servers (docs/L2.md).
+    const nlohmann::json& first = plan.l2_adapters.front();
+    const std::string type = first.is_object() && first.contains("type") && first["type"].is_string()
+                                 ? first["type"].get<std::string>()
+                                 : std::string();
+    t.shared = type == "resp" || type == "valkey";
     // Must differ between runs: the fs adapter never overwrites, so a name
     // reused from an earlier run would read back that run's bytes. Not from
     // the seeded generator, whose seed is fixed in lmcache-server.

@@ -35,6 +35,8 @@ struct ServerPlan {
   std::chrono::milliseconds l2_load_timeout{5000};
   std::size_t l2_max_pending_bytes = std::size_t{256} << 20;
   bool l2_recover = true;                        // the tier's restart scan (tier/tier.h)
+  // The tier is shared (TierOptions::shared) when the first adapter is a
+  // Redis one (resp or valkey): what other servers evicted there is served.
   std::function<void(std::string_view)> l2_log;  // where the tier's scan reports; null: nowhere
   ServerOptions server;                          // its `misses` is set to the tier
 };

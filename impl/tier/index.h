@@ -36,6 +36,8 @@ struct TierStats {
   std::uint64_t recovered = 0;            // keys indexed from an earlier run's records (the restart scan)
   std::uint64_t recovery_skipped = 0;     // records that did not parse, failed their check, or lost their object
   bool recovering = false;                // the restart scan is running
+  std::uint64_t shared_lookups = 0;       // misses looked up in the shared adapter (TierOptions::shared)
+  std::uint64_t shared_hits = 0;          // of which served from another writer's object
   std::uint64_t pending_bytes = 0;
 };
 

@@ -3,8 +3,11 @@
 #include "base/check.h"
 #include "base/mutex.h"
 #include "base/plant.h"
+#include "tier/record.h"
+#include "tier/tier.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstring>
 #include <deque>
@@ -33,6 +36,7 @@ struct Promotion::Fetch {
   // Shared with the promotion: a deadline that answers after the tier is
   // gone still has its counters.
   std::shared_ptr<Counters> counters;
+  bool shared = false;  // found through the shared adapter's pointer, not the index
 };
 
 // The fetches waiting, oldest first, and the one timer. The timer's handler
@@ -72,12 +76,13 @@ struct Promotion::Deadlines {
 
 Promotion::Promotion(runtime::Env& env, Index& index, std::shared_ptr<L1Store> l1,
                      std::vector<std::shared_ptr<l2::L2Adapter>> adapters, std::chrono::milliseconds load_timeout,
-                     unsigned copy_workers)
+                     unsigned copy_workers, bool shared)
     : env_(env),
       index_(index),
       l1_(std::move(l1)),
       adapters_(std::move(adapters)),
       load_timeout_(load_timeout),
+      shared_(shared && !adapters_.empty()),
       counters_(std::make_shared<Counters>()),
       deadlines_(std::make_shared<Deadlines>(env)),
       copies_(env, copy_workers) {}
@@ -107,6 +112,8 @@ void Promotion::AddStats(TierStats* s) const {
   s->l2_hits = counters_->hits.load();
   s->l2_load_failures = counters_->load_failures.load();
   s->l2_loads_superseded = counters_->superseded.load();
+  s->shared_lookups = counters_->shared_lookups.load();
+  s->shared_hits = counters_->shared_hits.load();
 }
 
 void Promotion::MissLater(Done done) {
@@ -146,6 +153,7 @@ void Promotion::FetchBy(std::string key, Done done, runtime::Clock::time_point d
         runtime::Env::Priority::kUrgent);
     return;
   }
+  if (!found && shared_) return FetchShared(std::move(key), std::move(done), deadline);
   if (!found) return MissLater(std::move(done));
   if (found->staged) {
     // Still being written: copy it back from staging, on a worker (a large
@@ -169,33 +177,79 @@ void Promotion::FetchBy(std::string key, Done done, runtime::Clock::time_point d
   // Not make_shared: the deadline queue's weak references then keep only
   // the control block, not the fetch.
   std::shared_ptr<Fetch> f(new Fetch);
-  if (l1_->Reserve(static_cast<std::size_t>(found->entry->meta.length), &f->res) != L1Store::ReserveError::kOk) {
+  f->entry = std::move(found->entry);
+  if (!Prepare(*f)) {
     ++counters_->load_failures;
     return MissLater(std::move(done));
   }
-  if (f->res.spans().size() == 1) {
-    f->target = f->res.spans()[0];
-  } else if (f->res.size() != 0) {
-    f->buffer = std::make_unique_for_overwrite<std::byte[]>(f->res.size());
-    f->target = {f->buffer.get(), f->res.size()};
-  }
   f->key = std::move(key);
-  f->entry = std::move(found->entry);
   f->mask = found->stored_mask;
   f->done = std::move(done);
   f->net = &env_.Net();
   f->counters = counters_;
-  {
-    std::lock_guard lock(deadlines_->mu);
-    // Answered fetches at the front go now, so the queue holds about the
-    // fetches in flight.
-    // (No deadline is before the earliest time point: none expires here.)
-    std::vector<std::shared_ptr<Fetch>> none;
-    deadlines_->PopFrontLocked(runtime::Clock::time_point::min(), &none);
-    deadlines_->waiting.emplace_back(deadline, f);
-    if (!deadlines_->armed && !deadlines_->closed) deadlines_->ArmLocked(deadlines_);
-  }
+  Track(f, deadline);
   LoadFromNext(f);
+  f->returned = true;
+}
+
+bool Promotion::Prepare(Fetch& f) {
+  if (l1_->Reserve(static_cast<std::size_t>(f.entry->meta.length), &f.res) != L1Store::ReserveError::kOk) return false;
+  if (f.res.spans().size() == 1) {
+    f.target = f.res.spans()[0];
+  } else if (f.res.size() != 0) {
+    f.buffer = std::make_unique_for_overwrite<std::byte[]>(f.res.size());
+    f.target = {f.buffer.get(), f.res.size()};
+  }
+  return true;
+}
+
+void Promotion::Track(const std::shared_ptr<Fetch>& f, runtime::Clock::time_point deadline) {
+  std::lock_guard lock(deadlines_->mu);
+  // Answered fetches at the front go now, so the queue holds about the
+  // fetches in flight.
+  // (No deadline is before the earliest time point: none expires here.)
+  std::vector<std::shared_ptr<Fetch>> none;
+  deadlines_->PopFrontLocked(runtime::Clock::time_point::min(), &none);
+  deadlines_->waiting.emplace_back(deadline, f);
+  if (!deadlines_->armed && !deadlines_->closed) deadlines_->ArmLocked(deadlines_);
+}
+
+void Promotion::FetchShared(std::string key, Done done, runtime::Clock::time_point deadline) {
+  ++counters_->shared_lookups;
+  std::shared_ptr<Fetch> f(new Fetch);
+  f->key = std::move(key);
+  f->done = std::move(done);
+  f->net = &env_.Net();
+  f->counters = counters_;
+  f->shared = true;
+  Track(f, deadline);
+  const std::shared_ptr<l2::L2Adapter>& adapter = adapters_[0];
+  auto pointer = std::make_shared<std::array<std::byte, kPointerMaxBytes>>();
+  // Each callback runs on the adapter's worker (or at once, if it is closed).
+  adapter->LoadThen({{PointerKeyOf(f->key), *pointer, nullptr, false}}, [this, f, pointer](l2::LoadResult r) {
+    if (f->finished.load()) return;
+    if (r.loaded.empty() || !r.loaded[0]) return Finish(f, nullptr, counters_->shared_misses);
+    const std::string salt(reinterpret_cast<const char*>(pointer->data()), r.sizes[0]);
+    if (!ValidPointer(salt)) return Finish(f, nullptr, counters_->shared_misses);
+    auto e = std::make_shared<Entry>();
+    e->key = f->key;
+    e->okey = ObjectKeyFor(f->key, salt);
+    auto record = std::make_shared<std::array<std::byte, kRecordMaxBytes>>();
+    adapters_[0]->LoadThen({{RecordKeyOf(e->okey), *record, nullptr, false}}, [this, f, e, record](l2::LoadResult rr) {
+      if (f->finished.load()) return;
+      Record rec;
+      if (rr.loaded.empty() || !rr.loaded[0] ||
+          DecodeRecord({reinterpret_cast<const char*>(record->data()), rr.sizes[0]}, &rec) != RecordError::kOk ||
+          rec.key != f->key)
+        return Finish(f, nullptr, counters_->shared_misses);
+      e->meta = rec.meta;
+      e->layout = LayoutOf(rec.meta);
+      f->entry = e;
+      if (!Prepare(*f)) return Finish(f, nullptr, counters_->load_failures);
+      f->mask = 1;
+      LoadFromNext(f);
+    });
+  });
   f->returned = true;
 }
 
@@ -218,6 +272,11 @@ void Promotion::LoadFromNext(const std::shared_ptr<Fetch>& f) {
     if (plant::Active(plant::Bug::kPromotionOverwritesNewerPut)) {
       l1_->Publish(f->key, f->entry->meta, std::move(f->res));  // planted: over whatever a PUT put there
       object = l1_->Get(f->key);
+    } else if (f->shared) {
+      // Another writer's value: not over one this server holds (in L1, or
+      // evicted into its own index meanwhile, which is newer here).
+      object = l1_->PublishIfAbsent(
+          f->key, f->entry->meta, std::move(f->res), [this, &f] { return !index_.Contains(f->key); }, &ours);
     } else {
       // Not over a newer value: one a PUT put in L1 meanwhile is returned
       // instead, and one that already left L1 (evicted, so it superseded
@@ -225,6 +284,7 @@ void Promotion::LoadFromNext(const std::shared_ptr<Fetch>& f) {
       object = PublishIfCurrent(f->key, f->entry, std::move(f->res), &ours);
     }
     if (!object) return Finish(f, nullptr, counters_->load_failures);
+    if (f->shared) return Finish(f, std::move(object), counters_->shared_hits);
     if (ours) {
       index_.SetPromoted(f->entry, object);  // ours won (no PUT got there first)
     } else {

@@ -37,7 +37,7 @@ class Promotion {
   using Done = std::function<void(store::L1Store::ObjectRef)>;
   Promotion(runtime::Env& env, Index& index, std::shared_ptr<store::L1Store> l1,
             std::vector<std::shared_ptr<l2::L2Adapter>> adapters, std::chrono::milliseconds load_timeout,
-            unsigned copy_workers);
+            unsigned copy_workers, bool shared = false);
   // Calls `done` exactly once, never before returning, on a worker or the
   // Env's loop, within load_timeout (and the timer's own latency).
   void FetchAsync(std::string key, Done done);
@@ -55,6 +55,9 @@ class Promotion {
     std::atomic<std::uint64_t> hits{0};
     std::atomic<std::uint64_t> load_failures{0};
     std::atomic<std::uint64_t> superseded{0};
+    std::atomic<std::uint64_t> shared_lookups{0};
+    std::atomic<std::uint64_t> shared_hits{0};
+    std::atomic<std::uint64_t> shared_misses{0};
   };
   // Expires the fetches past their deadline and re-arms the timer.
   static void OnTimer(const std::shared_ptr<Deadlines>& d);
@@ -70,6 +73,14 @@ class Promotion {
                                              store::L1Store::Reservation res, bool* ours = nullptr);
   // Answers a miss after returning (on the Env's loop).
   void MissLater(Done done);
+  // Queues the fetch's deadline (and arms the timer).
+  void Track(const std::shared_ptr<Fetch>& f, runtime::Clock::time_point deadline);
+  // Reserves the fetch's room in L1 (meta.length of its entry) and sets
+  // where the adapter loads into; false if L1 has no room.
+  bool Prepare(Fetch& f);
+  // A key this server's index does not hold, in the shared adapter: its
+  // pointer, then its record, then the object (record.h).
+  void FetchShared(std::string key, Done done, runtime::Clock::time_point deadline);
   // FetchAsync with the GET's deadline (a GET that waited for the restart
   // scan keeps the one it had).
   void FetchBy(std::string key, Done done, runtime::Clock::time_point deadline);
@@ -79,6 +90,7 @@ class Promotion {
   const std::shared_ptr<store::L1Store> l1_;
   const std::vector<std::shared_ptr<l2::L2Adapter>> adapters_;
   const std::chrono::milliseconds load_timeout_;
+  const bool shared_;
   std::shared_ptr<Counters> counters_;    // shared with the fetches
   std::shared_ptr<Deadlines> deadlines_;  // shared with the timer's handler
   runtime::TaskGroup copies_;             // copies back from staging, off the I/O threads

@@ -1,5 +1,7 @@
 #include "tier/record.h"
 
+#include <algorithm>
+
 #include <cstring>
 
 #include <xxhash.h>
@@ -110,6 +112,29 @@ RecordError DecodeRecord(std::string_view bytes, Record* out) {
   if (kMagic.size() + in.at() != bytes.size()) return RecordError::kTrailing;
   *out = std::move(r);
   return RecordError::kOk;
+}
+
+l2::ObjectKey ObjectKeyFor(std::string_view cache_key, std::string salt) {
+  l2::ObjectKey okey;
+  const XXH128_hash_t h = XXH3_128bits(cache_key.data(), cache_key.size());
+  XXH128_canonical_t canonical;
+  XXH128_canonicalFromHash(&canonical, h);
+  okey.chunk_hash.assign(reinterpret_cast<const std::byte*>(canonical.digest),
+                         reinterpret_cast<const std::byte*>(canonical.digest) + sizeof canonical.digest);
+  okey.model_name = std::string(kObjectModel);
+  okey.cache_salt = std::move(salt);
+  return okey;
+}
+
+l2::ObjectKey PointerKeyOf(std::string_view cache_key) { return ObjectKeyFor(cache_key, std::string(kPointerSalt)); }
+
+bool ValidPointer(std::string_view salt) {
+  if (salt.empty() || salt.size() > kPointerMaxBytes || salt == kPointerSalt) return false;
+  if (salt.size() >= kRecordSaltSuffix.size() &&
+      salt.substr(salt.size() - kRecordSaltSuffix.size()) == kRecordSaltSuffix)
+    return false;
+  return std::all_of(salt.begin(), salt.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || c == '-'; });
 }
 
 l2::ObjectKey RecordKeyOf(const l2::ObjectKey& object) {

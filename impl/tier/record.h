@@ -47,6 +47,24 @@ std::string_view RecordErrorName(RecordError e);
 [[nodiscard]] std::string EncodeRecord(const Record& r);
 [[nodiscard]] RecordError DecodeRecord(std::string_view bytes, Record* out);
 
+// The name of a value of `cache_key` in L2: model kObjectModel, the key's
+// XXH3-128 as chunk hash, rank and group 0, and `salt` (the run's salt and
+// a sequence number: each write its own name).
+[[nodiscard]] l2::ObjectKey ObjectKeyFor(std::string_view cache_key, std::string salt);
+
+// A shared tier (several servers over one Redis, TierOptions::shared): beside
+// the object and its record, each write sets the key's pointer, the same
+// name for every server, salt kPointerSalt, whose value is the salt of the
+// newest object written (the last writer wins). A server that misses a key
+// its own index does not hold follows the pointer to the record, checks it
+// names the key, and loads the object it describes.
+inline constexpr std::string_view kPointerSalt = "latest";
+inline constexpr std::size_t kPointerMaxBytes = 64;
+[[nodiscard]] l2::ObjectKey PointerKeyOf(std::string_view cache_key);
+// A pointer's value: a salt the tier writes (1 to 64 bytes of [0-9a-z-],
+// not ending in the record suffix); false for anything else.
+[[nodiscard]] bool ValidPointer(std::string_view salt);
+
 // The record's name for an object's name, and back (nullopt: not a record's).
 [[nodiscard]] l2::ObjectKey RecordKeyOf(const l2::ObjectKey& object);
 [[nodiscard]] std::optional<l2::ObjectKey> ObjectKeyOfRecord(const l2::ObjectKey& record);

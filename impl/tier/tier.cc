@@ -221,8 +221,8 @@ Tier::Tier(runtime::Env& env, std::shared_ptr<store::L1Store> l1, std::vector<st
       options_(std::move(options)),
       index_(std::make_shared<Index>(adapters_)),
       write_back_(std::make_shared<WriteBack>(env, index_, adapters_, "r" + wire::ToHex(options_.run_id),
-                                              options_.max_pending_bytes)),
-      promotion_(env, *index_, l1_, adapters_, options_.load_timeout, options_.copy_workers) {}
+                                              options_.max_pending_bytes, options_.shared)),
+      promotion_(env, *index_, l1_, adapters_, options_.load_timeout, options_.copy_workers, options_.shared) {}
 
 TierStats Tier::Stats() const {
   TierStats s = index_->Stats();
@@ -270,7 +270,8 @@ std::string FormatStats(const TierStats& s) {
          std::to_string(s.l2_load_failures) + " loads_superseded " + std::to_string(s.l2_loads_superseded) +
          " indexed " + std::to_string(s.indexed) + " pending_bytes " + std::to_string(s.pending_bytes) +
          " records_failed " + std::to_string(s.records_failed) + " recovered " + std::to_string(s.recovered) +
-         " recovery_skipped " + std::to_string(s.recovery_skipped) + " recovering " + (s.recovering ? "1" : "0") + "\n";
+         " recovery_skipped " + std::to_string(s.recovery_skipped) + " recovering " + (s.recovering ? "1" : "0") +
+         " shared_lookups " + std::to_string(s.shared_lookups) + " shared_hits " + std::to_string(s.shared_hits) + "\n";
 }
 
 }  // namespace lmc::tier

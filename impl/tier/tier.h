@@ -63,6 +63,11 @@ struct TierOptions {
   // memory): the restart scan, started by Create and run on the adapters'
   // workers.
   bool recover = true;
+  // Several servers share the first adapter (a Redis): each write there
+  // also sets the key's pointer, and a GET that misses this server's index
+  // follows the pointer there (record.h), so what one server evicted
+  // another serves. EXIST and LIST still answer from this server's index.
+  bool shared = false;
   // Where the scan says what it skipped and what it found (a line each,
   // without a newline); null: nowhere.
   std::function<void(std::string_view)> log = nullptr;

@@ -13,25 +13,19 @@ namespace lmc::tier {
 
 WriteBack::WriteBack(runtime::Env& env, std::shared_ptr<Index> index,
                      std::vector<std::shared_ptr<l2::L2Adapter>> adapters, std::string run_salt,
-                     std::size_t max_pending_bytes)
+                     std::size_t max_pending_bytes, bool shared)
     : env_(env),
       index_(std::move(index)),
       adapters_(std::move(adapters)),
       run_salt_(std::move(run_salt)),
-      staging_(l2::TempPool::Create(max_pending_bytes)) {
+      staging_(l2::TempPool::Create(max_pending_bytes)),
+      shared_(shared) {
   for (const auto& a : adapters_) writers_.push_back(a->ReportStatus().type.substr(0, kRecordWriterMax));
 }
 
 l2::ObjectKey WriteBack::NameFor(const std::string& key) {
-  l2::ObjectKey okey;
-  const XXH128_hash_t h = XXH3_128bits(key.data(), key.size());
-  XXH128_canonical_t canonical;
-  XXH128_canonicalFromHash(&canonical, h);
-  okey.chunk_hash.assign(reinterpret_cast<const std::byte*>(canonical.digest),
-                         reinterpret_cast<const std::byte*>(canonical.digest) + sizeof canonical.digest);
+  l2::ObjectKey okey = ObjectKeyFor(key, run_salt_ + "-" + wire::ToHex(next_seq_.fetch_add(1)));
   LMC_DCHECK(okey.chunk_hash.size() == 16, "an XXH3-128 digest of ", okey.chunk_hash.size(), " bytes");
-  okey.model_name = std::string(kObjectModel);
-  okey.cache_salt = run_salt_ + "-" + wire::ToHex(next_seq_.fetch_add(1));
   return okey;
 }
 
@@ -73,17 +67,25 @@ void WriteBack::OnEvict(const std::string& key, const store::L1Store::ObjectRef&
     // costs only the restart: this run still serves the object.
     auto record = std::make_shared<const std::string>(EncodeRecord(Record{key, e->meta, written_ns, writers_[i]}));
     std::shared_ptr<l2::L2Adapter> adapter = adapters_[i];
-    adapter->StoreThen({{e->okey, bytes, &e->layout}}, [index = index_, e, i, adapter, record](bool ok) {
-      if (!ok || record->empty()) {
-        if (record->empty()) index->Count(&TierStats::records_failed);
-        return index->OnWriteDone(e, i, ok);
-      }
-      adapter->StoreThen({{RecordKeyOf(e->okey), std::as_bytes(std::span(*record)), nullptr}},
-                         [index, e, i, record](bool record_ok) {
-                           if (!record_ok) index->Count(&TierStats::records_failed);
-                           index->OnWriteDone(e, i, true);
-                         });
-    });
+    adapter->StoreThen(
+        {{e->okey, bytes, &e->layout}}, [index = index_, e, i, adapter, record, shared = shared_ && i == 0](bool ok) {
+          if (!ok || record->empty()) {
+            if (record->empty()) index->Count(&TierStats::records_failed);
+            return index->OnWriteDone(e, i, ok);
+          }
+          adapter->StoreThen({{RecordKeyOf(e->okey), std::as_bytes(std::span(*record)), nullptr}},
+                             [index, e, i, record, adapter, shared](bool record_ok) {
+                               if (!record_ok) index->Count(&TierStats::records_failed);
+                               if (!record_ok || !shared) return index->OnWriteDone(e, i, true);
+                               // Shared: the key's pointer names this object now (the record is there).
+                               auto salt = std::make_shared<const std::string>(e->okey.cache_salt);
+                               adapter->StoreThen({{PointerKeyOf(e->key), std::as_bytes(std::span(*salt)), nullptr}},
+                                                  [index, e, i, salt](bool pointer_ok) {
+                                                    if (!pointer_ok) index->Count(&TierStats::records_failed);
+                                                    index->OnWriteDone(e, i, true);
+                                                  });
+                             });
+        });
   }
 }
 

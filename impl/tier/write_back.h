@@ -26,19 +26,20 @@ namespace lmc::tier {
 
 class WriteBack {
  public:
-  // `run_salt` names this run's objects (see TierOptions::run_id).
+  // `run_salt` names this run's objects (see TierOptions::run_id). `shared`:
+  // each write to the first adapter also sets the key's pointer (record.h).
   // The index is shared with the writes' completions, so a completion never
   // outlives it.
   WriteBack(runtime::Env& env, std::shared_ptr<Index> index, std::vector<std::shared_ptr<l2::L2Adapter>> adapters,
-            std::string run_salt, std::size_t max_pending_bytes);
+            std::string run_salt, std::size_t max_pending_bytes, bool shared = false);
   void OnEvict(const std::string& key, const store::L1Store::ObjectRef& object);
   // Each adapter's ReportStatus().type (at most kRecordWriterMax bytes): what
   // this run's records name as their writer, and the restart scan checks.
   const std::vector<std::string>& writers() const { return writers_; }
 
  private:
-  // The L2 object key of the next write of `key`: the cache key's XXH3-128
-  // as chunk hash, the run salt and a sequence number.
+  // The L2 object key of the next write of `key` (ObjectKeyFor: the run
+  // salt and a sequence number).
   l2::ObjectKey NameFor(const std::string& key);
 
   runtime::Env& env_;
@@ -48,6 +49,7 @@ class WriteBack {
   const std::string run_salt_;
   std::shared_ptr<l2::TempPool> staging_;
   std::atomic<std::uint64_t> next_seq_{0};
+  const bool shared_;
 };
 
 }  // namespace lmc::tier
