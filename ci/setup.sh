@@ -2,7 +2,10 @@
 # Installs the Debian packages the kit builds and tests with. Idempotent and
 # quick when everything is present: apt runs only for what is missing.
 # tshark and chromium are for the tests of the Wireshark dissector and the
-# HTML report (conformance/wireshark/, conformance/html_report_test.py).
+# HTML report (conformance/wireshark/, conformance/html_report_test.py);
+# redis-server and redis-tools for the Redis tier's tests against a real
+# Redis and a three-node Redis Cluster (impl/l2/redis_test.py); libhiredis-dev
+# for its RESP reply reader.
 #   ci/setup.sh            the packages of the default build and tests
 #   ci/setup.sh fuzz       adds clang-14 and libFuzzer's runtime
 #   ci/setup.sh bench      adds what the benchmarks compare against
@@ -14,13 +17,13 @@ packages=(
   build-essential cmake ninja-build pkg-config python3
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev
   nlohmann-json3-dev libssl-dev libasio-dev libcli11-dev
-  libzstd-dev liblz4-dev libxxhash-dev
-  tshark chromium fonts-dejavu-core
+  libzstd-dev liblz4-dev libxxhash-dev libhiredis-dev
+  tshark chromium fonts-dejavu-core redis-server redis-tools
 )
 for extra in "$@"; do
   case "$extra" in
     fuzz) packages+=(clang-14 libclang-rt-14-dev) ;;
-    bench) packages+=(iperf3 redis-server redis-tools zstd lz4) ;;
+    bench) packages+=(iperf3 zstd lz4) ;;
     coverage) packages+=(gcovr) ;;
     lint) packages+=(clang-format-14 clang-tidy-14) ;;
     *) echo "ci/setup.sh: unknown extra '$extra'" >&2; exit 2 ;;
