@@ -2,10 +2,15 @@
 
 #include "tier/record.h"
 
+#include <xxhash.h>
+
 #include "base/check.h"
 #include "base/plant.h"
 
 namespace lmc::tier {
+namespace {
+std::uint64_t KeyHash(const std::string& key) { return XXH3_64bits(key.data(), key.size()) | 1; }  // never 0
+}  // namespace
 
 void Index::Delete(const Deletes& deletes) {
   // Outside the lock: a closed adapter runs even a delete at once. An entry
@@ -32,6 +37,10 @@ bool Index::OnEviction(const std::string& key, const store::L1Store::ObjectRef& 
   {
     std::lock_guard lock(mu_);
     ++stats_.evictions_seen;
+    if (!evicted_.empty()) {
+      const std::uint64_t h = KeyHash(key);
+      evicted_[h % evicted_.size()] = h;
+    }
     if (recovering_) evicted_while_recovering_.insert(key);
     if (const auto it = entries_.find(key); it != entries_.end()) {
       const Entry& old = *it->second;
@@ -109,6 +118,18 @@ void Index::SetPromoted(const std::shared_ptr<const Entry>& e, const store::L1St
   std::lock_guard lock(mu_);
   // The entry is the index's own (Find hands it out const).
   std::const_pointer_cast<Entry>(e)->promoted = object;
+}
+
+void Index::KeepEvictedKeys(std::size_t slots) {
+  std::lock_guard lock(mu_);
+  evicted_.assign(slots, 0);
+}
+
+bool Index::EvictedHere(const std::string& key) {
+  std::lock_guard lock(mu_);
+  if (evicted_.empty()) return false;
+  const std::uint64_t h = KeyHash(key);
+  return evicted_[h % evicted_.size()] == h;
 }
 
 bool Index::Contains(const std::string& key) {

@@ -104,6 +104,14 @@ class Index {
   [[nodiscard]] bool Recover(const std::shared_ptr<Entry>& e);
 
   bool Contains(const std::string& key);
+  // A shared tier's guard (TierOptions::shared): keys of which this server
+  // evicted a value in this run, in a table of `slots` key hashes (0: none
+  // kept). A key it evicted and no longer indexes had its newest value here
+  // lost (a failed write): the shared pointer may still name an older value,
+  // so such a key is a miss, not a shared look-up. A key whose slot another
+  // key took since is forgotten (the table is bounded; docs/L2.md).
+  void KeepEvictedKeys(std::size_t slots);
+  bool EvictedHere(const std::string& key);
   std::vector<std::string> Keys();
 
   void Count(std::uint64_t TierStats::*counter);
@@ -134,6 +142,7 @@ class Index {
   runtime::WaitList idle_;          // WaitForWrites callers
   runtime::WaitList scan_waiters_;  // WaitRecovered callers
   TierStats stats_;
+  std::vector<std::uint64_t> evicted_;  // KeepEvictedKeys' table: key hashes, 0 = empty
 };
 
 }  // namespace lmc::tier

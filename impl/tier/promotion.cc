@@ -153,7 +153,7 @@ void Promotion::FetchBy(std::string key, Done done, runtime::Clock::time_point d
         runtime::Env::Priority::kUrgent);
     return;
   }
-  if (!found && shared_) return FetchShared(std::move(key), std::move(done), deadline);
+  if (!found && shared_ && !index_.EvictedHere(key)) return FetchShared(std::move(key), std::move(done), deadline);
   if (!found) return MissLater(std::move(done));
   if (found->staged) {
     // Still being written: copy it back from staging, on a worker (a large

@@ -222,7 +222,9 @@ Tier::Tier(runtime::Env& env, std::shared_ptr<store::L1Store> l1, std::vector<st
       index_(std::make_shared<Index>(adapters_)),
       write_back_(std::make_shared<WriteBack>(env, index_, adapters_, "r" + wire::ToHex(options_.run_id),
                                               options_.max_pending_bytes, options_.shared)),
-      promotion_(env, *index_, l1_, adapters_, options_.load_timeout, options_.copy_workers, options_.shared) {}
+      promotion_(env, *index_, l1_, adapters_, options_.load_timeout, options_.copy_workers, options_.shared) {
+  if (options_.shared) index_->KeepEvictedKeys(options_.shared_evicted_slots);
+}
 
 TierStats Tier::Stats() const {
   TierStats s = index_->Stats();

@@ -68,6 +68,8 @@ struct TierOptions {
   // follows the pointer there (record.h), so what one server evicted
   // another serves. EXIST and LIST still answer from this server's index.
   bool shared = false;
+  // How many key hashes the shared tier's guard keeps (Index::KeepEvictedKeys).
+  std::size_t shared_evicted_slots = std::size_t{1} << 20;
   // Where the scan says what it skipped and what it found (a line each,
   // without a newline); null: nowhere.
   std::function<void(std::string_view)> log = nullptr;

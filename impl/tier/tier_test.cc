@@ -353,6 +353,41 @@ TEST(Tier, AFetchIsNeverAnsweredBeforeFetchAsyncReturns) {
   EXPECT_EQ(tier->Stats().l2_load_failures, 1u);
 }
 
+TEST(SharedTier, WhatOneTierEvictedAnotherServes) {
+  // Two servers' tiers over one store (a Redis in production).
+  std::shared_ptr<l2::L2Adapter> shared =
+      std::make_shared<l2::BackendAdapter>(TestEnv(), std::make_unique<l2::MemoryBackend>(), 2);
+  TierOptions o;
+  o.shared = true;
+  o.run_id = 1;
+  auto l1a = std::make_shared<L1Store>(L1Store::Options{8192, 8192});
+  auto a = Tier::Create(TestEnv(), l1a, {shared}, o);
+  o.run_id = 2;
+  auto l1b = std::make_shared<L1Store>(L1Store::Options{8192, 8192});
+  auto b = Tier::Create(TestEnv(), l1b, {shared}, o);
+  for (char c = 'a'; c <= 'f'; ++c) Put(*l1a, std::string(1, c), std::string(2000, c));  // A evicts a and b
+  Settle(*a);
+  EXPECT_FALSE(b->Contains("a"));  // EXIST answers from B's own index
+  const L1Store::ObjectRef got = b->Fetch("a");
+  EXPECT_EQ(Read(got), std::string(2000, 'a'));
+  ASSERT_NE(got, nullptr);
+  EXPECT_EQ(got->meta().dtype, 0);
+  EXPECT_EQ(got->meta().fmt, 5);
+  EXPECT_EQ(b->Fetch("zz"), nullptr);
+  EXPECT_EQ(b->Stats().shared_lookups, 2u);
+  EXPECT_EQ(b->Stats().shared_hits, 1u);
+  // What B evicted itself it serves from its own index.
+  for (char c = 'g'; c <= 'l'; ++c) Put(*l1b, std::string(1, c), std::string(2000, c));
+  Settle(*b);
+  std::string evicted;
+  for (char c = 'g'; c <= 'l' && evicted.empty(); ++c)
+    if (!l1b->Contains(std::string(1, c))) evicted = std::string(1, c);
+  ASSERT_FALSE(evicted.empty());
+  EXPECT_EQ(Read(b->Fetch(evicted)), std::string(2000, evicted[0]));
+  b->Close();
+  a->Close();
+}
+
 TEST(Tier, AFailingAdapterLosesTheObjectButNeverServesWrongData) {
   auto l1 = std::make_shared<L1Store>(L1Store::Options{8192, 8192});
   auto failing = std::make_unique<l2::FaultBackend>(TestEnv(), std::make_unique<l2::MemoryBackend>(),
