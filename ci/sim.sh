@@ -6,6 +6,8 @@
 #   ci/sim.sh SEEDS commit       START derived from the checked-out commit,
 #                                so that every commit explores new seeds
 #                                (.ci/run: 20,000 of them, about 2 minutes)
+#   ci/sim.sh SEEDS START TIER   every seed with that L2 tier (fs, lm, resp:
+#                                the RESP node; .ci/run: 10,000 seeds)
 # The start is printed with a replay command. A long campaign is shared by
 # seed range: machine K of M runs
 #   ci/sim.sh N $((1 + K * N))
@@ -15,6 +17,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 seeds="${1:-2000}"
 start="${2:-1}"
+tier="${3:-}"
 "$root/ci/setup.sh"
 [ -x "$root/build/bin/lmcache-sim" ] || "$root/ci/build.sh" default
 if [ "$start" = commit ]; then
@@ -22,7 +25,9 @@ if [ "$start" = commit ]; then
   # from the fixed seeds of the tests; a clone without git history uses 1.
   head="$(git -C "$root" rev-parse --short=7 HEAD 2>/dev/null || echo 0000000)"
   start=$((16#$head + 1))
-  echo "sim: start $start from commit $head; replay this campaign: ci/sim.sh $seeds $start"
+  echo "sim: start $start from commit $head; replay this campaign: ci/sim.sh $seeds $start $tier"
 fi
-echo "sim: $seeds seeds from $start (each checked for determinism)"
-exec "$root/build/bin/lmcache-sim" --seeds "$seeds" --start "$start" --check-determinism --shrink
+tier_flags=()
+[ -n "$tier" ] && tier_flags=(--tier "$tier")
+echo "sim: $seeds seeds from $start${tier:+ with the $tier tier} (each checked for determinism)"
+exec "$root/build/bin/lmcache-sim" --seeds "$seeds" --start "$start" "${tier_flags[@]}" --check-determinism --shrink

@@ -31,6 +31,9 @@ constexpr std::array<FaultKindInfo, kFaultKindCount> kTable = {{
        return true;
      },
      [](FaultTarget& t, const FaultEvent&) { t.FreeServerDisk(); }},
+    // Never drawn itself: a RESP tier's disk-full faults become it (Draw).
+    {K::kRespRestart, "resp restart", 0, [](const Scenario& s) { return s.tier && s.tier_type == "resp"; }, K::kReset,
+     false, [](FaultTarget& t, const FaultEvent&) { return t.RestartRespNode(); }, nullptr},
 }};
 
 constexpr bool InOrderAndWhole() {

@@ -32,6 +32,7 @@ class FaultTarget {
   virtual bool CrashWorker() = 0;  // false when there is no worker, or it is down
   virtual void FillServerDisk() = 0;
   virtual void FreeServerDisk() = 0;
+  virtual bool RestartRespNode() = 0;  // false when there is none
 };
 
 struct FaultKindInfo {

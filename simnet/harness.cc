@@ -79,6 +79,16 @@ Outcome Sim::Go() {
     std::uint16_t port = 0;
     if (backend_->server->Start(&port) != NetError::kOk) Fail("the tier's backend server did not start");
   }
+  if (s_.tier && s_.tier_type == "resp") {
+    // A Redis stand-in, the server's shared L2 over RESP.
+    resp_env_ = std::make_unique<SimEnv>(world_, net_.TransportOf(kBackend), nullptr, s_.seed * 157);
+    resp::MiniServerOptions o;
+    o.reply_delay = std::chrono::duration_cast<std::chrono::microseconds>(s_.resp_delay);
+    resp_node_ = std::make_unique<resp::MiniServer>(resp_env_->Net(), o);
+    std::uint16_t port = 0;
+    if (resp_node_->Start(kBackend, kBackendPort, &port) != NetError::kOk) Fail("the RESP node did not start");
+    resp_node_->Save();
+  }
   server_ = StartServer();
   for (int c = 0; c < s_.clients; ++c) {
     client_envs_.push_back(std::make_unique<SimEnv>(world_, net_.TransportOf("c" + std::to_string(c)), nullptr,
@@ -113,6 +123,7 @@ Outcome Sim::Go() {
         [&](bool) {
           if (server_) StopServer(std::move(server_));
           if (backend_) StopServer(std::move(backend_));
+          if (resp_node_) resp_node_->Stop();
           dead_servers_.clear();
           dead_workers_.clear();
           worker_.reset();
@@ -147,6 +158,8 @@ Outcome Sim::Go() {
     for (auto& p : dead_workers_) (void)p.release();
     for (auto& e : client_envs_) (void)e.release();
     (void)control_env_.release();
+    (void)resp_node_.release();
+    (void)resp_env_.release();
   }
   return out;
 }

@@ -59,6 +59,8 @@ struct Outcome {
 Outcome Run(const Scenario& s, const RunConfig& config);
 
 // Every probe a default campaign must reach.
-const std::vector<std::string>& DeclaredProbes();
+// `tier`: as Draw's (a campaign with every seed's tier forced leaves out the
+// probes only another tier reaches).
+std::vector<std::string> DeclaredProbes(const std::string& tier = "");
 
 }  // namespace lmc::simnet

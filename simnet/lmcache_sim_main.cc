@@ -66,6 +66,7 @@ struct Args {
   std::uint64_t min_probe_seeds = 100;
   int hang_s = 120;
   std::size_t shrink_runs = 400;
+  std::string tier;  // "" or a tier every seed gets (Draw)
 };
 
 std::atomic<std::uint64_t> g_current_seed{0};
@@ -77,13 +78,15 @@ std::string PlantFlags(const Args& a) {
 }
 
 std::string ReplayCommand(const Args& a, std::uint64_t seed, const Cut& cut) {
-  return "lmcache-sim --seed " + std::to_string(seed) + PlantFlags(a) + cut.Flags();
+  return "lmcache-sim --seed " + std::to_string(seed) + (a.tier.empty() ? "" : " --tier " + a.tier) + PlantFlags(a) +
+         cut.Flags();
 }
 
 // Runs `lmcache-sim --seed SEED --trace-only` (with the plants and cut) in a
 // fresh process; its trace hash, or nullopt (with *why) when that fails.
 std::optional<std::uint64_t> FreshTrace(const Args& a, std::uint64_t seed, const Cut& cut, std::string* why) {
   std::vector<std::string> args{"lmcache-sim", "--seed", std::to_string(seed), "--trace-only"};
+  if (!a.tier.empty()) args.insert(args.end(), {"--tier", a.tier});
   for (const std::string& p : a.plants) args.insert(args.end(), {"--plant", p});
   if (cut.ops_limit != SIZE_MAX) args.insert(args.end(), {"--ops-limit", std::to_string(cut.ops_limit)});
   if (!a.drop_ops.empty()) args.insert(args.end(), {"--drop-ops", a.drop_ops});
@@ -276,6 +279,8 @@ int Main(int argc, char** argv) {
   app.add_flag("-v,--verbose", a.verbose, "per seed: the options drawn, the speed and the faults injected");
   app.add_flag("--list-plants", a.list_plants, "list the bugs --plant can switch on, and exit");
   app.add_option("--plant", a.plants, "switch on a planted bug (see --list-plants); repeatable");
+  app.add_option("--tier", a.tier, "give every seed this L2 tier: fs, lm or resp (the rest is drawn as usual)")
+      ->check(CLI::IsMember({"fs", "lm", "resp"}));
   app.add_option("--ops-limit", a.ops_limit, "keep at most this many operations per client (a shrunk replay)");
   app.add_option("--drop-ops", a.drop_ops, "drop these operations, e.g. 1,4-7 (a shrunk replay)");
   app.add_option("--drop-faults", a.drop_faults, "drop these scheduled faults (a shrunk replay)");
@@ -326,7 +331,7 @@ int Main(int argc, char** argv) {
       std::fprintf(stderr, "lmcache-sim: --trace-only goes with --seed\n");
       return lmc::tools::kExitUsage;
     }
-    const Outcome o = lmc::simnet::Run(lmc::simnet::Apply(lmc::simnet::Draw(a.seed), cut), config);
+    const Outcome o = lmc::simnet::Run(lmc::simnet::Apply(lmc::simnet::Draw(a.seed, a.tier), cut), config);
     std::printf("trace %016llx %llu %s\n", static_cast<unsigned long long>(o.trace_hash),
                 static_cast<unsigned long long>(o.trace_events), o.ok() ? "pass" : "FAIL");
     return o.ok() ? 0 : 1;
@@ -364,7 +369,7 @@ int Main(int argc, char** argv) {
   for (std::uint64_t i = 0; i < a.seeds; ++i) {
     const std::uint64_t seed = a.start + i;
     g_current_seed = seed;
-    const Scenario full = lmc::simnet::Draw(seed);
+    const Scenario full = lmc::simnet::Draw(seed, a.tier);
     const Scenario s = lmc::simnet::Apply(full, cut);
     Outcome o = lmc::simnet::Run(s, config);
     if (a.check_determinism) {
@@ -446,7 +451,8 @@ int Main(int argc, char** argv) {
   }
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   std::vector<std::string> missing;
-  for (const std::string& p : lmc::simnet::DeclaredProbes())
+  const std::vector<std::string> declared = lmc::simnet::DeclaredProbes(a.tier);
+  for (const std::string& p : declared)
     if (probes.count(p) == 0) missing.push_back(p);
   if (campaign) std::fprintf(stderr, "\n");
   const std::uint64_t ran = passed + failed;
@@ -456,7 +462,7 @@ int Main(int argc, char** argv) {
       static_cast<unsigned long long>(ran), static_cast<unsigned long long>(a.start), PlantFlags(a).c_str(),
       static_cast<unsigned long long>(passed), static_cast<unsigned long long>(failed), sim_seconds, wall,
       run_wall > 0 ? sim_seconds / run_wall : 0.0, wall > 0 ? static_cast<double>(ran) * 60.0 / wall : 0.0,
-      lmc::simnet::DeclaredProbes().size() - missing.size(), lmc::simnet::DeclaredProbes().size());
+      declared.size() - missing.size(), declared.size());
   if (failed > 0) return 1;
   if (ran >= a.min_probe_seeds && !missing.empty() && config.plants == 0) {
     for (const std::string& p : missing) std::printf("probe never reached: %s\n", p.c_str());

@@ -81,7 +81,7 @@ std::size_t Scenario::op_count() const {
   return n;
 }
 
-Scenario Draw(std::uint64_t seed) {
+Scenario Draw(std::uint64_t seed, const std::string& tier) {
   Rng r(seed ^ 0xd1a5c0ffeeULL);
   Scenario s;
   s.seed = seed;
@@ -145,6 +145,20 @@ Scenario Draw(std::uint64_t seed) {
                    [](const FaultEvent& a, const FaultEvent& b) { return a.at < b.at; });
   // Drawn last, so the draws above stay those of earlier versions' seeds.
   s.l1_chunk_bytes = std::size_t{4096} << r.Below(4);
+  // Half the lm:// tiers become a RESP node (same node, same faults).
+  if (s.tier && s.tier_type == "lm" && r.Chance(0.5)) s.tier_type = "resp";
+  s.resp_delay = microseconds(r.Chance(0.5) ? 0 : r.Below(3000));
+  if (!tier.empty()) {
+    s.tier = true;
+    s.tier_type = tier;
+    // A forced remote tier: some partitions cut its node off.
+    for (FaultEvent& f : s.faults)
+      if (tier != "fs" && FaultKindOf(f.kind).may_cut_backend && r.Chance(0.4)) f.target = -1;
+  }
+  // A RESP tier's server has no disk tier to fill: its disk-full faults are
+  // the RESP node's restarts; partitions may cut it off like the lm:// one.
+  for (FaultEvent& f : s.faults)
+    if (s.tier_type == "resp" && f.kind == FaultEvent::Kind::kDiskFull) f.kind = FaultEvent::Kind::kRespRestart;
   return s;
 }
 
@@ -157,6 +171,7 @@ std::string Scenario::Describe() const {
     << "-byte chunks\n"
     << "tier: " << (tier ? tier_type + (tier_serde.empty() ? std::string(" (raw)") : " + " + tier_serde) : "none")
     << "\n"
+    << "resp reply delay: " << us(resp_delay) << "\n"
     << "l2 worker: " << (batch_serde.empty() ? std::string("none") : "fs + " + batch_serde) << "\n"
     << "stall_timeout: " << ms(stall_timeout) << "\ncall_timeout: " << ms(call_timeout) << "\n"
     << "latency: " << us(net.latency_min) << " .. " << us(net.latency_max) << ", tail " << net.tail_chance << " up to "

@@ -46,6 +46,7 @@ struct FaultEvent {
     kCrashServer,  // crash the server; it restarts after `length` (L1 lost, disk kept)
     kCrashWorker,  // crash the L2 worker; it restarts (disk kept)
     kDiskFull,     // the server's disk fills for `length`
+    kRespRestart,  // the RESP node restarts, losing every write since its last restart
     kCount,        // not a fault: how many there are (simnet/faults.h has one entry each)
   };
   Kind kind = Kind::kReset;
@@ -62,10 +63,13 @@ struct Scenario {
   std::size_t l1_bytes = 256 << 10;
   // L1's chunk size (4 to 32 KiB: most values span chunks and share pages).
   std::size_t l1_chunk_bytes = 16 << 10;
-  bool tier = false;             // an L2 tier under the server
-  std::string tier_type = "fs";  // "fs" (the server's disk) or "lm" (a second server, node "backend")
-  std::string tier_serde;        // "" (raw), "checksum", "lz4", "fp8", "aesgcm"
-  std::string batch_serde;       // the L2 worker's wrapper serde ("" = no worker)
+  bool tier = false;  // an L2 tier under the server
+  // "fs" (the server's disk), "lm" (a second server, node "backend") or
+  // "resp" (a RESP node, resp::MiniServer, on node "backend": the server's
+  // tier is shared, as over a Redis).
+  std::string tier_type = "fs";
+  std::string tier_serde;   // "" (raw), "checksum", "lz4", "fp8", "aesgcm"
+  std::string batch_serde;  // the L2 worker's wrapper serde ("" = no worker)
   Duration stall_timeout = std::chrono::seconds(2);
   Duration call_timeout = std::chrono::seconds(2);
   NetFaults net;
@@ -75,13 +79,16 @@ struct Scenario {
   std::vector<Op> worker_ops;                   // the L2 worker's batches
   std::vector<FaultEvent> faults;               // in time order
   Duration heal_at = std::chrono::seconds(20);  // every fault ends here
+  Duration resp_delay{};                        // the RESP node's delay before each reply
 
   std::size_t op_count() const;
   // The options drawn, one per line ("name: value").
   std::string Describe() const;
 };
 
-Scenario Draw(std::uint64_t seed);
+// `tier`: "" draws the tier as every seed does; "fs", "lm" or "resp" gives
+// every seed that tier (lmcache-sim --tier), the rest drawn the same.
+Scenario Draw(std::uint64_t seed, const std::string& tier = "");
 
 // A smaller version of a scenario: each client (and the worker) keeps at
 // most `ops_limit` operations, then the ones in `drop_ops` (numbered across

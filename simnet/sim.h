@@ -27,6 +27,7 @@
 #include "client/client.h"
 #include "l2/config.h"
 #include "l2/serde_wrapper.h"
+#include "resp/mini_server.h"
 #include "serde/registry.h"
 #include "server/assemble.h"
 #include "server/server.h"
@@ -148,6 +149,7 @@ class Sim final : public FaultTarget {
   bool CrashWorker() override;
   void FillServerDisk() override;
   void FreeServerDisk() override;
+  bool RestartRespNode() override;
 
  private:
   static DiskFaults WorkerDiskFaults(const Scenario& s) {
@@ -233,10 +235,16 @@ class Sim final : public FaultTarget {
   std::unique_ptr<ServerProc> server_;
   std::vector<std::unique_ptr<ServerProc>> dead_servers_;  // kept until the end
   std::unique_ptr<ServerProc> backend_;                    // the lm:// tier's server (never crashes)
+  std::unique_ptr<SimEnv> resp_env_;                       // the RESP tier's node (tier_type "resp")
+  std::unique_ptr<resp::MiniServer> resp_node_;
+  std::uint64_t resp_restarts_ = 0, hits_at_resp_restart_ = 0, shared_hits_ = 0;
   std::shared_ptr<protocol::ServerCounters> server_counters_ = std::make_shared<protocol::ServerCounters>();
   std::uint64_t incarnation_ = 0;
   bool server_up_ = false;
   std::vector<Time> server_crashes_;  // when the server crashed (its L1 lost; its disk tier kept)
+  std::uint64_t L2Hits() const {      // over every incarnation
+    return l2_hits_ + (server_ && server_->tier ? server_->tier->Stats().l2_hits : 0);
+  }
   std::uint64_t l2_hits_ = 0, evictions_dropped_ = 0, evictions_seen_ = 0, accept_errors_ = 0, superseded_ = 0,
                 recovered_ = 0;
 

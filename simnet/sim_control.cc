@@ -58,6 +58,18 @@ void Sim::FillServerDisk() {
   server_disk_.faults().capacity_bytes = server_disk_.used_bytes();
 }
 
+bool Sim::RestartRespNode() {
+  if (!resp_node_) return false;
+  // Back to its last snapshot (the previous restart's): every write since is
+  // lost, and every connection dropped. The tier must miss, never serve
+  // wrong bytes, and store again once it reconnects.
+  resp_node_->Restart();
+  resp_node_->Save();
+  ++resp_restarts_;
+  hits_at_resp_restart_ = L2Hits();
+  return true;
+}
+
 void Sim::FreeServerDisk() { server_disk_.faults().capacity_bytes = disk_capacity_before_full_; }
 
 }  // namespace lmc::simnet::internal

@@ -26,6 +26,13 @@ void Sim::ProbeCounters(Outcome* out) {
   Count("server incarnations", incarnation_);
   if (hits > 0) Probe("path: a GET served from L2");
   if (hits > 0 && s_.tier_type == "lm") Probe("path: a GET served from an lm:// tier");
+  if (hits > 0 && s_.tier_type == "resp") Probe("path: a GET served from a RESP tier");
+  std::uint64_t shared = shared_hits_ + (server_ && server_->tier ? server_->tier->Stats().shared_hits : 0);
+  Count("tier: GETs served through the shared pointer", shared);
+  if (shared > 0) Probe("path: a GET served through a shared tier's pointer");
+  Count("RESP node restarts", resp_restarts_);
+  if (resp_restarts_ > 0 && L2Hits() > hits_at_resp_restart_)
+    Probe("recovery: the RESP node restarted and the tier served from it again");
   if (dropped > 0) Probe("path: an eviction dropped over the pending budget");
   if (superseded > 0) Probe("path: a load from L2 overtaken by a PUT of its key");
   if (accept_errors > 0) Probe("path: the server backed off a failed accept");
@@ -62,6 +69,9 @@ constexpr const char* kOtherProbes[] = {
     "recovery: the worker restarted and loaded a stored object",
     "path: a GET served from L2",
     "path: a GET served from an lm:// tier",
+    "path: a GET served from a RESP tier",
+    "path: a GET served through a shared tier's pointer",
+    "recovery: the RESP node restarted and the tier served from it again",
     "path: a GET missed",
     "path: a stalled PUT closed by the deadline",
     "path: a reader that stopped reading closed by the deadline",
@@ -72,16 +82,23 @@ constexpr const char* kOtherProbes[] = {
     "path: a wrapped store failed",
     "path: a wrapped load loaded nothing",
 };
+
+// The probes only one tier type reaches.
+bool NeedsOtherTier(const std::string& probe, const std::string& tier) {
+  const bool resp = probe == "fault: resp restart" || probe.find("RESP") != std::string::npos ||
+                    probe.find("shared tier") != std::string::npos;
+  const bool lm = probe.find("lm:// tier") != std::string::npos;
+  const bool fs = probe == "fault: disk full";
+  return (resp && tier != "resp") || (lm && tier != "lm") || (fs && tier == "resp");
+}
 }  // namespace
 
-const std::vector<std::string>& DeclaredProbes() {
-  static const std::vector<std::string> probes = [] {
-    std::vector<std::string> all;
-    for (const FaultKindInfo& k : FaultKinds()) all.push_back("fault: " + std::string(k.name));
-    for (const char* other : kOtherProbes) all.emplace_back(other);
-    return all;
-  }();
-  return probes;
+std::vector<std::string> DeclaredProbes(const std::string& tier) {
+  std::vector<std::string> all;
+  for (const FaultKindInfo& k : FaultKinds()) all.push_back("fault: " + std::string(k.name));
+  for (const char* other : kOtherProbes) all.emplace_back(other);
+  if (!tier.empty()) std::erase_if(all, [&](const std::string& p) { return NeedsOtherTier(p, tier); });
+  return all;
 }
 
 }  // namespace lmc::simnet

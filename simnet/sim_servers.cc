@@ -26,6 +26,9 @@ std::unique_ptr<ServerProc> Sim::StartServer() {
              {"url", "lm://" + kBackend + ":" + std::to_string(kBackendPort)},
              {"num_workers", 2},
              {"timeout_ms", 1500}};
+    if (s_.tier_type == "resp")
+      cfg = {{"type", "resp"},   {"host", kBackend},   {"port", kBackendPort},
+             {"num_workers", 2}, {"timeout_ms", 1500}, {"connect_at_start", false}};
     if (!s_.tier_serde.empty()) {
       cfg["serde"] = {{"type", s_.tier_serde}, {"temp_budget_bytes", s_.l1_bytes}};
       if (s_.tier_serde == "aesgcm") cfg["serde"]["master_key_path"] = "/keys/master";
@@ -70,6 +73,7 @@ void Sim::StopServer(std::unique_ptr<ServerProc> p) {
     evictions_seen_ += t.evictions_seen;
     superseded_ += t.l2_loads_superseded;
     recovered_ += t.recovered;
+    shared_hits_ += t.shared_hits;
   }
   p->server->Stop();
   if (p->tier) p->tier->Close();

@@ -21,6 +21,7 @@ enum class Bug : std::uint32_t {
   kClientKeepsBrokenConnection = 1u << 3,  // client/client.cc
   kFsSkipsFsync = 1u << 4,                 // l2/backends.cc
   kPromotionOverwritesNewerPut = 1u << 5,  // tier/promotion.cc
+  kSharedTierSkipsGuard = 1u << 6,         // tier/index.cc
 };
 
 struct Info {
@@ -41,6 +42,8 @@ inline constexpr Info kAll[] = {
     {Bug::kFsSkipsFsync, "fs-skips-fsync", "the fs back end renames a file into place without syncing it first"},
     {Bug::kPromotionOverwritesNewerPut, "promotion-overwrites-newer-put",
      "a GET's promotion from L2 publishes over a newer PUT of the key that landed in L1 while it loaded"},
+    {Bug::kSharedTierSkipsGuard, "shared-tier-skips-guard",
+     "a shared tier follows the pointer for a key it evicted itself and no longer indexes"},
 };
 
 inline std::atomic<std::uint32_t>& ActiveMask() {

@@ -109,7 +109,7 @@ std::unique_ptr<Backend> MakeResp(const json& c, runtime::Env& env, std::string*
       return nullptr;
   } else if (!OnlyKnownKeys(c,
                             {"type", "num_workers", "serde", "host", "port", "username", "password", "max_capacity_gb",
-                             "timeout_ms"},
+                             "timeout_ms", "connect_at_start"},
                             what, error)) {
     return nullptr;
   }
@@ -215,9 +215,15 @@ std::unique_ptr<Backend> MakeResp(const json& c, runtime::Env& env, std::string*
     if (!ReadUnsigned(c, "timeout_ms", 3600000, &timeout, error)) return nullptr;
     client.call_timeout = std::chrono::milliseconds(std::max<std::uint64_t>(timeout, 1));
   }
+  if (const auto check = c.find("connect_at_start"); check != c.end()) {
+    if (!check->is_boolean()) {
+      *error = what + ": \"connect_at_start\" must be a boolean";
+      return nullptr;
+    }
+    o.connect_at_start = check->get<bool>();
+  }
   std::string warning;
-  std::unique_ptr<RespBackend> b = RespBackend::Open(env, std::move(o), error, &warning);
-  return b;
+  return RespBackend::Open(env, std::move(o), error, &warning);
 }
 
 std::unique_ptr<Backend> MakeBackend(const json& c, runtime::Env& env, std::string* error) {

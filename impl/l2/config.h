@@ -5,7 +5,8 @@
 // {adapter}, "seed", "fail_rate", "short_rate", "corrupt_rate",
 // "delay_rate", "delay_ms"}), resp (LMCache's: {"host", "port",
 // "username", "password", "max_capacity_gb"}, LMCACHE_RESP_HOST, _PORT,
-// _USERNAME and _PASSWORD override them; the kit's "timeout_ms"), valkey
+// _USERNAME and _PASSWORD override them; the kit's "timeout_ms" and
+// "connect_at_start"), valkey
 // ({"startup_nodes": "h:p,h:p", "cluster_mode", "username", "password",
 // "key_prefix", "request_timeout", "connection_timeout",
 // "max_capacity_gb"}; TLS and database ids other than 0 are refused).

@@ -25,6 +25,7 @@ std::optional<std::string> RespKey(const ObjectKey& key, std::string_view prefix
 std::unique_ptr<RespBackend> RespBackend::Open(runtime::Env& env, RespOptions options, std::string* error,
                                                std::string* warning) {
   std::unique_ptr<RespBackend> b(new RespBackend(env, std::move(options)));
+  if (!b->options_.connect_at_start) return b;
   std::string detail;
   switch (b->client_.Check(&detail)) {
     case resp::Status::kOk: break;

@@ -41,6 +41,10 @@ struct RespOptions {
   std::string key_prefix;
   std::uint64_t max_capacity_bytes = 0;  // 0: no limit
   std::string type = "resp";             // or "valkey"
+  // The kit's own: connect, AUTH and PING in Open (a refused AUTH is an
+  // error at start). false: the first call connects (the simulator builds
+  // its servers outside any job, where nothing may wait).
+  bool connect_at_start = true;
 };
 
 class RespBackend final : public Backend {
