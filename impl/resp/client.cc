@@ -42,6 +42,13 @@ struct Client::Exchange {
   std::string detail;
   bool finished = false;
   std::unique_ptr<runtime::Waiter> done;
+  // A GET's value read straight into the caller's buffer (the loop's state
+  // of it; `into_size` is SIZE_MAX unless the whole value landed there).
+  std::span<std::byte> into;
+  std::string head;  // "$<len>\r\n", as it arrives
+  std::size_t len = 0, got = 0, trailer = 0;
+  int phase = 0;  // 0: the header line, 1: the value, 2: its "\r\n", 3: handed to the reader
+  std::size_t into_size = SIZE_MAX;
 
   void Finish(Status s, Reply r, std::string d) {
     {
@@ -64,13 +71,19 @@ class Client::Link {
       : state_(std::make_shared<State>(std::move(stream), limits)), node_(std::move(node)) {}
   ~Link() { Close(); }
 
-  Status Call(runtime::Env& env, const Command& cmd, Clock::time_point deadline, Reply* out, std::string* detail) {
+  // `into` (a GET's): a bulk string that fits goes straight there, with no
+  // copy through the reply reader; *into_size is then its length (else
+  // SIZE_MAX, and the reply is in *out).
+  Status Call(runtime::Env& env, const Command& cmd, Clock::time_point deadline, Reply* out, std::string* detail,
+              std::span<std::byte> into = {}, std::size_t* into_size = nullptr) {
     if (broken()) {
       Say(detail, node_ + ": connection lost");
       return Status::kUnavailable;
     }
     auto x = std::make_shared<Exchange>();
     x->done = env.MakeWaiter();
+    x->into = into;
+    x->phase = into.empty() || state_->reader.buffered() != 0 ? 3 : 0;
     std::shared_ptr<State> st = state_;
     st->stream->Dispatch([st, x, &cmd] { Send(st, x, cmd); });
     if (!x->done->WaitUntil(deadline)) {
@@ -90,6 +103,7 @@ class Client::Link {
       return x->status;
     }
     *out = std::move(x->reply);
+    if (into_size != nullptr) *into_size = x->into_size;
     return Status::kOk;
   }
 
@@ -121,13 +135,81 @@ class Client::Link {
     });
   }
 
+  // A GET's reply, read into its buffer: the header line, the value straight
+  // into `into`, the trailer. Anything but a bulk string that fits goes to
+  // the reply reader as it came (phase 3).
+  static void ReadInto(const std::shared_ptr<State>& st, const std::shared_ptr<Exchange>& x,
+                       std::span<const std::byte> bytes) {
+    while (!bytes.empty() && x->phase < 3) {
+      if (x->phase == 0) {
+        x->head.push_back(static_cast<char>(bytes.front()));
+        bytes = bytes.subspan(1);
+        const std::string& h = x->head;
+        if (h.size() < 2 || h.compare(h.size() - 2, 2, "\r\n") != 0) {
+          if (h.size() > 24 || h[0] != '$') x->phase = 3;  // not a bulk header: the reader's
+          continue;
+        }
+        std::size_t len = 0;
+        bool ok = h.size() > 3 && h[0] == '$';
+        for (std::size_t i = 1; ok && i + 2 < h.size(); ++i) {
+          ok = h[i] >= '0' && h[i] <= '9' && len <= (SIZE_MAX - 9) / 10;
+          len = len * 10 + static_cast<std::size_t>(h[i] - '0');
+        }
+        if (!ok || len > x->into.size()) {
+          x->phase = 3;  // nil, or a value that does not fit: the reader's
+          continue;
+        }
+        x->len = len;
+        x->phase = 1;
+      } else if (x->phase == 1) {
+        const std::size_t n = std::min(bytes.size(), x->len - x->got);
+        if (n > 0) std::memcpy(x->into.data() + x->got, bytes.data(), n);
+        x->got += n;
+        bytes = bytes.subspan(n);
+        if (x->got == x->len) x->phase = 2;
+      } else {
+        if (bytes.front() != static_cast<std::byte>(x->trailer == 0 ? '\r' : '\n'))
+          return x->Finish(Status::kProtocol, {}, "bad reply: a bulk string without its \\r\\n");
+        bytes = bytes.subspan(1);
+        if (++x->trailer == 2) {
+          if (!bytes.empty()) return x->Finish(Status::kProtocol, {}, "bad reply: bytes after a GET's value");
+          x->into_size = x->len;
+          Reply r;
+          r.type = Reply::Type::kString;
+          return x->Finish(Status::kOk, std::move(r), {});
+        }
+      }
+    }
+    if (x->phase == 3) {
+      const std::span<const std::byte> head = std::as_bytes(std::span(x->head));
+      if (!st->reader.Feed(head) || !st->reader.Feed(bytes))
+        return x->Finish(Status::kProtocol, {}, "bad reply: " + st->reader.error());
+      return ReadReply(st, x);
+    }
+    // More to come: the value's rest straight into the buffer.
+    const std::span<std::byte> dst = x->phase == 1 ? x->into.subspan(x->got, x->len - x->got) : std::span(st->buffer);
+    // The hint holds for this read only: the next one sets its own.
+    st->stream->SetReadLowWater(x->phase == 1 ? x->len - x->got : 0);
+    st->stream->AsyncReadSome(dst, [st, x, in_place = x->phase == 1](NetError e, std::size_t n) {
+      if (e != NetError::kOk) return x->Finish(Status::kUnavailable, {}, "receive: " + std::string(NetErrorName(e)));
+      if (in_place) {
+        x->got += n;
+        if (x->got == x->len) x->phase = 2;
+        return ReadInto(st, x, {});
+      }
+      ReadInto(st, x, std::span(st->buffer).first(n));
+    });
+  }
+
   static void ReadReply(const std::shared_ptr<State>& st, const std::shared_ptr<Exchange>& x) {
+    if (x->phase < 3) return ReadInto(st, x, {});
     Reply r;
     switch (st->reader.Next(&r)) {
       case ReplyReader::Status::kReply: return x->Finish(Status::kOk, std::move(r), {});
       case ReplyReader::Status::kError: return x->Finish(Status::kProtocol, {}, "bad reply: " + st->reader.error());
       case ReplyReader::Status::kNeedMore: break;
     }
+    st->stream->SetReadLowWater(0);
     st->stream->AsyncReadSome(st->buffer, [st, x](NetError e, std::size_t n) {
       if (e != NetError::kOk) return x->Finish(Status::kUnavailable, {}, "receive: " + std::string(NetErrorName(e)));
       if (!st->reader.Feed(std::span(st->buffer).first(n)))
@@ -419,8 +501,8 @@ Client::Pool* Client::PoolForSlot(std::uint16_t slot, Clock::time_point deadline
   return p;
 }
 
-Status Client::Routed(std::string_view key, const Command& cmd, std::span<std::byte> /*into*/, Reply* out,
-                      std::string* detail) {
+Status Client::Routed(std::string_view key, const Command& cmd, std::span<std::byte> into, Reply* out,
+                      std::string* detail, std::size_t* into_size) {
   const Clock::time_point deadline = env_.Now() + options_.call_timeout;
   {
     std::lock_guard lock(mu_);
@@ -456,7 +538,7 @@ Status Client::Routed(std::string_view key, const Command& cmd, std::span<std::b
         Say(detail, pool->node().Name() + ": ASKING was not answered OK");
       }
     }
-    if (s == Status::kOk) s = link->Call(env_, cmd, deadline, out, detail);
+    if (s == Status::kOk) s = link->Call(env_, cmd, deadline, out, detail, into, into_size);
     const bool lost = link->broken();
     pool->Release(std::move(link));
     if (s != Status::kOk) {
@@ -524,8 +606,14 @@ Status Client::Set(std::string_view key, std::span<const std::byte> value) {
 
 Status Client::Get(std::string_view key, std::span<std::byte> dst, bool exact, std::size_t* size) {
   Reply r;
-  const Status s = Routed(key, Command({"GET", key}), dst, &r, nullptr);
+  std::size_t in_place = SIZE_MAX;
+  const Status s = Routed(key, Command({"GET", key}), dst, &r, nullptr, &in_place);
   if (s != Status::kOk) return s;
+  if (in_place != SIZE_MAX) {  // read straight into dst
+    if (exact && in_place != dst.size()) return Status::kTooLarge;
+    *size = in_place;
+    return Status::kOk;
+  }
   if (r.type == Reply::Type::kNil) return Status::kMiss;
   if (r.is_error()) return Status::kServerError;
   if (r.type != Reply::Type::kString) return Status::kProtocol;

@@ -113,7 +113,9 @@ class Client {
   class Link;
   class Pool;
   struct Exchange;
-  Status Routed(std::string_view key, const Command& cmd, std::span<std::byte> into, Reply* out, std::string* detail);
+  // `into`/`into_size`: a GET's buffer (Link::Call).
+  Status Routed(std::string_view key, const Command& cmd, std::span<std::byte> into, Reply* out, std::string* detail,
+                std::size_t* into_size = nullptr);
   Pool& PoolFor(const std::string& host, std::uint16_t port);
   Pool* PoolForSlot(std::uint16_t slot, runtime::Clock::time_point deadline);
   Status RefreshSlots(runtime::Clock::time_point deadline, std::string* detail);
