@@ -1,6 +1,7 @@
 #include "l2/config.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 
 #include "l2/backends.h"
@@ -184,7 +185,7 @@ std::unique_ptr<Backend> MakeResp(const json& c, runtime::Env& env, std::string*
         *error = what + ": \"" + name + "\" must be a number of seconds above 0";
         return nullptr;
       }
-      *field = std::chrono::milliseconds(static_cast<std::int64_t>(t->get<double>() * 1000.0 + 0.5));
+      *field = std::chrono::milliseconds(std::llround(t->get<double>() * 1000.0));
     }
     if (!c.contains("request_timeout")) client.call_timeout = std::chrono::milliseconds(5000);
     if (!c.contains("connection_timeout")) client.connect_timeout = std::chrono::milliseconds(10000);

@@ -34,7 +34,7 @@ struct ServerPlan {
   std::vector<nlohmann::json> l2_adapters;               // l2/config.h's JSON, tried in order; none: no tier
   std::chrono::milliseconds l2_load_timeout{5000};
   std::size_t l2_max_pending_bytes = std::size_t{256} << 20;
-  bool l2_recover = true;                        // the tier's restart scan (tier/tier.h)
+  bool l2_recover = true;  // the tier's restart scan (tier/tier.h)
   // The tier is shared (TierOptions::shared) when the first adapter is a
   // Redis one (resp or valkey): what other servers evicted there is served.
   std::function<void(std::string_view)> l2_log;  // where the tier's scan reports; null: nowhere
