@@ -14,12 +14,15 @@
 #include "l2/backends.h"
 #include "l2/config.h"
 #include "l2/kv_testdata.h"
+#include "l2/resp_backend.h"
 #include "l2/serde_wrapper.h"
 #include "net/asio_transport.h"
+#include "resp/mini_server.h"
 #include "runtime/testing.h"
 #include "serde/fp8.h"
 #include "serde/registry.h"
 #include "server/server.h"
+#include "wire/text.h"
 
 namespace lmc::l2 {
 namespace {
@@ -297,6 +300,88 @@ TEST(LmAdapter, StoresLooksUpAndLoadsThroughAServer) {
   srv.Stop();
   transport.Stop();
   transport.Join();
+}
+
+// ---- the Redis adapters (resp, valkey) ----
+
+TEST(RespAdapter, KeysAreLmcacheNativeConnectorStrings) {
+  ObjectKey k = Key(1);
+  k.kv_rank = 0x1a;
+  k.object_group_id = 0x2b;
+  // f"{model}@{kv_rank:08x}@{group:x}@{chunk_hash.hex()}" [+ "@" + salt]
+  EXPECT_EQ(RespKey(k).value(), "test-model@0000001a@2b@" + wire::ToHex(k.chunk_hash));
+  k.cache_salt = "tenant-1";
+  EXPECT_EQ(RespKey(k, "prod").value(), "prod@test-model@0000001a@2b@" + wire::ToHex(k.chunk_hash) + "@tenant-1");
+  ObjectKey at = Key(1), negative = Key(1);
+  at.model_name = "a@b";
+  negative.kv_rank = -1;
+  EXPECT_FALSE(RespKey(at).has_value());
+  EXPECT_FALSE(RespKey(negative).has_value());
+}
+
+TEST(RespAdapter, StoresLoadsAndKeepsMaxCapacityAsLmcacheCountsIt) {
+  resp::MiniServer node(TestEnv().Net(), {});
+  std::uint16_t port = 0;
+  ASSERT_EQ(node.Start("127.0.0.1", 0, &port), net::NetError::kOk);
+  // 2000 / 2^30 GB: room for two objects of 800 bytes, not three.
+  const nlohmann::json config = {{"type", "resp"},
+                                 {"host", "127.0.0.1"},
+                                 {"port", port},
+                                 {"num_workers", 2},
+                                 {"max_capacity_gb", 2000.0 / 1073741824.0}};
+  std::string error;
+  auto w = MakeAdapter(config, TestEnv(), &error);
+  ASSERT_TRUE(w) << error;
+  const auto v = Bytes(800, 3);
+  for (std::uint8_t i = 1; i <= 3; ++i) EXPECT_TRUE(StoreResult(*w, w->SubmitStore({{Key(i), v, nullptr}})));
+  // The least recently used (key 1) was deleted before the third store.
+  EXPECT_EQ(Lookup(*w, {Key(1), Key(2), Key(3)}), (Bitmap{false, true, true}));
+  EXPECT_EQ(node.size(), 2u);
+  std::vector<std::byte> out(800);
+  EXPECT_EQ(Load(*w, {{Key(2), out, nullptr}}).loaded, Bitmap{true});
+  EXPECT_EQ(out, v);
+  // Key 2 was used last: a fourth store deletes key 3.
+  EXPECT_TRUE(StoreResult(*w, w->SubmitStore({{Key(4), v, nullptr}})));
+  EXPECT_EQ(Lookup(*w, {Key(2), Key(3), Key(4)}), (Bitmap{true, false, true}));
+  // Larger than the capacity: refused, nothing deleted for it.
+  EXPECT_FALSE(StoreResult(*w, w->SubmitStore({{Key(5), Bytes(2001, 1), nullptr}})));
+  EXPECT_EQ(node.size(), 2u);
+  w->Close();
+}
+
+TEST(RespAdapter, ConfigIsLmcachesWithItsEnvironmentOverrides) {
+  std::string error;
+  for (const char* bad :
+       {R"({"type":"resp","port":6379})", R"({"type":"resp","host":"","port":6379})",
+        R"({"type":"resp","host":"h","port":0})", R"({"type":"resp","host":"h","port":6379,"num_workers":0})",
+        R"({"type":"resp","host":"h","port":6379,"max_capacity_gb":-1})",
+        R"({"type":"resp","host":"h","port":6379,"nope":1})", R"({"type":"valkey"})",
+        R"({"type":"valkey","startup_nodes":"h"})", R"({"type":"valkey","startup_nodes":"h:1","key_prefix":"a@b"})",
+        R"({"type":"valkey","startup_nodes":"h:1","tls_enable":true})"}) {
+    error.clear();
+    EXPECT_FALSE(MakeAdapterFromText(bad, TestEnv(), &error)) << bad;
+    EXPECT_FALSE(error.empty()) << bad;
+  }
+  // LMCACHE_RESP_HOST and _PORT override the config: the node is reached
+  // (and a refused AUTH is an error at start) at the environment's address.
+  resp::MiniServerOptions mo;
+  mo.password = "pw";
+  resp::MiniServer node(TestEnv().Net(), mo);
+  std::uint16_t port = 0;
+  ASSERT_EQ(node.Start("127.0.0.1", 0, &port), net::NetError::kOk);
+  ::setenv("LMCACHE_RESP_HOST", "127.0.0.1", 1);
+  ::setenv("LMCACHE_RESP_PORT", std::to_string(port).c_str(), 1);
+  ::setenv("LMCACHE_RESP_PASSWORD", "pw", 1);
+  auto w =
+      MakeAdapterFromText(R"({"type":"resp","host":"nowhere.invalid","port":1,"password":"wrong"})", TestEnv(), &error);
+  EXPECT_TRUE(w) << error;
+  if (w) w->Close();
+  ::setenv("LMCACHE_RESP_PASSWORD", "wrong", 1);
+  EXPECT_FALSE(MakeAdapterFromText(R"({"type":"resp","host":"h","port":1})", TestEnv(), &error));
+  EXPECT_NE(error.find("WRONGPASS"), std::string::npos) << error;
+  ::unsetenv("LMCACHE_RESP_HOST");
+  ::unsetenv("LMCACHE_RESP_PORT");
+  ::unsetenv("LMCACHE_RESP_PASSWORD");
 }
 
 // ---- the serde wrapper (serde.md §5) ----

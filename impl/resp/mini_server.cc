@@ -1,6 +1,7 @@
 #include "resp/mini_server.h"
 
 #include <mutex>
+#include <utility>
 
 namespace lmc::resp {
 
@@ -13,6 +14,7 @@ struct MiniServer::Conn {
   std::string out;
   std::unique_ptr<net::Timer> timer;
   bool authed = false;
+  bool asking = false;  // ASKING was the previous command
 };
 
 MiniServer::MiniServer(net::Transport& net, MiniServerOptions options) : net_(net), options_(std::move(options)) {}
@@ -119,8 +121,19 @@ std::string MiniServer::Execute(Conn& c, const Reply& request) {
     return c.authed ? "+OK\r\n" : "-WRONGPASS invalid username-password pair or user is disabled.\r\n";
   }
   if (!c.authed) return "-NOAUTH Authentication required.\r\n";
+  const bool asking = std::exchange(c.asking, false);
   if (cmd == "PING") return "+PONG\r\n";
-  if (cmd == "ASKING") return "+OK\r\n";
+  if (cmd == "ASKING") {
+    c.asking = true;
+    return "+OK\r\n";
+  }
+  if (cmd == "CLUSTER") {
+    if (options_.cluster_slots.empty()) return "-ERR This instance has cluster support disabled\r\n";
+    return options_.cluster_slots;
+  }
+  const bool key_command = cmd == "SET" || cmd == "GET" || cmd == "EXISTS" || cmd == "DEL";
+  if (key_command && !options_.redirect.empty() && !(asking && options_.redirect.rfind("ASK ", 0) == 0))
+    return "-" + options_.redirect + "\r\n";
   if (cmd == "DBSIZE") return Int(static_cast<long long>(data_.size()));
   if (cmd == "FLUSHALL") {
     data_.clear();

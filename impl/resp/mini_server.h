@@ -1,7 +1,8 @@
 // A small RESP server on any net::Transport: the Redis the simulator runs
 // (simnet's RESP node) and the unit tests' stand-in. It keeps the commands
 // the kit's client sends (PING, AUTH, SET, GET, EXISTS, DEL, ASKING, plus
-// DBSIZE and FLUSHALL) in a map, and the faults a real one has: slow
+// DBSIZE and FLUSHALL, and CLUSTER SLOTS and redirects when a test sets
+// them) in a map, and the faults a real one has: slow
 // replies, and a restart that loses every write since the last Save() (a
 // Redis whose RDB snapshot is older than its last writes).
 // Not a Redis: no expiry, no other types, no cluster of its own.
@@ -25,6 +26,12 @@ struct MiniServerOptions {
   std::string password;  // "" = no AUTH required
   std::chrono::microseconds reply_delay{0};
   std::size_t max_value_bytes = std::size_t{64} << 20;
+  // For tests of a cluster client: the reply to CLUSTER SLOTS (raw RESP;
+  // "" answers an error, as a node without cluster mode does), and an
+  // error every key command gets instead of running ("MOVED 1 h:p",
+  // "ASK 1 h:p"; for ASK, not on a connection that sent ASKING first).
+  std::string cluster_slots;
+  std::string redirect;
 };
 
 class MiniServer {

@@ -188,7 +188,9 @@ TEST_F(ClientTest, SetGetExistsDel) {
 }
 
 TEST_F(ClientTest, AuthRefusedIsAClearError) {
-  Start(MiniServerOptions{"sesame"});
+  MiniServerOptions so;
+  so.password = "sesame";
+  Start(so);
   ClientOptions o = Options();
   o.password = "wrong";
   Client c(runtime::TestEnv(), o);
@@ -253,6 +255,75 @@ TEST_F(ClientTest, RestartLosesUnsavedWrites) {
   runtime::TestEnv().SleepUntil(runtime::TestEnv().Now() + std::chrono::milliseconds(100));
   EXPECT_EQ(c.Exists("saved"), Status::kOk);
   EXPECT_EQ(c.Exists("unsaved"), Status::kMiss);
+}
+
+// A cluster of MiniServers: A serves every slot by the map, but answers
+// every key command with a redirect to B (MOVED, or ASK once a slot is
+// migrating); the client follows it, updates its map on MOVED, and sends
+// ASKING before the command on ASK.
+TEST(ClusterClient, FollowsMovedAndAsk) {
+  for (const bool ask : {false, true}) {
+    auto b = std::make_unique<MiniServer>(runtime::TestEnv().Net(), MiniServerOptions{});
+    std::uint16_t pb = 0;
+    ASSERT_EQ(b->Start("127.0.0.1", 0, &pb), net::NetError::kOk);
+    MiniServerOptions ao;
+    ao.redirect =
+        std::string(ask ? "ASK " : "MOVED ") + std::to_string(KeySlot("k")) + " 127.0.0.1:" + std::to_string(pb);
+    auto a = std::make_unique<MiniServer>(runtime::TestEnv().Net(), ao);
+    std::uint16_t pa = 0;
+    ASSERT_EQ(a->Start("127.0.0.1", 0, &pa), net::NetError::kOk);
+    // Restarted with the map naming A for every slot (its own port known now).
+    a->Stop();
+    ao.cluster_slots = "*1\r\n*3\r\n:0\r\n:16383\r\n*2\r\n$9\r\n127.0.0.1\r\n:" + std::to_string(pa) + "\r\n";
+    a = std::make_unique<MiniServer>(runtime::TestEnv().Net(), ao);
+    ASSERT_EQ(a->Start("127.0.0.1", pa, &pa), net::NetError::kOk);
+    ClientOptions o;
+    o.nodes = {{"127.0.0.1", pa}};
+    o.cluster = true;
+    o.call_timeout = std::chrono::milliseconds(1000);
+    Client c(runtime::TestEnv(), o);
+    std::string detail;
+    ASSERT_EQ(c.Check(&detail), Status::kOk) << detail;
+    ASSERT_EQ(c.Set("k", Bytes("v1")), Status::kOk);
+    EXPECT_EQ(b->size(), 1u);  // it landed on B
+    EXPECT_EQ(a->size(), 0u);
+    std::vector<std::byte> out(2);
+    std::size_t n = 0;
+    ASSERT_EQ(c.Get("k", out, true, &n), Status::kOk);
+    EXPECT_EQ(std::string(reinterpret_cast<const char*>(out.data()), n), "v1");
+    const ClientStats s = c.Stats();
+    if (ask) {
+      EXPECT_EQ(s.asked, 2u);  // ASK each time: the map still names A
+      EXPECT_EQ(s.moved, 0u);
+    } else {
+      // Each MOVED updates the slot and marks the map stale; the map A gives
+      // back still names A (a real cluster's would name B), so the next call
+      // is moved again.
+      EXPECT_EQ(s.moved, 2u);
+      EXPECT_GE(s.slot_refreshes, 2u);
+      EXPECT_EQ(s.asked, 0u);
+    }
+  }
+}
+
+TEST(ClusterClient, RedirectLoopsEndAtTheHopLimit) {
+  MiniServerOptions o;
+  auto a = std::make_unique<MiniServer>(runtime::TestEnv().Net(), o);
+  std::uint16_t pa = 0;
+  ASSERT_EQ(a->Start("127.0.0.1", 0, &pa), net::NetError::kOk);
+  a->Stop();
+  o.redirect = "MOVED 1 127.0.0.1:" + std::to_string(pa);  // to itself, forever
+  o.cluster_slots = "*1\r\n*3\r\n:0\r\n:16383\r\n*2\r\n$0\r\n\r\n:" + std::to_string(pa) + "\r\n";
+  a = std::make_unique<MiniServer>(runtime::TestEnv().Net(), o);
+  ASSERT_EQ(a->Start("127.0.0.1", pa, &pa), net::NetError::kOk);
+  ClientOptions co;
+  co.nodes = {{"127.0.0.1", pa}};
+  co.cluster = true;
+  Client c(runtime::TestEnv(), co);
+  std::string detail;
+  ASSERT_EQ(c.Check(&detail), Status::kOk) << detail;  // an empty host: the node asked
+  EXPECT_EQ(c.Set("k", Bytes("v")), Status::kServerError);
+  EXPECT_EQ(c.Stats().moved, 5u);
 }
 
 }  // namespace
