@@ -8,7 +8,8 @@ Each case starts what it needs on free loopback ports and stops it:
               of 256 KiB; what L1 evicted is read back through Redis byte for
               byte, and Redis holds it as LMCache's connector writes it (its
               key string; the value is the object's bytes);
-  shared      two servers over one Redis: what one evicted the other serves;
+  shared      two servers over one Redis: what one evicted the other finds
+              with EXIST (as LMCache asks before a GET) and serves;
   restart     Redis stalled (SIGSTOP), then killed mid-run (no persistence):
               GETs answer by the load deadline (misses, never wrong bytes),
               PUTs go on; once Redis is back, new evictions are stored and
@@ -149,6 +150,10 @@ class Server:
         value = recv_exact(self.s, length) if code == 200 else None
         return value, time.monotonic() - t0
 
+    def exist(self, key):
+        self.s.sendall(header(3, key))
+        return struct.unpack("<i", recv_exact(self.s, 36)[:4])[0] == 200
+
     def sync(self):
         self.s.sendall(header(3, "m@1@0@1@half"))  # EXIST: the PUTs before it are applied
         recv_exact(self.s, 36)
@@ -212,8 +217,13 @@ def case_shared(bin_dir, folder):
     b = Server(bin_dir, folder, "shared-b", resp_adapter(redis.port))
     try:
         values = fill(a)
-        hits = check_reads(b, values, "shared (server B)", KEYS - 16)
-        print("shared: server B served %d of the %d values server A took" % (hits, KEYS))
+        # LMCache asks EXIST before GET: B's EXIST looks in Redis too.
+        present = [i for i in values if b.exist(key_of(i))]
+        assert len(present) >= KEYS - 16, "shared: B's EXIST found %d of A's values" % len(present)
+        assert not b.exist(key_of(KEYS + 5)), "shared: B's EXIST found a key no one PUT"
+        hits = check_reads(b, {i: values[i] for i in present}, "shared (server B)", len(present))
+        print("shared: server B's EXIST found %d of the %d values server A took, and served all %d" %
+              (len(present), KEYS, hits))
     finally:
         a.stop()
         b.stop()

@@ -23,6 +23,11 @@ class MissSource {
   // Existence only (no I/O, no payload check); never waits for a copy or a
   // load in progress.
   virtual bool Contains(const std::string& key) = 0;
+  // True when keys may be held below L1 that Contains() does not know (a
+  // tier shared with other servers): an EXIST that finds the key nowhere
+  // here then looks below through FetchAsync, whose answer it waits for (the
+  // object found lands in L1, where the GET that usually follows finds it).
+  virtual bool SharedBelow() const { return false; }
   // Keys held below L1 (for LIST), in no particular order.
   virtual std::vector<std::string> Keys() = 0;
 };

@@ -1,5 +1,7 @@
 #include "protocol/server_session.h"
 
+#include <utility>
+
 #include <algorithm>
 #include <cstring>
 #include <unordered_set>
@@ -141,8 +143,11 @@ bool ServerSession::TakeMissRequest(std::string* key) {
 void ServerSession::OnMissResult(store::L1Store::ObjectRef object) {
   LMC_CHECK(state_ == State::kAwaitMiss, "a miss result with no GET waiting for one (state ", int(state_), ")");
   Enter(State::kHeader);
+  const bool exist = std::exchange(miss_for_exist_, false);
   if (closing_) return;
-  if (object) {
+  if (exist) {
+    Reply(DummyReply(object ? wire::ReturnCode::kSuccess : wire::ReturnCode::kFail));
+  } else if (object) {
     ReplyHit(std::move(object));
   } else {
     counters_.misses.fetch_add(1, std::memory_order_relaxed);
@@ -242,8 +247,16 @@ void ServerSession::HandleHeader(const RequestView& h, bool key_decoded) {
       Reply(DummyReply(wire::ReturnCode::kFail));
       return;
     case Command::kExist: {
-      const bool present = CanonicalKey(h, key_decoded, &key) &&
-                           (store_.Contains(key) || (misses_ != nullptr && misses_->Contains(key)));
+      const bool valid = CanonicalKey(h, key_decoded, &key);
+      const bool present = valid && (store_.Contains(key) || (misses_ != nullptr && misses_->Contains(key)));
+      if (valid && !present && misses_ != nullptr && misses_->SharedBelow()) {
+        // Another server may have put it below: look (the reply waits).
+        miss_key_ = std::move(key);
+        miss_requested_ = true;
+        miss_for_exist_ = true;
+        Enter(State::kAwaitMiss);
+        return;
+      }
       Reply(DummyReply(present ? wire::ReturnCode::kSuccess : wire::ReturnCode::kFail));
       return;
     }

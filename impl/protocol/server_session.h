@@ -192,6 +192,7 @@ class ServerSession {
   store::PinBudget* pins_;
   std::string miss_key_;
   bool miss_requested_ = false;
+  bool miss_for_exist_ = false;  // the look-up below answers an EXIST, not a GET
   SessionLimits limits_;
 
   State state_ = State::kHeader;

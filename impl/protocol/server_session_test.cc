@@ -230,6 +230,42 @@ TEST(ServerSession, AnL1MissWaitsForTheMissSourceAndKeepsReplyOrder) {
   EXPECT_TRUE(h.AllRead());
 }
 
+// A tier shared with other servers: an EXIST the session cannot answer from
+// L1 or the source's index waits for a look-up below, in order.
+class SharedBelowSource : public OneKeyBelow {
+ public:
+  bool SharedBelow() const override { return true; }
+};
+
+TEST(ServerSession, AnExistOverASharedSourceLooksBelowAndKeepsReplyOrder) {
+  store::L1Store store({1 << 20, 1 << 20});
+  SharedBelowSource below;
+  Harness h(store, {}, &below);
+  std::vector<std::byte> pipelined = Request(3, "m@1@0@9@bfloat16");  // nowhere here
+  for (const auto& r : {Request(3, "m@1@0@7@bfloat16"), Request(3, "m@1@0@a@bfloat16")})
+    pipelined.insert(pipelined.end(), r.begin(), r.end());
+  h.Feed(pipelined);
+  std::string key;
+  ASSERT_TRUE(h.session().TakeMissRequest(&key));
+  EXPECT_EQ(key, "m@1@0@9@bfloat16");
+  EXPECT_FALSE(h.NextReply());  // the EXIST waits, and the rest behind it
+  store::L1Store::Reservation r;
+  ASSERT_EQ(store.Reserve(3, &r), store::L1Store::ReserveError::kOk);
+  r.CopyFrom(std::as_bytes(std::span("abc", 3)));
+  h.session().OnMissResult(store.PublishIfAbsent(key, {3, 1, 3, {3, 1, 1, 1}}, std::move(r)));
+  h.Drain();
+  EXPECT_EQ(*h.NextReply(), (ReplyHeader{200, 0, 1, 2, {0, 0, 0, 0}, 0}));  // found: no body
+  EXPECT_EQ(h.NextReply()->code, 200);                                      // in the source's index: at once
+  // The third looks below too, and is not there.
+  ASSERT_TRUE(h.session().TakeMissRequest(&key));
+  EXPECT_EQ(key, "m@1@0@a@bfloat16");
+  h.session().OnMissResult(nullptr);
+  h.Drain();
+  EXPECT_EQ(h.NextReply()->code, 400);
+  EXPECT_TRUE(h.AllRead());
+  EXPECT_TRUE(store.Contains("m@1@0@9@bfloat16"));  // brought into L1 for the GET that follows
+}
+
 TEST(ServerSession, TruncatedPutIsNeverVisible) {
   store::L1Store store({1 << 20, 1 << 20});
   {

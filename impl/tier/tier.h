@@ -66,7 +66,8 @@ struct TierOptions {
   // Several servers share the first adapter (a Redis): each write there
   // also sets the key's pointer, and a GET that misses this server's index
   // follows the pointer there (record.h), so what one server evicted
-  // another serves. EXIST and LIST still answer from this server's index.
+  // another serves. So does an EXIST (SharedBelow), which brings the object
+  // into L1 for the GET that follows; LIST answers from this server alone.
   bool shared = false;
   // How many key hashes the shared tier's guard keeps (Index::KeepEvictedKeys).
   std::size_t shared_evicted_slots = std::size_t{1} << 20;
@@ -94,6 +95,7 @@ class Tier final : public protocol::MissSource {
   // Index look-ups: never wait for a copy or a load.
   bool Contains(const std::string& key) override { return index_->Contains(key); }
   std::vector<std::string> Keys() override { return index_->Keys(); }
+  bool SharedBelow() const override { return options_.shared; }
 
   TierStats Stats() const;
   // Blocking (never on an I/O loop): until the restart scan has ended, or
