@@ -39,18 +39,33 @@ KEYS = 48
 KEY_RE = re.compile(r"^lmcache-server@[0-9a-f]{8}@[0-9a-f]+@[0-9a-f]{32}@[0-9a-z-]+$")
 
 
-def free_port(below=65536):
-    """A free loopback port (a cluster node's bus port is its port + 10000)."""
-    for _ in range(1000):
+def bindable(port):
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def free_port(cluster=False):
+    """A free loopback port. A cluster node also listens on its port + 10000
+    (the cluster bus): both are taken below the kernel's ephemeral range, so
+    that no outgoing connection of another test can hold the bus port."""
+    if not cluster:
         with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", 0 if below == 65536 else random.randrange(20000, below)))
-            except OSError:
-                continue
-            port = s.getsockname()[1]
-        if port < below:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+    try:
+        low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    top = max(low - 10000, 12001)
+    for _ in range(1000):
+        port = random.randrange(10000, top)
+        if bindable(port) and bindable(port + 10000):
             return port
-    raise RuntimeError("no free port below %d" % below)
+    raise RuntimeError("no free port pair for a cluster node")
 
 
 def header(command, key, length=0):
@@ -78,23 +93,32 @@ def value_of(i, gen=0):
 
 class Redis:
     def __init__(self, folder, name, extra=()):
-        self.port = free_port(55535 if "--cluster-enabled" in extra else 65536)
         self.dir = os.path.join(folder, name)
         os.makedirs(self.dir, exist_ok=True)
         self.extra = list(extra)
         self.p = None
-        self.start()
+        for attempt in range(3):  # a port taken between the check and the bind: another
+            self.port = free_port("--cluster-enabled" in extra)
+            try:
+                self.start()
+                return
+            except RuntimeError:
+                self.stop()
+                if attempt == 2:
+                    raise
 
     def start(self):
         self.p = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                                    "--appendonly", "no", "--dir", self.dir, "--logfile", "redis.log"] + self.extra,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        end = time.monotonic() + 20
-        while time.monotonic() < end:
+        end = time.monotonic() + 30
+        while time.monotonic() < end and self.p.poll() is None:
             if self.cli("PING", check=False).strip() in ("PONG", "NOAUTH Authentication required."):
                 return
             time.sleep(0.05)
-        raise RuntimeError("redis-server on %d did not start" % self.port)
+        log = os.path.join(self.dir, "redis.log")
+        tail = open(log).read()[-300:] if os.path.exists(log) else ""
+        raise RuntimeError("redis-server on %d did not start: %s" % (self.port, tail))
 
     def cli(self, *args, check=True, password=None):
         cmd = ["redis-cli", "-p", str(self.port)]
