@@ -203,6 +203,17 @@ def fill(server, gen=0, keys=KEYS):
     return values
 
 
+def settle(nodes, want, what):
+    """Waits (30 s at most) until the Redis nodes hold `want` keys between
+    them: the write-back's stores, which a busy machine may delay."""
+    end = time.monotonic() + 30
+    while time.monotonic() < end:
+        if sum(int(n.cli("DBSIZE").strip()) for n in nodes) >= want:
+            return
+        time.sleep(0.1)
+    raise RuntimeError("%s: the write-back did not reach %d keys in 30 s" % (what, want))
+
+
 def check_reads(server, values, what, want_hits):
     hits = 0
     for i, v in values.items():
@@ -241,6 +252,7 @@ def case_shared(bin_dir, folder):
     b = Server(bin_dir, folder, "shared-b", resp_adapter(redis.port))
     try:
         values = fill(a)
+        settle([redis], 3 * (KEYS - 16), "shared")  # object, record and pointer of each eviction
         # LMCache asks EXIST before GET: B's EXIST looks in Redis too.
         present = [i for i in values if b.exist(key_of(i))]
         assert len(present) >= KEYS - 16, "shared: B's EXIST found %d of A's values" % len(present)
@@ -325,6 +337,7 @@ def case_cluster(bin_dir, folder):
         server = Server(bin_dir, folder, "cluster", adapter)
         try:
             values = fill(server)
+            settle(nodes, 3 * (KEYS - 16), "cluster")
             sizes = [int(n.cli("DBSIZE").strip()) for n in nodes]
             assert all(s > 0 for s in sizes), "cluster: keys on only some nodes: %s" % sizes
             hits = check_reads(server, values, "cluster", KEYS - 16)
