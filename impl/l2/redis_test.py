@@ -36,6 +36,8 @@ import time
 
 SIZE = 256 << 10
 KEYS = 48
+# Every process started, killed at the end whatever failed on the way.
+PROCS = []
 KEY_RE = re.compile(r"^lmcache-server@[0-9a-f]{8}@[0-9a-f]+@[0-9a-f]{32}@[0-9a-z-]+$")
 
 
@@ -111,6 +113,7 @@ class Redis:
         self.p = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                                    "--appendonly", "no", "--dir", self.dir, "--logfile", "redis.log"] + self.extra,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        PROCS.append(self.p)
         end = time.monotonic() + 30
         while time.monotonic() < end and self.p.poll() is None:
             if self.cli("PING", check=False).strip() in ("PONG", "NOAUTH Authentication required."):
@@ -145,6 +148,7 @@ class Server:
         self.p = subprocess.Popen([os.path.join(bin_dir, "lmcache-server"), "--port", "0", "--l1-size-bytes",
                                    str(4 << 20), "--l2-adapter", adapter, "--l2-load-timeout-ms", "2000"],
                                   stdout=subprocess.DEVNULL, stderr=err, env=env)
+        PROCS.append(self.p)
         self.port = None
         end = time.monotonic() + 60
         while time.monotonic() < end:
@@ -322,9 +326,12 @@ def case_auth(bin_dir, folder):
 
 
 def case_cluster(bin_dir, folder):
-    nodes = [Redis(folder, "cluster%d" % i, ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                                             "--cluster-node-timeout", "2000"]) for i in range(3)]
+    nodes = []
     try:
+        # One by one inside the try: a node that fails to start stops those before it.
+        for i in range(3):
+            nodes.append(Redis(folder, "cluster%d" % i, ["--cluster-enabled", "yes", "--cluster-config-file",
+                                                         "nodes.conf", "--cluster-node-timeout", "2000"]))
         addrs = ["127.0.0.1:%d" % n.port for n in nodes]
         subprocess.run(["redis-cli", "--cluster", "create"] + addrs + ["--cluster-replicas", "0", "--cluster-yes"],
                        check=True, capture_output=True, timeout=60)
@@ -377,6 +384,10 @@ def main():
                 failed += 1
                 print("FAIL %s: %s" % (case.__name__[5:], e))
     finally:
+        for p in PROCS:
+            if p.poll() is None:
+                p.kill()
+                p.wait(timeout=20)
         if not os.environ.get("LMC_KEEP"):
             shutil.rmtree(folder, ignore_errors=True)
     return 1 if failed else 0
