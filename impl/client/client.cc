@@ -6,6 +6,7 @@
 
 #include "base/mutex.h"
 #include "base/plant.h"
+#include "net/address.h"
 #include "runtime/connect.h"
 
 namespace lmc::client {
@@ -160,21 +161,11 @@ class Client::Connection : public std::enable_shared_from_this<Connection> {
 bool ParseLmUrl(std::string_view url, std::string* host, std::uint16_t* port) {
   constexpr std::string_view kScheme = "lm://";
   if (url.substr(0, kScheme.size()) != kScheme) return false;
-  const std::string_view rest = url.substr(kScheme.size());
-  const std::size_t colon = rest.rfind(':');
-  if (colon == std::string_view::npos || colon == 0) return false;
-  std::string_view h = rest.substr(0, colon);
-  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
-  const std::string_view digits = rest.substr(colon + 1);
-  if (h.empty() || digits.empty() || digits.size() > 5) return false;
-  unsigned value = 0;
-  for (char c : digits) {
-    if (c < '0' || c > '9') return false;
-    value = value * 10 + static_cast<unsigned>(c - '0');
-  }
-  if (value == 0 || value > 65535) return false;
-  *host = std::string(h);
-  *port = static_cast<std::uint16_t>(value);
+  std::string h;
+  std::uint16_t p = 0;
+  if (!net::ParseHostPort(url.substr(kScheme.size()), &h, &p) || h.empty()) return false;
+  *host = std::move(h);
+  *port = p;
   return true;
 }
 

@@ -103,10 +103,8 @@ std::optional<std::string> FsFileName(const ObjectKey& key) {
       name += c;
   }
   // Python's "%#010x": 0x and at least eight digits.
-  std::string rank = wire::ToHex(static_cast<std::uint64_t>(key.kv_rank));
-  if (rank.size() < 8) rank.insert(0, 8 - rank.size(), '0');
-  name += "@0x" + rank + "@" + wire::ToHex(static_cast<std::uint64_t>(key.object_group_id)) + "@" +
-          wire::ToHex(key.chunk_hash);
+  name += "@0x" + wire::ToHex(static_cast<std::uint64_t>(key.kv_rank), 8) + "@" +
+          wire::ToHex(static_cast<std::uint64_t>(key.object_group_id)) + "@" + wire::ToHex(key.chunk_hash);
   if (!salt.empty()) name += "@" + salt;
   name += ".data";
   if (name.size() > 230) return std::nullopt;  // room for ".<seq>.tmp" under NAME_MAX

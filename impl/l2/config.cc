@@ -7,6 +7,7 @@
 #include "l2/backends.h"
 #include "l2/resp_backend.h"
 #include "l2/serde_wrapper.h"
+#include "net/address.h"
 #include "serde/registry.h"
 
 namespace lmc::l2 {
@@ -85,18 +86,6 @@ bool ReadCapacity(const json& c, std::uint64_t* bytes, std::string* error, const
   return true;
 }
 
-bool ParsePort(const std::string& text, std::uint16_t* port) {
-  if (text.empty() || text.size() > 5) return false;
-  unsigned v = 0;
-  for (const char ch : text) {
-    if (ch < '0' || ch > '9') return false;
-    v = v * 10 + static_cast<unsigned>(ch - '0');
-  }
-  if (v == 0 || v > 65535) return false;
-  *port = static_cast<std::uint16_t>(v);
-  return true;
-}
-
 std::unique_ptr<Backend> MakeResp(const json& c, runtime::Env& env, std::string* error) {
   const std::string type = c["type"].get<std::string>();
   const bool valkey = type == "valkey";
@@ -142,13 +131,11 @@ std::unique_ptr<Backend> MakeResp(const json& c, runtime::Env& env, std::string*
       while (!item.empty() && item.front() == ' ') item.erase(item.begin());
       while (!item.empty() && item.back() == ' ') item.pop_back();
       if (item.empty()) continue;
-      const std::size_t colon = item.rfind(':');
       resp::Node n;
-      if (colon == std::string::npos || colon == 0 || !ParsePort(item.substr(colon + 1), &n.port)) {
+      if (!net::ParseHostPort(item, &n.host, &n.port) || n.host.empty()) {
         *error = what + ": a startup_nodes entry must be 'host:port', got '" + item + "'";
         return nullptr;
       }
-      n.host = item.substr(0, colon);
       client.nodes.push_back(std::move(n));
     }
     if (client.nodes.empty()) {
@@ -177,6 +164,8 @@ std::unique_ptr<Backend> MakeResp(const json& c, runtime::Env& env, std::string*
       *error = what + ": \"database_id\" other than 0 is not supported by the kit";
       return nullptr;
     }
+    client.call_timeout = std::chrono::milliseconds(5000);  // LMCache's valkey defaults
+    client.connect_timeout = std::chrono::milliseconds(10000);
     for (const auto& [name, field] : {std::pair{"request_timeout", &client.call_timeout},
                                       std::pair{"connection_timeout", &client.connect_timeout}}) {
       const auto t = c.find(name);
@@ -187,8 +176,6 @@ std::unique_ptr<Backend> MakeResp(const json& c, runtime::Env& env, std::string*
       }
       *field = std::chrono::milliseconds(std::llround(t->get<double>() * 1000.0));
     }
-    if (!c.contains("request_timeout")) client.call_timeout = std::chrono::milliseconds(5000);
-    if (!c.contains("connection_timeout")) client.connect_timeout = std::chrono::milliseconds(10000);
   } else {
     resp::Node n;
     const auto host = c.find("host");
@@ -205,7 +192,7 @@ std::unique_ptr<Backend> MakeResp(const json& c, runtime::Env& env, std::string*
     }
     n.port = static_cast<std::uint16_t>(port->get<std::int64_t>());
     if (const std::string h = FromEnvironment("LMCACHE_RESP_HOST"); !h.empty()) n.host = h;
-    if (const std::string p = FromEnvironment("LMCACHE_RESP_PORT"); !p.empty() && !ParsePort(p, &n.port)) {
+    if (const std::string p = FromEnvironment("LMCACHE_RESP_PORT"); !p.empty() && !net::ParsePort(p, &n.port)) {
       *error = what + ": LMCACHE_RESP_PORT must be a port number, got '" + p + "'";
       return nullptr;
     }

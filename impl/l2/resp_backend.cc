@@ -8,16 +8,14 @@ std::optional<std::string> RespKey(const ObjectKey& key, std::string_view prefix
   if (key.model_name.find('@') != std::string::npos || key.cache_salt.find('@') != std::string::npos)
     return std::nullopt;
   if (key.kv_rank < 0 || key.object_group_id < 0) return std::nullopt;
-  // Python's f"{kv_rank:08x}": at least eight lowercase digits.
-  std::string rank = wire::ToHex(static_cast<std::uint64_t>(key.kv_rank));
-  if (rank.size() < 8) rank.insert(0, 8 - rank.size(), '0');
   std::string out;
   if (!prefix.empty()) {
     out += prefix;
     out += '@';
   }
-  out += key.model_name + "@" + rank + "@" + wire::ToHex(static_cast<std::uint64_t>(key.object_group_id)) + "@" +
-         wire::ToHex(key.chunk_hash);
+  // Python's f"{kv_rank:08x}": at least eight lowercase digits.
+  out += key.model_name + "@" + wire::ToHex(static_cast<std::uint64_t>(key.kv_rank), 8) + "@" +
+         wire::ToHex(static_cast<std::uint64_t>(key.object_group_id)) + "@" + wire::ToHex(key.chunk_hash);
   if (!key.cache_salt.empty()) out += "@" + key.cache_salt;
   return out;
 }

@@ -3,7 +3,9 @@
 #include <hiredis/read.h>
 
 #include <charconv>
+
 #include <new>
+#include "net/address.h"
 
 namespace lmc::resp {
 
@@ -216,18 +218,9 @@ bool ParseRedirect(std::string_view error, Redirect* out) {
   if (auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), slot);
       ec != std::errc() || p != s.data() + s.size() || slot >= kSlots)
     return false;
-  const std::string_view addr = error.substr(space + 1);
-  const std::size_t colon = addr.rfind(':');
-  if (colon == std::string_view::npos) return false;  // an empty host: the node that answered
-  unsigned port = 0;
-  const std::string_view ps = addr.substr(colon + 1);
-  if (auto [p, ec] = std::from_chars(ps.data(), ps.data() + ps.size(), port);
-      ec != std::errc() || p != ps.data() + ps.size() || port == 0 || port > 65535)
-    return false;
+  // An empty host ("MOVED 1 :7001") is the node that answered.
+  if (!net::ParseHostPort(error.substr(space + 1), &r.host, &r.port)) return false;
   r.slot = static_cast<std::uint16_t>(slot);
-  r.host = std::string(addr.substr(0, colon));
-  if (r.host.size() >= 2 && r.host.front() == '[' && r.host.back() == ']') r.host = r.host.substr(1, r.host.size() - 2);
-  r.port = static_cast<std::uint16_t>(port);
   *out = std::move(r);
   return true;
 }

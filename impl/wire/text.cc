@@ -1,5 +1,6 @@
 #include "wire/text.h"
 
+#include <algorithm>
 #include <cassert>
 #include <cstring>
 
@@ -256,14 +257,15 @@ std::string ToHex(std::span<const std::byte> bytes) {
   return s;
 }
 
-std::string ToHex(std::uint64_t v) {
+std::string ToHex(std::uint64_t v, std::size_t min_digits) {
   static constexpr char kHex[] = "0123456789abcdef";
   char buf[16];
+  min_digits = std::min(min_digits, sizeof buf);
   std::size_t n = 0;
   do {
     buf[sizeof buf - 1 - n++] = kHex[v & 0xF];
     v >>= 4;
-  } while (v != 0);
+  } while (v != 0 || n < min_digits);
   return {buf + sizeof buf - n, n};
 }
 

@@ -52,7 +52,8 @@ enum class [[nodiscard]] IntParseError : std::uint8_t{
 // bytes.hex(): two lowercase digits per byte.
 [[nodiscard]] std::string ToHex(std::span<const std::byte> bytes);
 
-// f"{v:x}" of a non-negative integer: lowercase, no leading zeros, "0" for 0.
-[[nodiscard]] std::string ToHex(std::uint64_t v);
+// f"{v:0{min_digits}x}" of a non-negative integer: lowercase, zeros in
+// front up to `min_digits` (at most 16), "0" for 0 by default.
+[[nodiscard]] std::string ToHex(std::uint64_t v, std::size_t min_digits = 1);
 
 }  // namespace lmc::wire
