@@ -83,7 +83,7 @@ class Client::Link {
     auto x = std::make_shared<Exchange>();
     x->done = env.MakeWaiter();
     x->into = into;
-    x->phase = into.empty() || state_->reader.buffered() != 0 ? 3 : 0;
+    x->phase = into.empty() ? 3 : 0;
     std::shared_ptr<State> st = state_;
     st->stream->Dispatch([st, x, &cmd] { Send(st, x, cmd); });
     if (!x->done->WaitUntil(deadline)) {
@@ -172,7 +172,7 @@ class Client::Link {
           return x->Finish(Status::kProtocol, {}, "bad reply: a bulk string without its \\r\\n");
         bytes = bytes.subspan(1);
         if (++x->trailer == 2) {
-          if (!bytes.empty()) return x->Finish(Status::kProtocol, {}, "bad reply: bytes after a GET's value");
+          if (!bytes.empty()) return x->Finish(Status::kProtocol, {}, "bad reply: bytes after the reply");
           x->into_size = x->len;
           Reply r;
           r.type = Reply::Type::kString;
@@ -205,7 +205,11 @@ class Client::Link {
     if (x->phase < 3) return ReadInto(st, x, {});
     Reply r;
     switch (st->reader.Next(&r)) {
-      case ReplyReader::Status::kReply: return x->Finish(Status::kOk, std::move(r), {});
+      case ReplyReader::Status::kReply:
+        // One command, one reply: anything more is a peer out of step (its
+        // next reply would answer the next call).
+        if (st->reader.buffered() != 0) return x->Finish(Status::kProtocol, {}, "bad reply: bytes after the reply");
+        return x->Finish(Status::kOk, std::move(r), {});
       case ReplyReader::Status::kError: return x->Finish(Status::kProtocol, {}, "bad reply: " + st->reader.error());
       case ReplyReader::Status::kNeedMore: break;
     }

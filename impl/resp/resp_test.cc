@@ -187,6 +187,52 @@ TEST_F(ClientTest, SetGetExistsDel) {
   EXPECT_EQ(n, 0u);
 }
 
+// A peer that answers the first command it reads with `reply`, in one write.
+class RawPeer {
+ public:
+  explicit RawPeer(std::string reply) : reply_(std::move(reply)) {
+    net::NetError e = net::NetError::kOk;
+    listener_ = runtime::TestEnv().Net().Listen("127.0.0.1", 0, &e);
+    EXPECT_TRUE(listener_);
+    listener_->AsyncAccept([this](net::NetError ae, std::unique_ptr<net::Stream> s) {
+      if (ae != net::NetError::kOk) return;
+      stream_ = std::move(s);
+      stream_->AsyncReadSome(buffer_, [this](net::NetError re, std::size_t) {
+        if (re != net::NetError::kOk) return;
+        const std::span<const std::byte> one[] = {Bytes(reply_)};
+        stream_->AsyncWrite(one, [](net::NetError, std::size_t) {});
+      });
+    });
+  }
+  ~RawPeer() {
+    listener_->Close();
+    if (stream_) stream_->Close();
+  }
+  std::uint16_t port() const { return listener_->port(); }
+
+ private:
+  std::string reply_;
+  std::unique_ptr<net::Listener> listener_;
+  std::unique_ptr<net::Stream> stream_;
+  std::vector<std::byte> buffer_ = std::vector<std::byte>(4096);
+};
+
+// One command, one reply: a second reply would answer the next call, so the
+// connection is out of step: a protocol error, and the connection goes.
+TEST(ClientOutOfStep, BytesAfterAReplyAreAProtocolError) {
+  for (const char* reply : {"+OK\r\n+OK\r\n", "$1\r\nx\r\n:1\r\n", "$-1\r\n$1\r\nx\r\n"}) {
+    RawPeer peer(reply);
+    ClientOptions o;
+    o.nodes = {{"127.0.0.1", peer.port()}};
+    o.call_timeout = std::chrono::milliseconds(1000);
+    Client c(runtime::TestEnv(), o);
+    std::vector<std::byte> out(1);
+    std::size_t n = 0;
+    const Status s = reply[0] == '+' ? c.Set("k", Bytes("v")) : c.Get("k", out, true, &n);
+    EXPECT_EQ(s, Status::kProtocol) << reply;
+  }
+}
+
 TEST_F(ClientTest, AuthRefusedIsAClearError) {
   MiniServerOptions so;
   so.password = "sesame";
@@ -257,6 +303,23 @@ TEST_F(ClientTest, RestartLosesUnsavedWrites) {
   EXPECT_EQ(c.Exists("unsaved"), Status::kMiss);
 }
 
+// A MiniServer whose CLUSTER SLOTS names itself, as `announced` (its host,
+// or "" for "the node you asked"), for every slot, on *port; when that is 0,
+// on a free port found by a first start (the map must name it).
+std::unique_ptr<MiniServer> StartOwningEverySlot(MiniServerOptions o, const std::string& announced,
+                                                 std::uint16_t* port) {
+  if (*port == 0) {
+    MiniServer probe(runtime::TestEnv().Net(), {});
+    EXPECT_EQ(probe.Start("127.0.0.1", 0, port), net::NetError::kOk);
+    probe.Stop();
+  }
+  o.cluster_slots = "*1\r\n*3\r\n:0\r\n:16383\r\n*2\r\n$" + std::to_string(announced.size()) + "\r\n" + announced +
+                    "\r\n:" + std::to_string(*port) + "\r\n";
+  auto s = std::make_unique<MiniServer>(runtime::TestEnv().Net(), o);
+  EXPECT_EQ(s->Start("127.0.0.1", *port, port), net::NetError::kOk);
+  return s;
+}
+
 // A cluster of MiniServers: A serves every slot by the map, but answers
 // every key command with a redirect to B (MOVED, or ASK once a slot is
 // migrating); the client follows it, updates its map on MOVED, and sends
@@ -269,14 +332,8 @@ TEST(ClusterClient, FollowsMovedAndAsk) {
     MiniServerOptions ao;
     ao.redirect =
         std::string(ask ? "ASK " : "MOVED ") + std::to_string(KeySlot("k")) + " 127.0.0.1:" + std::to_string(pb);
-    auto a = std::make_unique<MiniServer>(runtime::TestEnv().Net(), ao);
     std::uint16_t pa = 0;
-    ASSERT_EQ(a->Start("127.0.0.1", 0, &pa), net::NetError::kOk);
-    // Restarted with the map naming A for every slot (its own port known now).
-    a->Stop();
-    ao.cluster_slots = "*1\r\n*3\r\n:0\r\n:16383\r\n*2\r\n$9\r\n127.0.0.1\r\n:" + std::to_string(pa) + "\r\n";
-    a = std::make_unique<MiniServer>(runtime::TestEnv().Net(), ao);
-    ASSERT_EQ(a->Start("127.0.0.1", pa, &pa), net::NetError::kOk);
+    const auto a = StartOwningEverySlot(ao, "127.0.0.1", &pa);
     ClientOptions o;
     o.nodes = {{"127.0.0.1", pa}};
     o.cluster = true;
@@ -307,15 +364,13 @@ TEST(ClusterClient, FollowsMovedAndAsk) {
 }
 
 TEST(ClusterClient, RedirectLoopsEndAtTheHopLimit) {
-  MiniServerOptions o;
-  auto a = std::make_unique<MiniServer>(runtime::TestEnv().Net(), o);
+  // Redirected to itself, forever: its port is found first, so that the
+  // redirect can name it.
   std::uint16_t pa = 0;
-  ASSERT_EQ(a->Start("127.0.0.1", 0, &pa), net::NetError::kOk);
-  a->Stop();
-  o.redirect = "MOVED 1 127.0.0.1:" + std::to_string(pa);  // to itself, forever
-  o.cluster_slots = "*1\r\n*3\r\n:0\r\n:16383\r\n*2\r\n$0\r\n\r\n:" + std::to_string(pa) + "\r\n";
-  a = std::make_unique<MiniServer>(runtime::TestEnv().Net(), o);
-  ASSERT_EQ(a->Start("127.0.0.1", pa, &pa), net::NetError::kOk);
+  StartOwningEverySlot({}, "", &pa)->Stop();
+  MiniServerOptions o;
+  o.redirect = "MOVED 1 127.0.0.1:" + std::to_string(pa);
+  const auto a = StartOwningEverySlot(o, "", &pa);
   ClientOptions co;
   co.nodes = {{"127.0.0.1", pa}};
   co.cluster = true;
