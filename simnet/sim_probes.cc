@@ -6,18 +6,12 @@ namespace internal {
 // Probes from the counters of the run: the faults the network, the disks
 // and the fault table counted, the tier's and the servers' paths.
 void Sim::ProbeCounters(Outcome* out) {
-  std::uint64_t hits = l2_hits_, dropped = evictions_dropped_, seen = evictions_seen_, accept_errors = accept_errors_,
-                superseded = superseded_, recovered = recovered_;
-  if (server_) {
-    accept_errors += server_->server->counters().accept_errors.load();
-    if (server_->tier) {
-      hits += server_->tier->Stats().l2_hits;
-      dropped += server_->tier->Stats().evictions_dropped;
-      seen += server_->tier->Stats().evictions_seen;
-      superseded += server_->tier->Stats().l2_loads_superseded;
-      recovered += server_->tier->Stats().recovered;
-    }
-  }
+  // The live incarnation's, added to the dead ones' (one snapshot).
+  const tier::TierStats t = server_ && server_->tier ? server_->tier->Stats() : tier::TierStats{};
+  const std::uint64_t hits = l2_hits_ + t.l2_hits, dropped = evictions_dropped_ + t.evictions_dropped,
+                      seen = evictions_seen_ + t.evictions_seen, superseded = superseded_ + t.l2_loads_superseded,
+                      recovered = recovered_ + t.recovered, shared = shared_hits_ + t.shared_hits;
+  const std::uint64_t accept_errors = accept_errors_ + (server_ ? server_->server->counters().accept_errors.load() : 0);
   Count("tier: evictions", seen);
   Count("tier: evictions dropped", dropped);
   Count("tier: L2 hits", hits);
@@ -27,11 +21,10 @@ void Sim::ProbeCounters(Outcome* out) {
   if (hits > 0) Probe("path: a GET served from L2");
   if (hits > 0 && s_.tier_type == "lm") Probe("path: a GET served from an lm:// tier");
   if (hits > 0 && s_.tier_type == "resp") Probe("path: a GET served from a RESP tier");
-  std::uint64_t shared = shared_hits_ + (server_ && server_->tier ? server_->tier->Stats().shared_hits : 0);
   Count("tier: GETs served through the shared pointer", shared);
   if (shared > 0) Probe("path: a GET served through a shared tier's pointer");
   Count("RESP node restarts", resp_restarts_);
-  if (resp_restarts_ > 0 && L2Hits() > hits_at_resp_restart_)
+  if (resp_restarts_ > 0 && hits > hits_at_resp_restart_)
     Probe("recovery: the RESP node restarted and the tier served from it again");
   if (dropped > 0) Probe("path: an eviction dropped over the pending budget");
   if (superseded > 0) Probe("path: a load from L2 overtaken by a PUT of its key");
