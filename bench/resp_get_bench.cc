@@ -15,12 +15,22 @@
 #include <thread>
 #include <vector>
 
+#include "base/version.h"
 #include "resp/client.h"
 #include "runtime/process_env.h"
 
 int main(int argc, char** argv) {
+  constexpr const char* kUsage = "usage: resp_get_bench HOST PORT SIZE KEYS THREADS GETS\n";
+  if (argc == 2 && std::string(argv[1]) == "--help") {
+    std::printf("%s", kUsage);
+    return 0;
+  }
+  if (argc == 2 && std::string(argv[1]) == "--version") {
+    std::printf("%s\n", lmc::base::VersionLine("resp_get_bench").c_str());
+    return 0;
+  }
   if (argc != 7) {
-    std::fprintf(stderr, "usage: resp_get_bench HOST PORT SIZE KEYS THREADS GETS\n");
+    std::fprintf(stderr, "%s", kUsage);
     return 2;
   }
   const std::string host = argv[1];
